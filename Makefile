@@ -1,0 +1,31 @@
+# The whole set-up: `make run` (install, then the demo job) and `make test` (install, then the tests).
+# Installation is stamped: a second run installs nothing unless pyproject.toml changed.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := demo
+
+.PHONY: install test run clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first, by exact version, so pip takes the CPU wheel from the local disk before anything asks for torch.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2
+
+run: $(STAMP)
+	$(BIN)/daegan synth --out $(DEMO)/synthvox --identities 24 --videos-per-identity 3 --frames 32 --size 128 --seed 0
+	$(BIN)/daegan prepare --sample carphone --out $(DEMO)/carphone --fps 0 --size 128
+	$(BIN)/daegan inspect $(DEMO)/synthvox
+	$(BIN)/daegan inspect $(DEMO)/carphone
+
+clean:
+	rm -rf $(VENV) $(DEMO)

@@ -1,0 +1,1 @@
+"""The pose index: FAISS vectors and SQLite metadata kept in step (DESIGN.md, "Index dir"). May import `model`."""

