@@ -78,3 +78,16 @@ def test_to_square_centre_crops_before_resizing() -> None:
     img = np.zeros((10, 30, 3), np.uint8)
     img[:, 10:20] = 200  # the centre square
     assert to_square(img, 5).min() == 200
+
+
+def test_a_corrupt_frame_is_reported_by_path(frames_tree: Path) -> None:
+    import pytest
+
+    from model.data.errors import DataError
+
+    dataset = _dataset(frames_tree)
+    bad = Path(dataset.frames.iloc[5]["path"])
+    bad.write_bytes(bad.read_bytes()[:40])
+    with pytest.raises(DataError, match="not an image|corrupt") as err:
+        dataset[(5, 0)]
+    assert err.value.path == bad
