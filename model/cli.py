@@ -77,18 +77,25 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
 
     Example: daegan prepare --sample carphone --out data/carphone --fps 0 --size 128
     """
-    from model.data.prepare import carphone_path
+    from model.data.prepare import PrepareReport, carphone_path, prepare_video
     from model.data.prepare import prepare as prepare_videos
 
     if (source is None) == (sample is None):
         raise click.UsageError("give either SOURCE or --sample")
     if sample == "carphone":
-        source, identity = carphone_path(), identity or "carphone"
-    results = prepare_videos(source, out, fps=fps, size=size, tracks=tracks, identity=identity)
-    for result in results:
-        click.echo(f"{result.identity}/{result.video}: {result.written} frames")
-        for frame, reason in result.skipped:
+        video = prepare_video(carphone_path(), out, identity=identity or "carphone", video_name="carphone", fps=fps,
+                              size=size, track=tracks)
+        report = PrepareReport(videos=[video], failures=[])
+    else:
+        report = prepare_videos(source, out, fps=fps, size=size, tracks=tracks, identity=identity)
+    for video in report.videos:
+        click.echo(f"{out / video.identity / video.video}: {video.written} frames")
+        for frame, reason in video.skipped:
             click.echo(f"  skipped frame {frame}: {reason}")
+    for failure in report.failures:
+        click.echo(f"skipped: {failure}", err=True)
+    if not report.videos:
+        raise BadInput(f"{source}: no video could be prepared")
 
 
 @main.command()

@@ -59,3 +59,41 @@ def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path) -> 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "empty") in lines[0] and "no frames found" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_prepare_the_carphone_sample(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "carphone"
+    result = runner.invoke(daegan_main, ["prepare", "--sample", "carphone", "--out", str(out), "--fps", "2",
+                                         "--size", "64"])
+    assert result.exit_code == 0, result.output
+    frames = sorted((out / "carphone" / "carphone").glob("*.png"))
+    assert len(frames) == 8 and frames[1].name == "0000015.png"  # 4 s at 29.97 fps, 2 per second
+    assert f"{out / 'carphone' / 'carphone'}: 8 frames" in result.output
+
+
+def test_prepare_needs_exactly_one_source(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(daegan_main, ["prepare", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "give either SOURCE or --sample" in result.stderr
+
+
+def test_prepare_a_zero_byte_video(runner: CliRunner, tmp_path: Path) -> None:
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(b"")
+    result = runner.invoke(daegan_main, ["prepare", str(video), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [f"Error: {video}: empty video file (0 bytes)"]
+    assert not (tmp_path / "o" / "talk").exists()
+
+
+def test_prepare_a_folder_lists_the_videos_it_skipped(runner: CliRunner, tmp_path: Path) -> None:
+    from model.data.prepare import carphone_path
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    (folder / "good.mp4").write_bytes(carphone_path().read_bytes())
+    (folder / "bad.mp4").write_text("not a video")
+    result = runner.invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "o"), "--fps", "1",
+                                         "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped: {folder / 'bad.mp4'}:" in result.stderr
+    assert len(list((tmp_path / "o" / "good" / "good").glob("*.png"))) == 4
