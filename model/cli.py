@@ -43,7 +43,7 @@ def main() -> None:
 @click.option("--videos-per-identity", type=POSITIVE, default=2, show_default=True, help="Videos per identity.")
 @click.option("--frames", type=POSITIVE, default=32, show_default=True, help="Frames per video.")
 @click.option("--size", type=click.IntRange(min=32), default=128, show_default=True, help="Frame side in pixels.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same bytes.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="Rendering processes.")
 @click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
 def synth(out: Path, identities: int, videos_per_identity: int, frames: int, size: int, seed: int, workers: int,

@@ -97,3 +97,16 @@ def test_prepare_a_folder_lists_the_videos_it_skipped(runner: CliRunner, tmp_pat
     assert result.exit_code == 0, result.output
     assert f"skipped: {folder / 'bad.mp4'}:" in result.stderr
     assert len(list((tmp_path / "o" / "good" / "good").glob("*.png"))) == 4
+
+
+def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "sv"
+    args = ["synth", "--out", str(out), "--identities", "2", "--videos-per-identity", "1", "--frames", "3",
+            "--size", "64", "--workers", "1"]
+    result = runner.invoke(daegan_main, args)
+    assert result.exit_code == 0, result.output
+    assert "wrote 6 frames of 2 identities" in result.output
+    summary = runner.invoke(daegan_main, ["inspect", str(out)])
+    assert "frames:     6" in summary.output and "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
+    again = runner.invoke(daegan_main, args)  # never overwrites a collection
+    assert again.exit_code == 2 and str(out) in again.stderr and "already exists" in again.stderr
