@@ -3,7 +3,8 @@
 Presets are read with ``yaml.safe_load``; an unknown key is an error naming the file and the key; overrides from
 the command line replace single fields (``data.size=64``); the resolved config is written into a run directory so
 a run can be repeated exactly. Each field cites the paper where the paper sets it and says why where it is silent.
-Later issues add the network and training sections beside ``data``.
+Sections: ``data`` (what the networks are fed), ``model`` (network sizes and the Table 1 ablation switches),
+``loss`` (the weights of eqs. 5 and 6). Later issues add the training section beside them.
 """
 
 from __future__ import annotations
@@ -42,10 +43,81 @@ class DataConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the four networks and the architectural ablation switches (paper sec. 3, Table 1).
+
+    The paper gives no layer counts or widths; defaults are the `paper` preset's. The single-frame ablation of the
+    face embedder is ``data.num_frames: 1`` (the embedder is the same network for any K).
+    """
+
+    align_corners: bool = False  # grid_sample/interpolate corner convention; the code uses warp.ALIGN_CORNERS, recorded here
+    max_hidden_dim: int = 512  # cap on every network's channel width; paper silent, Pix2PixHD's cap
+    # face embedder F (eq. 1)
+    face_hidden_dim: int = 32  # first-level width of F's U-Net, doubled per level; paper silent
+    num_face_levels: int = 5  # U-Net downsamplings; paper silent: 256 -> 8 px, wide enough to see a head turn
+    # pose embedder P (eq. 2)
+    pose_dim: int = 128  # length of the pose code p (what gets indexed); paper silent: room for pose + expression
+    pose_hidden_dim: int = 32  # first-level width of P's encoder, doubled per level; paper silent
+    num_pose_levels: int = 6  # encoder downsamplings to the flattened bottleneck; 256 -> 4 px; paper silent
+    multi_scale: bool = True  # eq. 2: warp at W/4 plus residuals at W/2, W; False = Table 1's single-scale row
+    # generator G (sec. 3.2, Pix2PixHD global generator)
+    gen_hidden_dim: int = 64  # stem width, doubled per downsampling; Pix2PixHD's ngf
+    num_gen_down: int = 4  # front-end (and back-end) resolution steps; Pix2PixHD's global generator
+    num_gen_blocks: int = 9  # residual blocks in the middle G_m; Pix2PixHD's global generator
+    adain_hidden_dim: int = 256  # width of each AdaIN MLP's shared linear layer; paper silent
+    # discriminator D (sec. 3.2)
+    disc_hidden_dim: int = 64  # first-layer width of the patch discriminator; Pix2PixHD's ndf
+    num_disc_layers: int = 4  # stride-2 layers; 256 -> 16x16 patches of logits; paper silent
+    disc_conditional: bool = False  # True: D also sees the embedded face, channel-concatenated; paper reads unconditional
+
+    def __post_init__(self) -> None:
+        from model.warp import ALIGN_CORNERS  # the one constant the code uses; the config records it
+
+        if self.align_corners != ALIGN_CORNERS:
+            raise ValueError(f"model.align_corners must be {ALIGN_CORNERS} (warp.ALIGN_CORNERS), got {self.align_corners}")
+        sizes = {name: getattr(self, name) for name in ("max_hidden_dim", "face_hidden_dim", "num_face_levels",
+                                                        "pose_dim", "pose_hidden_dim", "gen_hidden_dim",
+                                                        "num_gen_down", "num_gen_blocks", "adain_hidden_dim",
+                                                        "disc_hidden_dim", "num_disc_layers")}
+        for name, value in sizes.items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
+        if self.num_pose_levels < 2:
+            raise ValueError(f"model.num_pose_levels must be >= 2 (the pose warp is at size/4), got {self.num_pose_levels}")
+
+    def check_size(self, size: int) -> None:
+        """Raise ValueError unless every network can work on `size`-pixel frames."""
+        for name in ("num_face_levels", "num_pose_levels", "num_gen_down", "num_disc_layers"):
+            levels = getattr(self, name)
+            if size % 2**levels or size // 2**levels < 2:
+                raise ValueError(f"data.size {size} must be divisible by 2**model.{name} = {2**levels} "
+                                 f"and leave at least 2 pixels")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights of the training objectives (paper eqs. 5 and 6). A weight of 0 is Table 1's "without" row."""
+
+    smooth_weight: float = 1.0  # lambda_S on the total variation of both warps, eq. 5; paper: 1
+    content_weight: float = 1.0  # lambda_R on the generator's L1 content loss, eq. 6; paper: 1
+    feature_matching_weight: float = 1.0  # lambda_FM on the L1 discriminator-feature loss, eq. 6; paper: 1
+
+    def __post_init__(self) -> None:
+        for name in ("smooth_weight", "content_weight", "feature_matching_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole posedex configuration."""
 
     data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def __post_init__(self) -> None:
+        self.model.check_size(self.data.size)
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:
@@ -67,6 +139,11 @@ def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise DataError(source, str(err)) from err
+
+
+def config_from_dict(values: dict[str, Any], source: str | Path) -> Config:
+    """A `Config` from a nested mapping (a checkpoint's JSON, say); `source` names where it came from in errors."""
+    return _build(Config, values, "", Path(source))
 
 
 def preset_path(name_or_path: str | Path) -> Path:
@@ -94,7 +171,7 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
         for key in parents:
             node = node.setdefault(key, {})
         node[leaf] = value
-    return _build(Config, values, "", path)
+    return config_from_dict(values, path)
 
 
 def save_config(config: Config, path: str | Path) -> None:

@@ -1,0 +1,93 @@
+"""The training objectives, each returning its named terms and their weighted total (paper eqs. 3-7).
+
+Stage 1 (sec. 3.1): L(F, P) = L_REC + lambda_S L_S, with L_REC the L1 reconstruction error (eq. 3) and L_S the
+total variation of the face embedder's fields T and the pose embedder's field T^-1 (eq. 4, 5).
+Stage 2 (sec. 3.2): hinge GAN losses (eq. 7), plus for G the L1 content loss L_R and the L1 feature-matching loss
+L_FM over D's features, weighted lambda_R and lambda_FM (eq. 6).
+
+Choices made where the paper is silent:
+- Every "L1 norm" is a mean absolute error (per element), so weights do not depend on image size or batch.
+- L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
+  target for G, not something G's loss should move D by).
+- The generator's adversarial term is eq. 7's L_G = -E[D(G(f, p))], the mean over patches and batch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from model.warp import total_variation
+
+
+class Stage1Loss(NamedTuple):
+    """Eq. 5's terms for the two embedders."""
+
+    reconstruction: torch.Tensor  # L_REC, eq. 3
+    smoothness: torch.Tensor  # L_S, eq. 4 (unweighted)
+    total: torch.Tensor  # L_REC + lambda_S L_S
+
+
+class DiscriminatorLoss(NamedTuple):
+    """Eq. 7's hinge loss for D, split by branch."""
+
+    real: torch.Tensor  # -E[min(0, -1 + D(x))]
+    fake: torch.Tensor  # -E[min(0, -1 - D(G(f, p)))]
+    total: torch.Tensor  # real + fake
+
+
+class GeneratorLoss(NamedTuple):
+    """Eq. 6's terms for G."""
+
+    adversarial: torch.Tensor  # L_G = -E[D(G(f, p))], eq. 7
+    content: torch.Tensor  # L_R, L1 to the driving frame (unweighted)
+    feature_matching: torch.Tensor  # L_FM, L1 between D's features of fake and real (unweighted)
+    total: torch.Tensor  # adversarial + lambda_R content + lambda_FM feature_matching
+
+
+def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error between two same-shaped tensors (eq. 3's norm)."""
+    assert prediction.shape == target.shape, f"{tuple(prediction.shape)} vs {tuple(target.shape)}"
+    return (prediction - target).abs().mean()
+
+
+def stage1_loss(target: torch.Tensor, reconstruction: torch.Tensor, face_flow: torch.Tensor,
+                pose_flow: torch.Tensor, *, smooth_weight: float) -> Stage1Loss:
+    """Eq. 5 for a batch.
+
+    target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
+    P's field T^-1.
+    """
+    reconstruction_term = l1(reconstruction, target)
+    smoothness = total_variation(face_flow) + total_variation(pose_flow)
+    return Stage1Loss(reconstruction_term, smoothness, reconstruction_term + smooth_weight * smoothness)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> DiscriminatorLoss:
+    """Eq. 7's hinge loss for D: real logits should exceed 1, fake logits fall below -1."""
+    real = F.relu(1 - real_logits).mean()  # = -E[min(0, -1 + D(x))]
+    fake = F.relu(1 + fake_logits).mean()  # = -E[min(0, -1 - D(G))]
+    return DiscriminatorLoss(real, fake, real + fake)
+
+
+def feature_matching(fake_features: Sequence[torch.Tensor], real_features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """L_FM: mean over D's layers of the L1 distance between fake and (detached) real features."""
+    assert len(fake_features) == len(real_features) > 0, "need the same, non-zero number of feature maps"
+    return torch.stack([l1(fake, real.detach()) for fake, real in zip(fake_features, real_features)]).mean()
+
+
+def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor,
+                   fake_features: Sequence[torch.Tensor], real_features: Sequence[torch.Tensor], *,
+                   content_weight: float, feature_matching_weight: float) -> GeneratorLoss:
+    """Eq. 6's objective for G.
+
+    fake_logits: D(G(f, p)); fake, target: (B, 3, H, W), G's image and the driving frame; *_features: D's
+    features of the fake and the real frame.
+    """
+    adversarial = -fake_logits.mean()
+    content = l1(fake, target)
+    matching = feature_matching(fake_features, real_features)
+    total = adversarial + content_weight * content + feature_matching_weight * matching
+    return GeneratorLoss(adversarial, content, matching, total)

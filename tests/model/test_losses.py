@@ -1,0 +1,74 @@
+"""Losses on hand-computed examples: L1, TV inside eq. 5, hinge (eq. 7), feature matching and eq. 6's total."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.losses import (
+    DiscriminatorLoss,
+    GeneratorLoss,
+    Stage1Loss,
+    discriminator_loss,
+    feature_matching,
+    generator_loss,
+    l1,
+    stage1_loss,
+)
+
+
+def test_l1_hand_computed() -> None:
+    assert l1(torch.tensor([1.0, -1.0, 0.5, 0.0]), torch.tensor([0.0, 1.0, 0.5, -0.5])).item() == pytest.approx(0.875)
+    with pytest.raises(AssertionError):
+        l1(torch.zeros(2, 3), torch.zeros(3, 2))
+
+
+def test_stage1_loss_terms() -> None:
+    target = torch.zeros(1, 3, 4, 4)
+    reconstruction = torch.full((1, 3, 4, 4), 0.25)
+    face_flow = torch.zeros(1, 2, 2, 2, 2)  # (B, K, 2, H, W), constant: no variation
+    pose_flow = torch.tensor([[0.0, 1.0], [2.0, 4.0]]).expand(1, 2, 2, 2)  # TV 4 on each channel, mean 4
+    loss = stage1_loss(target, reconstruction, face_flow, pose_flow, smooth_weight=0.5)
+    assert isinstance(loss, Stage1Loss)
+    assert loss.reconstruction.item() == 0.25
+    assert loss.smoothness.item() == 4.0
+    assert loss.total.item() == pytest.approx(0.25 + 0.5 * 4.0)
+    no_smoothing = stage1_loss(target, reconstruction, face_flow, pose_flow, smooth_weight=0.0)  # Table 1 ablation
+    assert no_smoothing.total.item() == 0.25
+
+
+def test_hinge_discriminator_loss_hand_computed() -> None:
+    real = torch.tensor([2.0, 0.5, -1.0, 1.0])  # relu(1 - x) = 0, 0.5, 2, 0 -> 0.625
+    fake = torch.tensor([-3.0, 0.0, 0.5, -1.0])  # relu(1 + x) = 0, 1, 1.5, 0 -> 0.625
+    loss = discriminator_loss(real, fake * 2)  # relu(1 + 2x) = 0, 1, 2, 0 -> 0.75
+    assert isinstance(loss, DiscriminatorLoss)
+    assert loss.real.item() == pytest.approx(0.625)
+    assert loss.fake.item() == pytest.approx(0.75)
+    assert loss.total.item() == pytest.approx(1.375)
+    confident = discriminator_loss(torch.full((3,), 1.5), torch.full((3,), -1.5))  # beyond the margins
+    assert confident.total.item() == 0.0
+
+
+def test_feature_matching() -> None:
+    features = (torch.randn(2, 4, 8, 8), torch.randn(2, 8, 4, 4))
+    assert feature_matching(features, features).item() == 0.0
+    shifted = (features[0] + 1.0, features[1])  # layer 1 off by 1 everywhere, layer 2 equal -> mean 0.5
+    assert feature_matching(shifted, features).item() == pytest.approx(0.5)
+    real = features[0].clone().requires_grad_()
+    fake = features[0].clone().add(1.0).requires_grad_()
+    feature_matching((fake,), (real,)).backward()
+    assert real.grad is None and fake.grad is not None  # real features are a target, not trained through
+
+
+def test_generator_loss_hand_computed() -> None:
+    fake_logits = torch.tensor([0.5, -1.5])  # L_G = -mean = 0.5
+    fake, target = torch.full((1, 3, 2, 2), 0.5), torch.zeros(1, 3, 2, 2)  # L_R = 0.5
+    fake_features, real_features = (torch.ones(1, 2, 2, 2),), (torch.zeros(1, 2, 2, 2),)  # L_FM = 1
+    loss = generator_loss(fake_logits, fake, target, fake_features, real_features,
+                          content_weight=2.0, feature_matching_weight=3.0)
+    assert isinstance(loss, GeneratorLoss)
+    assert (loss.adversarial.item(), loss.content.item(), loss.feature_matching.item()) == (0.5, 0.5, 1.0)
+    assert loss.total.item() == pytest.approx(0.5 + 2.0 * 0.5 + 3.0 * 1.0)
+    without_matching = generator_loss(fake_logits, fake, target, fake_features, real_features,
+                                      content_weight=1.0, feature_matching_weight=0.0)
+    assert without_matching.total.item() == pytest.approx(1.0)
