@@ -99,6 +99,33 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
 
 
 @main.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), required=True, help="A trained .safetensors model.")
+@click.option("--source", "sources", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A photo of the source face; more source frames may follow as arguments.")
+@click.argument("more_sources", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--driving", type=click.Path(path_type=Path), required=True, help="A photo or a video (.mp4, ...).")
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="out.png for a photo driver, out.mp4 for a video driver.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Path, ...], driving: Path, out: Path,
+            device: str) -> None:
+    """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
+
+    Faces are found and cropped the way `daegan prepare` crops them, so plain photos work.
+
+    Example: daegan reenact --checkpoint checkpoints/daegan-small.safetensors --source me1.jpg me2.jpg
+    --driving talk.mp4 --out me_talking.mp4
+    """
+    from model.reenact import reenact_files
+
+    result = reenact_files(checkpoint, [*sources, *more_sources], driving, out, device=device)
+    click.echo(f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "
+               f"rendered by the {result.renderer})")
+    if result.filled:
+        click.echo(f"{result.filled} frames had no face; the nearest frame's face box was used")
+
+
+@main.command()
 @click.argument("root", type=click.Path(path_type=Path))
 @click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Sampling rate for video layouts; 0 takes every frame.")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
+
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # `make test` runs one pytest worker per core: torch's own threads on top would oversubscribe the cores.
+    torch.set_num_threads(1)
 
 
 def write_frame(path: Path, value: int, size: int = 24) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -110,3 +111,27 @@ def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Pa
     assert "frames:     6" in summary.output and "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
     again = runner.invoke(daegan_main, args)  # never overwrites a collection
     assert again.exit_code == 2 and str(out) in again.stderr and "already exists" in again.stderr
+
+
+def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path: Path) -> None:
+    from skimage import data
+
+    from model.config import load_config
+    from model.daegan import DAEGAN
+    from model.data.images import write_image
+
+    checkpoint = tmp_path / "tiny.safetensors"
+    DAEGAN.from_config(load_config("tiny")).save(checkpoint)
+    write_image(tmp_path / "a.png", data.astronaut())
+    write_image(tmp_path / "b.png", data.astronaut()[:, ::-1].copy())
+    out = tmp_path / "out.png"
+    result = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(tmp_path / "a.png"),
+                                         str(tmp_path / "b.png"), "--driving", str(tmp_path / "b.png"),
+                                         "--out", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out} (image, 1 frames, 128x32" in result.output  # 2 sources | driving | result at 32 px
+    faceless = tmp_path / "blank.png"
+    write_image(faceless, np.full((64, 64, 3), 90, np.uint8))
+    bad = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(faceless),
+                                      "--driving", str(tmp_path / "b.png"), "--out", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and bad.stderr.strip().splitlines() == [f"Error: {faceless}: no face found"]

@@ -117,7 +117,7 @@ def prepare_video(
             raise DataError(video, f"{name!r} cannot name an output folder")
     if track is not None and not track.is_file():
         raise DataError(track, f"no such face track (for {video})")
-    native_fps, num_frames, frame_size = _probe(video)
+    native_fps, num_frames, frame_size = probe_video(video)
     indices = video_frame_indices(num_frames, native_fps, fps)
     passes = 1 if track else 2  # the bar counts each sampled frame once per pass: detect, then crop
     with tqdm(total=len(indices) * passes, unit="frame", disable=not progress, leave=False) as bar:
@@ -126,7 +126,7 @@ def prepare_video(
         else:
             bar.set_postfix_str(f"{identity}/{video_name}: detect")
             detections = []
-            for _, img in _decode(video, indices):
+            for _, img in decode_frames(video, indices):
                 detections.append(detect_faces(img))
                 bar.update()
             times = np.asarray(indices[: len(detections)], dtype=float) / native_fps
@@ -141,7 +141,7 @@ def prepare_video(
         bar.set_postfix_str(f"{identity}/{video_name}: crop")
         with _atomic_folder(out / identity / video_name) as tmp:
             written = {}
-            for index, img in _decode(video, list(squares)):
+            for index, img in decode_frames(video, list(squares)):
                 write_image(tmp / f"{index:0{FACE_CROP_FRAME_DIGITS}d}.png", crop_square(img, squares[index], size))
                 written[index] = squares[index]
                 bar.update()
@@ -236,7 +236,7 @@ def _moving_median(values: np.ndarray, frames: float) -> np.ndarray:
     return pd.DataFrame(values).rolling(window, center=True, min_periods=1).median().to_numpy()
 
 
-def _probe(video: Path) -> tuple[float, int, tuple[int, int]]:
+def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
     """The video's frame rate, frame count and (width, height); a `DataError` when OpenCV cannot use it."""
     if not video.exists():
         raise DataError(video, "no such file")
@@ -259,7 +259,7 @@ def _probe(video: Path) -> tuple[float, int, tuple[int, int]]:
     return native_fps, num_frames, frame_size
 
 
-def _decode(video: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
+def decode_frames(video: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, RGB frame) for the wanted frame indices (ascending), decoding only those; stops at the end."""
     wanted = set(indices)
     last = max(indices, default=-1)

@@ -1,0 +1,213 @@
+"""Reenactment of files (`daegan reenact`): source photos of one person and a driving photo or video in, a picture
+grid or a video of the source face in the driving poses out (paper sec. 3: F on the sources, P on the driver).
+
+Faces are found and cropped exactly as `daegan prepare` crops training frames (`data.face_crop`), so the model
+sees what it was trained on; then `DAEGAN.reenact` (G once trained, else P's decoder) draws the result.
+
+Choices:
+- Photo driver: the output is one row, source crops | driving crop | result, each S x S (the model's size; a
+  picture of what the model saw and made, not upscaled), written as PNG (or JPEG by suffix).
+- Video driver: every frame is used. The face is followed as `prepare` follows it (`prepare.follow_face`: one
+  person, gaps up to a second interpolated, box smoothed); frames where it is still lost take the box of the
+  nearest frame that has one, so the output keeps every frame and the input's timing. No face in any frame is an
+  error. The video is decoded twice (detect all, then crop and render) so memory stays flat for long clips.
+  Output: driving crop | result side by side, mp4v at the input's frame rate, one progress bar over both passes.
+- Every output is written to a hidden temporary file beside it and moved into place by `os.replace`: a failure or
+  Ctrl-C at any moment leaves no partial file, and an existing output is replaced whole or not at all.
+- Bad input (a missing, corrupt or non-image/non-video file, no face, a wrong checkpoint, an output suffix that
+  does not fit the driver) is a `DataError` naming the file; it is raised before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from model.daegan import DAEGAN, Renderer
+from model.data.collection import VIDEO_SUFFIXES
+from model.data.errors import DataError
+from model.data.face_crop import Box, crop_face, crop_square, detect_faces, face_square
+from model.data.images import IMAGE_SUFFIXES, read_image, write_image
+from model.data.prepare import decode_frames, follow_face, probe_video
+from model.device import pick_device
+
+VIDEO_CODEC = "mp4v"  # OpenCV's built-in MPEG-4 encoder: present in every opencv-python wheel, no ffmpeg needed
+VIDEO_OUT_SUFFIXES = (".mp4",)  # what the mp4v stream is written into
+
+
+@dataclass(frozen=True)
+class PhotoReenactment:
+    """A photo reenacted in memory: the crops the model saw and what it made, RGB uint8 `(S, S, 3)` each."""
+
+    sources: list[np.ndarray]  # the source face crops, in the order given
+    driving: np.ndarray  # the driving face crop
+    result: np.ndarray  # the source face in the driving pose
+    renderer: Renderer  # "generator" or "decoder" (see `model.daegan`)
+
+    def grid(self) -> np.ndarray:
+        """One row: sources | driving | result, `(S, (K + 2) * S, 3)` uint8."""
+        return np.concatenate([*self.sources, self.driving, self.result], axis=1)
+
+
+@dataclass(frozen=True)
+class ReenactResult:
+    """What `reenact_files` wrote."""
+
+    out: Path  # the file written
+    kind: Literal["image", "video"]  # a grid picture (photo driver) or a video (video driver)
+    renderer: Renderer  # which network drew the results: "generator" (G) or "decoder" (P's decoder, stage 1)
+    num_frames: int  # frames rendered: 1 for a photo, every decoded frame for a video
+    filled: int  # video frames where the face was lost and the nearest frame's box was used
+    width: int  # output picture or video frame size in pixels
+    height: int
+
+
+def load_sources(paths: Sequence[Path], size: int) -> list[np.ndarray]:
+    """Each source photo's largest face, cropped as `prepare` crops frames: `(size, size, 3)` uint8 each."""
+    if not paths:
+        raise ValueError("give at least one source photo")
+    return [crop_face(read_image(path), size, source=path) for path in paths]
+
+
+def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndarray, *,
+                  source_names: Sequence[str | Path] | None = None, driving_name: str | Path = "driving"
+                  ) -> PhotoReenactment:
+    """Reenact in memory: RGB uint8 photos in (whole pictures; faces are found and cropped here), crops and the
+    result out. The names label the `DataError` raised when a photo has no face."""
+    if not sources:
+        raise ValueError("give at least one source photo")
+    names = list(source_names) if source_names is not None else [f"source {i}" for i in range(len(sources))]
+    crops = [crop_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
+    driving_crop = crop_face(driving, model.size, source=driving_name)
+    out = model.reenact(crops, driving_crop)
+    return PhotoReenactment(crops, driving_crop, model.to_images(out.image[0]), out.renderer)
+
+
+def reenact_files(
+    checkpoint: str | Path | DAEGAN,
+    sources: Sequence[Path],
+    driving: Path,
+    out: Path,
+    *,
+    device: torch.device | str = "auto",
+    progress: bool = True,
+) -> ReenactResult:
+    """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
+
+    A photo driver writes a grid picture (`out` .png/.jpg); a video driver writes a video (`out` .mp4). `checkpoint`
+    is a checkpoint file or an already loaded model (then `device` is ignored). Bad input raises `DataError` naming
+    the file, and `out` is then left as it was.
+    """
+    sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
+    if not sources:
+        raise ValueError("give at least one source photo")
+    is_video = driving.suffix.lower() in VIDEO_SUFFIXES
+    wanted = VIDEO_OUT_SUFFIXES if is_video else IMAGE_SUFFIXES
+    if out.suffix.lower() not in wanted:
+        driver = "a video" if is_video else "a photo"
+        raise DataError(out, f"the output of {driver} driver must be {'/'.join(wanted)}")
+    if out.is_dir():
+        raise DataError(out, "is a folder; give an output file")
+    if isinstance(checkpoint, DAEGAN):
+        model = checkpoint
+    else:
+        model = DAEGAN.from_checkpoint(checkpoint, pick_device(device) if isinstance(device, str) else device)
+    if is_video:
+        return _reenact_video(model, load_sources(sources, model.size), driving, out, progress=progress)
+    images = [read_image(path) for path in sources]
+    photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving)
+    grid = photo.grid()
+    with _atomic_file(out) as tmp:
+        write_image(tmp, grid)
+    return ReenactResult(out, "image", photo.renderer, 1, 0, grid.shape[1], grid.shape[0])
+
+
+def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[float, list[Box], int]:
+    """The driving face's crop square in every frame of `video`, followed as `prepare` follows a speaker.
+
+    Returns (frame rate, one square per decoded frame, how many frames took the nearest frame's box).
+    """
+    native_fps, num_frames, _ = probe_video(video)
+    detections = []
+    for _, img in decode_frames(video, range(num_frames)):
+        detections.append(detect_faces(img))
+        if progress is not None:
+            progress.update()
+    if not detections:
+        raise DataError(video, "no frame could be decoded")
+    times = np.arange(len(detections), dtype=float) / native_fps
+    boxes = follow_face(detections, times)  # a Box, or the reason there is none, per frame
+    have = [i for i, box in enumerate(boxes) if isinstance(box, Box)]
+    if not have:
+        raise DataError(video, f"no face found in any of its {len(boxes)} frames")
+    nearest = np.asarray(have)
+    squares = []
+    for i, box in enumerate(boxes):
+        if not isinstance(box, Box):
+            box = boxes[int(nearest[np.abs(nearest - i).argmin()])]  # the nearest tracked frame's box
+        squares.append(face_square(box))
+    return native_fps, squares, len(boxes) - len(have)
+
+
+def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *, progress: bool
+                   ) -> ReenactResult:
+    """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch."""
+    size = model.size
+    _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
+    with tqdm(total=2 * num_frames, unit="frame", disable=not progress, leave=False) as bar:
+        bar.set_postfix_str(f"{driving.name}: track")
+        fps, squares, filled = track_driving_face(driving, progress=bar)
+        bar.total = 2 * len(squares)  # the container's frame count can be off; the decoded count is not
+        bar.set_postfix_str(f"{driving.name}: reenact")
+        face = model.embed_face(crops).face  # (3, S, S): embedded once, rendered in every pose
+        written = 0
+        with _atomic_file(out) as tmp:
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, (2 * size, size))
+            if not writer.isOpened():
+                raise DataError(out, f"OpenCV cannot write a {VIDEO_CODEC} video here")
+            try:
+                for batch in _batches(decode_frames(driving, range(len(squares))), model.batch_size):
+                    driving_crops = np.stack([crop_square(img, squares[i], size) for i, img in batch])  # (n, S, S, 3)
+                    pose_code = model.encode_pose(driving_crops, normalize=False)
+                    results = model.to_images(model.render(face, pose_code))  # (n, S, S, 3)
+                    for pair in np.concatenate([driving_crops, results], axis=2):  # (S, 2S, 3): driving | result
+                        writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
+                    written += len(batch)
+                    bar.update(len(batch))
+            finally:
+                writer.release()
+    return ReenactResult(out, "video", model.default_renderer, written, filled, 2 * size, size)
+
+
+def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:
+    """Group an iterator of (index, frame) into lists of at most `size`."""
+    batch: list[tuple[int, np.ndarray]] = []
+    for item in frames:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@contextmanager
+def _atomic_file(final: Path) -> Iterator[Path]:
+    """``with _atomic_file(out) as tmp:`` write `tmp` (same folder and suffix); on success it replaces `final`,
+    on any error, Ctrl-C included, it is removed and `final` is untouched."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")  # the suffix picks the encoder
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
