@@ -33,11 +33,11 @@ import torch
 from tqdm import tqdm
 
 from model.daegan import DAEGAN, Renderer
-from model.data.collection import VIDEO_SUFFIXES
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_face, crop_square, detect_faces, face_square
 from model.data.images import IMAGE_SUFFIXES, read_image, write_image
-from model.data.prepare import decode_frames, follow_face, probe_video
+from model.data.prepare import follow_face
+from model.data.video import VIDEO_SUFFIXES, decode_frames, probe_video
 from model.device import pick_device
 
 VIDEO_CODEC = "mp4v"  # OpenCV's built-in MPEG-4 encoder: present in every opencv-python wheel, no ffmpeg needed

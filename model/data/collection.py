@@ -22,15 +22,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from model.data.errors import DataError
 from model.data.images import IMAGE_SUFFIXES, read_image
-from model.data.voxceleb import FACE_CROP_FRAME_DIGITS, VOX_FPS, normalise_name, read_meta
+from model.data.video import VIDEO_SUFFIXES, probe_video, read_video_frame, video_frame_indices
+from model.data.voxceleb import VOX_FPS, normalise_name, read_meta
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 FRAME_COLUMNS = ["identity", "video", "frame", "time", "path", "layout"]
 LABELS_FILE = "labels.csv"
 META_FILE = "vox1_meta.csv"
@@ -128,38 +127,12 @@ def _image_row(identity: str, video: str, name: str, path: Path, layout: str) ->
     }
 
 
-def video_frame_indices(num_frames: int, native_fps: float, fps: float) -> list[int]:
-    """Which frames of a video sampling at ``fps`` takes: the first frame of each 1/fps interval (0: all)."""
-    if fps == 0 or native_fps <= 0 or fps >= native_fps:
-        return list(range(num_frames))
-    slot = np.floor(np.arange(num_frames) / native_fps * fps)  # which 1/fps interval each frame falls in
-    first = np.concatenate([[True], slot[1:] != slot[:-1]])
-    return np.flatnonzero(first).tolist()
-
-
 def _video_rows(path: Path, identity: str, video: str, fps: float) -> list[dict]:
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty video file (0 bytes)")
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise DataError(path, "OpenCV cannot open this video (not a video, or corrupt)")
-        num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        native_fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    if num_frames <= 0:
-        raise DataError(path, "video has no frames")
+    native_fps, num_frames, _ = probe_video(path)
     resolved = str(path.resolve())
     return [
-        {
-            "identity": identity,
-            "video": video,
-            "frame": index,
-            "time": index / native_fps if native_fps > 0 else np.nan,
-            "path": resolved,
-            "layout": "video",
-        }
+        {"identity": identity, "video": video, "frame": index, "time": index / native_fps, "path": resolved,
+         "layout": "video"}
         for index in video_frame_indices(num_frames, native_fps, fps)
     ]
 
@@ -214,16 +187,6 @@ def _merge_labels(frames: pd.DataFrame, root: Path) -> pd.DataFrame:
 def load_frame(path: str | Path, frame: int = 0) -> np.ndarray:
     """One frame as RGB uint8 ``(H, W, 3)``: an image file, or frame number ``frame`` of a video file."""
     path = Path(path)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        return read_image(path)
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise DataError(path, "OpenCV cannot open this video (not a video, or corrupt)")
-        capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
-        ok, bgr = capture.read()
-    finally:
-        capture.release()
-    if not ok:
-        raise DataError(path, f"cannot decode frame {frame}")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return read_video_frame(path, frame)
+    return read_image(path)

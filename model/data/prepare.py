@@ -15,7 +15,7 @@ Choices:
   (rolled-head hits are smaller) and a crop that zooms in and out is worse than one that lags a little.
 - VoxCeleb face tracks, when given, replace the detector and are used as they are (no smoothing): row
   ``first FRAME + floor(i·25/fps)`` of a track is frame ``i`` of its utterance mp4.
-- Sampling is `collection.video_frame_indices`, the rule the collection reader applies to video layouts, so a
+- Sampling is `video.video_frame_indices`, the rule the collection reader applies to video layouts, so a
   prepared frame and the same frame read from the video directly carry the same number.
 - Frames are decoded twice with the detector (detect all, then crop), so that interpolation and smoothing can look
   ahead without holding a whole video in memory.
@@ -36,15 +36,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from model.data.collection import VIDEO_SUFFIXES, video_frame_indices
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import write_image
+from model.data.video import VIDEO_SUFFIXES, decode_frames, probe_video, video_frame_indices
 from model.data.voxceleb import FACE_CROP_FRAME_DIGITS, VOX_FPS, read_face_track
 
 TRACK_IOU = 0.3  # a detection this close to the last box is the same head: a head moves far less between frames
@@ -234,49 +233,6 @@ def _moving_median(values: np.ndarray, frames: float) -> np.ndarray:
     """Median of each column over a centred window of about `frames` rows (odd, at least 1), NaNs ignored."""
     window = 2 * round(frames / 2) + 1  # odd, so the window is centred on the frame
     return pd.DataFrame(values).rolling(window, center=True, min_periods=1).median().to_numpy()
-
-
-def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
-    """The video's frame rate, frame count and (width, height); a `DataError` when OpenCV cannot use it."""
-    if not video.exists():
-        raise DataError(video, "no such file")
-    if video.stat().st_size == 0:
-        raise DataError(video, "empty video file (0 bytes)")
-    capture = cv2.VideoCapture(str(video))
-    try:
-        if not capture.isOpened():
-            raise DataError(video, "OpenCV cannot open this video (not a video, or corrupt)")
-        native_fps = capture.get(cv2.CAP_PROP_FPS)
-        num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        frame_size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        readable = capture.grab()
-    finally:
-        capture.release()
-    if num_frames <= 0 or not readable:
-        raise DataError(video, "video has no frames")
-    if native_fps <= 0:
-        raise DataError(video, "video does not state its frame rate")
-    return native_fps, num_frames, frame_size
-
-
-def decode_frames(video: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, RGB frame) for the wanted frame indices (ascending), decoding only those; stops at the end."""
-    wanted = set(indices)
-    last = max(indices, default=-1)
-    capture = cv2.VideoCapture(str(video))
-    try:
-        for index in range(last + 1):
-            if not capture.grab():
-                return
-            if index in wanted:
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    raise DataError(video, f"cannot decode frame {index}")
-                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-    except cv2.error as err:
-        raise DataError(video, f"OpenCV failed decoding: {err}") from err
-    finally:
-        capture.release()
 
 
 def _track_boxes(track: Path, indices: list[int], native_fps: float, frame_size: tuple[int, int]) -> list[Box | str]:
