@@ -98,6 +98,44 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
         raise BadInput(f"{source}: no video could be prepared")
 
 
+def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:
+    """``key=value`` pairs (``train.max_steps=500``) into config overrides; values are read as YAML scalars."""
+    import yaml
+
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="--set")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+@main.command()
+@click.option("--config", "preset", default="small", show_default=True,
+              help="A preset (tiny, small, paper) or a YAML file.")
+@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A frame collection; repeat to train on several (e.g. SynthVox and prepared videos).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder: checkpoint, logs, samples.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config field, e.g. --set train.max_steps=500.")
+def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, device: str,
+          overrides: tuple[str, ...]) -> None:
+    """Train DAE-GAN in two stages: face and pose embedders first, then the generator and discriminator join.
+
+    Example: daegan train --config small --data demo/synthvox --data demo/carphone --out runs/small
+    """
+    from model.config import load_config
+    from model.device import pick_device
+    from model.train import train as train_model
+
+    config = load_config(out / "config.yaml" if resume else preset, _parse_overrides(overrides))
+    result = train_model(config, list(data_roots), out, device=pick_device(device), resume=resume)
+    click.echo(f"trained to step {result.step}; checkpoint: {result.checkpoint}")
+
+
 @main.command()
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True, help="A trained .safetensors model.")
 @click.option("--source", "sources", type=click.Path(path_type=Path), multiple=True, required=True,

@@ -4,7 +4,7 @@ Presets are read with ``yaml.safe_load``; an unknown key is an error naming the 
 the command line replace single fields (``data.size=64``); the resolved config is written into a run directory so
 a run can be repeated exactly. Each field cites the paper where the paper sets it and says why where it is silent.
 Sections: ``data`` (what the networks are fed), ``model`` (network sizes and the Table 1 ablation switches),
-``loss`` (the weights of eqs. 5 and 6). Later issues add the training section beside them.
+``loss`` (the weights of eqs. 5 and 6), ``train`` (the two-stage schedule and optimisers of sec. 3.3 and sec. 4).
 """
 
 from __future__ import annotations
@@ -108,6 +108,47 @@ class LossConfig:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The two-stage schedule and the optimisers (paper sec. 3.3 "Training Strategy", sec. 4 "Implementation
+    details"). Steps count batches; epochs are passes over the training identities' frames."""
+
+    stage1_epochs: int = 30  # stage 1 optimises F and P only; paper sec. 3.3: "the first 30 epochs"
+    stage2_epochs: int = 30  # stage 2 adds G and D; paper silent on its length: as long again
+    adversarial: bool = True  # False: stage 1 only, Table 1's rows without adversarial learning
+    lr: float = 1e-4  # F, P and G; paper sec. 4: 1e-4
+    disc_lr: float = 4e-4  # D; paper sec. 4: 4e-4
+    betas: tuple[float, float] = (0.0, 0.9)  # Adam's; paper sec. 4: beta1 = 0, beta2 = 0.9
+    embedder_lr_factor_stage2: float = 0.1  # paper sec. 3.3: embedders' lr "decreased by a factor of 10" in stage 2
+    # Learning rates decay linearly to 0 (paper sec. 4) over the planned run: F and P over both stages, G and D over
+    # stage 2, which they start "from the initial learning rate" (sec. 3.3).
+    max_steps: int | None = None  # stop after this many steps (a budget); the schedule stays the planned run's
+    seed: int = 0  # network initialisation
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or fp32, bf16
+    log_every: int = 10  # steps between rows of losses.csv and progress-bar updates
+    sample_every: int = 500  # steps between sample grids in samples/
+    checkpoint_every: int = 1000  # steps between checkpoint + resume-state writes (and one at the end)
+    num_samples: int = 4  # examples (rows) in a sample grid
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))  # YAML gives a list
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"train.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        if self.stage1_epochs < 0 or self.stage2_epochs < 0 or self.stage1_epochs + self.stage2_epochs < 1:
+            raise ValueError("train.stage1_epochs and train.stage2_epochs must be >= 0, and not both 0")
+        if min(self.lr, self.disc_lr) <= 0 or not 0 < self.embedder_lr_factor_stage2 <= 1:
+            raise ValueError("train.lr and train.disc_lr must be > 0, train.embedder_lr_factor_stage2 in (0, 1]")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"train.max_steps must be >= 1 or null, got {self.max_steps}")
+        if min(self.log_every, self.sample_every, self.checkpoint_every, self.num_samples) < 1:
+            raise ValueError("train.log_every, sample_every, checkpoint_every and num_samples must be >= 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole posedex configuration."""
@@ -115,6 +156,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
         self.model.check_size(self.data.size)
@@ -176,4 +218,6 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
 
 def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (what a run actually used)."""
-    Path(path).write_text(yaml.safe_dump(dataclasses.asdict(config), sort_keys=False))
+    values = dataclasses.asdict(config)
+    values["train"]["betas"] = list(values["train"]["betas"])  # safe_dump writes lists, not tuples
+    Path(path).write_text(yaml.safe_dump(values, sort_keys=False))

@@ -1,0 +1,213 @@
+"""The two-stage trainer: the run directory it writes, exact resume, refusal to overwrite, stage-1-only runs, the
+one-network-at-a-time freezing of stage 2, and two DistributedDataParallel replicas staying identical (gloo).
+
+Data: a tiny SynthVox collection (4 identities x 2 videos x 8 frames, 32 px); 3 identities train, so with the tiny
+preset an epoch is 12 steps and a run is 24 stage-1 plus 12 stage-2 steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import torch.multiprocessing as mp
+from PIL import Image
+from safetensors.torch import load_file
+
+import model.train as trainer
+from model.checkpoint import atomic_save_tensors, load_checkpoint
+from model.config import Config, load_config
+from model.data.errors import DataError
+from model.data.synthvox import synthesize
+from model.discriminator import Discriminator
+from model.face_embedder import FaceEmbedder
+from model.generator import Generator
+from model.pose_embedder import PoseEmbedder
+from model.train import Networks, train
+from model.train_log import LOSS_TERMS, SAMPLE_GUTTER
+
+CPU = torch.device("cpu")
+STAGE2_TERMS = [t for t in LOSS_TERMS if t.startswith(("disc_", "gen_"))]
+
+
+@pytest.fixture(scope="module")
+def synthvox(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data") / "synthvox"
+    synthesize(root, identities=4, videos_per_identity=2, frames=8, size=32, seed=0, workers=1, progress=False)
+    return root
+
+
+def tiny(**overrides: object) -> Config:
+    return load_config("tiny", {f"train.{k}": v for k, v in overrides.items()})
+
+
+def states(nets: Networks) -> dict[str, torch.Tensor]:
+    return {f"{name}.{k}": v.detach().clone() for name, net in zip(Networks._fields, nets)
+            for k, v in net.state_dict().items()}
+
+
+def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = tiny()
+    result = train(config, [synthvox], out, device=CPU, progress=False)
+    assert (result.step, result.stage, result.checkpoint) == (36, 2, out / "checkpoint.safetensors")
+    assert load_config(out / "config.yaml") == config
+    assert (out / "train_state.safetensors").is_file()
+
+    table = pd.read_csv(out / "losses.csv")
+    assert table["step"].tolist() == list(range(2, 37, 2))  # every log_every = 2 steps
+    stage1, stage2 = table[table["stage"] == 1], table[table["stage"] == 2]
+    assert stage1["step"].max() == 24 and stage2["step"].min() == 26
+    assert stage1[STAGE2_TERMS].isna().all().all() and stage2[STAGE2_TERMS].notna().all().all()
+    assert table[["reconstruction", "smoothness", "stage1_total"]].notna().all().all()
+    # the embedders' lr: linear decay to 0 over the planned 36 steps, x0.1 in stage 2 (the last step uses 1/36)
+    assert stage1["lr"].is_monotonic_decreasing
+    assert stage2["lr"].iloc[0] == pytest.approx(config.train.lr * (1 - 25 / 36) * 0.1, rel=1e-4)
+    assert table["lr"].iloc[-1] == pytest.approx(config.train.lr / 36 * 0.1, rel=1e-4)
+    with Image.open(out / "losses.png") as plot:
+        assert plot.size == (960, 640)
+
+    samples = sorted(p.name for p in (out / "samples").iterdir())
+    assert samples == ["step_0000010.png", "step_0000020.png", "step_0000030.png", "step_0000036.png"]
+    k, g = config.data.num_frames, SAMPLE_GUTTER
+    with Image.open(out / "samples/step_0000020.png") as grid1, Image.open(out / "samples/step_0000036.png") as grid2:
+        cell = (grid1.width - g) // (k + 4)  # columns: K inputs, face, warp, reconstruction, target
+        assert grid1.width == (k + 4) * cell + g and grid2.width == (k + 5) * cell + g  # stage 2 adds G(f, p)
+        assert cell >= 64 and grid2.height > 3 * cell  # three examples, cells upscaled to >= 64 px
+
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.config == config
+    assert set(checkpoint.states) == set(Networks._fields)
+    assert checkpoint.metadata["step"] == "36" and checkpoint.metadata["stage"] == "2"
+    assert json.loads(checkpoint.metadata["losses"])["gen_total"] == pytest.approx(result.losses.gen_total)
+    size = config.data.size
+    rebuilt = Networks(FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
+                       Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
+    for name, net in zip(Networks._fields, rebuilt):
+        net.load_state_dict(checkpoint.states[name])
+        net.eval()
+    frames = torch.rand(2, k, 3, size, size) * 2 - 1
+    with torch.no_grad():
+        face = rebuilt.face_embedder(frames).face
+        assert torch.equal(face, result.networks.face_embedder(frames).face)
+        code = rebuilt.pose_embedder.encode(frames[:, 0])
+        assert torch.equal(rebuilt.generator(face, code), result.networks.generator(face, code))
+
+
+def test_resume_continues_exactly(synthvox: Path, tmp_path: Path) -> None:
+    """30 steps straight == 15 steps, stop, resume, 15 more: bit-identical weights, optimiser moments and log.
+    Step 15 is mid-epoch (12 steps an epoch) and step 24 starts stage 2, so both are crossed after the resume."""
+    straight = train(tiny(max_steps=30), [synthvox], tmp_path / "a", device=CPU, progress=False)
+    first = train(tiny(max_steps=15), [synthvox], tmp_path / "b", device=CPU, progress=False)
+    assert first.step == 15
+    resumed = train(tiny(max_steps=30), [synthvox], tmp_path / "b", device=CPU, resume=True, progress=False)
+    assert resumed.step == 30 and resumed.stage == 2
+    a, b = states(straight.networks), states(resumed.networks)
+    assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
+    state_a, state_b = (load_file(tmp_path / run / "train_state.safetensors") for run in "ab")
+    optimiser_keys = [key for key in state_a if key.startswith("optimizer.")]
+    assert any(key.startswith("optimizer.generator.") for key in optimiser_keys)
+    assert all(torch.equal(state_a[key], state_b[key]) for key in optimiser_keys)
+    log_a, log_b = pd.read_csv(tmp_path / "a/losses.csv"), pd.read_csv(tmp_path / "b/losses.csv")
+    assert log_b["step"].tolist() == sorted({*log_a["step"], 15})  # plus the row of the stop at step 15
+    assert log_b[log_b["step"] != 15].reset_index(drop=True).equals(log_a)
+    assert load_config(tmp_path / "b/config.yaml").train.max_steps == 30
+    # a finished run resumes to nothing to do
+    again = train(tiny(max_steps=30), [synthvox], tmp_path / "b", device=CPU, resume=True, progress=False)
+    assert again.step == 30 and again.losses is None
+
+
+def test_refuses_to_overwrite_or_resume_what_is_not_there(synthvox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    train(tiny(max_steps=2), [synthvox], out, device=CPU, progress=False)
+    before = (out / "checkpoint.safetensors").read_bytes()
+    with pytest.raises(DataError, match="already holds a run; pass --resume or choose another folder") as err:
+        train(tiny(max_steps=2), [synthvox], out, device=CPU, progress=False)
+    assert err.value.path == out and (out / "checkpoint.safetensors").read_bytes() == before
+    with pytest.raises(DataError, match="holds no run to resume"):
+        train(tiny(), [synthvox], tmp_path / "empty", device=CPU, resume=True, progress=False)
+    with pytest.raises(DataError, match=r"started with train\.lr=0\.001"):
+        train(tiny(max_steps=4, lr=0.01), [synthvox], out, device=CPU, resume=True, progress=False)
+
+
+def test_without_adversarial_stage_g_and_d_never_train(synthvox: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    phases: list[object] = []
+    real_update = trainer.update
+    monkeypatch.setattr(trainer, "update", lambda opt, loss: (phases.append(opt), real_update(opt, loss)))
+    config = tiny(adversarial=False)
+    result = train(config, [synthvox], tmp_path / "run", device=CPU, progress=False)
+    assert result.step == 24 and result.stage == 1 and phases == []
+    torch.manual_seed(config.train.seed)  # the trainer's initialisation, in its order
+    size = config.data.size
+    initial = [FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
+               Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size)]
+    for name, fresh, trained in zip(Networks._fields, initial, result.networks):
+        same = all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+        assert same == (name in ("generator", "discriminator")), name
+    table = pd.read_csv(tmp_path / "run/losses.csv")
+    assert (table["stage"] == 1).all() and table[STAGE2_TERMS].isna().all().all()
+    assert "optimizer.generator.0.exp_avg" not in load_file(tmp_path / "run/train_state.safetensors")
+
+
+def test_stage2_trains_one_network_at_a_time(synthvox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each stage-2 phase changes only its own network: parameters and buffers of the other three (spectral norm's
+    vectors included) are bit-identical from the phase's start to the end of its update."""
+    phase: dict[str, object] = {}
+    order: list[str] = []
+    real_set_trainable, real_update = trainer.set_trainable, trainer.update
+
+    def set_trainable(nets: Networks, *names: str) -> None:
+        real_set_trainable(nets, *names)
+        phase.update(nets=nets, names=names, before=states(nets))
+
+    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        real_update(optimizer, loss)
+        (name,) = phase["names"]
+        order.append(name)
+        after = states(phase["nets"])
+        for key, value in after.items():
+            if not key.startswith(name + "."):
+                assert torch.equal(value, phase["before"][key]), f"{key} moved while training {name}"
+        assert any(not torch.equal(after[key], phase["before"][key]) for key in after if key.startswith(name + "."))
+
+    monkeypatch.setattr(trainer, "set_trainable", set_trainable)
+    monkeypatch.setattr(trainer, "update", update)
+    result = train(tiny(max_steps=27), [synthvox], tmp_path / "run", device=CPU, progress=False)
+    assert result.stage == 2
+    assert order == ["discriminator", "generator", "face_embedder", "pose_embedder"] * 3  # steps 25, 26, 27
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
+    """One torchrun-like process: environment, train, save this replica's weights for the parent to compare."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    config = load_config("tiny", {"train.stage1_epochs": 1, "train.stage2_epochs": 1})
+    result = train(config, [Path(data)], Path(out), device=CPU, progress=False)
+    atomic_save_tensors(states(result.networks), Path(out) / f"replica{rank}.safetensors", {"step": str(result.step)})
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ddp_processes_keep_identical_replicas(synthvox: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    mp.spawn(ddp_worker, args=(2, free_port(), str(synthvox), str(out)), nprocs=2, join=True)
+    replicas = [load_file(out / f"replica{rank}.safetensors") for rank in range(2)]
+    assert replicas[0].keys() == replicas[1].keys()
+    assert all(torch.equal(replicas[0][key], replicas[1][key]) for key in replicas[0])
+    checkpoint = load_checkpoint(out / "checkpoint.safetensors")  # written by rank 0 only, from the same weights
+    assert checkpoint.metadata["step"] == "12" and checkpoint.metadata["stage"] == "2"  # 48 frames / 2 / 4 = 6 a epoch
+    for name, state in checkpoint.states.items():
+        assert all(torch.equal(value, replicas[0][f"{name}.{key}"]) for key, value in state.items())
+    assert pd.read_csv(out / "losses.csv")["step"].is_unique  # one writer
