@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
+CHECKPOINT := checkpoints/daegan-small.safetensors
 
 .PHONY: install test run clean
 
@@ -22,15 +23,23 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
 # The demo data is made once: each writer is atomic, so its last file exists only when the whole thing does.
-run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone
+run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/astronaut_carphone.mp4
 	$(BIN)/daegan inspect $(DEMO)/synthvox
 	$(BIN)/daegan inspect $(DEMO)/carphone
+	@echo "reenactment: $(DEMO)/astronaut_carphone.mp4 (the astronaut photo following the carphone clip)"
 
 $(DEMO)/synthvox/labels.csv: | $(STAMP)
 	$(BIN)/daegan synth --out $(DEMO)/synthvox --identities 24 --videos-per-identity 3 --frames 32 --size 128 --seed 0
 
 $(DEMO)/carphone/carphone/carphone: | $(STAMP)
 	$(BIN)/daegan prepare --sample carphone --out $(DEMO)/carphone --fps 0 --size 128
+
+# The shipped checkpoint reenacts a real photo (scikit-image's astronaut) following a real video (carphone).
+$(DEMO)/astronaut_carphone.mp4: $(CHECKPOINT) | $(STAMP)
+	mkdir -p $(DEMO)
+	$(BIN)/python -c "from skimage import data; from model.data.images import write_image; write_image('$(DEMO)/astronaut.png', data.astronaut())"
+	$(BIN)/daegan reenact --checkpoint $(CHECKPOINT) --source $(DEMO)/astronaut.png \
+		--driving "$$($(BIN)/python -c 'from model.data.prepare import carphone_path; print(carphone_path())')" --out $@
 
 clean:
 	rm -rf $(VENV) $(DEMO)

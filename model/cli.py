@@ -145,8 +145,11 @@ def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, de
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="out.png for a photo driver, out.mp4 for a video driver.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
+              help="generator: G (the paper's output); decoder: the pose embedder's warp of the embedded face; "
+                   "auto: G once the checkpoint's adversarial stage has trained it.")
 def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Path, ...], driving: Path, out: Path,
-            device: str) -> None:
+            device: str, renderer: str) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
     Faces are found and cropped the way `daegan prepare` crops them, so plain photos work.
@@ -156,7 +159,8 @@ def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Pat
     """
     from model.reenact import reenact_files
 
-    result = reenact_files(checkpoint, [*sources, *more_sources], driving, out, device=device)
+    result = reenact_files(checkpoint, [*sources, *more_sources], driving, out, device=device,
+                           renderer=None if renderer == "auto" else renderer)
     click.echo(f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "
                f"rendered by the {result.renderer})")
     if result.filled:

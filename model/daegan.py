@@ -13,6 +13,8 @@ Choices:
   ``"adversarial"`` (`GENERATOR_STAGES`) means G was trained and reenacts; anything else (``"1"``, absent) is a
   stage-1 checkpoint whose G is still random, so P's decoder reenacts (eq. 2 with the source's f). The flag is the
   constructor's `generator_trained`; `from_checkpoint` reads it from the metadata unless told, `save` writes it.
+  A checkpoint may also name its ``renderer`` outright: whoever evaluated it found that renderer better (the
+  shipped small checkpoint names the decoder: its G, after a short stage 2, loses to P's decoder across identities).
 - Loading is strict: F and P must be in the checkpoint and every state dict must fit the config exactly. G is
   required when the checkpoint says it is trained; a stage-1 checkpoint without G gets a freshly built one (never
   used to reenact). D is loaded only on request (`with_discriminator`): inference does not need it. Networks the
@@ -49,6 +51,7 @@ from model.warp import flow_to_colour
 
 STAGE_KEY = "stage"  # checkpoint metadata key the trainer sets: how far training went
 GENERATOR_STAGES = frozenset({"2", "adversarial"})  # values of STAGE_KEY meaning G was trained (stage 2 of sec. 3.3)
+RENDERER_KEY = "renderer"  # checkpoint metadata key naming the renderer an evaluation found better (optional)
 REQUIRED_NETWORKS = ("face_embedder", "pose_embedder")  # what every checkpoint must hold
 BATCH_SIZE = 64  # frames per forward pass at inference: no gradients, so larger than training's batch
 
@@ -181,6 +184,10 @@ class DAEGAN(nn.Module):
         if missing:
             held = ", ".join(sorted(checkpoint.states)) or "none"
             raise DataError(path, f"checkpoint holds no weights for {', '.join(missing)} (it holds: {held})")
+        named = checkpoint.metadata.get(RENDERER_KEY)
+        if named is not None and (named not in ("generator", "decoder") or (named == "generator" and not
+                                                                           generator_trained)):
+            raise DataError(path, f"checkpoint names renderer {named!r}, which it cannot use")
         model = cls.from_config(checkpoint.config, with_discriminator=with_discriminator,
                                 generator_trained=generator_trained, batch_size=batch_size)
         model.metadata = dict(checkpoint.metadata)
@@ -310,7 +317,11 @@ class DAEGAN(nn.Module):
 
     @property
     def default_renderer(self) -> Renderer:
-        """The renderer `reenact` uses unless told: G once trained, else P's decoder."""
+        """The renderer `reenact` uses unless told: the checkpoint's named ``renderer``, else G once trained, else
+        P's decoder."""
+        named = self.metadata.get(RENDERER_KEY)
+        if named == "decoder" or (named == "generator" and self.generator_trained):
+            return named
         return "generator" if self.generator_trained else "decoder"
 
     def reenact(self, source_frames: Images | torch.Tensor, driving_frames: Images | torch.Tensor, *,

@@ -79,16 +79,17 @@ def load_sources(paths: Sequence[Path], size: int) -> list[np.ndarray]:
 
 
 def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndarray, *,
-                  source_names: Sequence[str | Path] | None = None, driving_name: str | Path = "driving"
-                  ) -> PhotoReenactment:
+                  source_names: Sequence[str | Path] | None = None, driving_name: str | Path = "driving",
+                  renderer: Renderer | None = None) -> PhotoReenactment:
     """Reenact in memory: RGB uint8 photos in (whole pictures; faces are found and cropped here), crops and the
-    result out. The names label the `DataError` raised when a photo has no face."""
+    result out. The names label the `DataError` raised when a photo has no face; `renderer` None is the model's
+    default (see `DAEGAN.default_renderer`)."""
     if not sources:
         raise ValueError("give at least one source photo")
     names = list(source_names) if source_names is not None else [f"source {i}" for i in range(len(sources))]
     crops = [crop_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
     driving_crop = crop_face(driving, model.size, source=driving_name)
-    out = model.reenact(crops, driving_crop)
+    out = model.reenact(crops, driving_crop, renderer=renderer)
     return PhotoReenactment(crops, driving_crop, model.to_images(out.image[0]), out.renderer)
 
 
@@ -99,13 +100,15 @@ def reenact_files(
     out: Path,
     *,
     device: torch.device | str = "auto",
+    renderer: Renderer | None = None,
     progress: bool = True,
 ) -> ReenactResult:
     """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
 
     A photo driver writes a grid picture (`out` .png/.jpg); a video driver writes a video (`out` .mp4). `checkpoint`
-    is a checkpoint file or an already loaded model (then `device` is ignored). Bad input raises `DataError` naming
-    the file, and `out` is then left as it was.
+    is a checkpoint file or an already loaded model (then `device` is ignored). `renderer` picks G ("generator") or
+    P's decoder ("decoder"); None is the checkpoint's default. Bad input raises `DataError` naming the file, and
+    `out` is then left as it was.
     """
     sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
     if not sources:
@@ -122,9 +125,11 @@ def reenact_files(
     else:
         model = DAEGAN.from_checkpoint(checkpoint, pick_device(device) if isinstance(device, str) else device)
     if is_video:
-        return _reenact_video(model, load_sources(sources, model.size), driving, out, progress=progress)
+        return _reenact_video(model, load_sources(sources, model.size), driving, out, renderer=renderer,
+                              progress=progress)
     images = [read_image(path) for path in sources]
-    photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving)
+    photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving,
+                          renderer=renderer)
     grid = photo.grid()
     with _atomic_file(out) as tmp:
         write_image(tmp, grid)
@@ -158,8 +163,8 @@ def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[fl
     return native_fps, squares, len(boxes) - len(have)
 
 
-def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *, progress: bool
-                   ) -> ReenactResult:
+def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *,
+                   renderer: Renderer | None, progress: bool) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch."""
     size = model.size
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
@@ -178,14 +183,14 @@ def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: P
                 for batch in _batches(decode_frames(driving, range(len(squares))), model.batch_size):
                     driving_crops = np.stack([crop_square(img, squares[i], size) for i, img in batch])  # (n, S, S, 3)
                     pose_code = model.encode_pose(driving_crops, normalize=False)
-                    results = model.to_images(model.render(face, pose_code))  # (n, S, S, 3)
+                    results = model.to_images(model.render(face, pose_code, renderer=renderer))  # (n, S, S, 3)
                     for pair in np.concatenate([driving_crops, results], axis=2):  # (S, 2S, 3): driving | result
                         writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
                     written += len(batch)
                     bar.update(len(batch))
             finally:
                 writer.release()
-    return ReenactResult(out, "video", model.default_renderer, written, filled, 2 * size, size)
+    return ReenactResult(out, "video", renderer or model.default_renderer, written, filled, 2 * size, size)
 
 
 def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:

@@ -187,6 +187,26 @@ def test_reenact_renderer_follows_the_checkpoint_stage(model: DAEGAN, tmp_path: 
     assert DAEGAN.from_checkpoint(path, generator_trained=False).reenact(src, drv).renderer == "decoder"
 
 
+@pytest.mark.parametrize(
+    "stage, named, default",
+    [("2", "decoder", "decoder"), ("2", "generator", "generator"), ("1", "decoder", "decoder"),
+     ("1", "generator", None), ("2", "paintbrush", None)],
+)
+def test_a_checkpoint_can_name_its_renderer(model: DAEGAN, tmp_path: Path, stage: str, named: str,
+                                           default: str | None) -> None:
+    path = tmp_path / "c.safetensors"
+    save_checkpoint(path, model.networks(), model.config, {"stage": stage, "renderer": named})
+    if default is None:  # an untrained G, or no such renderer: the checkpoint is refused, by name
+        with pytest.raises(DataError, match=f"names renderer '{named}'") as err:
+            DAEGAN.from_checkpoint(path)
+        assert err.value.path == path
+        return
+    loaded = DAEGAN.from_checkpoint(path)
+    assert loaded.default_renderer == default
+    assert loaded.reenact(images(2, seed=9), images(1, seed=10)).renderer == default
+    assert loaded.reenact(images(2, seed=9), images(1, seed=10), renderer="decoder").renderer == "decoder"
+
+
 def test_save_records_the_stage(model: DAEGAN, tmp_path: Path) -> None:
     model.generator_trained = True
     try:
