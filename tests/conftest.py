@@ -34,6 +34,19 @@ def write_video(path: Path, num_frames: int, fps: float = 30.0, size: int = 32) 
     return path
 
 
+def decode_video(path: Path) -> list[np.ndarray]:
+    """Every frame OpenCV decodes from a video, RGB: what `prepare` and reenactment see."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    return frames
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

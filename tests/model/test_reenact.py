@@ -20,23 +20,11 @@ from model.data.face_crop import Box, crop_face, crop_square
 from model.data.images import read_image, write_image
 from model.data.prepare import carphone_path
 from model.reenact import reenact_files, track_driving_face
+from tests.conftest import decode_video
 from tests.model.test_daegan import SIZE, make_model
 
 CLIP_FRAMES = 12
 CLIP_FPS = 25.0
-
-
-def decode(path: Path) -> list[np.ndarray]:
-    """Every frame OpenCV decodes from a video, RGB."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float = CLIP_FPS) -> Path:
@@ -58,7 +46,7 @@ def leftovers(folder: Path) -> list[str]:
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A stage-1 checkpoint, the astronaut and a carphone frame as photos, a 12-frame carphone clip, a blank photo."""
     root = tmp_path_factory.mktemp("inputs")
-    carphone = decode(carphone_path())[:CLIP_FRAMES]
+    carphone = decode_video(carphone_path())[:CLIP_FRAMES]
     make_model().save(root / "model.safetensors")
     write_image(root / "astronaut.png", data.astronaut())
     write_image(root / "carphone.jpg", carphone[0])
@@ -97,11 +85,11 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
     capture = cv2.VideoCapture(str(out))
     assert capture.isOpened() and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(CLIP_FPS)
     capture.release()
-    frames = decode(out)
+    frames = decode_video(out)
     assert len(frames) == CLIP_FRAMES and frames[0].shape == (SIZE, 2 * SIZE, 3)
     # the left half is the driving face cropped where the tracker put it (mp4 is lossy: compare loosely)
     _, squares, _ = track_driving_face(files["clip"])
-    driving = decode(files["clip"])
+    driving = decode_video(files["clip"])
     for frame, img, square in zip(frames, driving, squares, strict=True):
         crop = crop_square(img, square, SIZE).astype(float)
         assert np.abs(frame[:, :SIZE].astype(float) - crop).mean() < 12

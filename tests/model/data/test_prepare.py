@@ -13,7 +13,14 @@ from model.data import prepare as prepare_module
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import read_image
-from model.data.prepare import NO_FACE, carphone_path, follow_face, prepare, prepare_video
+from model.data.prepare import (
+    NO_FACE,
+    carphone_path,
+    follow_face,
+    prepare,
+    prepare_video,
+)
+from tests.conftest import decode_video
 
 CARPHONE_FPS = 30000 / 1001  # NTSC rate the clip declares
 CROP = 64  # crop side for the fixture trees: small keeps them fast; the carphone test uses the demo's 128
@@ -22,20 +29,7 @@ CROP = 64  # crop side for the fixture trees: small keeps them fast; the carphon
 @pytest.fixture(scope="module")
 def carphone_frames() -> list[np.ndarray]:
     """The carphone clip's 120 frames, RGB."""
-    return decode(carphone_path())
-
-
-def decode(path: Path) -> list[np.ndarray]:
-    """Every frame of a video as OpenCV decodes it, RGB: what `prepare` sees."""
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
+    return decode_video(carphone_path())
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: float) -> Path:
@@ -199,7 +193,7 @@ def test_voxceleb1_tracks_place_the_crops(tmp_path: Path, carphone_frames: list[
     folder = out / "id10001" / "ytAAA_00001"
     assert frame_names(folder) == [f"{i:07d}.png" for i in range(8)]  # numbered by the mp4, not the track
     step = 25.0 / clip_fps  # track rows per mp4 frame
-    for i, frame in enumerate(decode(clip)):
+    for i, frame in enumerate(decode_video(clip)):
         expected = crop_square(frame, face_square(Box(*boxes[math.floor(i * step)])), CROP)
         np.testing.assert_array_equal(read_image(folder / f"{i:07d}.png"), expected)
 
@@ -213,7 +207,7 @@ def test_voxceleb2_fractional_track(tmp_path: Path, carphone_frames: list[np.nda
     assert video.written == 2
     assert video.skipped == [(2, "face track 00001.txt has no row for frame 63")]
     pixels = Box(0.1 * 176, 0.2 * 144, 0.3 * 176, 0.35 * 144)  # the clip is 176×144
-    for i, frame in enumerate(decode(clip)[:2]):
+    for i, frame in enumerate(decode_video(clip)[:2]):
         written = read_image(out / "id00012" / "v" / f"{i:07d}.png")
         np.testing.assert_array_equal(written, crop_square(frame, face_square(pixels), CROP))
 
