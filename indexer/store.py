@@ -1,0 +1,660 @@
+"""The pose index on disk: the one place that opens its FAISS file and its SQLite database, and keeps them agreeing.
+
+An index dir holds ``meta.sqlite`` (the truth: frames, identities, videos, builds, and the live generation),
+``index.<generation>.faiss`` (the vectors; FAISS ids are the frame rows' primary keys), ``manifest.json`` (a
+human-readable copy of the database's summary) and ``write.lock`` (held by the one writer).
+
+Commit protocol of a build (a crash or kill -9 at any point leaves the previous index queryable and consistent):
+
+1. write the new generation to a file nobody reads yet (``faiss.write_index`` truncates in place, so never the live
+   file), fsync it and the folder, take its sha256;
+2. ONE database transaction inserts the build's frame rows and points `IndexState` at the new file and its sha256:
+   this commit is the commit of the build (``synchronous=FULL``, WAL);
+3. replace ``manifest.json`` atomically (temp file, fsync, `os.replace`, fsync the folder);
+4. remove older generation files. Leftovers of a crash (unpublished generations, stale manifest, `running` builds)
+   are cleaned by the next writer that opens the index.
+
+Choices made:
+
+- Cosine similarity: vectors are L2-normalised float32 in an inner-product index wrapped in `IndexIDMap2`.
+  `flat` is exact; `hnsw` (M=32) and `ivfpq` (nlist ~ 4 sqrt(n), one 8-bit code per dimension, trained on a seeded
+  sample) trade exactness for speed or memory; `auto` picks at the first build: flat up to 100k vectors
+  when it fits the memory budget, hnsw when that fits, ivfpq otherwise.
+- The live file's sha256 (recorded in the database) is checked before `read_index`: a corrupt FAISS file can crash
+  the process inside it. Readers memory-map flat and HNSW indexes (`IO_FLAG_MMAP_IFC`) when this FAISS has it.
+- Search runs a flat index on the GPU when `faiss.get_num_gpus() > 0` (same results); HNSW and IVF-PQ stay on the
+  CPU (HNSW has no GPU version; GPU IVF-PQ limits its code sizes).
+- `-1` ids ("no result") are dropped per query row and refused by `get`, so they never reach a row lookup.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import faiss
+import numpy as np
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.orm import Session
+
+from indexer.schema import Build, Frame, Identity, IndexState, Video
+from model import __version__
+from model.checkpoint import file_sha256
+from model.data.errors import DataError
+
+DATABASE = "meta.sqlite"
+MANIFEST = "manifest.json"
+LOCK = "write.lock"
+FORMAT = "posedex.index/1"
+METRIC = "cosine"
+INDEX_TYPES = ("flat", "hnsw", "ivfpq", "auto")
+ROW_COLUMNS = ("path", "identity", "video", "frame")  # required in `add`'s rows
+OPTIONAL_COLUMNS = ("time_s", "width", "height")
+AUTO_FLAT_MAX = 100_000  # `auto`: exact search stays fast enough up to here
+AUTO_MEMORY_BUDGET = 4 << 30  # bytes `auto` may spend on the index
+IVFPQ_MIN_VECTORS = 1_000  # fewer cannot train 8-bit product quantizers; use flat
+HNSW_M = 32
+_CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts, found beside this package (never relative to the working directory)."""
+    return Path(__file__).resolve().with_name("migrations")
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    return config
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)  # naive UTC: see schema.py
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _engine(db: Path, *, readonly: bool) -> Engine:
+    engine = create_engine(f"sqlite:///{db}")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:  # every connection: WAL, foreign keys, durable commits
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=FULL")  # the commit is the build's commit point: it must survive power loss
+        if readonly:
+            cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return engine
+
+
+def upgrade_to_head(db: Path) -> None:
+    """Bring the database at `db` to the newest schema revision (a no-op when it is there already)."""
+    config = _alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    engine = _engine(db, readonly=False)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+        if current != head:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+    except DatabaseError as err:
+        raise DataError(db, f"not a readable SQLite database ({err.orig})") from None
+    except CommandError as err:
+        raise DataError(db, f"schema revision unknown to posedex {__version__} ({err}); upgrade posedex") from None
+    finally:
+        engine.dispose()
+
+
+def unit_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
+    """`vectors` (N, dim) as a new L2-normalised float32 array; a wrong shape, NaN or zero vector is an error."""
+    x = np.array(vectors, dtype=np.float32, order="C", copy=True)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"vectors must be (N, {dim}), got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("vectors contain NaN or infinity")
+    if len(x) and (np.linalg.norm(x, axis=1) == 0).any():
+        raise ValueError("a zero vector has no direction: cosine similarity is undefined")
+    faiss.normalize_L2(x)
+    return x
+
+
+def resolve_index_type(index_type: str, num_vectors: int, dim: int, memory_budget: int = AUTO_MEMORY_BUDGET) -> str:
+    """`auto` -> flat, hnsw or ivfpq by size and memory budget (bytes); other types are returned as they are."""
+    if index_type != "auto":
+        return index_type
+    flat_bytes = num_vectors * dim * 4
+    if num_vectors <= AUTO_FLAT_MAX and flat_bytes <= memory_budget:
+        return "flat"
+    if flat_bytes + num_vectors * HNSW_M * 2 * 4 <= memory_budget:  # vectors + level-0 links
+        return "hnsw"
+    return "ivfpq"
+
+
+def new_index(index_type: str, dim: int, train: np.ndarray | None = None, *, seed: int = 0) -> faiss.IndexIDMap2:
+    """An empty id-mapped inner-product index; `ivfpq` is trained on a seeded sample of `train` (unit vectors)."""
+    if index_type == "flat":
+        inner = faiss.IndexFlatIP(dim)
+    elif index_type == "hnsw":
+        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        inner.hnsw.efConstruction = 80
+        inner.hnsw.efSearch = 64
+    elif index_type == "ivfpq":
+        if train is None or len(train) < IVFPQ_MIN_VECTORS:
+            raise ValueError(f"ivfpq needs at least {IVFPQ_MIN_VECTORS} vectors to train; use flat")
+        n = len(train)
+        nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
+        # One 8-bit code per dimension: 4x smaller than flat. Two dims per code capped recall@10 near 0.87.
+        inner = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, dim, 8, faiss.METRIC_INNER_PRODUCT)
+        inner.pq.cp.niter = 10  # k-means of 256 codes per dimension converges fast; 25 rounds cost 2.5x the time
+        sample = np.random.default_rng(seed).choice(n, size=min(n, max(256, 64 * nlist)), replace=False)
+        inner.train(np.ascontiguousarray(train[np.sort(sample)]))
+        inner.nprobe = min(nlist, max(16, nlist // 4))
+    else:
+        raise ValueError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
+    return faiss.IndexIDMap2(inner)
+
+
+def _write_generation(index: faiss.Index, path: Path) -> str:
+    """Write `index` to a new file, make it durable, return its sha256."""
+    faiss.write_index(index, str(path))
+    with open(path, "rb") as file:
+        os.fsync(file.fileno())
+    _fsync_dir(path.parent)
+    return file_sha256(path)
+
+
+def _write_json_atomic(data: dict, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w") as file:
+        json.dump(data, file, indent=2, sort_keys=True)
+        file.write("\n")
+        file.flush()
+        os.fsync(file.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Store:
+    """A pose index dir, opened for reading (many processes) or writing (one process, `write.lock`).
+
+    Use `Store.create` / `Store.open`, and `close()` (or a ``with`` block) when done.
+    """
+
+    def __init__(self, path: Path, engine: Engine, *, readonly: bool, lock_fd: int | None) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._engine = engine
+        self._lock_fd = lock_fd
+        self._gpu: tuple[object, faiss.Index, np.ndarray] | None = None
+        self._state = self._read_state()
+        self._index = self._read_live(mmap=readonly)
+
+    # ---- opening and closing -------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, path: str | Path, *, dim: int, checkpoint_sha256: str, index_type: str = "flat") -> Store:
+        """A new, empty index at `path` (absent or an empty folder), opened for writing.
+
+        It is assembled in a hidden sibling folder and renamed into place: a crash leaves no half-made index.
+        """
+        path = Path(path)
+        if index_type not in INDEX_TYPES:
+            raise ValueError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
+        if dim < 1:
+            raise ValueError(f"dim must be positive, got {dim}")
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise DataError(path, "already exists and is not an empty folder")
+        tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
+        tmp.mkdir(parents=True)
+        try:
+            upgrade_to_head(tmp / DATABASE)
+            placeholder = "flat" if index_type in ("auto", "ivfpq") else index_type  # the real one: at first build
+            index_file = "index.0.faiss"
+            sha = _write_generation(new_index(placeholder, dim), tmp / index_file)
+            engine = _engine(tmp / DATABASE, readonly=False)
+            try:
+                with Session(engine, expire_on_commit=False) as session, session.begin():
+                    state = IndexState(id=1, dim=dim, metric=METRIC, index_type=index_type,
+                                       checkpoint_sha256=checkpoint_sha256, created_at=_now(), generation=0,
+                                       index_file=index_file, index_sha256=sha, num_vectors=0, live_build_id=None)
+                    session.add(state)
+                _write_json_atomic(_manifest(state), tmp / MANIFEST)
+            finally:
+                engine.dispose()
+            if path.exists():
+                path.rmdir()
+            os.rename(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _fsync_dir(path.parent)
+        return cls.open(path, readonly=False)
+
+    @classmethod
+    def open(cls, path: str | Path, *, readonly: bool = True) -> Store:
+        """The index at `path`, its schema upgraded to head. A folder that is not a sound index is a `DataError`."""
+        path = Path(path)
+        if not path.is_dir():
+            raise DataError(path, "not a folder" if path.exists() else "no such index folder")
+        db, manifest = path / DATABASE, path / MANIFEST
+        if not db.exists() and not manifest.exists():
+            raise DataError(path, f"not a posedex index (no {DATABASE}, no {MANIFEST})")
+        for required in (db, manifest):
+            if not required.is_file():
+                raise DataError(required, "missing: the index is incomplete")
+        lock_fd = None if readonly else _lock(path)
+        try:
+            upgrade_to_head(db)
+            engine = _engine(db, readonly=readonly)
+            try:
+                store = cls(path, engine, readonly=readonly, lock_fd=lock_fd)
+            except BaseException:
+                engine.dispose()
+                raise
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        if not readonly:
+            store._recover()
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+        self._index = None
+        self._gpu = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ---- what it is ----------------------------------------------------------------------------------------------
+
+    @property
+    def dim(self) -> int:
+        return self._state.dim
+
+    @property
+    def index_type(self) -> str:
+        return self._state.index_type
+
+    @property
+    def checkpoint_sha256(self) -> str:
+        return self._state.checkpoint_sha256
+
+    def __len__(self) -> int:
+        return self._state.num_vectors
+
+    def info(self) -> dict:
+        """What a person asks of an index: counts, dim, metric, type, checkpoint, generation, size on disk."""
+        with Session(self._engine) as session:
+            counts = {name: session.scalar(select(func.count()).select_from(table))
+                      for name, table in (("frames", Frame), ("identities", Identity), ("videos", Video),
+                                          ("builds", Build))}
+        s = self._state
+        return {"path": str(self.path), "dim": s.dim, "metric": s.metric, "index_type": s.index_type,
+                "checkpoint_sha256": s.checkpoint_sha256, "count": s.num_vectors,
+                "num_frames": counts["frames"], "num_identities": counts["identities"],
+                "num_videos": counts["videos"], "num_builds": counts["builds"], "generation": s.generation,
+                "index_file": s.index_file, "created": s.created_at.isoformat() + "Z",
+                "size_bytes": sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())}
+
+    # ---- reading -------------------------------------------------------------------------------------------------
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The `k` most cosine-similar frames to each query (Q, dim): per query, scores (descending) and frame ids.
+
+        Rows hold fewer than `k` hits when the index holds fewer: FAISS's `-1` "no result" ids are dropped here.
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        q = unit_vectors(queries, self.dim)
+        if len(self) == 0:
+            return [np.empty(0, np.float32)] * len(q), [np.empty(0, np.int64)] * len(q)
+        k = min(k, len(self))
+        scores, ids = self._search(q, k)
+        keep = ids >= 0
+        return [s[m] for s, m in zip(scores, keep)], [i[m] for i, m in zip(ids, keep)]
+
+    def get(self, ids: Sequence[int] | np.ndarray) -> pd.DataFrame:
+        """Frame metadata for `ids`, in their order: id, path, identity, video, frame, time_s, width, height."""
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if (ids < 0).any():
+            raise ValueError("negative id: FAISS's -1 means 'no result' and must be dropped before get()")
+        unique = np.unique(ids)
+        columns = [Frame.id, Frame.path, Identity.name.label("identity"), Video.name.label("video"), Frame.frame,
+                   Frame.time_s, Frame.width, Frame.height]
+        found = []
+        with Session(self._engine) as session:
+            for start in range(0, len(unique), _CHUNK):
+                chunk = unique[start:start + _CHUNK].tolist()
+                query = (select(*columns).join(Identity, Frame.identity_id == Identity.id)
+                         .join(Video, Frame.video_id == Video.id).where(Frame.id.in_(chunk)))
+                found.extend(session.execute(query).all())
+        table = pd.DataFrame(found, columns=[c.key for c in columns]).set_index("id")
+        missing = np.setdiff1d(unique, table.index.to_numpy())
+        if len(missing):
+            raise KeyError(f"no frame rows for ids {missing[:10].tolist()}")
+        return table.loc[ids].reset_index()
+
+    def verify(self) -> list[str]:
+        """Every disagreement between the FAISS file, the rows and the manifest; an empty list means consistent."""
+        problems = []
+        self._refresh()
+        s = self._state
+        live = self.path / s.index_file
+        if not live.is_file():
+            return [f"{live}: the live FAISS file is missing"]
+        if (sha := file_sha256(live)) != s.index_sha256:
+            problems.append(f"{live}: sha256 {sha[:12]} differs from the database's {s.index_sha256[:12]}")
+        with Session(self._engine) as session:
+            row_ids = np.array(session.scalars(select(Frame.id).order_by(Frame.id)).all(), dtype=np.int64)
+            live_build = session.get(Build, s.live_build_id) if s.live_build_id is not None else None
+        faiss_ids = np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+        if self._index.ntotal != len(row_ids) or s.num_vectors != len(row_ids):
+            problems.append(f"counts differ: FAISS {self._index.ntotal}, frame rows {len(row_ids)}, "
+                            f"recorded {s.num_vectors}")
+        if len(faiss_ids) != len(row_ids) or not np.array_equal(faiss_ids, row_ids):
+            only_faiss = np.setdiff1d(faiss_ids, row_ids)[:10].tolist()
+            only_rows = np.setdiff1d(row_ids, faiss_ids)[:10].tolist()
+            problems.append(f"id sets differ: in FAISS only {only_faiss}, in rows only {only_rows}")
+        if self._index.d != s.dim:
+            problems.append(f"FAISS dim {self._index.d} differs from the recorded dim {s.dim}")
+        if live_build is not None and (live_build.status != "committed" or live_build.index_file != s.index_file):
+            problems.append(f"build {live_build.id} made {s.index_file} live but reads {live_build.status}, "
+                            f"{live_build.index_file}")
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+        except (OSError, ValueError) as err:
+            return [*problems, f"{self.path / MANIFEST}: unreadable ({err})"]
+        expected = _manifest(s)
+        for key in ("checkpoint_sha256", "dim", "metric", "index_type", "count", "generation", "index_file",
+                    "index_sha256"):
+            if manifest.get(key) != expected[key]:
+                problems.append(f"{self.path / MANIFEST}: {key} is {manifest.get(key)!r}, database says "
+                                f"{expected[key]!r}")
+        return problems
+
+    # ---- writing -------------------------------------------------------------------------------------------------
+
+    def add(self, rows: pd.DataFrame, vectors: np.ndarray, *,
+            skipped: Iterable[tuple[str, str]] = ()) -> np.ndarray:
+        """Add frames (one row per vector; columns `ROW_COLUMNS` and any of `OPTIONAL_COLUMNS`) as one build.
+
+        Returns the new frames' ids (their FAISS ids), in row order. `skipped` lists (path, reason) pairs.
+        """
+        build = self.start_build()
+        try:
+            ids = build.add(rows, vectors)
+            for path, reason in skipped:
+                build.skip(path, reason)
+            build.commit()
+        except BaseException:
+            build.abort()
+            raise
+        return ids
+
+    def start_build(self, *, memory_budget: int = AUTO_MEMORY_BUDGET) -> IndexBuild:
+        """A build to stream batches into; nothing is visible until its `commit()`."""
+        self._require_writer()
+        with Session(self._engine) as session, session.begin():
+            build = Build(started_at=_now(), checkpoint_sha256=self.checkpoint_sha256, posedex_version=__version__,
+                          status="running", num_added=0, num_skipped=0, skipped_json="[]")
+            session.add(build)
+            session.flush()
+            build_id = build.id
+            next_id = (session.scalar(select(func.max(Frame.id))) or 0) + 1
+        return IndexBuild(self, build_id, next_id, memory_budget)
+
+    # ---- internals -----------------------------------------------------------------------------------------------
+
+    def _require_writer(self) -> None:
+        if self.readonly:
+            raise DataError(self.path, "opened read-only: open it with readonly=False to write")
+
+    def _read_state(self) -> IndexState:
+        try:
+            with Session(self._engine) as session:
+                state = session.get(IndexState, 1)
+        except DatabaseError as err:
+            raise DataError(self.path / DATABASE, f"cannot read the index state ({err.orig})") from None
+        if state is None:
+            raise DataError(self.path / DATABASE, "holds no index state: not a complete posedex index")
+        return state
+
+    def _refresh(self) -> None:
+        """Follow a generation another process committed since this store was opened."""
+        state = self._read_state()
+        if state.generation != self._state.generation:
+            self._state = state
+            self._index, self._gpu = self._read_live(mmap=self.readonly), None
+
+    def _read_live(self, *, mmap: bool) -> faiss.IndexIDMap2:
+        """The live generation, its sha256 checked against the database before FAISS parses a byte of it."""
+        s = self._state
+        live = self.path / s.index_file
+        if not live.is_file():
+            raise DataError(live, "missing: the live FAISS generation file is gone")
+        if file_sha256(live) != s.index_sha256:
+            raise DataError(live, "sha256 does not match the database's record: corrupt or replaced FAISS file")
+        flags = 0
+        if mmap and s.index_type in ("flat", "hnsw") and hasattr(faiss, "IO_FLAG_MMAP_IFC"):
+            flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+        try:
+            index = faiss.read_index(str(live), flags)
+        except RuntimeError as err:
+            raise DataError(live, f"FAISS cannot read it ({str(err).splitlines()[0]})") from None
+        if not isinstance(index, faiss.IndexIDMap2) or index.d != s.dim:
+            raise DataError(live, f"not an id-mapped index of dim {s.dim}")
+        return index
+
+    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexFlat) and faiss.get_num_gpus() > 0:
+            if self._gpu is None:
+                resources = faiss.StandardGpuResources()
+                gpu = faiss.index_cpu_to_gpu(resources, 0, inner)
+                self._gpu = (resources, gpu, faiss.vector_to_array(self._index.id_map).astype(np.int64))
+            _, gpu, id_map = self._gpu
+            scores, positions = gpu.search(q, k)
+            return scores, np.where(positions >= 0, id_map[np.maximum(positions, 0)], -1)
+        if isinstance(inner, faiss.IndexHNSW):
+            inner.hnsw.efSearch = max(64, 2 * k)
+        return self._index.search(q, k)
+
+    def _publish(self, index: faiss.IndexIDMap2, index_type: str, build_id: int, rows: pd.DataFrame,
+                 ids: np.ndarray, skipped: list[dict]) -> None:
+        """Steps 1-4 of the commit protocol (module docstring) for a finished build."""
+        s = self._state
+        generation = s.generation + 1
+        index_file = f"index.{generation}.faiss"
+        sha = _write_generation(index, self.path / index_file)
+        try:
+            with Session(self._engine) as session, session.begin():
+                self._insert_frames(session, rows, ids, build_id)
+                state = session.get(IndexState, 1)
+                state.generation, state.index_file, state.index_sha256 = generation, index_file, sha
+                state.num_vectors, state.index_type, state.live_build_id = index.ntotal, index_type, build_id
+                build = session.get(Build, build_id)
+                build.status, build.finished_at, build.generation, build.index_file = ("committed", _now(),
+                                                                                       generation, index_file)
+                build.num_added, build.num_skipped, build.skipped_json = len(ids), len(skipped), json.dumps(skipped)
+        except IntegrityError as err:
+            (self.path / index_file).unlink(missing_ok=True)
+            raise ValueError(f"frame rows clash with the index (a path already indexed?): {err.orig}") from None
+        with Session(self._engine, expire_on_commit=False) as session:
+            self._state = session.get(IndexState, 1)
+        self._index, self._gpu = index, None
+        _write_json_atomic(_manifest(self._state), self.path / MANIFEST)
+        self._remove_stale_generations()
+
+    @staticmethod
+    def _insert_frames(session: Session, rows: pd.DataFrame, ids: np.ndarray, build_id: int) -> None:
+        identities = {name: i for name, i in session.execute(select(Identity.name, Identity.id))}
+        for name in sorted(set(rows["identity"]) - identities.keys()):
+            identities[name] = session.scalar(insert(Identity).values(name=name).returning(Identity.id))
+        videos = {(i, n): v for v, i, n in session.execute(select(Video.id, Video.identity_id, Video.name))}
+        records = []
+        for frame_id, row in zip(ids.tolist(), rows.to_dict("records")):
+            key = (identities[row["identity"]], row["video"])
+            if key not in videos:
+                videos[key] = session.scalar(insert(Video).values(identity_id=key[0], name=key[1])
+                                             .returning(Video.id))
+            records.append({"id": frame_id, "path": row["path"], "identity_id": key[0], "video_id": videos[key],
+                            "frame": row["frame"], "build_id": build_id,
+                            **{c: row.get(c) for c in OPTIONAL_COLUMNS}})
+        if records:
+            session.execute(insert(Frame), records)
+
+    def _remove_stale_generations(self) -> None:
+        for file in self.path.glob("index.*.faiss"):
+            if file.name != self._state.index_file:
+                file.unlink(missing_ok=True)
+
+    def _recover(self) -> None:
+        """A writer's first act: tidy what a crashed writer left (the index itself is already consistent)."""
+        with Session(self._engine) as session, session.begin():
+            for build in session.scalars(select(Build).where(Build.status == "running")):
+                build.status, build.finished_at = "interrupted", _now()
+        self._remove_stale_generations()
+        for tmp in self.path.glob(f".{MANIFEST}.tmp-*"):
+            tmp.unlink(missing_ok=True)
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+        except ValueError:
+            manifest = {}
+        expected = _manifest(self._state)
+        if {k: manifest.get(k) for k in expected if k != "posedex_version"} != {
+                k: v for k, v in expected.items() if k != "posedex_version"}:
+            _write_json_atomic(expected, self.path / MANIFEST)
+
+
+class IndexBuild:
+    """One build in progress: batches go in with `add`, bad frames with `skip`; `commit` publishes them all at once.
+
+    Use `Store.start_build`. In a ``with`` block, leaving normally commits and leaving by an exception aborts.
+    """
+
+    def __init__(self, store: Store, build_id: int, next_id: int, memory_budget: int) -> None:
+        self.store = store
+        self.build_id = build_id
+        self._next_id = next_id
+        self._memory_budget = memory_budget
+        self._rows: list[pd.DataFrame] = []
+        self._vectors: list[np.ndarray] = []
+        self._skipped: list[dict] = []
+        self._done = False
+
+    def add(self, rows: pd.DataFrame, vectors: np.ndarray) -> np.ndarray:
+        """Queue a batch; returns the ids its frames will have once committed."""
+        self._require_open()
+        missing = [c for c in ROW_COLUMNS if c not in rows.columns]
+        if missing:
+            raise ValueError(f"rows lack columns {missing}")
+        x = unit_vectors(vectors, self.store.dim)
+        if len(x) != len(rows):
+            raise ValueError(f"{len(rows)} rows but {len(x)} vectors")
+        ids = np.arange(self._next_id, self._next_id + len(x), dtype=np.int64)
+        self._next_id += len(x)
+        columns = [c for c in (*ROW_COLUMNS, *OPTIONAL_COLUMNS) if c in rows.columns]
+        self._rows.append(rows[columns].astype({"path": str, "identity": str, "video": str, "frame": int}))
+        self._vectors.append(x)
+        return ids
+
+    def skip(self, path: str, reason: str) -> None:
+        """Record a frame left out, and why (the build lists them; DESIGN.md, "Rules that hold everywhere")."""
+        self._require_open()
+        self._skipped.append({"path": str(path), "reason": reason})
+
+    def commit(self) -> int:
+        """Publish every queued frame atomically; returns how many were added."""
+        self._require_open()
+        store = self.store
+        rows = pd.concat(self._rows, ignore_index=True) if self._rows else pd.DataFrame(columns=list(ROW_COLUMNS))
+        for column in OPTIONAL_COLUMNS:
+            if column not in rows.columns:
+                rows[column] = None
+        rows = rows.astype(object).where(rows.notna(), None)  # NaN -> NULL
+        if rows["path"].duplicated().any():
+            raise ValueError(f"paths repeated in one build: {rows['path'][rows['path'].duplicated()].tolist()[:5]}")
+        x = np.concatenate(self._vectors) if self._vectors else np.empty((0, store.dim), np.float32)
+        ids = np.arange(self._next_id - len(x), self._next_id, dtype=np.int64)
+        if len(store) == 0:  # first vectors: choose (auto) and train (ivfpq) the real index type now
+            index_type = resolve_index_type(store.index_type, len(x), store.dim, self._memory_budget)
+            index = new_index(index_type, store.dim, x)
+        else:
+            index_type, index = store.index_type, faiss.clone_index(store._index)
+        index.add_with_ids(x, ids)
+        store._publish(index, index_type, self.build_id, rows, ids, self._skipped)
+        self._done = True
+        return len(ids)
+
+    def abort(self) -> None:
+        """Drop the queued frames; the build is recorded as aborted."""
+        if self._done:
+            return
+        self._done = True
+        with Session(self.store._engine) as session, session.begin():
+            build = session.get(Build, self.build_id)
+            if build is not None and build.status == "running":
+                build.status, build.finished_at = "aborted", _now()
+
+    def _require_open(self) -> None:
+        if self._done:
+            raise RuntimeError("this build has already been committed or aborted")
+
+    def __enter__(self) -> IndexBuild:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None and not self._done:
+            self.commit()
+        else:
+            self.abort()
+
+
+def _lock(path: Path) -> int:
+    """Hold `write.lock` for this process: one writer per index at a time."""
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataError(path, "another process is writing this index") from None
+    return fd
+
+
+def _manifest(state: IndexState) -> dict:
+    return {"format": FORMAT, "posedex_version": __version__, "checkpoint_sha256": state.checkpoint_sha256,
+            "dim": state.dim, "metric": state.metric, "index_type": state.index_type, "count": state.num_vectors,
+            "created": state.created_at.isoformat() + "Z", "generation": state.generation,
+            "index_file": state.index_file, "index_sha256": state.index_sha256}

@@ -1,0 +1,1 @@
+"""Tests of the pose index: its store, schema migrations, builds and queries."""
