@@ -53,7 +53,8 @@ from model.device import pick_device  # noqa: F401  (re-exported: `from model.tr
 from model.discriminator import Discriminator
 from model.face_embedder import FaceEmbedder
 from model.generator import Generator
-from model.losses import discriminator_loss, generator_loss, stage1_loss
+from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
+                          stage1_loss)
 from model.pose_embedder import PoseEmbedder
 from model.train_log import LossLog, StepLosses, plot_losses, sample_grid
 from model.train_state import TrainProgress, load_train_state, save_train_state
@@ -116,6 +117,80 @@ def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+class StepTerms(NamedTuple):
+    """The loss terms of one training step (`disc` and `gen` are None in stage 1)."""
+
+    s1: Stage1Loss  # eq. 5; in stage 2 the P phase's
+    disc: DiscriminatorLoss | None  # eq. 7 (phase D)
+    gen: GeneratorLoss | None  # eq. 6 (phase G)
+
+
+def stage1_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
+                frames_k: torch.Tensor, target: torch.Tensor, ctx, config: Config) -> StepTerms:
+    """One stage-1 step: F and P together on eq. 5. frames_k (B, K, 3, S, S), target (B, 3, S, S) on the device;
+    `wrapped` are the networks to train through (DDP wrappers or `nets` itself), `ctx` the autocast context."""
+    set_trainable(nets, "face_embedder", "pose_embedder")
+    with ctx:
+        embedding = wrapped.face_embedder(frames_k)
+        rec = wrapped.pose_embedder(target, embedding.face)
+        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
+                         smooth_weight=config.loss.smooth_weight)
+    f_opt, p_opt = optimizers["face_embedder"], optimizers["pose_embedder"]
+    f_opt.zero_grad(set_to_none=True)
+    p_opt.zero_grad(set_to_none=True)
+    s1.total.backward()
+    f_opt.step()
+    p_opt.step()
+    return StepTerms(s1, None, None)
+
+
+def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
+                frames_k: torch.Tensor, target: torch.Tensor, ctx, config: Config) -> StepTerms:
+    """One stage-2 step: the phases D, G, F, P in turn on the same batch (module docstring); arguments as
+    `stage1_step`."""
+    f_opt, p_opt, g_opt, d_opt = (optimizers[name] for name in Networks._fields)
+    # -- phase D: hinge loss on real vs G(f, p), eq. 7 ------------------------------------------------------------
+    set_trainable(nets, "discriminator")
+    with ctx:
+        with torch.no_grad():
+            face = nets.face_embedder(frames_k).face
+            fake = nets.generator(face, nets.pose_embedder.encode(target))
+        fake_logits, real_logits, _, _ = judge(wrapped.discriminator, fake, target, face,
+                                               config.model.disc_conditional)
+        disc = discriminator_loss(real_logits, fake_logits)
+    update(d_opt, disc.total)
+    # -- phase G: eq. 6 with F, P, D frozen -----------------------------------------------------------------------
+    set_trainable(nets, "generator")
+    with ctx:
+        with torch.no_grad():
+            face = nets.face_embedder(frames_k).face
+            pose_code = nets.pose_embedder.encode(target)
+        gen = adversarial_objective(wrapped.generator, nets.discriminator, face, pose_code, target, config)
+    update(g_opt, gen.total)
+    # -- phase F: eq. 5 + eq. 6 through frozen P, G, D ------------------------------------------------------------
+    set_trainable(nets, "face_embedder")
+    with ctx:
+        embedding = wrapped.face_embedder(frames_k)
+        rec = nets.pose_embedder(target, embedding.face)
+        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
+                         smooth_weight=config.loss.smooth_weight)
+        gen_f = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code, target,
+                                      config)
+    update(f_opt, s1.total + gen_f.total)
+    # -- phase P: eq. 5 + eq. 6 through frozen F, G, D ------------------------------------------------------------
+    set_trainable(nets, "pose_embedder")
+    with ctx:
+        with torch.no_grad():
+            embedding = nets.face_embedder(frames_k)
+        rec = wrapped.pose_embedder(target, embedding.face)
+        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
+                         smooth_weight=config.loss.smooth_weight)
+        gen_p = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code, target,
+                                      config)
+    update(p_opt, s1.total + gen_p.total)
+    return StepTerms(s1, disc, gen)
 
 
 def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.device, resume: bool = False,
@@ -240,7 +315,6 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         plot_losses(log.read(), out / LOSSES_PNG)
 
     # -- the loop ----------------------------------------------------------------------------------------------
-    f_opt, p_opt, g_opt, d_opt = (optimizers[name] for name in Networks._fields)
     bar = tqdm(total=last_step, initial=step, unit="step", desc="train", disable=not (progress and main_process),
                dynamic_ncols=True)
     losses: StepLosses | None = None
@@ -253,60 +327,9 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
             target = target.to(device, non_blocking=True)  # (B, 3, S, S)
             stage = 1 if step < stage1_steps else 2
             if stage == 1:
-                # -- stage 1: F and P together on eq. 5 ------------------------------------------------------
-                set_trainable(nets, "face_embedder", "pose_embedder")
-                with ctx:
-                    embedding = wrapped.face_embedder(frames_k)
-                    rec = wrapped.pose_embedder(target, embedding.face)
-                    s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                                     smooth_weight=config.loss.smooth_weight)
-                f_opt.zero_grad(set_to_none=True)
-                p_opt.zero_grad(set_to_none=True)
-                s1.total.backward()
-                f_opt.step()
-                p_opt.step()
-                disc = gen = None
+                s1, disc, gen = stage1_step(nets, wrapped, optimizers, frames_k, target, ctx, config)
             else:
-                # -- stage 2, phase D: hinge loss on real vs G(f, p), eq. 7 ----------------------------------
-                set_trainable(nets, "discriminator")
-                with ctx:
-                    with torch.no_grad():
-                        face = nets.face_embedder(frames_k).face
-                        fake = nets.generator(face, nets.pose_embedder.encode(target))
-                    fake_logits, real_logits, _, _ = judge(wrapped.discriminator, fake, target, face,
-                                                       config.model.disc_conditional)
-                    disc = discriminator_loss(real_logits, fake_logits)
-                update(d_opt, disc.total)
-                # -- phase G: eq. 6 with F, P, D frozen ------------------------------------------------------
-                set_trainable(nets, "generator")
-                with ctx:
-                    with torch.no_grad():
-                        face = nets.face_embedder(frames_k).face
-                        pose_code = nets.pose_embedder.encode(target)
-                    gen = adversarial_objective(wrapped.generator, nets.discriminator, face, pose_code, target,
-                                                config)
-                update(g_opt, gen.total)
-                # -- phase F: eq. 5 + eq. 6 through frozen P, G, D ---------------------------------------------
-                set_trainable(nets, "face_embedder")
-                with ctx:
-                    embedding = wrapped.face_embedder(frames_k)
-                    rec = nets.pose_embedder(target, embedding.face)
-                    s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                                     smooth_weight=config.loss.smooth_weight)
-                    gen_f = adversarial_objective(nets.generator, nets.discriminator, embedding.face,
-                                                  rec.pose_code, target, config)
-                update(f_opt, s1.total + gen_f.total)
-                # -- phase P: eq. 5 + eq. 6 through frozen F, G, D ---------------------------------------------
-                set_trainable(nets, "pose_embedder")
-                with ctx:
-                    with torch.no_grad():
-                        embedding = nets.face_embedder(frames_k)
-                    rec = wrapped.pose_embedder(target, embedding.face)
-                    s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                                     smooth_weight=config.loss.smooth_weight)
-                    gen_p = adversarial_objective(nets.generator, nets.discriminator, embedding.face,
-                                                  rec.pose_code, target, config)
-                update(p_opt, s1.total + gen_p.total)
+                s1, disc, gen = stage2_step(nets, wrapped, optimizers, frames_k, target, ctx, config)
                 schedulers["generator"].step()
                 schedulers["discriminator"].step()
             schedulers["face_embedder"].step()
