@@ -165,7 +165,7 @@ def test_crash_before_the_database_commit_leaves_the_old_index(filled, tmp_path,
     with Store.open(tmp_path / "idx") as reader:
         assert reader.verify() == [] and len(reader) == 200
         np.testing.assert_array_equal(np.stack(reader.search(queries, 5)[1]), np.stack(before))
-    with Store.open(tmp_path / "idx", readonly=False) as writer:  # the next writer tidies the leftover
+    with Store.open(tmp_path / "idx", readonly=False):  # the next writer tidies the leftover
         assert not (tmp_path / "idx" / "index.2.faiss").exists()
 
 
