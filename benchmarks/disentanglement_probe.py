@@ -11,8 +11,16 @@ import argparse
 
 import numpy as np
 import torch
+
 from model.daegan import DAEGAN
-from model.data.synthvox import Identity, Pose, render, talking_trajectory, video_rng, POSE_COLUMNS
+from model.data.synthvox import (
+    POSE_COLUMNS,
+    Identity,
+    Pose,
+    render,
+    talking_trajectory,
+    video_rng,
+)
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("checkpoint")

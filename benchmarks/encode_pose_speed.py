@@ -14,31 +14,17 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import platform
 import time
 from contextlib import nullcontext
-from pathlib import Path
 
 import torch
+from machine import torch_machine
 
 from model.daegan import DAEGAN
 from model.device import pick_device
 
 BATCH_SIZES = (1, 64)
 
-
-def machine(device: torch.device) -> str:
-    """CPU model, cores, torch version, threads and the GPU (if the device is one), on one line."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    return (f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads){gpu}")
 
 
 def frames_per_s(run, frames: torch.Tensor, batch_size: int, device: torch.device, repeats: int) -> float:
@@ -70,7 +56,7 @@ def main() -> None:
 
     device = pick_device(args.device)
     model = DAEGAN.from_checkpoint(args.checkpoint, device)
-    print(machine(device))
+    print(torch_machine(device))
     print(f"checkpoint {args.checkpoint}: {model.size} px, pose_dim {model.pose_dim}; device {device}; "
           f"{args.frames} frames per run, best of {args.repeats}; frames/s")
     frames = torch.rand(args.frames, 3, model.size, model.size, generator=torch.Generator().manual_seed(0)) * 2 - 1

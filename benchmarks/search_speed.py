@@ -30,10 +30,10 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import faiss
 import numpy as np
+from machine import cpu_model
 
 K = 10  # recall@10, top-10 search
 BATCH = 64  # the issue's batch size
@@ -51,15 +51,7 @@ NUM_QUERIES = 1_000  # pool the latency loop cycles through, and the recall set
 NEAR_NOISE = 0.3  # norm of the perturbation for the "near" query set
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+
 
 
 def load_note() -> str:
@@ -72,7 +64,9 @@ def load_note() -> str:
 
 def default_dim() -> int:
     """The pose code size of the shipped `small` checkpoint (configs/small.yaml, model.pose_dim)."""
-    from model.config import load_config  # imported here: only the default needs the model package
+    from model.config import (
+        load_config,  # imported here: only the default needs the model package
+    )
 
     return load_config("small").model.pose_dim
 

@@ -20,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
 from model.data.images import write_image
 from model.data.synthvox import FRAME_DIGITS, identity_name, synthesize, video_name
@@ -42,15 +43,7 @@ def io_floor(root: Path, identities: int, videos: int, frames: int, size: int, w
         list(pool.map(_write_constant_video, folders, [frames] * len(folders), [size] * len(folders)))
 
 
-def cpu_model() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+
 
 
 def main() -> None:

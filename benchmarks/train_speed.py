@@ -19,14 +19,13 @@ trainer picks for the device (`train.precision: auto`: bf16 on CUDA, fp32 on CPU
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
+from machine import torch_machine
 
 from model.config import Config, load_config
 from model.data.collection import read_collection
@@ -41,18 +40,6 @@ from model.train import Networks, epoch_batches, stage1_step, stage2_step
 
 STEPS = {1: stage1_step, 2: stage2_step}
 
-
-def machine(device: torch.device) -> str:
-    """CPU model, cores, torch version, threads and the GPU (if the device is one), on one line."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    return (f"machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads){gpu}")
 
 
 def build(config: Config, device: torch.device, channels_last: bool):
@@ -131,7 +118,7 @@ def main() -> None:
     overrides = {"data.batch_size": args.batch_size} if args.batch_size else {}
     config = load_config(args.preset, overrides)
     d = config.data
-    print(machine(device))
+    print(torch_machine(device))
     print(f"preset {args.preset}: {d.size} px, K = {d.num_frames}, batch {d.batch_size}; device {device}; "
           f"{args.warmup} warm-up + {args.steps} timed steps per stage; examples/s (K sources + 1 target each)")
 
