@@ -58,6 +58,23 @@ def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, m
         tmp.unlink(missing_ok=True)
 
 
+def read_tensors(path: Path, *, expected_format: str, what: str, device: torch.device = torch.device("cpu")
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Every tensor and the metadata of a safetensors file whose ``format`` metadata is `expected_format`.
+
+    `what` names the kind of file in the `DataError` raised when it is unreadable or of another format.
+    """
+    try:
+        with safe_open(path, framework="pt", device=str(device)) as file:
+            metadata = dict(file.metadata() or {})
+            tensors = {key: file.get_tensor(key) for key in file.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise DataError(path, f"not a safetensors {what} ({err})") from err
+    if metadata.get("format") != expected_format:
+        raise DataError(path, f"not a posedex {what} (format {metadata.get('format')!r}, expected {expected_format!r})")
+    return tensors, metadata
+
+
 def save_checkpoint(
     path: str | Path,
     networks: Mapping[str, torch.nn.Module],
@@ -75,14 +92,7 @@ def load_checkpoint(path: str | Path, device: torch.device = torch.device("cpu")
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such checkpoint file")
-    try:
-        with safe_open(path, framework="pt", device=str(device)) as file:
-            metadata = dict(file.metadata() or {})
-            tensors = {key: file.get_tensor(key) for key in file.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise DataError(path, f"not a safetensors checkpoint ({err})") from err
-    if metadata.get("format") != FORMAT:
-        raise DataError(path, f"not a posedex checkpoint (format {metadata.get('format')!r}, expected {FORMAT!r})")
+    tensors, metadata = read_tensors(path, expected_format=FORMAT, what="checkpoint", device=device)
     try:
         config = config_from_dict(json.loads(metadata["config"]), path)
     except (KeyError, json.JSONDecodeError) as err:

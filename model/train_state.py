@@ -20,10 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import safe_open
 
-from model.checkpoint import atomic_save_tensors
+from model.checkpoint import atomic_save_tensors, read_tensors
 from model.data.errors import DataError
 
 FORMAT = "posedex.train_state/1"
@@ -71,14 +69,7 @@ def load_train_state(path: str | Path, *, optimizers: Mapping[str, torch.optim.O
     """Restore what `save_train_state` wrote into freshly built optimisers and schedulers, and the RNG states;
     return the progress. Optimiser tensors go to the device of the parameters they belong to."""
     path = Path(path)
-    try:
-        with safe_open(path, framework="pt", device="cpu") as file:
-            metadata = dict(file.metadata() or {})
-            tensors = {key: file.get_tensor(key) for key in file.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise DataError(path, f"not a readable resume state ({err})") from err
-    if metadata.get("format") != FORMAT:
-        raise DataError(path, f"not a posedex resume state (format {metadata.get('format')!r}, expected {FORMAT!r})")
+    tensors, metadata = read_tensors(path, expected_format=FORMAT, what="resume state")
     for name, optimizer in optimizers.items():
         if f"optimizer.{name}" not in metadata:
             raise DataError(path, f"holds no state for optimizer {name!r}")
