@@ -366,6 +366,20 @@ class Store:
             raise KeyError(f"no frame rows for ids {missing[:10].tolist()}")
         return table.loc[ids].reset_index()
 
+    def find(self, paths: Sequence[str]) -> pd.DataFrame:
+        """The indexed frames among `paths` (as stored: relative to the collection root): path, id, identity.
+
+        Paths that are not in the index are simply absent from the result.
+        """
+        columns = [Frame.path, Frame.id, Identity.name.label("identity")]
+        found = []
+        with Session(self._engine) as session:
+            for start in range(0, len(paths), _CHUNK):
+                chunk = list(paths[start:start + _CHUNK])
+                query = select(*columns).join(Identity, Frame.identity_id == Identity.id).where(Frame.path.in_(chunk))
+                found.extend(session.execute(query).all())
+        return pd.DataFrame(found, columns=[c.key for c in columns])
+
     def verify(self) -> list[str]:
         """Every disagreement between the FAISS file, the rows and the manifest; an empty list means consistent."""
         problems = []

@@ -284,3 +284,13 @@ def test_bad_input_to_add_is_refused_and_changes_nothing(filled):
     with pytest.raises(ValueError, match=r"\(N, 16\)"):
         store.add(frame_rows(1, start=300), np.ones((1, DIM + 1), np.float32))
     assert len(store) == 200 and store.verify() == []
+
+
+def test_find_returns_only_indexed_paths(filled):
+    store, _, ids = filled
+    rows = frame_rows(200)
+    found = store.find([rows.path[7], "not/in/the/index.jpg", rows.path[150]])
+    assert sorted(found["path"]) == sorted([rows.path[7], rows.path[150]])
+    assert dict(zip(found["path"], found["id"])) == {rows.path[7]: ids[7], rows.path[150]: ids[150]}
+    assert dict(zip(found["path"], found["identity"])) == {rows.path[7]: "id1", rows.path[150]: "id0"}
+    assert store.find([]).empty

@@ -1,0 +1,220 @@
+"""Pose search over an index: an image or a pose code in, ranked frames with their metadata out.
+
+A query is a pose code p̂ (paper sec. 3, Fig. 4: the pose embedder's encoder output), L2-normalised so that the
+index's inner product is the cosine similarity; the hits are the indexed frames whose codes are nearest. The
+product's main question — "frames of *other* people in this pose" — is the `other_identities` filter.
+
+Choices (the paper is silent):
+- One model per index: the checkpoint's sha256 must equal the one the index records. Codes of another model live
+  in another space, so its hits would be meaningless; that is refused with a `DataError`, never answered.
+- Queries: an image file, an RGB uint8 array (a photo) or a pose code `(dim,)`. Photos are cropped by
+  `data.face_crop.crop_face`, exactly as `daegan prepare` crops indexed frames, so a query looks like what was
+  indexed. `crop=None` (auto) crops everything except files that are frames of the index (already crops: cropping
+  them again would zoom in further); `crop=True/False` forces it.
+- "Is this file a frame of the index?": stored paths are relative to the collection root, which the index does not
+  record. With `collection=` the file's path relative to that root is looked up; without it, the longest trailing
+  part of the file's absolute path that is a stored path wins (`p0/v1/00003.png` under any root).
+- `other_identities` drops hits of the query's identity (`identity=`, else the identity of the indexed frame the
+  query file is). To still return `k` hits it over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per round,
+  until `k` hits survive or the whole index has been searched.
+- FAISS's `-1` ids are dropped by `Store.search`; this module asserts none reaches `Store.get`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pandas as pd
+import torch
+
+from indexer.store import Store
+from model.checkpoint import file_sha256
+from model.daegan import DAEGAN
+from model.data.errors import DataError
+from model.data.face_crop import crop_face
+from model.data.images import read_image
+from model.device import pick_device
+
+HIT_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path", "time_s"]
+OVERFETCH = 4  # other_identities: fetch k × this many hits first, and grow the fetch by this factor per round
+
+Query = Union[str, Path, np.ndarray, torch.Tensor]  # image file, RGB uint8 (H, W, 3) photo, or pose code (dim,)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One query made ready to search: its unit pose code and the identity to exclude (None: none known)."""
+
+    vector: np.ndarray  # (dim,) float32
+    identity: str | None
+
+
+class Retriever:
+    """A read-only pose index and the model that built it, answering "which indexed frames are in this pose?".
+
+    Use as a context manager, or call `close()` when done.
+    """
+
+    def __init__(self, index_dir: Path, checkpoint: Path, *, device: str | torch.device = "auto",
+                 collection: Path | None = None) -> None:
+        """Open the index at `index_dir` read-only and load `checkpoint` on `device` ("auto", "cpu", "cuda[:N]").
+
+        `collection` is the root the index was built from (optional): it makes "is this file a frame of the
+        index?" an exact lookup rather than a match on the path's tail (module docstring).
+        A `DataError` names the file when the index or checkpoint is unusable, or when the checkpoint is not the
+        one the index was built with.
+        """
+        checkpoint = Path(checkpoint)
+        if not checkpoint.is_file():
+            raise DataError(checkpoint, "no such checkpoint file")
+        self.store = Store.open(index_dir, readonly=True)
+        try:
+            sha = file_sha256(checkpoint)
+            if sha != self.store.checkpoint_sha256:
+                raise DataError(checkpoint, f"sha256 {sha[:12]} differs from the {self.store.checkpoint_sha256[:12]} "
+                                            f"the index {self.store.path} was built with: pose codes of another "
+                                            "model cannot be compared; query with that checkpoint or rebuild")
+            torch_device = device if isinstance(device, torch.device) else pick_device(device)
+            self.model = DAEGAN.from_checkpoint(checkpoint, torch_device)
+            if self.model.pose_dim != self.store.dim:
+                raise DataError(checkpoint, f"pose_dim {self.model.pose_dim} differs from the index's dim "
+                                            f"{self.store.dim}")
+        except BaseException:
+            self.store.close()
+            raise
+        self.collection = Path(collection).resolve() if collection is not None else None
+
+    @property
+    def dim(self) -> int:
+        """Length of the pose codes the index holds (and a vector query must have)."""
+        return self.store.dim
+
+    def close(self) -> None:
+        """Release the index (the model is just memory)."""
+        self.store.close()
+
+    def __enter__(self) -> Retriever:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- searching -----------------------------------------------------------------------------------------------
+
+    def search(self, query: Query, k: int = 10, *, other_identities: bool = False, identity: str | None = None,
+               crop: bool | None = None) -> pd.DataFrame:
+        """The `k` indexed frames whose pose is nearest to `query`'s, best first.
+
+        Returns columns `HIT_COLUMNS`: rank (1 = best), score (cosine similarity, descending), id, identity,
+        video, frame, path (relative to the collection root), time_s. Fewer than `k` rows only when the index
+        (after filtering) holds fewer. `other_identities=True` keeps only other people than the query's:
+        `identity`, else the identity of the indexed frame the query file is; a `ValueError` when neither is known.
+        `crop`: see the module docstring. Unreadable or faceless image files are a `DataError` naming the file.
+        """
+        return self.search_batch([query], k, other_identities=other_identities,
+                                 identities=None if identity is None else [identity], crop=crop)[0]
+
+    def search_batch(self, queries: Sequence[Query], k: int = 10, *, other_identities: bool = False,
+                     identities: Sequence[str | None] | None = None,
+                     crop: bool | None = None) -> list[pd.DataFrame]:
+        """`search` for many queries at once (images encoded in one pass, one index search): one table per query.
+
+        `identities` gives each query's identity (None entries: look it up as `search` does).
+        """
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if identities is not None and len(identities) != len(queries):
+            raise ValueError(f"{len(queries)} queries but {len(identities)} identities")
+        if not queries:
+            return []
+        prepared = self._prepare(queries, identities or [None] * len(queries), crop)
+        if other_identities:
+            unknown = [i for i, p in enumerate(prepared) if p.identity is None]
+            if unknown:
+                raise ValueError(f"other_identities needs the query's identity: query {unknown[0]} is not a frame "
+                                 "of the index, so pass identity=")
+        vectors = np.stack([p.vector for p in prepared])  # (Q, dim)
+        if other_identities:  # per query: how far to over-fetch depends on its own neighbours
+            return [self._ranked(p.vector, k, p.identity) for p in prepared]
+        return self._ranked_all(vectors, k)
+
+    # ---- internals -----------------------------------------------------------------------------------------------
+
+    def _ranked_all(self, vectors: np.ndarray, k: int) -> list[pd.DataFrame]:
+        """Unfiltered top-k for every row of `vectors` (Q, dim) in one index search."""
+        scores, ids = self.store.search(vectors, k)
+        return [self._table(s, i) for s, i in zip(scores, ids)]
+
+    def _ranked(self, vector: np.ndarray, k: int, exclude: str) -> pd.DataFrame:
+        """Top-k of one query without identity `exclude`, over-fetching until k survive or the index is spent."""
+        fetch = min(k * OVERFETCH, max(len(self.store), 1))
+        while True:
+            (scores,), (ids,) = self.store.search(vector[None], fetch)
+            assert (ids >= 0).all(), "Store.search let a FAISS -1 id through"
+            meta = self.store.get(ids)
+            keep = (meta["identity"] != exclude).to_numpy()
+            if keep.sum() >= k or fetch >= len(self.store):
+                return self._table(scores[keep][:k], ids[keep][:k], meta[keep].iloc[:k])
+            fetch = min(fetch * OVERFETCH, len(self.store))
+
+    def _table(self, scores: np.ndarray, ids: np.ndarray, meta: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Hits (scores and ids, best first) joined with their metadata as a `HIT_COLUMNS` table."""
+        assert (ids >= 0).all(), "Store.search let a FAISS -1 id through"
+        if meta is None:
+            meta = self.store.get(ids)
+        table = meta.reset_index(drop=True)
+        table.insert(0, "score", np.asarray(scores, dtype=np.float32))
+        table.insert(0, "rank", np.arange(1, len(ids) + 1))
+        return table[HIT_COLUMNS]
+
+    def _prepare(self, queries: Sequence[Query], identities: Sequence[str | None],
+                 crop: bool | None) -> list[_Prepared]:
+        """Every query as a unit pose code (images encoded together) and its identity when known."""
+        vectors: list[np.ndarray | None] = []
+        known: list[str | None] = []
+        images: list[np.ndarray] = []  # model-ready crops, in query order
+        for query, identity in zip(queries, identities):
+            if isinstance(query, (str, Path)):
+                path = Path(query)
+                img = read_image(path)  # DataError naming the file when missing or undecodable
+                indexed = self._identity_of_file(path)
+                if crop or (crop is None and indexed is None):
+                    img = crop_face(img, self.model.size, source=path)
+                images.append(img)
+                vectors.append(None)
+                known.append(identity if identity is not None else indexed)
+                continue
+            array = query.detach().cpu().numpy() if isinstance(query, torch.Tensor) else np.asarray(query)
+            if array.ndim == 1:
+                if array.shape[0] != self.dim:
+                    raise ValueError(f"a pose code query must have length {self.dim}, got {array.shape[0]}")
+                vectors.append(array.astype(np.float32))
+            elif array.ndim == 3 and array.shape[2] == 3 and array.dtype == np.uint8:
+                images.append(crop_face(array, self.model.size, source="<image array>") if crop is not False
+                              else array)
+                vectors.append(None)
+            else:
+                raise ValueError("a query is an image file, an RGB uint8 (H, W, 3) array or a pose code "
+                                 f"({self.dim},); got an array {array.dtype} {array.shape}")
+            known.append(identity)
+        codes = iter(self.model.encode_pose(images).numpy() if images else [])  # (N, dim), unit rows
+        return [_Prepared(v if v is not None else next(codes), i) for v, i in zip(vectors, known)]
+
+    def _identity_of_file(self, path: Path) -> str | None:
+        """The identity of the indexed frame stored at `path`, or None when the file is not a frame of the index."""
+        parts = path.resolve().parts
+        if self.collection is not None:
+            try:
+                candidates = [path.resolve().relative_to(self.collection).as_posix()]
+            except ValueError:
+                return None
+        else:
+            candidates = [Path(*parts[start:]).as_posix() for start in range(1, len(parts))]  # tails, longest first
+        hits = self.store.find(candidates)
+        found = dict(zip(hits["path"], hits["identity"]))
+        best = next((c for c in candidates if c in found), None)
+        return found[best] if best is not None else None
