@@ -366,6 +366,11 @@ class Store:
             raise KeyError(f"no frame rows for ids {missing[:10].tolist()}")
         return table.loc[ids].reset_index()
 
+    def paths(self) -> set[str]:
+        """Every stored frame path (relative to its collection root): what a build must not add again."""
+        with Session(self._engine) as session:
+            return set(session.scalars(select(Frame.path)))
+
     def find(self, paths: Sequence[str]) -> pd.DataFrame:
         """The indexed frames among `paths` (as stored: relative to the collection root): path, id, identity.
 

@@ -1,0 +1,98 @@
+"""The `index` command line: build, add, info and verify outputs and exit codes; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from indexer.cli import main
+from tests.indexer.conftest import FRAMES
+
+FAST = ["--workers", "0", "--device", "cpu", "--no-progress"]
+
+
+def _build(runner: CliRunner, root: Path, checkpoint: Path, out: Path):
+    return runner.invoke(main, ["build", str(root), "--checkpoint", str(checkpoint), "--out", str(out), *FAST])
+
+
+def test_build_info_verify(runner, synthvox, tiny_checkpoint, tmp_path):
+    bad = synthvox / "sv0000" / "v01" / "00001.png"
+    bad.write_bytes(b"")
+    out = tmp_path / "idx"
+    result = _build(runner, synthvox, tiny_checkpoint, out)
+    assert result.exit_code == 0, result.output
+    assert f"indexed {FRAMES - 1} frames to {out}" in result.output and "frames/s" in result.output
+    assert "skipped: 1" in result.output and f"  {bad}: empty file (0 bytes)" in result.output
+    result = runner.invoke(main, ["info", "--index", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"frames:     {FRAMES - 1}" in result.output and "identities: 3" in result.output
+    assert "dim:        16 (cosine)" in result.output and "index type: flat" in result.output  # auto: flat
+    assert "checkpoint: sha256 " in result.output and "MiB" in result.output
+    result = runner.invoke(main, ["verify", "--index", str(out)])
+    assert (result.exit_code, result.output) == (0, "ok\n")
+
+
+def test_verify_exits_1_after_tampering(runner, synthvox, tiny_checkpoint, tmp_path):
+    out = tmp_path / "idx"
+    assert _build(runner, synthvox, tiny_checkpoint, out).exit_code == 0
+    db = sqlite3.connect(out / "meta.sqlite")
+    with db:
+        db.execute("DELETE FROM frames WHERE id = 3")
+    db.close()
+    result = runner.invoke(main, ["verify", "--index", str(out)])
+    assert result.exit_code == 1
+    assert "counts differ" in result.output and "in rows only []" in result.output and "ok" not in result.output
+    faiss_file = next(out.glob("index.*.faiss"))
+    faiss_file.write_bytes(faiss_file.read_bytes()[:-8])
+    result = runner.invoke(main, ["verify", "--index", str(out)])
+    assert result.exit_code == 1 and "sha256 does not match" in result.output
+
+
+def test_add_adds_new_videos_and_refuses_another_checkpoint(runner, synthvox, tiny_checkpoint, other_checkpoint,
+                                                            tmp_path):
+    held = tmp_path / "held"
+    shutil.move(synthvox / "sv0001" / "v00", held)
+    out = tmp_path / "idx"
+    assert _build(runner, synthvox, tiny_checkpoint, out).exit_code == 0
+    shutil.move(held, synthvox / "sv0001" / "v00")
+    result = runner.invoke(main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(tiny_checkpoint),
+                                  *FAST])
+    assert result.exit_code == 0, result.output
+    assert f"added 4 frames to {out}" in result.output and f"already indexed: {FRAMES - 4} frames" in result.output
+    result = runner.invoke(main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(other_checkpoint),
+                                  *FAST])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "differs from the checkpoint" in result.stderr and "Traceback" not in result.output
+    assert f"frames:     {FRAMES}" in runner.invoke(main, ["info", "--index", str(out)]).output
+
+
+def test_bad_input_is_one_line_and_exit_2(runner, synthvox, tiny_checkpoint, tmp_path):
+    cases = [
+        (["build", str(tmp_path / "nowhere"), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a")],
+         "no such folder"),
+        (["build", str(synthvox), "--checkpoint", str(synthvox / "labels.csv"), "--out", str(tmp_path / "b")],
+         "labels.csv"),
+        (["add", str(synthvox), "--index", str(tmp_path / "none"), "--checkpoint", str(tiny_checkpoint)],
+         "no such index folder"),
+        (["info", "--index", str(synthvox)], "not a posedex index"),
+        (["verify", "--index", str(tmp_path / "none")], "no such index folder"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(main, [*args, *(FAST if args[0] in ("build", "add") else [])])
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, lines)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_options_are_bounded(runner, synthvox, tiny_checkpoint, tmp_path):
+    base = ["build", str(synthvox), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "idx")]
+    for extra in (["--batch-size", "0"], ["--index-type", "ivf"], ["--workers", "-1"], ["--device", "tpu"]):
+        result = runner.invoke(main, [*base, *extra])
+        assert result.exit_code == 2 and "Invalid value" in result.output, extra
+    assert not (tmp_path / "idx").exists()
+    help_text = runner.invoke(main, ["build", "--help"]).output
+    assert "Example: index build" in help_text and "[default: auto]" in help_text
