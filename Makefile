@@ -23,9 +23,12 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
 
 # The demo data is made once: each writer is atomic, so its last file exists only when the whole thing does.
-run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/astronaut_carphone.mp4
+run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/index/manifest.json \
+     $(DEMO)/astronaut_carphone.mp4
 	$(BIN)/daegan inspect $(DEMO)/synthvox
 	$(BIN)/daegan inspect $(DEMO)/carphone
+	$(BIN)/index info --index $(DEMO)/index
+	$(BIN)/index verify --index $(DEMO)/index
 	@echo "reenactment: $(DEMO)/astronaut_carphone.mp4 (the astronaut photo following the carphone clip)"
 
 $(DEMO)/synthvox/labels.csv: | $(STAMP)
@@ -33,6 +36,11 @@ $(DEMO)/synthvox/labels.csv: | $(STAMP)
 
 $(DEMO)/carphone/carphone/carphone: | $(STAMP)
 	$(BIN)/daegan prepare --sample carphone --out $(DEMO)/carphone --fps 0 --size 128
+
+# The demo pose index over both collections (atomic: its manifest appears with the committed index).
+$(DEMO)/index/manifest.json: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(CHECKPOINT)
+	rm -rf $(DEMO)/index
+	$(BIN)/index build $(DEMO)/synthvox $(DEMO)/carphone --checkpoint $(CHECKPOINT) --out $(DEMO)/index
 
 # The shipped checkpoint reenacts a real photo (scikit-image's astronaut) following a real video (carphone).
 $(DEMO)/astronaut_carphone.mp4: $(CHECKPOINT) | $(STAMP)

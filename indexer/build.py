@@ -66,7 +66,7 @@ class BuildSummary:
 
 def stored_path(root_prefix: str, root: Path, path: Path, frame: int) -> str:
     """The `path` a frame row stores for file `path` (absolute, under `root`) and frame number `frame`."""
-    relative = Path(path).relative_to(root).as_posix()
+    relative = Path(path).relative_to(Path(root).resolve()).as_posix()  # collection paths are resolved
     if Path(path).suffix.lower() in VIDEO_SUFFIXES:
         relative = f"{relative}{VIDEO_FRAME_SEPARATOR}{int(frame)}"
     return f"{root_prefix}/{relative}" if root_prefix else relative

@@ -142,3 +142,11 @@ def test_video_frames_are_stored_with_their_frame_number(video_tree, tiny_checkp
     assert path.startswith("id10001/1zcIwhmdeo4/00001.mp4#")
     file, frame = resolve_frame(path, video_tree)
     assert file == video_tree / "id10001/1zcIwhmdeo4/00001.mp4" and frame == rows["frame"].iloc[1] > 0
+
+
+def test_roots_given_relative_to_the_working_folder(synthvox, tiny_checkpoint, tmp_path, monkeypatch):
+    monkeypatch.chdir(synthvox.parent)
+    summary = build_index([Path(synthvox.name)], tiny_checkpoint, Path("idx"), **FAST)
+    assert summary.added == FRAMES
+    with Store.open(tmp_path / "idx") as store:
+        assert "sv0000/v00/00000.png" in store.paths()
