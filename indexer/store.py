@@ -16,10 +16,7 @@ Commit protocol of a build (a crash or kill -9 at any point leaves the previous 
 
 Choices made:
 
-- Cosine similarity: vectors are L2-normalised float32 in an inner-product index wrapped in `IndexIDMap2`.
-  `flat` is exact; `hnsw` (M=32) and `ivfpq` (nlist ~ 4 sqrt(n), one 8-bit code per dimension, trained on a seeded
-  sample) trade exactness for speed or memory; `auto` picks at the first build: flat up to 100k vectors
-  when it fits the memory budget, hnsw when that fits, ivfpq otherwise.
+- Cosine similarity over L2-normalised vectors; which FAISS index and how it is built is `indexer.faiss_index`.
 - The live file's sha256 (recorded in the database) is checked before `read_index`: a corrupt FAISS file can crash
   the process inside it. Readers memory-map flat and HNSW indexes (`IO_FLAG_MMAP_IFC`) when this FAISS has it.
 - Search runs a flat index on the GPU when `faiss.get_num_gpus() > 0` (same results); HNSW and IVF-PQ stay on the
@@ -31,7 +28,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import math
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -50,6 +46,7 @@ from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
+from indexer.faiss_index import AUTO_MEMORY_BUDGET, INDEX_TYPES, new_index, resolve_index_type, unit_vectors
 from indexer.schema import Build, Frame, Identity, IndexState, Video
 from model import __version__
 from model.checkpoint import file_sha256
@@ -60,13 +57,8 @@ MANIFEST = "manifest.json"
 LOCK = "write.lock"
 FORMAT = "posedex.index/1"
 METRIC = "cosine"
-INDEX_TYPES = ("flat", "hnsw", "ivfpq", "auto")
 ROW_COLUMNS = ("path", "identity", "video", "frame")  # required in `add`'s rows
 OPTIONAL_COLUMNS = ("time_s", "width", "height")
-AUTO_FLAT_MAX = 100_000  # `auto`: exact search stays fast enough up to here
-AUTO_MEMORY_BUDGET = 4 << 30  # bytes `auto` may spend on the index
-IVFPQ_MIN_VECTORS = 1_000  # fewer cannot train 8-bit product quantizers; use flat
-HNSW_M = 32
 _CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
 
 
@@ -127,55 +119,6 @@ def upgrade_to_head(db: Path) -> None:
         raise DataError(db, f"schema revision unknown to posedex {__version__} ({err}); upgrade posedex") from None
     finally:
         engine.dispose()
-
-
-def unit_vectors(vectors: np.ndarray, dim: int) -> np.ndarray:
-    """`vectors` (N, dim) as a new L2-normalised float32 array; a wrong shape, NaN or zero vector is an error."""
-    x = np.array(vectors, dtype=np.float32, order="C", copy=True)
-    if x.ndim != 2 or x.shape[1] != dim:
-        raise ValueError(f"vectors must be (N, {dim}), got {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("vectors contain NaN or infinity")
-    if len(x) and (np.linalg.norm(x, axis=1) == 0).any():
-        raise ValueError("a zero vector has no direction: cosine similarity is undefined")
-    faiss.normalize_L2(x)
-    return x
-
-
-def resolve_index_type(index_type: str, num_vectors: int, dim: int, memory_budget: int = AUTO_MEMORY_BUDGET) -> str:
-    """`auto` -> flat, hnsw or ivfpq by size and memory budget (bytes); other types are returned as they are."""
-    if index_type != "auto":
-        return index_type
-    flat_bytes = num_vectors * dim * 4
-    if num_vectors <= AUTO_FLAT_MAX and flat_bytes <= memory_budget:
-        return "flat"
-    if flat_bytes + num_vectors * HNSW_M * 2 * 4 <= memory_budget:  # vectors + level-0 links
-        return "hnsw"
-    return "ivfpq"
-
-
-def new_index(index_type: str, dim: int, train: np.ndarray | None = None, *, seed: int = 0) -> faiss.IndexIDMap2:
-    """An empty id-mapped inner-product index; `ivfpq` is trained on a seeded sample of `train` (unit vectors)."""
-    if index_type == "flat":
-        inner = faiss.IndexFlatIP(dim)
-    elif index_type == "hnsw":
-        inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = 80
-        inner.hnsw.efSearch = 64
-    elif index_type == "ivfpq":
-        if train is None or len(train) < IVFPQ_MIN_VECTORS:
-            raise ValueError(f"ivfpq needs at least {IVFPQ_MIN_VECTORS} vectors to train; use flat")
-        n = len(train)
-        nlist = max(1, min(int(4 * math.sqrt(n)), n // 39))
-        # One 8-bit code per dimension: 4x smaller than flat. Two dims per code capped recall@10 near 0.87.
-        inner = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, dim, 8, faiss.METRIC_INNER_PRODUCT)
-        inner.pq.cp.niter = 10  # k-means of 256 codes per dimension converges fast; 25 rounds cost 2.5x the time
-        sample = np.random.default_rng(seed).choice(n, size=min(n, max(256, 64 * nlist)), replace=False)
-        inner.train(np.ascontiguousarray(train[np.sort(sample)]))
-        inner.nprobe = min(nlist, max(16, nlist // 4))
-    else:
-        raise ValueError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
-    return faiss.IndexIDMap2(inner)
 
 
 def _write_generation(index: faiss.Index, path: Path) -> str:
