@@ -370,14 +370,15 @@ class DAEGAN(nn.Module):
     @contextmanager
     def _evaluating(self) -> Iterator[None]:
         """Run the networks in eval mode and restore each one's mode afterwards (training may call inference)."""
-        modes = {net: net.training for net in self.networks().values()}
+        # eval() walks every submodule, a cost per call at batch 1: switch only the networks in training mode
+        training = [net for net in self.networks().values() if net.training]
         try:
-            for net in modes:
+            for net in training:
                 net.eval()
             yield
         finally:
-            for net, training in modes.items():
-                net.train(training)
+            for net in training:
+                net.train()
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
