@@ -183,7 +183,7 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
 
     Example: daegan inspect data/voxceleb1 --meta data/vox1_meta.csv --csv frames.csv
     """
-    from model.data.collection import scan_collection
+    from model.data.collection import FRAME_COLUMNS, scan_collection
     from model.data.split import split_by_identity
 
     scan = scan_collection(root, fps=fps, meta=meta)
@@ -194,7 +194,7 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
     click.echo(f"identities: {frames['identity'].nunique()}")
     click.echo(f"videos:     {frames.groupby(['identity', 'video']).ngroups}")
     click.echo(f"frames:     {len(frames)}")
-    extra = [c for c in frames.columns if c not in ("identity", "video", "frame", "time", "path", "layout", "split")]
+    extra = [c for c in frames.columns if c not in (*FRAME_COLUMNS, "split")]
     click.echo(f"labels:     {', '.join(extra) if extra else 'none'}")
     for split, part in frames.groupby("split"):
         click.echo(f"{split + ':':<12}{part['identity'].nunique()} identities, {len(part)} frames")
