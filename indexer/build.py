@@ -9,12 +9,10 @@
 
 Choices made:
 
-- Stored paths (the `path` column of a frame row) are POSIX paths relative to the collection root. With several
-  roots in one call, each is prefixed by its root's folder name (``<root name>/<relative path>``; the names must
-  differ), so paths stay unique and `resolve_frame` finds the file given the same roots. `add_to_index` applies the
-  same rule: give it roots the way the build got them.
-- A frame of a video file is stored as ``<relative video path>#<frame number>``: every frame row needs a unique
-  path, and the number is what `load_frame` takes.
+- Stored paths follow `indexer.frame_paths` (relative to the collection root; prefixed by the root's name when a
+  build gets several roots; video frames as ``<file>#<frame>``). The build records its roots in the index, so
+  readers can show hits. A root the index already records keeps its prefix in later builds and adds, so `index
+  add` may be given any subset of the roots; a root that moved is found by its prefix and its new place recorded.
 - Bad frames (unreadable images or video frames) and unreadable videos found by the scan are skipped and listed
   (in the summary and in the build's record); they never abort a build.
 - `build_index` into an existing index appends the collection as a new build; it refuses (before encoding
@@ -27,7 +25,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,17 +35,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
+from indexer.frame_paths import stored_path
 from indexer.store import Store
 from model.checkpoint import file_sha256
 from model.daegan import DAEGAN
 from model.data.collection import load_frame, scan_collection
 from model.data.dataset import to_square, to_tensor
 from model.data.errors import DataError
-from model.data.video import VIDEO_SUFFIXES
 from model.device import pick_device
-
-VIDEO_FRAME_SEPARATOR = "#"
-
 
 @dataclass(frozen=True)
 class BuildSummary:
@@ -62,30 +57,6 @@ class BuildSummary:
     @property
     def frames_per_s(self) -> float:
         return self.added / self.seconds if self.seconds > 0 else 0.0
-
-
-def stored_path(root_prefix: str, root: Path, path: Path, frame: int) -> str:
-    """The `path` a frame row stores for file `path` (absolute, under `root`) and frame number `frame`."""
-    relative = Path(path).relative_to(Path(root).resolve()).as_posix()  # collection paths are resolved
-    if Path(path).suffix.lower() in VIDEO_SUFFIXES:
-        relative = f"{relative}{VIDEO_FRAME_SEPARATOR}{int(frame)}"
-    return f"{root_prefix}/{relative}" if root_prefix else relative
-
-
-def resolve_frame(stored: str, roots: Sequence[Path] | Path) -> tuple[Path, int]:
-    """The file and frame number (for `load_frame`) of a stored path, given the roots the index was built from."""
-    roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
-    relative, frame = stored, 0
-    head, sep, tail = stored.rpartition(VIDEO_FRAME_SEPARATOR)
-    if sep and tail.isdigit() and Path(head).suffix.lower() in VIDEO_SUFFIXES:
-        relative, frame = head, int(tail)
-    if len(roots) == 1:
-        return roots[0] / relative, frame
-    prefix, _, rest = relative.partition("/")
-    for root in roots:
-        if root.name == prefix:
-            return root / rest, frame
-    raise DataError(Path(stored), f"names no root among {[r.name for r in roots]}")
 
 
 class FrameReader(Dataset):
@@ -119,25 +90,42 @@ def _collate(items: list[tuple[int, torch.Tensor | None, int, int, str]]) -> dic
             "bad": [(item[0], item[4]) for item in items if item[1] is None]}
 
 
-def _as_roots(roots: Sequence[Path] | Path) -> list[Path]:
+def root_prefixes(roots: Sequence[Path] | Path, recorded: Mapping[str, Path] | None = None) -> dict[str, Path]:
+    """{prefix: resolved folder} for the roots of one build, given the roots the index records ({} or None: none).
+
+    A recorded folder keeps its prefix; on a first build a lone root gets "" and several get their folder names;
+    a root new to an index that has roots gets its folder name. A name clash is a `DataError` naming the root.
+    """
     roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
     if not roots:
         raise ValueError("give at least one collection root")
-    names = [r.resolve().name for r in roots]
-    if len(roots) > 1 and len(set(names)) < len(names):
-        raise DataError(roots[names.index(next(n for n in names if names.count(n) > 1))],
-                        "several roots share this folder name; stored paths would clash (rename or link one)")
-    return roots
-
-
-def scan_roots(roots: Sequence[Path] | Path, *, fps: float = 1.0) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Every frame of the roots as index rows (path stored as the module docstring says, plus `file`: the
-    absolute file to read) and the files the scans skipped, (file, reason)."""
-    roots = _as_roots(roots)
-    tables, skipped = [], []
+    recorded = {prefix: Path(path) for prefix, path in (recorded or {}).items()}
+    by_folder = {path: prefix for prefix, path in recorded.items()}
+    prefixes: dict[str, Path] = {}
     for root in roots:
+        folder = root.resolve()
+        if folder in by_folder:
+            prefix = by_folder[folder]
+        elif not recorded and len(roots) == 1:
+            prefix = ""
+        else:
+            prefix = folder.name
+            if prefix in recorded:
+                raise DataError(root, f"the index already holds a root named {prefix!r} at {recorded[prefix]}; "
+                                      "stored paths would clash (rename or link one)")
+        if prefix in prefixes:
+            raise DataError(root, "several roots share this folder name; stored paths would clash "
+                                  "(rename or link one)")
+        prefixes[prefix] = folder
+    return prefixes
+
+
+def scan_roots(roots: Mapping[str, Path], *, fps: float = 1.0) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Every frame of the roots {prefix: folder} as index rows (path stored as `indexer.frame_paths` says, plus
+    `file`: the absolute file to read) and the files the scans skipped, (file, reason)."""
+    tables, skipped = [], []
+    for prefix, root in roots.items():
         scan = scan_collection(root, fps=fps)
-        prefix = root.resolve().name if len(roots) > 1 else ""
         frames = scan.frames
         table = pd.DataFrame({
             "path": [stored_path(prefix, root, Path(p), f) for p, f in zip(frames["path"], frames["frame"])],
@@ -181,7 +169,7 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
         raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {batch_size}, {workers}")
     started = time.perf_counter()
     device = pick_device(device) if isinstance(device, str) else device
-    rows, skipped = scan_roots(roots, fps=fps)
+    root_prefixes(roots)  # bad roots are refused before anything is made
     if not checkpoint.is_file():
         raise DataError(checkpoint, "no such checkpoint file" if not checkpoint.exists() else "not a file")
     sha = file_sha256(checkpoint)
@@ -195,13 +183,15 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
                                         f"({store.checkpoint_sha256[:12]}); use that checkpoint or a new index")
         if store.dim != model.pose_dim:
             raise DataError(checkpoint, f"pose codes of dim {model.pose_dim}, but {out} holds dim {store.dim}")
+        prefixes = root_prefixes(roots, store.roots())
+        rows, skipped = scan_roots(prefixes, fps=fps)
         existing = store.paths()
         known = rows["path"].isin(existing)
         if known.any() and not only_new:
             raise DataError(out, f"already holds {int(known.sum())} of these frames "
                                  f"(e.g. {rows['path'][known].iloc[0]}); use `index add` to add only new ones")
         todo = rows[~known].reset_index(drop=True)
-        added, bad = _encode_into(store, todo, skipped, model, device, batch_size, workers, progress)
+        added, bad = _encode_into(store, todo, prefixes, skipped, model, device, batch_size, workers, progress)
     except BaseException:
         store.close()
         if created:
@@ -212,7 +202,7 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
                         seconds=time.perf_counter() - started)
 
 
-def _encode_into(store: Store, rows: pd.DataFrame, scan_skipped: list[tuple[str, str]], model: DAEGAN,
+def _encode_into(store: Store, rows: pd.DataFrame, roots: Mapping[str, Path], scan_skipped: list[tuple[str, str]], model: DAEGAN,
                  device: torch.device, batch_size: int, workers: int,
                  progress: bool) -> tuple[int, list[tuple[str, str]]]:
     """Reader -> encoder -> writer for `rows`, as one build of `store`; returns (frames added, frames skipped)."""
@@ -220,7 +210,7 @@ def _encode_into(store: Store, rows: pd.DataFrame, scan_skipped: list[tuple[str,
     loader = DataLoader(reader, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda")
     bad: list[tuple[str, str]] = []
-    with store.start_build() as build, tqdm(total=len(reader), unit="frame", desc="encoding", disable=not progress,
+    with store.start_build(roots=roots) as build, tqdm(total=len(reader), unit="frame", desc="encoding", disable=not progress,
                                             dynamic_ncols=True) as bar:
         for path, reason in scan_skipped:
             build.skip(path, reason)

@@ -1,4 +1,5 @@
-"""The metadata database of a pose index: SQLAlchemy 2.0 typed models for identities, videos, frames and builds.
+"""The metadata database of a pose index: SQLAlchemy 2.0 typed models for identities, videos, frames, builds and
+the collection roots.
 
 A frame row's primary key *is* its FAISS id (DESIGN.md, "Index dir"): the store assigns ids, SQLite does not.
 The schema changes only through Alembic migrations (`indexer/migrations/`); `env.py` imports `metadata` from here.
@@ -97,6 +98,20 @@ class Frame(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     build_id: Mapped[int] = mapped_column(ForeignKey("builds.id"), index=True)
+
+
+class Root(Base):
+    """A collection folder the index holds frames of: a frame's stored path is `prefix/relative` under `path`.
+
+    `prefix` is "" for the root of a one-root build (its paths carry no prefix), else the root's folder name.
+    Recorded so that readers (query grids, the UI) can show a hit's frame, and read nothing outside these folders.
+    """
+
+    __tablename__ = "roots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prefix: Mapped[str] = mapped_column(String, unique=True)
+    path: Mapped[str] = mapped_column(String)  # absolute, resolved when the build ran
 
 
 class IndexState(Base):

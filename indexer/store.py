@@ -1,6 +1,7 @@
 """The pose index on disk: the one place that opens its FAISS file and its SQLite database, and keeps them agreeing.
 
-An index dir holds ``meta.sqlite`` (the truth: frames, identities, videos, builds, and the live generation),
+An index dir holds ``meta.sqlite`` (the truth: frames, identities, videos, builds, collection roots and the live
+generation),
 ``index.<generation>.faiss`` (the vectors; FAISS ids are the frame rows' primary keys), ``manifest.json`` (a
 human-readable copy of the database's summary) and ``write.lock`` (held by the one writer).
 
@@ -30,7 +31,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,7 +48,8 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer.faiss_index import AUTO_MEMORY_BUDGET, INDEX_TYPES, new_index, resolve_index_type, unit_vectors
-from indexer.schema import Build, Frame, Identity, IndexState, Video
+from indexer.frame_paths import resolve_stored
+from indexer.schema import Build, Frame, Identity, IndexState, Root, Video
 from model import __version__
 from model.checkpoint import file_sha256
 from model.data.errors import DataError
@@ -328,6 +330,19 @@ class Store:
                 found.extend(session.execute(query).all())
         return pd.DataFrame(found, columns=[c.key for c in columns])
 
+    def roots(self) -> dict[str, Path]:
+        """The collection folders the index holds frames of, {prefix: absolute folder} (`indexer.frame_paths`)."""
+        with Session(self._engine) as session:
+            return {prefix: Path(path) for prefix, path in session.execute(select(Root.prefix, Root.path))}
+
+    def frame_file(self, stored: str, roots: Mapping[str, Path] | None = None) -> tuple[Path, int]:
+        """The file and frame number of the indexed frame stored as `stored`, inside the index's own roots.
+
+        `roots` overrides the recorded ones (an index made before roots were recorded, or a collection that moved).
+        A `DataError` names the stored path when no root holds it or it would lead outside its root.
+        """
+        return resolve_stored(stored, self.roots() if roots is None else roots)
+
     def verify(self) -> list[str]:
         """Every disagreement between the FAISS file, the rows and the manifest; an empty list means consistent."""
         problems = []
@@ -385,8 +400,12 @@ class Store:
             raise
         return ids
 
-    def start_build(self, *, memory_budget: int = AUTO_MEMORY_BUDGET) -> IndexBuild:
-        """A build to stream batches into; nothing is visible until its `commit()`."""
+    def start_build(self, *, roots: Mapping[str, Path] | None = None,
+                    memory_budget: int = AUTO_MEMORY_BUDGET) -> IndexBuild:
+        """A build to stream batches into; nothing is visible until its `commit()`.
+
+        `roots` {prefix: folder} are the collection folders its frames come from, recorded at commit.
+        """
         self._require_writer()
         with Session(self._engine) as session, session.begin():
             build = Build(started_at=_now(), checkpoint_sha256=self.checkpoint_sha256, posedex_version=__version__,
@@ -395,7 +414,7 @@ class Store:
             session.flush()
             build_id = build.id
             next_id = (session.scalar(select(func.max(Frame.id))) or 0) + 1
-        return IndexBuild(self, build_id, next_id, memory_budget)
+        return IndexBuild(self, build_id, next_id, memory_budget, roots or {})
 
     # ---- internals -----------------------------------------------------------------------------------------------
 
@@ -454,7 +473,7 @@ class Store:
         return self._index.search(q, k)
 
     def _publish(self, index: faiss.IndexIDMap2, index_type: str, build_id: int, rows: pd.DataFrame,
-                 ids: np.ndarray, skipped: list[dict]) -> None:
+                 ids: np.ndarray, skipped: list[dict], roots: Mapping[str, Path]) -> None:
         """Steps 1-4 of the commit protocol (module docstring) for a finished build."""
         s = self._state
         generation = s.generation + 1
@@ -463,6 +482,7 @@ class Store:
         try:
             with Session(self._engine) as session, session.begin():
                 self._insert_frames(session, rows, ids, build_id)
+                self._record_roots(session, roots)
                 state = session.get(IndexState, 1)
                 state.generation, state.index_file, state.index_sha256 = generation, index_file, sha
                 state.num_vectors, state.index_type, state.live_build_id = index.ntotal, index_type, build_id
@@ -497,6 +517,15 @@ class Store:
         if records:
             session.execute(insert(Frame), records)
 
+    @staticmethod
+    def _record_roots(session: Session, roots: Mapping[str, Path]) -> None:
+        recorded = {root.prefix: root for root in session.scalars(select(Root))}
+        for prefix, folder in roots.items():
+            if prefix in recorded:
+                recorded[prefix].path = str(Path(folder).resolve())
+            else:
+                session.add(Root(prefix=prefix, path=str(Path(folder).resolve())))
+
     def _remove_stale_generations(self) -> None:
         for file in self.path.glob("index.*.faiss"):
             if file.name != self._state.index_file:
@@ -526,8 +555,10 @@ class IndexBuild:
     Use `Store.start_build`. In a ``with`` block, leaving normally commits and leaving by an exception aborts.
     """
 
-    def __init__(self, store: Store, build_id: int, next_id: int, memory_budget: int) -> None:
+    def __init__(self, store: Store, build_id: int, next_id: int, memory_budget: int,
+                 roots: Mapping[str, Path]) -> None:
         self.store = store
+        self.roots = dict(roots)
         self.build_id = build_id
         self._next_id = next_id
         self._memory_budget = memory_budget
@@ -576,7 +607,7 @@ class IndexBuild:
         else:
             index_type, index = store.index_type, faiss.clone_index(store._index)
         index.add_with_ids(x, ids)
-        store._publish(index, index_type, self.build_id, rows, ids, self._skipped)
+        store._publish(index, index_type, self.build_id, rows, ids, self._skipped, self.roots)
         self._done = True
         return len(ids)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.build import add_to_index, build_index, resolve_frame
+from indexer.build import add_to_index, build_index
 from indexer.store import Store
 from model.daegan import DAEGAN
 from model.data.collection import load_frame
@@ -38,11 +38,12 @@ def test_build_indexes_every_frame_and_a_frame_finds_itself(synthvox, tiny_check
         info = store.info()
         assert (info["count"], info["num_frames"], info["num_identities"], info["num_videos"]) == (FRAMES, FRAMES, 3, 6)
         assert info["dim"] == model.pose_dim and store.verify() == []
+        assert store.roots() == {"": synthvox.resolve()}
         paths = store.paths()
         assert "sv0001/v01/00002.png" in paths and all(not p.startswith("/") for p in paths)
         for frame_id in (1, 13, FRAMES):
             row = store.get([frame_id]).iloc[0]
-            file, frame = resolve_frame(row["path"], synthvox)
+            file, frame = store.frame_file(row["path"])  # the index records where its collection is
             assert file.is_file() and (row["width"], row["height"]) == (32, 32)
             code = model.encode_pose(to_tensor(to_square(load_frame(file, frame), model.size))[None]).numpy()
             scores, ids = store.search(code, k=3)
@@ -127,8 +128,21 @@ def test_several_roots_are_prefixed_by_their_names_and_resolve(synthvox, tiny_ch
     assert summary.added == 2 * FRAMES
     with Store.open(tmp_path / "idx") as store:
         paths = store.paths()
+        assert store.roots() == {"synthvox": synthvox.resolve(), "more": second.resolve()}
+        assert store.frame_file("more/sv0000/v00/00000.png") == (second.resolve() / "sv0000/v00/00000.png", 0)
+        for escape in ("more/../../etc/passwd", "../synthvox/sv0000/v00/00000.png", "nowhere/x.png"):
+            with pytest.raises(DataError):
+                store.frame_file(escape)
     assert {"synthvox/sv0000/v00/00000.png", "more/sv0000/v00/00000.png"} <= paths
-    assert resolve_frame("more/sv0000/v00/00000.png", [synthvox, second]) == (second / "sv0000/v00/00000.png", 0)
+    third = Path(shutil.copytree(synthvox, tmp_path / "third"))
+    summary = add_to_index([third, second], tmp_path / "idx", tiny_checkpoint, **FAST)  # recorded roots keep prefixes
+    assert (summary.added, summary.already_indexed) == (FRAMES, FRAMES)
+    with Store.open(tmp_path / "idx") as store:
+        assert store.frame_file("third/sv0001/v00/00002.png") == (third.resolve() / "sv0001/v00/00002.png", 0)
+    clash = tmp_path / "elsewhere" / "more"
+    shutil.copytree(synthvox, clash)
+    with pytest.raises(DataError, match="already holds a root named 'more'"):
+        add_to_index([clash], tmp_path / "idx", tiny_checkpoint, **FAST)
     with pytest.raises(DataError, match="share this folder name"):
         build_index([synthvox, synthvox], tiny_checkpoint, tmp_path / "idx2", **FAST)
 
@@ -137,11 +151,11 @@ def test_video_frames_are_stored_with_their_frame_number(video_tree, tiny_checkp
     summary = build_index(video_tree, tiny_checkpoint, tmp_path / "idx", fps=10, **FAST)
     with Store.open(tmp_path / "idx") as store:
         rows = store.get(np.arange(1, summary.added + 1))
-    assert summary.added == 10 + 5 + 10 and rows["path"].is_unique
-    path = rows["path"].iloc[1]
-    assert path.startswith("id10001/1zcIwhmdeo4/00001.mp4#")
-    file, frame = resolve_frame(path, video_tree)
-    assert file == video_tree / "id10001/1zcIwhmdeo4/00001.mp4" and frame == rows["frame"].iloc[1] > 0
+        assert summary.added == 10 + 5 + 10 and rows["path"].is_unique
+        path = rows["path"].iloc[1]
+        assert path.startswith("id10001/1zcIwhmdeo4/00001.mp4#")
+        file, frame = store.frame_file(path)
+    assert file == video_tree.resolve() / "id10001/1zcIwhmdeo4/00001.mp4" and frame == rows["frame"].iloc[1] > 0
 
 
 def test_roots_given_relative_to_the_working_folder(synthvox, tiny_checkpoint, tmp_path, monkeypatch):

@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer import schema
-from indexer.schema import Build, Frame, Identity, Video
+from indexer.schema import Build, Frame, Identity, Root, Video
 from indexer.store import _alembic_config, _engine, upgrade_to_head
 
-TABLES = {"identities", "videos", "frames", "builds", "index_state"}
+TABLES = {"identities", "videos", "frames", "builds", "index_state", "roots"}
 
 
 def _migrate(db, target: str, direction=command.upgrade) -> None:
@@ -58,15 +58,33 @@ def _write_rows(db) -> None:
         engine.dispose()
 
 
+def _frame_paths(db) -> list[str]:
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with Session(engine) as session:
+            return session.scalars(select(Frame.path)).all()
+    finally:
+        engine.dispose()
+
+
 def test_upgrade_downgrade_upgrade_on_a_real_file(tmp_path):
     db = tmp_path / "meta.sqlite"
-    _migrate(db, "head")
-    assert _tables(db) == TABLES
+    _migrate(db, "0001")  # an index made before roots were recorded...
+    assert _tables(db) == TABLES - {"roots"}
     _write_rows(db)
-    _migrate(db, "-1", command.downgrade)  # the initial revision: back to base, every table dropped
+    _migrate(db, "head")  # ...upgrades with its rows intact
+    assert _tables(db) == TABLES and _frame_paths(db) == ["id10001/vid/0001.jpg"]
+    engine = _engine(db, readonly=False)
+    with Session(engine) as session, session.begin():
+        session.add(Root(prefix="", path="/data/vox"))
+    engine.dispose()
+    _migrate(db, "-1", command.downgrade)  # 0002 -> 0001 drops the roots and keeps every frame
+    assert _tables(db) == TABLES - {"roots"} and _frame_paths(db) == ["id10001/vid/0001.jpg"]
+    _migrate(db, "head")
+    assert _tables(db) == TABLES and _frame_paths(db) == ["id10001/vid/0001.jpg"]
+    _migrate(db, "base", command.downgrade)  # below the initial revision there is nothing: every table dropped
     assert _tables(db) == set()
     _migrate(db, "head")
-    assert _tables(db) == TABLES
     _write_rows(db)  # the same ids and unique paths insert again: nothing of the old rows is left behind
 
 
