@@ -1,3 +1,5 @@
+# `make run` ends with a sample query: other people in the pose of carphone frame 60 (a frame of the index, so its
+# own identity is known and dropped), printed as a table and drawn as demo/query_grid.png.
 # The whole set-up: `make run` (install, then the demo job) and `make test` (install, then the tests).
 # Installation is stamped: a second run installs nothing unless pyproject.toml changed.
 PYTHON ?= python3.11
@@ -29,6 +31,8 @@ run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/inde
 	$(BIN)/daegan inspect $(DEMO)/carphone
 	$(BIN)/index info --index $(DEMO)/index
 	$(BIN)/index verify --index $(DEMO)/index
+	$(BIN)/index query $(DEMO)/carphone/carphone/carphone/0000060.png -k 10 --other-identities --index $(DEMO)/index \
+		--grid $(DEMO)/query_grid.png
 	@echo "reenactment: $(DEMO)/astronaut_carphone.mp4 (the astronaut photo following the carphone clip)"
 
 $(DEMO)/synthvox/labels.csv: | $(STAMP)
@@ -43,9 +47,11 @@ $(DEMO)/index/manifest.json: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carpho
 	$(BIN)/index build $(DEMO)/synthvox $(DEMO)/carphone --checkpoint $(CHECKPOINT) --out $(DEMO)/index
 
 # The shipped checkpoint reenacts a real photo (scikit-image's astronaut) following a real video (carphone).
-$(DEMO)/astronaut_carphone.mp4: $(CHECKPOINT) | $(STAMP)
+$(DEMO)/astronaut.png: | $(STAMP)
 	mkdir -p $(DEMO)
-	$(BIN)/python -c "from skimage import data; from model.data.images import write_image; write_image('$(DEMO)/astronaut.png', data.astronaut())"
+	$(BIN)/python -c "from skimage import data; from model.data.images import write_image; write_image('$@', data.astronaut())"
+
+$(DEMO)/astronaut_carphone.mp4: $(DEMO)/astronaut.png $(CHECKPOINT) | $(STAMP)
 	$(BIN)/daegan reenact --checkpoint $(CHECKPOINT) --source $(DEMO)/astronaut.png \
 		--driving "$$($(BIN)/python -c 'from model.data.prepare import carphone_path; print(carphone_path())')" --out $@
 

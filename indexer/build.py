@@ -44,6 +44,7 @@ from model.data.dataset import to_square, to_tensor
 from model.data.errors import DataError
 from model.device import pick_device
 
+
 @dataclass(frozen=True)
 class BuildSummary:
     """What a build or an add did."""

@@ -1,7 +1,11 @@
-"""`index`: build, query and check pose indexes. Thin: parse, call a library function, print.
+"""`index`: build and check pose indexes. Thin: parse, call a library function, print.
 
 Bad input (`DataError`) becomes one line on stderr and exit code 2; `index verify` exits 1 when it finds a problem.
-The query and UI subcommands arrive with retrieval (issue 4) and the UI (issue 5).
+
+The `index` command a user runs also has `query` (retrieval) and `ui` (the browser UI), which this layer may not
+import (DESIGN.md: nothing in `indexer/` knows a UI exists). So this module defines its commands and
+`index_group(*more)`, which assembles the group; each layer above passes its own commands in, and the console
+script points at the topmost assembly (`ui.cli:main`).
 """
 
 from __future__ import annotations
@@ -19,13 +23,8 @@ CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: {DEFAULT_CHECKPOINT.
 INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivfpq"])
 
 
-@click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="index")
-def main() -> None:
-    """posedex pose index: find frames of other people in the same pose and expression."""
-
-
-def _checkpoint(checkpoint: Path | None) -> Path:
+def resolve_checkpoint(checkpoint: Path | None) -> Path:
+    """`--checkpoint`, or the shipped checkpoint when none was given."""
     if checkpoint is not None:
         return checkpoint
     if not DEFAULT_CHECKPOINT.is_file():
@@ -33,7 +32,8 @@ def _checkpoint(checkpoint: Path | None) -> Path:
     return DEFAULT_CHECKPOINT
 
 
-def _device(name: str):
+def resolve_device(name: str):
+    """`--device` as a torch device; a bad name is a usage error naming the option."""
     from model.device import pick_device
 
     try:
@@ -68,7 +68,7 @@ def _run_options(command):
     return command
 
 
-@main.command()
+@click.command()
 @click.argument("roots", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Index folder (created if absent).")
 @click.option("--index-type", type=INDEX_TYPES, default="auto", show_default=True,
@@ -84,12 +84,13 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
     """
     from indexer.build import build_index
 
-    summary = build_index(list(roots), _checkpoint(checkpoint), out, batch_size=batch_size, workers=workers,
-                          device=_device(device), index_type=index_type, fps=fps, progress=progress)
+    summary = build_index(list(roots), resolve_checkpoint(checkpoint), out, batch_size=batch_size,
+                          workers=workers, device=resolve_device(device), index_type=index_type, fps=fps,
+                          progress=progress)
     _echo_summary(summary, "indexed")
 
 
-@main.command()
+@click.command()
 @click.argument("roots", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 @_run_options
@@ -103,12 +104,12 @@ def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch
     """
     from indexer.build import add_to_index
 
-    summary = add_to_index(list(roots), index_dir, _checkpoint(checkpoint), batch_size=batch_size,
-                           workers=workers, device=_device(device), fps=fps, progress=progress)
+    summary = add_to_index(list(roots), index_dir, resolve_checkpoint(checkpoint), batch_size=batch_size,
+                           workers=workers, device=resolve_device(device), fps=fps, progress=progress)
     _echo_summary(summary, "added")
 
 
-@main.command()
+@click.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 def info(index_dir: Path) -> None:
     """Print what an index holds: counts, dim, index type, checkpoint, size on disk.
@@ -131,7 +132,7 @@ def info(index_dir: Path) -> None:
     click.echo(f"size:       {facts['size_bytes'] / 2**20:.2f} MiB ({facts['size_bytes']} bytes)")
 
 
-@main.command()
+@click.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 def verify(index_dir: Path) -> None:
     """Check that the FAISS file, the frame rows and the manifest agree: "ok", or each problem and exit code 1.
@@ -153,3 +154,19 @@ def verify(index_dir: Path) -> None:
     if problems:
         raise SystemExit(1)
     click.echo("ok")
+
+
+def index_group(*more: click.Command) -> click.Group:
+    """The `index` command: build, add, info, verify, then `more` (commands of the layers above)."""
+
+    @click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="index")
+    def index() -> None:
+        """posedex pose index: find frames of other people in the same pose and expression."""
+
+    for command in (build, add, info, verify, *more):
+        index.add_command(command)
+    return index
+
+
+main = index_group()

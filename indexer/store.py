@@ -383,13 +383,14 @@ class Store:
 
     # ---- writing -------------------------------------------------------------------------------------------------
 
-    def add(self, rows: pd.DataFrame, vectors: np.ndarray, *,
-            skipped: Iterable[tuple[str, str]] = ()) -> np.ndarray:
+    def add(self, rows: pd.DataFrame, vectors: np.ndarray, *, skipped: Iterable[tuple[str, str]] = (),
+            roots: Mapping[str, Path] | None = None) -> np.ndarray:
         """Add frames (one row per vector; columns `ROW_COLUMNS` and any of `OPTIONAL_COLUMNS`) as one build.
 
-        Returns the new frames' ids (their FAISS ids), in row order. `skipped` lists (path, reason) pairs.
+        Returns the new frames' ids (their FAISS ids), in row order. `skipped` lists (path, reason) pairs; `roots`
+        {prefix: folder} the collection folders the rows' paths are relative to (`indexer.frame_paths`).
         """
-        build = self.start_build()
+        build = self.start_build(roots=roots)
         try:
             ids = build.add(rows, vectors)
             for path, reason in skipped:

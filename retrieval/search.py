@@ -11,9 +11,12 @@ Choices (the paper is silent):
   `data.face_crop.crop_face`, exactly as `daegan prepare` crops indexed frames, so a query looks like what was
   indexed. `crop=None` (auto) crops everything except files that are frames of the index (already crops: cropping
   them again would zoom in further); `crop=True/False` forces it.
-- "Is this file a frame of the index?": stored paths are relative to the collection root, which the index does not
-  record. With `collection=` the file's path relative to that root is looked up; without it, the longest trailing
-  part of the file's absolute path that is a stored path wins (`p0/v1/00003.png` under any root).
+- "Is this file a frame of the index?": stored paths are relative to the collection roots the index records
+  (`indexer.frame_paths`). A file under a recorded root (or under `collection=`, which overrides them) is looked up
+  exactly; a file elsewhere (the collection was copied or moved) falls back to the longest trailing part of its
+  absolute path that is a stored path (`p0/v1/00003.png` under any folder).
+- Hit frames are read (`hit_images`) only from inside the index's roots: a stored path is never trusted to lead
+  elsewhere.
 - `other_identities` drops hits of the query's identity (`identity=`, else the identity of the indexed frame the
   query file is). To still return `k` hits it over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per round,
   until `k` hits survive or the whole index has been searched.
@@ -34,6 +37,7 @@ import torch
 from indexer.store import Store
 from model.checkpoint import file_sha256
 from model.daegan import DAEGAN
+from model.data.collection import load_frame
 from model.data.errors import DataError
 from model.data.face_crop import crop_face
 from model.data.images import read_image
@@ -179,14 +183,9 @@ class Retriever:
         images: list[np.ndarray] = []  # model-ready crops, in query order
         for query, identity in zip(queries, identities):
             if isinstance(query, (str, Path)):
-                path = Path(query)
-                img = read_image(path)  # DataError naming the file when missing or undecodable
-                indexed = self._identity_of_file(path)
-                if crop or (crop is None and indexed is None):
-                    img = crop_face(img, self.model.size, source=path)
-                images.append(img)
+                images.append(self.query_image(query, crop=crop))
                 vectors.append(None)
-                known.append(identity if identity is not None else indexed)
+                known.append(identity if identity is not None else self.identity_of(query))
                 continue
             array = query.detach().cpu().numpy() if isinstance(query, torch.Tensor) else np.asarray(query)
             if array.ndim == 1:
@@ -204,16 +203,40 @@ class Retriever:
         codes = iter(self.model.encode_pose(images).numpy() if images else [])  # (N, dim), unit rows
         return [_Prepared(v if v is not None else next(codes), i) for v, i in zip(vectors, known)]
 
-    def _identity_of_file(self, path: Path) -> str | None:
+    def query_image(self, path: str | Path, *, crop: bool | None = None) -> np.ndarray:
+        """The image file `path` as the model sees it when it is a query: read, and face-cropped unless it is a
+        frame of the index (`crop`: see the module docstring). A `DataError` names the file when it is missing,
+        undecodable or (when cropped) faceless."""
+        path = Path(path)
+        img = read_image(path)
+        if crop or (crop is None and self.identity_of(path) is None):
+            img = crop_face(img, self.model.size, source=path)
+        return img
+
+    def hit_images(self, hits: pd.DataFrame) -> list[np.ndarray]:
+        """The frames of a `search` table's rows, RGB uint8, read from inside the index's collection roots only.
+
+        A `DataError` names the stored path when its file is gone or unreadable, or would lie outside the roots.
+        """
+        roots = {"": self.collection} if self.collection is not None and not self.store.roots() else None
+        images = []
+        for stored in hits["path"]:
+            file, frame = self.store.frame_file(stored, roots)
+            images.append(load_frame(file, frame))
+        return images
+
+    def identity_of(self, path: str | Path) -> str | None:
         """The identity of the indexed frame stored at `path`, or None when the file is not a frame of the index."""
-        parts = path.resolve().parts
-        if self.collection is not None:
-            try:
-                candidates = [path.resolve().relative_to(self.collection).as_posix()]
-            except ValueError:
-                return None
-        else:
-            candidates = [Path(*parts[start:]).as_posix() for start in range(1, len(parts))]  # tails, longest first
+        resolved = Path(path).resolve()
+        roots = {"": self.collection} if self.collection is not None else self.store.roots()
+        candidates = []
+        for prefix, root in roots.items():
+            if resolved.is_relative_to(root):
+                relative = resolved.relative_to(root).as_posix()
+                candidates.append(f"{prefix}/{relative}" if prefix else relative)
+        if not candidates and self.collection is None:  # not under a recorded root: match the path's tail
+            parts = resolved.parts
+            candidates = [Path(*parts[start:]).as_posix() for start in range(1, len(parts))]  # longest first
         hits = self.store.find(candidates)
         found = dict(zip(hits["path"], hits["identity"]))
         best = next((c for c in candidates if c in found), None)

@@ -8,52 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from skimage import data
 
 from indexer.store import Store
 from model.checkpoint import file_sha256
-from model.config import load_config
-from model.daegan import DAEGAN
-from model.data.collection import read_collection
 from model.data.errors import DataError
 from model.data.images import read_image, write_image
-from model.data.synthvox import synthesize
 from retrieval.search import HIT_COLUMNS, Retriever
-
-
-def save_tiny_model(path: Path, seed: int) -> Path:
-    torch.manual_seed(seed)
-    DAEGAN.from_config(load_config("tiny"), with_discriminator=False).save(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """A SynthVox collection (3 identities x 2 videos x 4 frames), a tiny model and a flat index of its frames.
-
-    Yields (root, index dir, checkpoint, frame rows in index order, their unit pose codes (N, dim), their ids).
-    """
-    tmp = tmp_path_factory.mktemp("retrieval")
-    root = tmp / "collection"
-    synthesize(root, identities=3, videos_per_identity=2, frames=4, size=32, seed=0, workers=1, progress=False)
-    checkpoint = save_tiny_model(tmp / "tiny.safetensors", seed=0)
-    model = DAEGAN.from_checkpoint(checkpoint)
-    frames = read_collection(root)
-    vectors = model.encode_pose([read_image(p) for p in frames["path"]]).numpy()  # (N, dim), unit rows
-    rows = pd.DataFrame({"path": [Path(p).relative_to(root.resolve()).as_posix() for p in frames["path"]],
-                         "identity": frames["identity"], "video": frames["video"], "frame": frames["frame"],
-                         "time_s": frames["time"]})
-    with Store.create(tmp / "index", dim=model.pose_dim, checkpoint_sha256=file_sha256(checkpoint)) as store:
-        ids = store.add(rows, vectors)
-    yield root, tmp / "index", checkpoint, frames, vectors, ids
-
-
-@pytest.fixture(scope="module")
-def retriever(built):
-    _, index, checkpoint, *_ = built
-    with Retriever(index, checkpoint, device="cpu") as r:
-        yield r
+from tests.retrieval.conftest import save_tiny_model
 
 
 def brute_force(base: np.ndarray, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -208,3 +170,13 @@ def test_batch_equals_single(built, retriever, tmp_path):
         assert len(got) == 5
         pd.testing.assert_frame_equal(got, retriever.search(query, k=5, other_identities=True, identity=identity))
     assert frames.loc[11, "identity"] not in set(filtered[1]["identity"])
+
+
+def test_hit_images_are_the_indexed_frames_read_from_the_recorded_root(built, retriever):
+    root, _, _, frames, vectors, _ = built
+    hits = retriever.search(vectors[3], k=4)
+    images = retriever.hit_images(hits)
+    for (_, hit), image in zip(hits.iterrows(), images):
+        np.testing.assert_array_equal(image, read_image(root / hit["path"]))
+    query = retriever.query_image(frames.loc[3, "path"])  # a frame of the index: not cropped again
+    np.testing.assert_array_equal(query, read_image(frames.loc[3, "path"]))

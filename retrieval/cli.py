@@ -1,0 +1,71 @@
+"""`index query`: find the indexed frames in the pose of a photo. Thin: parse, call `Retriever`, print.
+
+Output: a table (rank, score, identity, video, frame, path) or, with `--json`, a JSON array of objects with exactly
+those keys and nothing else on stdout; `--grid` also draws the query and its hits as one picture. A missing,
+unreadable or faceless image is one line on stderr and exit code 2 (`DataErrorGroup`).
+
+`index_group(*more)` adds `query` to the indexer's commands; the UI layer adds its own on top (see `indexer.cli`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from indexer import cli as indexer_cli
+from model.cli import POSITIVE
+
+DEFAULT_INDEX = indexer_cli.REPO / "demo" / "index"  # what `make run` builds
+QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
+
+
+@click.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("-k", "k", type=POSITIVE, default=10, show_default=True, help="Number of hits.")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
+              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(indexer_cli.REPO)}, the demo index].")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=indexer_cli.CHECKPOINT_HELP)
+@click.option("--other-identities", is_flag=True,
+              help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).")
+@click.option("--identity", default=None, help="The query's identity, for --other-identities on a photo.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, nothing else.")
+@click.option("--grid", type=click.Path(path_type=Path), default=None,
+              help="Also save the query and its hits as one picture (PNG or JPEG).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_identities: bool,
+          identity: str | None, as_json: bool, grid: Path | None, device: str) -> None:
+    """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
+
+    Example: index query photo.jpg -k 10 --other-identities --grid hits.png
+    """
+    from retrieval.grid import hits_grid
+    from retrieval.search import Retriever
+
+    checkpoint = indexer_cli.resolve_checkpoint(checkpoint)
+    with Retriever(index_dir, checkpoint, device=indexer_cli.resolve_device(device)) as retriever:
+        crop = retriever.query_image(image)  # read and crop once: a bad image fails here, before any search
+        known = identity if identity is not None else retriever.identity_of(image)
+        if other_identities and known is None:
+            click.echo(f"note: {image} is not a frame of the index and no --identity was given: "
+                       "no identity to drop", err=True)
+        hits = retriever.search(image, k, other_identities=other_identities and known is not None, identity=known)
+        if grid is not None:
+            hits_grid(crop, hits, retriever.hit_images(hits)).save(grid)
+    table = hits[QUERY_COLUMNS]
+    if as_json:
+        click.echo(json.dumps([{**row, "score": round(float(row["score"]), 6)} for row in
+                               table.to_dict("records")]))
+        return
+    click.echo(table.to_string(index=False, formatters={"score": "{:.4f}".format}))
+    if grid is not None:
+        click.echo(f"grid: {grid}", err=True)
+
+
+def index_group(*more: click.Command) -> click.Group:
+    """The `index` command with `query`, then `more` (commands of the layers above)."""
+    return indexer_cli.index_group(query, *more)
+
+
+main = index_group()
