@@ -1,6 +1,8 @@
 """How fast FAISS searches pose codes, against a NumPy brute-force matmul + argpartition baseline (issue 4).
 
-Ours: `IndexFlatIP` (exact), `IndexHNSWFlat` and `IndexIVFPQ` + `IndexRefineFlat` (approximate, inner product).
+Ours: the indexes the product builds (`indexer.faiss_index.new_index`: id-mapped `IndexFlatIP`, `IndexHNSWFlat`,
+`IndexIVFPQ`, inner product) under the product's search settings (`tune_search`); "flat (faiss default)" is the
+same flat index under FAISS 1.15's own BLAS threshold, to show what that setting is worth.
 Baseline, on the same seeded random unit vectors (float32, d = the `small` checkpoint's pose code size): `q @ db.T`
 (the issue's `db @ q.T`, laid out query-major so the partition runs along contiguous rows), `np.argpartition`
 for the top k, then a sort of those k. Latency p50/p99 at batch 1 and batch 64; recall@10 of the approximate
@@ -11,10 +13,8 @@ Choices the issue leaves open:
 - Two query sets. "uniform": drawn on the sphere independently of the database, the hardest case for approximate
   search (in d=64 every point is about equally far from every other). "near": a database point plus noise of
   norm ~0.3 (before renormalising), closer to real pose codes, which cluster. Both are reported.
-- HNSW: M=32, efConstruction=80; efSearch is swept and the smallest setting reaching the recall target is the one
-  the verdict uses. IVF-PQ: nlist ~ 2 sqrt(n) rounded to a power of two, 16 sub-quantizers of 8 bits (4 dims
-  each), trained on a 64k sample; PQ alone cannot reach 0.95 on random data, so the PQ shortlist is re-ranked
-  exactly (`IndexRefineFlat`, k_factor 16); nprobe is swept like efSearch.
+- HNSW and IVF-PQ are built exactly as `index build --index-type hnsw|ivfpq` builds them; efSearch and nprobe
+  are swept, and the fastest setting reaching the recall target is the one the verdict uses.
 - Latency reps adapt to a time budget per measurement (`--budget-s`); p99 over few reps is close to the max.
 - With `faiss.get_num_gpus() > 0` the flat and IVF-PQ indexes are also copied to GPU 0 and reported as "gpu" rows
   (HNSW has no GPU version); otherwise CPU only.
@@ -35,18 +35,15 @@ import faiss
 import numpy as np
 from machine import cpu_model
 
+from indexer.faiss_index import new_index, tune_search
+
 K = 10  # recall@10, top-10 search
 BATCH = 64  # the issue's batch size
 TARGET_SPEEDUP = 20.0  # approximate vs flat at 1M
 TARGET_RECALL = 0.95
 EF_SEARCH_SWEEP = (64, 128, 256, 512)
 NPROBE_SWEEP = (16, 32, 64, 128)
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-PQ_M = 16  # sub-quantizers; d / PQ_M dims each
-PQ_NBITS = 8
-REFINE_K_FACTOR = 16
-TRAIN_SAMPLE = 65_536
+FAISS_DEFAULT_BLAS_THRESHOLD = faiss.cvar.distance_compute_blas_threshold  # read before anything tunes it
 NUM_QUERIES = 1_000  # pool the latency loop cycles through, and the recall set
 NEAR_NOISE = 0.3  # norm of the perturbation for the "near" query set
 
@@ -143,37 +140,11 @@ def timed(label: str, fn: Callable[[], object]) -> object:
     return out
 
 
-def build_hnsw(db: np.ndarray) -> faiss.Index:
-    index = faiss.IndexHNSWFlat(db.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    index.add(db)
+def product_index(index_type: str, db: np.ndarray) -> faiss.Index:
+    """The index `index build --index-type index_type` makes over `db`, ids 0..n-1."""
+    index = new_index(index_type, db.shape[1], db if index_type == "ivfpq" else None)
+    index.add_with_ids(db, np.arange(len(db), dtype=np.int64))
     return index
-
-
-def ivf_nlist(n: int) -> int:
-    """~2 sqrt(n) as a power of two: 512 at 100k, 2048 at 1M."""
-    return 2 ** int(round(np.log2(2 * np.sqrt(n))))
-
-
-def build_ivfpq(db: np.ndarray, seed: int, gpu_res: object | None = None) -> faiss.Index:
-    """IVF-PQ trained on a sample, wrapped in an exact re-rank of its shortlist; on GPU when `gpu_res` is given."""
-    dim = db.shape[1]
-    quantizer = faiss.IndexFlatIP(dim)
-    ivfpq = faiss.IndexIVFPQ(quantizer, dim, ivf_nlist(len(db)), PQ_M, PQ_NBITS, faiss.METRIC_INNER_PRODUCT)
-    sample = db[np.random.default_rng(seed + 1).choice(len(db), min(TRAIN_SAMPLE, len(db)), replace=False)]
-    ivfpq.train(sample)
-    base = faiss.index_cpu_to_gpu(gpu_res, 0, ivfpq) if gpu_res is not None else ivfpq
-    index = faiss.IndexRefineFlat(base)  # base is empty: the refine stage stores the raw vectors as they are added
-    index.k_factor = REFINE_K_FACTOR
-    index.add(db)
-
-    return index
-
-
-def set_ivf_nprobe(index: faiss.Index, nprobe: int, device: str) -> None:
-    """nprobe of the IVF under the refine wrapper; the parameter space recurses through `IndexRefine`."""
-    space = faiss.GpuParameterSpace() if device == "gpu" else faiss.ParameterSpace()
-    space.set_index_parameter(index, "nprobe", nprobe)
 
 
 def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | None,
@@ -181,20 +152,16 @@ def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | N
     """All indexes and the baseline at one database size; rows for both query sets and both batch sizes."""
     print(f"\n== n = {n:,}, d = {dim} ==", flush=True)
     db, query_sets = make_data(n, dim, seed)
-    flat = timed("IndexFlatIP", lambda: _flat(db))
-    indexes: dict[tuple[str, str], faiss.Index] = {("flat", "cpu"): flat}
+    flat = timed("flat (IndexFlatIP)", lambda: product_index("flat", db))
+    indexes: dict[tuple[str, str], faiss.Index] = {("flat", "cpu"): flat, ("flat (faiss default)", "cpu"): flat}
     if n <= skip_hnsw_above:
-        indexes[("hnsw", "cpu")] = timed(f"IndexHNSWFlat M={HNSW_M} efC={HNSW_EF_CONSTRUCTION}",
-                                         lambda: build_hnsw(db))
+        indexes[("hnsw", "cpu")] = timed("hnsw", lambda: product_index("hnsw", db))
     else:
         print(f"  HNSW skipped at n={n:,} (--skip-hnsw-above {skip_hnsw_above:,})")
-    indexes[("ivfpq+refine", "cpu")] = timed(
-        f"IVF{ivf_nlist(n)},PQ{PQ_M}x{PQ_NBITS} + RefineFlat(k_factor={REFINE_K_FACTOR})",
-        lambda: build_ivfpq(db, seed))
+    indexes[("ivfpq", "cpu")] = timed("ivfpq", lambda: product_index("ivfpq", db))
     if gpu_res is not None:
-        indexes[("flat", "gpu")] = timed("GPU IndexFlatIP", lambda: faiss.index_cpu_to_gpu(gpu_res, 0, flat))
-        indexes[("ivfpq+refine", "gpu")] = timed("GPU IVF-PQ + RefineFlat (CPU re-rank)",
-                                                 lambda: build_ivfpq(db, seed, gpu_res))
+        gpu_flat = faiss.index_cpu_to_gpu(gpu_res, 0, faiss.downcast_index(flat.index))
+        indexes[("flat", "gpu")] = timed("GPU IndexFlatIP", lambda: gpu_flat)
 
     rows: list[Row] = []
     print(HEADER)
@@ -208,12 +175,14 @@ def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | N
             flat_p50: dict[str, float] = {}
             for (name, device), index in indexes.items():
                 for setting, apply in _settings(name, device, index):
+                    tune_search()  # the product's settings, unless this row's setting overrides them
                     apply()
-                    recall = None if name == "flat" else recall_at_k(index.search(queries, K)[1], truth)
+                    exact = name.startswith("flat")
+                    recall = None if exact else recall_at_k(index.search(queries, K)[1], truth)
                     p50, p99, reps = latency_ms(lambda q: index.search(q, K), queries, batch, budget_s)
                     if name == "flat":
                         flat_p50[device] = p50
-                    vs_flat = None if name == "flat" else flat_p50[device] / p50
+                    vs_flat = None if exact else flat_p50[device] / p50
                     rows.append(Row(f"{name}{setting}", device, n, qname, batch, p50, p99, reps, np50 / p50,
                                     vs_flat, recall))
                     print(_format(rows[-1]), flush=True)
@@ -228,10 +197,13 @@ def _flat(db: np.ndarray) -> faiss.Index:
 
 def _settings(name: str, device: str, index: faiss.Index) -> list[tuple[str, Callable[[], None]]]:
     """The search-time settings swept for one index: (label suffix, function applying it)."""
+    inner = faiss.downcast_index(index.index) if isinstance(index, faiss.IndexIDMap2) else index
     if name == "hnsw":
-        return [(f" ef={ef}", lambda ef=ef: setattr(index.hnsw, "efSearch", ef)) for ef in EF_SEARCH_SWEEP]
-    if name == "ivfpq+refine":
-        return [(f" nprobe={p}", lambda p=p: set_ivf_nprobe(index, p, device)) for p in NPROBE_SWEEP]
+        return [(f" ef={ef}", lambda ef=ef: setattr(inner.hnsw, "efSearch", ef)) for ef in EF_SEARCH_SWEEP]
+    if name == "ivfpq":
+        return [(f" nprobe={p}", lambda p=p: setattr(inner, "nprobe", p)) for p in NPROBE_SWEEP]
+    if name == "flat (faiss default)":
+        return [("", lambda: setattr(faiss.cvar, "distance_compute_blas_threshold", FAISS_DEFAULT_BLAS_THRESHOLD))]
     return [("", lambda: None)]
 
 
@@ -305,9 +277,8 @@ def main() -> None:
     print(load_note())
     print(f"config: d={dim}, sizes {sizes}, k={K}, batches 1 and {BATCH}, {NUM_QUERIES} queries per set, "
           f"seed {args.seed}, {args.budget_s:g} s of reps per measurement")
-    print(f"HNSW M={HNSW_M} efConstruction={HNSW_EF_CONSTRUCTION} efSearch in {EF_SEARCH_SWEEP}; IVF nlist~2sqrt(n), "
-          f"PQ {PQ_M}x{PQ_NBITS} bits, trained on {TRAIN_SAMPLE:,}, refine k_factor {REFINE_K_FACTOR}, "
-          f"nprobe in {NPROBE_SWEEP}")
+    print(f"indexes as `index build` makes them (indexer/faiss_index.py); efSearch in {EF_SEARCH_SWEEP}, "
+          f"nprobe in {NPROBE_SWEEP}; FAISS's default BLAS threshold {FAISS_DEFAULT_BLAS_THRESHOLD}")
 
     rows: list[Row] = []
     start = time.perf_counter()

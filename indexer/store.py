@@ -47,7 +47,14 @@ from sqlalchemy import Engine, create_engine, event, func, insert, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
-from indexer.faiss_index import AUTO_MEMORY_BUDGET, INDEX_TYPES, new_index, resolve_index_type, unit_vectors
+from indexer.faiss_index import (
+    AUTO_MEMORY_BUDGET,
+    INDEX_TYPES,
+    new_index,
+    resolve_index_type,
+    tune_search,
+    unit_vectors,
+)
 from indexer.frame_paths import resolve_stored
 from indexer.schema import Build, Frame, Identity, IndexState, Root, Video
 from model import __version__
@@ -155,6 +162,7 @@ class Store:
         self._engine = engine
         self._lock_fd = lock_fd
         self._gpu: tuple[object, faiss.Index, np.ndarray] | None = None
+        tune_search()
         self._state = self._read_state()
         self._index = self._read_live(mmap=readonly)
 
@@ -329,6 +337,50 @@ class Store:
                 query = select(*columns).join(Identity, Frame.identity_id == Identity.id).where(Frame.path.in_(chunk))
                 found.extend(session.execute(query).all())
         return pd.DataFrame(found, columns=[c.key for c in columns])
+
+    def videos(self) -> pd.DataFrame:
+        """Every indexed video and its frame count, sorted: identity, video, num_frames (for browsing and counts)."""
+        query = (select(Identity.name.label("identity"), Video.name.label("video"),
+                        func.count(Frame.id).label("num_frames"))
+                 .join(Video, Video.identity_id == Identity.id).join(Frame, Frame.video_id == Video.id)
+                 .group_by(Identity.name, Video.name).order_by(Identity.name, Video.name))
+        with Session(self._engine) as session:
+            found = session.execute(query).all()
+        return pd.DataFrame(found, columns=["identity", "video", "num_frames"])
+
+    def video_frames(self, identity: str, video: str) -> pd.DataFrame:
+        """The frames of one video in frame order: id, path, frame, time_s (empty when the video is not indexed)."""
+        columns = [Frame.id, Frame.path, Frame.frame, Frame.time_s]
+        query = (select(*columns).join(Video, Frame.video_id == Video.id)
+                 .join(Identity, Frame.identity_id == Identity.id)
+                 .where(Identity.name == identity, Video.name == video).order_by(Frame.frame, Frame.id))
+        with Session(self._engine) as session:
+            found = session.execute(query).all()
+        return pd.DataFrame(found, columns=[c.key for c in columns])
+
+    def ids(self) -> np.ndarray:
+        """Every frame id (= FAISS id), ascending."""
+        with Session(self._engine) as session:
+            return np.array(session.scalars(select(Frame.id).order_by(Frame.id)).all(), dtype=np.int64)
+
+    def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The stored unit pose codes of frames `ids`, in their order: (N, dim) float32.
+
+        Read back from the FAISS index (exact for flat and HNSW; for IVF-PQ the quantised codes, which a direct
+        map, built in memory on first use, makes reachable). An id the index does not hold is a `KeyError`.
+        """
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        inner = faiss.downcast_index(self._index.index)
+        if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == faiss.DirectMap.NoMap:
+            inner.make_direct_map()  # memory only: the file on disk is untouched
+        try:
+            return self._index.reconstruct_batch(ids) if len(ids) else np.empty((0, self.dim), np.float32)
+        except RuntimeError as err:  # FAISS reports an unknown id as an error from its C++ side
+            raise KeyError(f"ids not in the index: {str(err).splitlines()[0]}") from None
+
+    def manifest(self) -> dict:
+        """The build's manifest as written beside the index (`manifest.json`): what a person checks first."""
+        return json.loads((self.path / MANIFEST).read_text())
 
     def roots(self) -> dict[str, Path]:
         """The collection folders the index holds frames of, {prefix: absolute folder} (`indexer.frame_paths`)."""

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from indexer.cli import main
+from indexer.store import Store
 from tests.indexer.conftest import FRAMES
+
+REPO = Path(__file__).resolve().parents[2]
 
 FAST = ["--workers", "0", "--device", "cpu", "--no-progress"]
 
@@ -96,3 +105,42 @@ def test_options_are_bounded(runner, synthvox, tiny_checkpoint, tmp_path):
     assert not (tmp_path / "idx").exists()
     help_text = runner.invoke(main, ["build", "--help"]).output
     assert "Example: index build" in help_text and "[default: auto]" in help_text
+
+
+KILLED_BUILD = """
+import sys, time
+from indexer import build
+read = build.FrameReader.__getitem__
+def slow_read(self, i):  # a slow disk: the kill lands while frames are still being read and encoded
+    time.sleep(0.05)
+    return read(self, i)
+build.FrameReader.__getitem__ = slow_read
+from indexer.cli import main
+main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "ctrl-c"])
+def test_killing_index_add_mid_way_leaves_the_old_index_answering(runner, synthvox, tiny_checkpoint, tmp_path,
+                                                                  signum):
+    out = tmp_path / "idx"
+    assert _build(runner, synthvox, tiny_checkpoint, out).exit_code == 0
+    more = Path(shutil.copytree(synthvox, tmp_path / "more"))
+    command = [sys.executable, "-c", KILLED_BUILD, "add", str(more), "--index", str(out), "--checkpoint",
+               str(tiny_checkpoint), "--workers", "0", "--batch-size", "1", "--device", "cpu"]
+    with subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True) as child:
+        progress = ""
+        while not re.search(r"\b([3-9]|1\d)/24\b", progress):  # tqdm says a few of the 24 frames are done
+            char = child.stderr.read(1)
+            assert char, f"the add ended before it could be killed: {progress}"
+            progress += char
+        child.send_signal(signum)
+        child.wait(timeout=60)
+    assert child.returncode == (-9 if signum == signal.SIGKILL else 1)  # click turns Ctrl-C into "Aborted!", 1
+    result = runner.invoke(main, ["verify", "--index", str(out)])
+    assert (result.exit_code, result.output) == (0, "ok\n")
+    assert f"frames:     {FRAMES}" in runner.invoke(main, ["info", "--index", str(out)]).output
+    with Store.open(out) as store:  # the old index answers: a frame of it finds itself
+        row = store.get([5]).iloc[0]
+        file, frame = store.frame_file(row["path"])
+        assert file.is_file() and len(store.search(np.ones((1, store.dim), np.float32), 3)[1][0]) == 3

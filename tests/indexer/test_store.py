@@ -294,3 +294,35 @@ def test_find_returns_only_indexed_paths(filled):
     assert dict(zip(found["path"], found["id"])) == {rows.path[7]: ids[7], rows.path[150]: ids[150]}
     assert dict(zip(found["path"], found["identity"])) == {rows.path[7]: "id1", rows.path[150]: "id0"}
     assert store.find([]).empty
+
+
+def test_browsing_tables_list_videos_and_their_frames_in_order(filled):
+    store, _, ids = filled
+    videos = store.videos()
+    assert list(videos.columns) == ["identity", "video", "num_frames"]
+    assert videos[["identity", "video"]].values.tolist() == [[f"id{i}", f"v{v}"] for i in range(3) for v in range(2)]
+    assert videos["num_frames"].sum() == 200 and videos["num_frames"].min() > 0
+    frames = store.video_frames("id1", "v1")
+    expected = frame_rows(200).query("identity == 'id1' and video == 'v1'")
+    assert frames["frame"].tolist() == expected["frame"].tolist()  # frame order
+    assert frames["path"].tolist() == expected["path"].tolist()
+    assert frames["id"].tolist() == ids[expected.index].tolist()
+    assert store.video_frames("id1", "no such video").empty
+    assert store.ids().tolist() == sorted(ids.tolist())
+    assert store.manifest()["count"] == 200
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivfpq"])
+def test_vectors_reads_back_the_stored_codes(tmp_path, index_type):
+    x = unit(np.random.default_rng(3), 1200)
+    with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA, index_type=index_type) as store:
+        ids = store.add(frame_rows(len(x)), x)
+    with Store.open(tmp_path / "idx") as reader:  # read-only (memory-mapped where the type allows)
+        pick = ids[[7, 0, 1199, 7]]
+        got = reader.vectors(pick)
+        assert got.shape == (4, DIM) and got.dtype == np.float32
+        exact = index_type != "ivfpq"  # product quantisation stores an approximation of each code
+        np.testing.assert_allclose(got, x[[7, 0, 1199, 7]], atol=1e-6 if exact else 0.15)
+        assert reader.vectors([]).shape == (0, DIM)
+        with pytest.raises(KeyError):
+            reader.vectors([ids.max() + 1])
