@@ -17,6 +17,7 @@ Choices made:
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import shutil
@@ -37,6 +38,7 @@ from model.data.synthvox_render import HAIR_STYLES, render_frame
 POSE_COLUMNS = ("yaw", "pitch", "roll", "mouth_open", "smile", "blink", "brow_raise")
 LABEL_COLUMNS = ("identity", "video", "frame", "time", *POSE_COLUMNS)
 LABELS_FILE = "labels.csv"
+RECIPE_FILE = "synthvox.json"  # how the collection was made (seed, size): what re-renders its identities in any pose
 FPS = 25.0  # SynthVox's nominal frame rate (VoxCeleb's): label time = frame / FPS
 FRAME_DIGITS = 5  # frame file stems: 00000.png
 IMAGE_FORMATS = ("png", "jpg")
@@ -277,7 +279,9 @@ def _check_target(out: Path) -> None:
 
 def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: int, size: int, seed: int,
                workers: int = 2, image_format: str = "png", progress: bool = True) -> pd.DataFrame:
-    """Write a SynthVox frame collection `out/<identity>/<video>/<frame>.<png|jpg>` plus `out/labels.csv`.
+    """Write a SynthVox frame collection `out/<identity>/<video>/<frame>.<png|jpg>` plus `out/labels.csv` and
+    `out/synthvox.json` (the arguments that made it: with the seed, `Identity.from_seed` re-renders any of its
+    identities in any pose, the ground truth `daegan evaluate` compares cross-identity reenactment with).
 
     Returns the labels table: one row per frame with LABEL_COLUMNS (time in seconds at FPS, pose as in `Pose`).
     Atomic: everything is written into a hidden sibling folder renamed into place at the end, so a crash or
@@ -312,6 +316,9 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
         labels = pd.DataFrame(rows, columns=list(LABEL_COLUMNS)).sort_values(["identity", "video", "frame"])
         labels = labels.reset_index(drop=True)
         labels.to_csv(staging / LABELS_FILE, index=False)
+        recipe = {"seed": seed, "identities": identities, "videos_per_identity": videos_per_identity,
+                  "frames": frames, "size": size, "image_format": image_format}
+        (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         _check_target(out)  # nobody wrote there meanwhile
         if out.is_dir():
             out.rmdir()  # an empty folder the caller made: replaced by the finished collection

@@ -4,6 +4,7 @@ faces differ per identity and that OpenCV's frontal face detector recognises."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import cv2
@@ -48,7 +49,7 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
     synthesize(tmp_path / "b", seed=3, workers=2, progress=False, **TINY)
     synthesize(tmp_path / "c", seed=4, workers=1, progress=False, **TINY)
     a, b, c = (_files(tmp_path / name) for name in "abc")
-    assert len(a) == 2 * 2 * 3 + 1 and a == b
+    assert len(a) == 2 * 2 * 3 + 2 and a == b  # frames, labels.csv, synthvox.json
     assert a.keys() == c.keys()
     assert all(a[k] != c[k] for k in a)  # another seed: other faces, other poses
 
@@ -58,7 +59,9 @@ def test_layout_and_labels(tmp_path: Path) -> None:
     out.mkdir()  # an empty folder is fine: it is replaced by the collection
     labels = synthesize(out, identities=2, videos_per_identity=3, frames=4, size=32, seed=0, workers=1,
                         image_format="jpg", progress=False)
-    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "sv0000", "sv0001"]
+    assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "sv0000", "sv0001", "synthvox.json"]
+    assert json.loads((out / "synthvox.json").read_text()) == {
+        "seed": 0, "identities": 2, "videos_per_identity": 3, "frames": 4, "size": 32, "image_format": "jpg"}
     assert sorted(p.name for p in (out / "sv0001").iterdir()) == ["v00", "v01", "v02"]
     assert sorted(p.name for p in (out / "sv0001" / "v02").iterdir()) == [f"0000{i}.jpg" for i in range(4)]
     assert read_image(out / "sv0001" / "v02" / "00003.jpg").shape == (32, 32, 3)
