@@ -1,5 +1,6 @@
-# `make run` ends with a sample query: other people in the pose of carphone frame 60 (a frame of the index, so its
-# own identity is known and dropped), printed as a table and drawn as demo/query_grid.png.
+# `make run` runs a sample query: other people in the pose of carphone frame 60 (a frame of the index, so its
+# own identity is known and dropped), printed as a table and drawn as demo/query_grid.png; it ends serving the
+# browser UI over the demo index at http://127.0.0.1:8501 until Ctrl-C.
 # The whole set-up: `make run` (install, then the demo job) and `make test` (install, then the tests).
 # Installation is stamped: a second run installs nothing unless pyproject.toml changed.
 PYTHON ?= python3.11
@@ -8,10 +9,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := demo
 CHECKPOINT := checkpoints/daegan-small.safetensors
+# The UI's browser test drives Debian's Chromium (Playwright's own browser download cannot work here).
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install test run clean
 
-install: $(STAMP)
+install: $(STAMP) $(CHROMIUM)
+
+# Installed only when missing (a file target: make skips it when the browser is there). Needs root, as CI runs.
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +29,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,eval]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2
 
 # The demo data is made once: each writer is atomic, so its last file exists only when the whole thing does.
@@ -34,6 +42,8 @@ run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/inde
 	$(BIN)/index query $(DEMO)/carphone/carphone/carphone/0000060.png -k 10 --other-identities --index $(DEMO)/index \
 		--grid $(DEMO)/query_grid.png
 	@echo "reenactment: $(DEMO)/astronaut_carphone.mp4 (the astronaut photo following the carphone clip)"
+	# Last, in the foreground until Ctrl-C: the browser UI over the demo index, on localhost.
+	$(BIN)/index ui --index $(DEMO)/index
 
 $(DEMO)/synthvox/labels.csv: | $(STAMP)
 	$(BIN)/daegan synth --out $(DEMO)/synthvox --identities 24 --videos-per-identity 3 --frames 32 --size 128 --seed 0

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from model.cli import main as daegan_main
-from retrieval.cli import main as index_main
+from ui.cli import main as index_main
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from model.data.errors import DataError
-from model.data.images import read_image, write_image
+from model.data.images import decode_image, read_image, write_image
 
 
 def test_round_trip_png(tmp_path: Path) -> None:
@@ -55,3 +55,16 @@ def test_decompression_bomb_is_refused(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(DataError, match="too large"):
         read_image(tmp_path / "big.png")
+
+
+def test_bytes_decode_like_files_and_can_be_bounded_in_pixels(tmp_path: Path) -> None:
+    img = np.random.default_rng(1).integers(0, 256, (12, 9, 3), dtype=np.uint8)
+    write_image(tmp_path / "a.png", img)
+    data = (tmp_path / "a.png").read_bytes()
+    assert np.array_equal(decode_image(data, "upload.png"), img)
+    with pytest.raises(DataError, match=r"image too large: 9x12 pixels, more than 100") as err:
+        decode_image(data, "upload.png", max_pixels=100)
+    assert err.value.path == Path("upload.png")
+    for bad, reason in [(b"", "empty file"), (b"hello", "not an image"), (data[:60], "corrupt or truncated")]:
+        with pytest.raises(DataError, match=reason):
+            decode_image(bad, "upload.png")

@@ -1,0 +1,138 @@
+"""The app's logic through Streamlit's `AppTest`: every page over a tiny index, uploads good and bad."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.ui.conftest import APP_TIMEOUT, png_bytes
+from ui.query_page import BROWSE, UPLOAD
+from ui.reenact_page import UPLOAD as SOURCE_UPLOAD
+from ui.server import APP
+from ui.settings import MAX_UPLOAD_BYTES
+
+SIZE = 32  # the tiny model's frame side
+
+
+def captions(at: AppTest) -> list[str]:
+    return [caption for image in at.image for caption in image.captions]
+
+
+def memo(at: AppTest, slot: str):
+    """The result a page remembered for the session (`ui.resources.session_memo`)."""
+    return at.session_state[f"memo:{slot}"][1]
+
+
+def browse_query(at: AppTest, k: int) -> AppTest:
+    at.radio(key="query:source").set_value(BROWSE).run()
+    return at.slider(key="query:k").set_value(k).run()
+
+
+def test_a_browsed_frame_finds_k_frames_of_other_people(app: AppTest) -> None:
+    at = browse_query(app, 5)
+    assert not at.exception and not at.error
+    identity = at.selectbox(key="query:identity").value
+    at.select_slider(key="query:frame").set_value(2).run()
+    result = memo(at, "query")
+    assert len(result.hits) == 5 and identity not in set(result.hits["identity"]) and result.filtered
+    shown = captions(at)
+    assert shown[:2] == ["query frame", "query"]
+    hits = shown[2:]
+    assert len(hits) == 5 and all(caption.startswith(f"#{i + 1} ") for i, caption in enumerate(hits))
+    assert all(identity not in caption for caption in hits)
+    at.checkbox(key="query:other").uncheck().run()  # its own frame is then the best hit, at cosine 1
+    result = memo(at, "query")
+    top = result.hits.iloc[0]
+    assert (top["identity"], top["frame"], round(float(top["score"]), 4)) == (identity, 2, 1.0)
+
+
+def test_an_uploaded_photo_finds_k_frames_and_bad_files_only_show_a_message(app: AppTest, photo: bytes) -> None:
+    uploader = app.file_uploader(key="query:upload")
+    at = uploader.upload("astronaut.png", photo, "image/png").run()
+    assert not at.exception and not at.error
+    result = memo(at, "query")
+    assert result.crop.shape == (SIZE, SIZE, 3) and len(result.hits) == 10 and not result.filtered
+    assert len(captions(at)) == 11 and "no identity was dropped" in at.caption[0].value
+    assert at.download_button(key="query:download")  # the grid picture is offered
+    bad = {
+        "corrupt.png": (photo[: len(photo) // 2], "corrupt or truncated image"),  # cut off half way
+        "notes.jpg": (b"hello, not a picture", "not an image Pillow can decode"),
+        "blank.png": (png_bytes(np.full((96, 96, 3), 90, np.uint8)), "no face found"),
+        "huge.png": (b"\0" * (MAX_UPLOAD_BYTES + 1), "upload limit"),
+    }
+    for name, (content, reason) in bad.items():
+        at = at.file_uploader(key="query:upload").upload(name, content, "image/png").run()
+        assert not at.exception
+        assert len(at.error) == 1, (name, at.error, at.info)
+        message = at.error[0].value
+        assert message.startswith(f"Could not use `{name}`: ") and reason in message, message
+        assert not captions(at)  # no results under the message
+        assert "memo:query" not in at.session_state  # a failed query drives no reenactment
+    at = at.file_uploader(key="query:upload").upload("astronaut.png", photo, "image/png").run()  # still works
+    assert not at.error and len(captions(at)) == 11
+
+
+def test_reenact_needs_a_query_first(app: AppTest) -> None:
+    at = app.sidebar.radio(key="page").set_value("Reenact").run()
+    assert not at.exception and "Run a query first" in at.info[0].value
+
+
+def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: bytes) -> None:
+    at = browse_query(app, 3)
+    query = memo(at, "query")
+    at = at.sidebar.radio(key="page").set_value("Reenact").run()
+    assert not at.exception and not at.error
+    sources, result = memo(at, "reenact")
+    assert len(sources) == 4 and result.chosen is None  # K = 4 frames of the first video
+    assert [s.shape for s in result.strips()] == [(SIZE, 2 * SIZE, 3)] * 4  # driver | result, per driver
+    assert captions(at)[-4:] == ["query"] + [f"#{r.rank}  {r.identity}  ·  {r.video}/{r.frame}"
+                                             for r in query.hits.itertuples()]
+
+    at = at.checkbox(key="reenact:best").check().run()  # best source frame: driver | chosen frame | result
+    sources, result = memo(at, "reenact")
+    assert not at.error and sources == [] and len(result.chosen) == 4
+    assert all(0 <= c < 4 for c in result.chosen)
+    assert [s.shape for s in result.strips()] == [(SIZE, 3 * SIZE, 3)] * 4
+    assert at.slider(key="reenact:k").disabled
+
+    at = at.radio(key="reenact:source").set_value(SOURCE_UPLOAD).run()
+    assert "Upload one or more photos" in at.info[0].value
+    at = at.file_uploader(key="reenact:upload").upload("astronaut.png", photo, "image/png").run()
+    sources, result = memo(at, "reenact")
+    assert not at.error and len(sources) == 1 and len(result.results) == 4
+    at = at.file_uploader(key="reenact:upload").upload("blank.png", png_bytes(np.zeros((64, 64, 3), np.uint8)),
+                                                         "image/png").run()
+    assert not at.exception and "`blank.png`: no face found" in at.error[0].value
+
+
+def test_disentangle_draws_figure_7_for_a_video(app: AppTest) -> None:
+    at = app.sidebar.radio(key="page").set_value("Disentangle").run()
+    assert not at.exception
+    figure = memo(at, "disentangle")
+    assert len(figure.sources) == len(figure.source_flows) == 4  # the tiny videos have 4 frames
+    assert len(figure.targets) == len(figure.flows) == len(figure.warped) == len(figure.reconstructions) == 4
+    assert {img.shape for img in [*figure.flows, *figure.warped, figure.face]} == {(SIZE, SIZE, 3)}
+    assert "embedded face f" in captions(at) and captions(at).count("reconstruction") == 4
+    at = at.slider(key="disentangle:targets").set_value(2).run()
+    assert len(memo(at, "disentangle").targets) == 2
+
+
+def test_overview_counts_the_index_and_maps_its_pose_codes(app: AppTest) -> None:
+    at = app.sidebar.radio(key="page").set_value("Overview").run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == ["24", "3", "6", "16", "flat"]
+    assert at.json[0].value and '"count": 24' in at.json[0].value.replace("\n", "")
+    assert "Click a point" in at.info[0].value
+
+
+def test_without_an_index_the_app_says_how_to_start_it(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from ui.settings import ENV_CHECKPOINT, ENV_INDEX
+
+    monkeypatch.delenv(ENV_INDEX, raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT).run()
+    assert not at.exception and "index ui --index DIR" in at.error[0].value
+    monkeypatch.setenv(ENV_INDEX, str(tmp_path / "nowhere"))
+    monkeypatch.setenv(ENV_CHECKPOINT, str(tmp_path / "none.safetensors"))
+    at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT).run()
+    assert not at.exception and "no such checkpoint file" in at.error[0].value
