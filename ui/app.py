@@ -23,7 +23,11 @@ PAGES = {
 
 
 def main() -> None:
-    """Load the index (once per process), then draw the page chosen in the sidebar."""
+    """Load the index (once per process), then draw the page chosen in the sidebar.
+
+    Pages handle the errors of the files a user gives them; a file of the index that cannot be read (moved,
+    deleted) is caught here, as one message, so the other pages stay usable.
+    """
     st.set_page_config(page_title="posedex", page_icon="🙂", layout="wide")
     try:
         config = AppConfig.from_env()
@@ -39,7 +43,10 @@ def main() -> None:
         st.caption(f"Index `{config.index_dir.name}`: {info['num_frames']:,} frames of {info['num_identities']} "
                    f"identities, {info['num_videos']} videos. Model {retriever.model.size} px, "
                    f"pose code {retriever.dim}-D.")
-    PAGES[page](retriever, config)
+    try:
+        PAGES[page](retriever, config)
+    except DataError as err:  # e.g. a frame file gone from the collection: say which, keep the app usable
+        st.error(f"A file could not be read: {err}")
 
 
 if __name__ == "__main__":

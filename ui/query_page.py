@@ -17,6 +17,7 @@ import streamlit as st
 from model.data.errors import DataError
 from retrieval.search import Retriever
 from ui.browse import frame_ui, video_ui
+from ui.pictures import picture_rows
 from ui.query import QueryResult, run_query
 from ui.resources import QUERY_SLOT, forget, remembered, session_memo, video_table
 from ui.settings import MAX_UPLOAD_MB, AppConfig
@@ -82,9 +83,7 @@ def show_results(result: QueryResult) -> None:
     with st.container(key="query_results"):
         captions = ["query"] + [f"#{hit.rank}  {hit.score:.3f}  ·  {hit.identity}  ·  {hit.video}/{hit.frame}"
                                 for hit in result.hits.itertuples()]
-        columns = st.columns(COLUMNS)
-        for i, (image, caption) in enumerate(zip([result.crop, *result.frames], captions)):
-            columns[i % COLUMNS].image(image, caption=caption, width="stretch")
+        picture_rows([result.crop, *result.frames], captions, columns=COLUMNS)
     st.download_button("Download the grid (PNG)", result.grid_png(), file_name="posedex_query.png",
                        mime="image/png", key="query:download")
     st.dataframe(result.hits.drop(columns=["id"]), hide_index=True, key="query:table")

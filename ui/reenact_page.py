@@ -18,6 +18,7 @@ from model.data.errors import DataError
 from model.data.face_crop import crop_face
 from retrieval.search import Retriever
 from ui.browse import VideoChoice, spread, video_ui
+from ui.pictures import picture_rows
 from ui.query import QueryResult
 from ui.reenactment import ReenactResult, reenact, reenact_best_source
 from ui.resources import QUERY_SLOT, forget, remembered, session_memo, video_table
@@ -98,9 +99,7 @@ def show(sources: list[np.ndarray], result: ReenactResult, query: QueryResult) -
     labels = ["query"] + [f"#{hit.rank}  {hit.identity}  ·  {hit.video}/{hit.frame}"
                           for hit in query.hits.itertuples()]
     with st.container(key="reenact_results"):
-        columns = st.columns(COLUMNS)
-        for i, (strip, label) in enumerate(zip(result.strips(), labels)):
-            columns[i % COLUMNS].image(strip, caption=label, width="stretch")
+        picture_rows(result.strips(), labels, columns=COLUMNS)
 
 
 def render(retriever: Retriever, config: AppConfig) -> None:

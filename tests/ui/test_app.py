@@ -31,7 +31,7 @@ def browse_query(at: AppTest, k: int) -> AppTest:
 
 def test_a_browsed_frame_finds_k_frames_of_other_people(app: AppTest) -> None:
     at = browse_query(app, 5)
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     identity = at.selectbox(key="query:identity").value
     at.select_slider(key="query:frame").set_value(2).run()
     result = memo(at, "query")
@@ -50,7 +50,7 @@ def test_a_browsed_frame_finds_k_frames_of_other_people(app: AppTest) -> None:
 def test_an_uploaded_photo_finds_k_frames_and_bad_files_only_show_a_message(app: AppTest, photo: bytes) -> None:
     uploader = app.file_uploader(key="query:upload")
     at = uploader.upload("astronaut.png", photo, "image/png").run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     result = memo(at, "query")
     assert result.crop.shape == (SIZE, SIZE, 3) and len(result.hits) == 10 and not result.filtered
     assert len(captions(at)) == 11 and "no identity was dropped" in at.caption[0].value
@@ -82,7 +82,7 @@ def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: b
     at = browse_query(app, 3)
     query = memo(at, "query")
     at = at.sidebar.radio(key="page").set_value("Reenact").run()
-    assert not at.exception and not at.error
+    assert not at.exception and not at.error, [e.value for e in at.error]
     sources, result = memo(at, "reenact")
     assert len(sources) == 4 and result.chosen is None  # K = 4 frames of the first video
     assert [s.shape for s in result.strips()] == [(SIZE, 2 * SIZE, 3)] * 4  # driver | result, per driver
@@ -136,3 +136,20 @@ def test_without_an_index_the_app_says_how_to_start_it(monkeypatch: pytest.Monke
     monkeypatch.setenv(ENV_CHECKPOINT, str(tmp_path / "none.safetensors"))
     at = AppTest.from_file(str(APP), default_timeout=APP_TIMEOUT).run()
     assert not at.exception and "no such checkpoint file" in at.error[0].value
+
+
+def test_a_frame_gone_from_the_collection_is_a_message_and_other_pages_still_work(
+        app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    from model.data.errors import DataError
+    from retrieval.search import Retriever
+
+    def gone(self, hits):
+        raise DataError(hits["path"].iloc[0], "no such file")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Retriever, "hit_images", gone)
+        at = app.sidebar.radio(key="page").set_value("Disentangle").run()
+    message = at.error[0].value
+    assert not at.exception and "A file could not be read" in message and "no such file" in message
+    at = at.sidebar.radio(key="page").set_value("Overview").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
