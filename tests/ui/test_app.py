@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import APP_TIMEOUT, png_bytes
-from ui.query_page import BROWSE, UPLOAD
+from ui.query_page import BROWSE
 from ui.reenact_page import UPLOAD as SOURCE_UPLOAD
 from ui.server import APP
 from ui.settings import MAX_UPLOAD_BYTES

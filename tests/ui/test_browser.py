@@ -98,7 +98,8 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
             page.screenshot(path=tmp_path / "1_query.png")
 
             page.get_by_text("Reenact", exact=True).click()
-            page.get_by_role("heading", name="Reenact: a source face in the pose of the query and its results").wait_for()
+            page.get_by_role("heading", name="Reenact: a source face in the pose of the query and its results") \
+                .wait_for()
             wait_for_images(page, "reenact_results", K + 1)  # the source in the pose of each driver
             page.screenshot(path=tmp_path / "2_reenact.png")
 
