@@ -1,0 +1,10 @@
+"""`daegan evaluate`: reenactment quality and disentanglement of a trained model (paper sec. 4; issue 6).
+
+- `settings`: what is measured and how much (the only home of the evaluation's numbers);
+- `frames`: a collection read for evaluation (labelled SynthVox or real frames);
+- `similarity` (SSIM, L1), `fid` (Inception network, Fréchet distance), `landmarks` (dlib: head pose, openness,
+  AKD, CSIM): the measuring instruments;
+- `protocol` (the paper's 50 x 32 protocol), `cross_identity`, `disentanglement` (retrieval, leakage, probes): the
+  analyses; `evaluate` runs them for one model; `pictures` and `report` show them; `run` goes from files to a
+  report folder.
+"""

@@ -1,0 +1,312 @@
+"""One evaluation of one model: collections in, a metrics dict and pictures out (`daegan evaluate`, issue 6).
+
+`evaluate` is what a caller runs per model: the CLI once, an ablation runner once per trained row, collecting
+`Evaluation.metrics` (plain JSON-able values) into its table. Which analyses run depends on each collection:
+
+| collection | reenactment (paper protocol) | cross-identity | disentanglement |
+|---|---|---|---|
+| labelled (SynthVox) | SSIM, L1 vs the driving frame; FID | SSIM, L1 vs the rendered ground truth | retrieval error vs labels, leakage, probes |
+| real (no labels) | the same, plus AKD and CSIM (dlib) | AKD, CSIM (dlib), drivers from any other identity | retrieval pose agreement (dlib) |
+
+Every figure stands beside its baseline (`report.METRIC_DEFINITIONS` defines each one). Random draws come from
+generators seeded by (`settings.seed`, analysis), so adding a collection changes nothing in another's figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from tqdm import tqdm
+
+from model.daegan import DAEGAN, to_images
+from model.data.synthvox import POSE_COLUMNS
+from model.evaluation import cross_identity, disentanglement, landmarks as lm, pictures, protocol
+from model.evaluation.fid import FIDInception, fid
+from model.evaluation.frames import EvalCollection
+from model.evaluation.settings import EvaluationSettings
+from model.warp import flow_to_colour, resize
+
+FID_MISSING = "FID: not computed, no Inception weights"
+ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures")  # spawn keys of the seeded generators
+
+
+@dataclass
+class Evaluation:
+    """What `evaluate` found: `metrics` (JSON-able) and the pictures by file name."""
+
+    metrics: dict[str, object]
+    pictures: dict[str, Image.Image] = field(default_factory=dict)
+
+
+def _rng(settings: EvaluationSettings, analysis: str, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(ANALYSES.index(analysis), index)))
+
+
+class _Judge:
+    """The landmark model with a cache of the measures of collection frames (they recur across analyses)."""
+
+    def __init__(self, model: lm.LandmarkModel) -> None:
+        self.model = model
+        self._cache: dict[tuple[str, int, bool], lm.FaceMeasure | None] = {}
+
+    def frames(self, collection: EvalCollection, rows: np.ndarray, *, descriptor: bool = False
+               ) -> list[lm.FaceMeasure | None]:
+        out = []
+        for row in rows:
+            key = (collection.name, int(row), descriptor)
+            if key not in self._cache:
+                self._cache[key] = self.model.measure(to_images(collection.images[row]), descriptor=descriptor)
+            out.append(self._cache[key])
+        return out
+
+    def images(self, images: torch.Tensor, *, descriptor: bool = False,
+               fallbacks: list[lm.FaceMeasure | None] | None = None) -> list[lm.FaceMeasure | None]:
+        return lm.measure_images(self.model, to_images(images), descriptor=descriptor, fallbacks=fallbacks)
+
+
+def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: EvaluationSettings, *,
+             inception: FIDInception | None = None, landmarks: lm.LandmarkModel | None = None,
+             renderer: str | None = None, with_pictures: bool = True, progress: bool = True) -> Evaluation:
+    """Evaluate `model` on `collections` (module docstring). `landmarks` None loads dlib when a real collection
+    needs it (and notes why not when it cannot); `inception` None leaves FID out, saying so."""
+    renderer = renderer or model.default_renderer
+    num_sources = settings.num_sources or model.config.data.num_frames
+    judge, judge_note = None, None
+    if any(not c.labelled for c in collections):
+        try:
+            judge = _Judge(landmarks or lm.LandmarkModel(size=settings.landmark_size))
+        except lm.LandmarksUnavailable as err:
+            judge_note = f"landmark metrics not computed: {err}"
+    codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
+    metrics: dict[str, object] = {"renderer": renderer, "num_sources": num_sources,
+                                  "fid": "computed" if inception is not None else FID_MISSING,
+                                  "landmarks": judge_note or ("dlib 68-point landmarks and face recognition"
+                                                              if judge else "not needed (labelled frames only)"),
+                                  "collections": {}}
+    result = Evaluation(metrics)
+    for index, collection in enumerate(tqdm(collections, unit="collection", desc="evaluate", disable=not progress)):
+        section: dict[str, object] = {
+            "kind": "synthvox" if collection.labelled else "real", "root": str(collection.root),
+            "synthvox_seed": collection.synth_seed, "frame_size": collection.frame_size,
+            "frames": len(collection.frames), "identities": int(collection.frames["identity"].nunique()),
+            "videos": len(set(collection.videos))}
+        metrics["collections"][collection.name] = section  # type: ignore[index]
+        draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
+                                     num_sources=num_sources, rng=_rng(settings, "protocol", index))
+        if not draws:
+            section["protocol"] = {"videos": 0, "note": "no video has two frames or more"}
+            continue
+        same = protocol.reenact_draws(model, collection, draws, renderer=renderer, progress=progress)
+        section["protocol"] = {**protocol.protocol_counts(draws), **protocol.compare(same),
+                               **_fid(inception, same)}
+        pool = [collection] if collection.labelled else collections
+        cross_draws = cross_identity.draw_drivers(collection, draws, pool, num_driving=settings.num_driving,
+                                                  rng=_rng(settings, "cross", index))
+        cross = (cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
+                 if cross_draws else None)
+        if collection.labelled:
+            if cross is not None:
+                section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
+                                             **cross_identity.compare_with_truth(cross)}
+            section.update(_disentanglement(model, collection, codes[collection.name], settings, index, result,
+                                            with_pictures))
+        elif judge is not None:
+            section["protocol"].update(_landmark_scores(judge, collection, same))  # type: ignore[union-attr]
+            if cross is not None:
+                section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
+                                             "drivers_from": sorted({d.driver.name for d in cross_draws}),
+                                             **_landmark_cross(judge, collection, cross)}
+            section["retrieval"] = _real_retrieval(judge, collection, collections, codes, settings, index, result,
+                                                   with_pictures)
+        if with_pictures:
+            _pictures(model, collection, draws, pool, renderer, settings, index, result)
+            result.pictures[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
+    return result
+
+
+def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> dict[str, object]:
+    if inception is None:
+        return {"fid": None, "fid_note": FID_MISSING}
+    if len(same.reenacted) < 2:
+        return {"fid": None, "fid_note": "FID: not computed, fewer than two frames"}
+    return {"fid": fid(inception, same.driving, same.reenacted), "fid_note": None}
+
+
+def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> dict[str, object]:
+    """AKD and CSIM of the protocol's (same-person) reenactments, with the unchanged source frame beside them."""
+    driving = judge.frames(collection, same.driving_rows, descriptor=True)
+    source = judge.frames(collection, same.source_rows, descriptor=True)
+    reenacted = judge.images(same.reenacted, descriptor=True, fallbacks=driving)
+    (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
+    (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
+    return {"akd": akd, "akd_source": akd_source, "akd_pairs": n, "csim": csim, "csim_driving": csim_driving,
+            "csim_pairs": m, "faces_detected_reenacted": lm.detected_share(reenacted),
+            "faces_detected_driving": lm.detected_share(driving)}
+
+
+def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet) -> dict[str, object]:
+    """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD)
+    and the driving frame (CSIM)."""
+    driving = judge.images(cross.driving, descriptor=True)
+    source = judge.frames(collection, cross.source_rows, descriptor=True)
+    reenacted = judge.images(cross.reenacted, descriptor=True, fallbacks=driving)
+    (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
+    (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
+    return {"akd": {"model": akd, "source": akd_source}, "akd_pairs": n,
+            "csim": {"model": csim, "driving": csim_driving}, "csim_pairs": m,
+            "faces_detected_reenacted": lm.detected_share(reenacted),
+            "faces_detected_driving": lm.detected_share(driving)}
+
+
+def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> np.ndarray:
+    return np.sort(rng.choice(n, size=min(settings.max_queries, n), replace=False))
+
+
+def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int) -> dict[str, object]:
+    return {"k": k, "queries": len(found.queries), "parameters": list(columns),
+            "error": {name: dict(zip(columns, map(float, e))) for name, e in found.errors.items()},
+            "normalised": found.normalised}
+
+
+def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings,
+                     index: int, result: Evaluation, with_pictures: bool) -> dict[str, object]:
+    """Retrieval against the labels, leakage and probes of a labelled collection."""
+    rng = _rng(settings, "retrieval", index)
+    poses, identities, videos = collection.poses, collection.identities, collection.videos
+    queries = _queries(len(codes), settings, rng)
+    found = disentanglement.retrieval(codes, poses, identities, queries, k=settings.k, rng=rng)
+    out: dict[str, object] = {"retrieval": _retrieval_section(found, POSE_COLUMNS, settings.k),
+                              "leakage": disentanglement.leakage(codes, poses, identities, videos, queries,
+                                                                 k=settings.k)}
+    faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
+    face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
+    out["probes"] = disentanglement.probes(
+        {"pose_code": codes, "face": face_features}, poses, POSE_COLUMNS, identities, videos,
+        alphas=settings.probe_alphas, folds=settings.probe_folds, test_fraction=settings.probe_test_fraction,
+        c=settings.probe_c,
+        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", index))
+    if with_pictures and len(found.queries):
+        shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
+        rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
+        labels = [f"yaw {poses[q, 0]:.0f} pitch {poses[q, 1]:.0f}\nmouth {poses[q, 3]:.2f}" for q in shown]
+        result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
+            collection.images[shown], collection.images[found.hits[rows]], row_labels=labels,
+            cell=settings.picture_cell)
+    return out
+
+
+def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list[EvalCollection],
+                    codes: dict[str, np.ndarray], settings: EvaluationSettings, index: int, result: Evaluation,
+                    with_pictures: bool) -> dict[str, object]:
+    """Queries from `collection`, hits among every other identity of every collection, judged by dlib."""
+    rng = _rng(settings, "retrieval", index)
+    own = len(collection.frames)
+    queries = _queries(own, settings, rng)
+    others = [c for c in collections if c is not collection]
+    all_codes = np.concatenate([codes[collection.name], *(codes[c.name] for c in others)])
+    identities = np.concatenate([collection.identities, *(c.identities for c in others)])
+    if not (identities != identities[0]).any():
+        return {"note": "one identity only: no other identity to retrieve"}
+    values = np.full((len(all_codes), len(lm.MEASURE_COLUMNS)), np.nan)
+    values[queries] = lm.pose_values(judge.frames(collection, queries))
+    offset = own
+    for c in others:
+        values[offset:offset + len(c.frames)] = lm.pose_values(
+            judge.frames(c, np.arange(len(c.frames))))
+        offset += len(c.frames)
+    candidates = np.arange(len(all_codes)) >= own  # hits from the other collections only
+    candidates |= identities != identities[0]  # ... or other identities of this one
+    found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng,
+                                      candidates=candidates)
+    section = _retrieval_section(found, lm.MEASURE_COLUMNS, settings.k)
+    section.update({"judge": "dlib", "faces_found_queries": float(np.mean(~np.isnan(values[queries, 0]))),
+                    "candidates": int((candidates & ~np.isnan(values[:, 0])).sum()),
+                    "candidates_from": sorted({c.name for c in others} | ({collection.name} if
+                                              len(set(collection.identities)) > 1 else set()))})
+    if with_pictures and len(found.queries):
+        images = torch.cat([collection.images, *(c.images for c in others)])
+        shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
+        rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
+        labels = [f"yaw {values[q, 0]:.0f} pitch {values[q, 1]:.0f}\n(dlib)" for q in shown]
+        result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
+            images[shown], images[found.hits[rows]], row_labels=labels, cell=settings.picture_cell)
+    return section
+
+
+def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.VideoDraw], pool: list[EvalCollection],
+              renderer: str, settings: EvaluationSettings, index: int, result: Evaluation) -> None:
+    """Fig. 7 for the first protocol video, and the reenactment grid: sources of distinct identities down the
+    side, one random frame of each of other identities of `pool` across the top."""
+    video = draws[0]
+    rows = np.flatnonzero(collection.videos == video.video)[: settings.picture_frames]
+    frames = collection.images[rows]
+    single = model.embed_face(frames.unsqueeze(1))  # each frame alone: (N, 1, ...) fields
+    rebuilt = model.reconstruct(collection.images[video.sources], frames)
+    result.pictures[f"{collection.name}_disentangling.png"] = pictures.disentangling_picture(
+        frames, flow_to_colour(single.flow[:, 0]), single.face,
+        resize(rebuilt.flow_colour, model.size), rebuilt.reconstruction, cell=settings.picture_cell)
+    seen, sources = set(), []
+    for draw in draws:
+        identity = collection.identities[draw.sources[0]]
+        if identity not in seen:
+            seen.add(identity)
+            sources.append(draw)
+        if len(sources) == settings.picture_sources:
+            break
+    frames_of = [(c, who, np.flatnonzero(c.identities == who)) for c in pool for who in sorted(set(c.identities))
+                 if who not in seen]
+    rng = _rng(settings, "pictures", index)
+    picked = rng.permutation(len(frames_of))[: settings.picture_drivers]
+    drivers = [c.images[rng.choice(rows)] for c, _, rows in (frames_of[i] for i in sorted(picked))]
+    if not drivers:  # one identity only: its own frames drive it
+        drivers = list(collection.images[draws[0].driving[: settings.picture_drivers]])
+    driving = torch.stack(drivers)
+    reenacted = torch.stack([model.reenact(collection.images[d.sources], driving, renderer=renderer).image
+                             for d in sources])
+    result.pictures[f"{collection.name}_reenactment.png"] = pictures.reenactment_grid(
+        collection.images[[d.sources[0] for d in sources]], driving, reenacted, cell=settings.picture_cell)
+
+
+def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]]]:
+    """The bar-chart panels of one collection's metrics: the model first, its baselines after."""
+    panels: list[tuple[str, list[tuple[str, float]]]] = []
+    p = section.get("protocol", {})
+    if "ssim" in p:
+        panels.append(("protocol SSIM (higher better)", [("model", p["ssim"]), ("source frame", p["ssim_source"])]))
+    if "akd" in p:
+        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]), ("source frame", p["akd_source"])]))
+        panels.append(("protocol CSIM (higher better)", [("model", p["csim"]), ("driving frame", p["csim_driving"])]))
+    c = section.get("cross_identity", {})
+    if "ssim" in c:
+        panels.append(("cross-identity SSIM vs truth", [("model", c["ssim"]["model"]),
+                                                         ("source frame", c["ssim"]["source"]),
+                                                         ("driving frame", c["ssim"]["driving"])]))
+        panels.append(("cross-identity L1 (lower)", [("model", c["l1"]["model"]), ("source frame", c["l1"]["source"]),
+                                                      ("driving frame", c["l1"]["driving"])]))
+    if "akd" in c:
+        panels.append(("cross-identity AKD px (lower)", [("model", c["akd"]["model"]),
+                                                          ("source frame", c["akd"]["source"])]))
+        panels.append(("cross-identity CSIM (higher)", [("model", c["csim"]["model"]),
+                                                         ("driving frame", c["csim"]["driving"])]))
+    r = section.get("retrieval", {})
+    if "normalised" in r and r["normalised"]:
+        panels.append(("retrieval error, std units (lower)", [(n, r["normalised"][n])
+                                                              for n in ("model", "random", "oracle")]))
+    leak = section.get("leakage")
+    if leak:
+        panels.append(("identity leakage (toward chance)", [("model", leak["model"]), ("chance", leak["chance"]),
+                                                            ("oracle", leak["oracle"])]))
+    probes = section.get("probes", {})
+    if "pose_r2_from_pose_code" in probes:
+        panels.append(("pose probe mean R^2", [
+            ("from pose code", float(np.mean(list(probes["pose_r2_from_pose_code"].values())))),
+            ("from face", float(np.mean(list(probes["pose_r2_from_face"].values()))))]))
+    if "identity_accuracy_from_pose_code" in probes:
+        panels.append(("identity probe accuracy", [("from pose code", probes["identity_accuracy_from_pose_code"]),
+                                                   ("from face", probes["identity_accuracy_from_face"]),
+                                                   ("chance", probes["identity_chance"])]))
+    return panels

@@ -1,0 +1,146 @@
+"""The frames an evaluation reads: one collection root, what kind it is, and its frames as model input.
+
+A collection whose ``labels.csv`` carries SynthVox's pose columns is *labelled*: its ground truth drives the
+cross-identity and retrieval metrics, and its ``synthvox.json`` names the seed that re-renders its identities in
+any pose. A collection without ``labels.csv`` (prepared videos, photos, VoxCeleb) is *real*: the landmark model
+judges it. A ``labels.csv`` without the pose columns, or a labelled collection without its seed, is bad input.
+
+Choices:
+- Frames are read from their files as they are on disk (PNG for SynthVox and `daegan prepare`; no re-encoding).
+- A collection larger than `max_frames` keeps whole videos drawn at random (seeded) up to that many frames, so every
+  video the evaluation sees is complete.
+- Identities are named ``<collection>/<identity>`` across collections, so two roots never share an identity by name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from model.daegan import images_to_frames
+from model.data.collection import LABELS_FILE, load_frame, read_collection
+from model.data.errors import DataError
+from model.data.synthvox import POSE_COLUMNS, RECIPE_FILE, Identity, Pose, render
+
+SYNTHVOX_IDENTITY = re.compile(r"^sv(\d+)$")  # `synthvox.identity_name`
+RENDER_TOLERANCE = 4.0  # mean 8-bit difference allowed between a frame and its re-render (JPEG collections differ)
+
+
+@dataclass
+class EvalCollection:
+    """One collection's frames as the evaluation uses them."""
+
+    name: str  # the root's folder name (made unique among roots): labels sections, pictures and identities
+    root: Path
+    frames: pd.DataFrame  # the frame table (`read_collection`), the rows in use, index 0..N-1
+    images: torch.Tensor  # (N, 3, S, S) in [-1, 1]: every row's frame as model input
+    synth_seed: int | None  # SynthVox seed of a labelled collection, None for real frames
+    frame_size: int  # side of the frames on disk (renders of the ground truth are made at it)
+
+    @property
+    def labelled(self) -> bool:
+        return self.synth_seed is not None
+
+    @property
+    def poses(self) -> np.ndarray:
+        """(N, 7) ground-truth pose parameters in `POSE_COLUMNS` order (labelled collections only)."""
+        assert self.labelled, "real frames have no ground-truth pose"
+        return self.frames[list(POSE_COLUMNS)].to_numpy(dtype=np.float64)
+
+    @property
+    def identities(self) -> np.ndarray:
+        """(N,) identity of each row, prefixed with the collection's name."""
+        return (self.name + "/" + self.frames["identity"].astype(str)).to_numpy()
+
+    @property
+    def videos(self) -> np.ndarray:
+        """(N,) video of each row, unique across identities and collections."""
+        return (self.name + "/" + self.frames["identity"].astype(str) + "/" + self.frames["video"].astype(str)
+                ).to_numpy()
+
+    def render_truth(self, identity: str, poses: np.ndarray) -> np.ndarray:
+        """SynthVox identity `identity` (a folder name, ``sv0007``) in each pose `(M, 7)`: `(M, s, s, 3)` uint8."""
+        assert self.synth_seed is not None
+        match = SYNTHVOX_IDENTITY.match(identity)
+        if match is None:
+            raise DataError(self.root / identity, "not a SynthVox identity folder (svNNNN): no ground truth")
+        face = Identity.from_seed(self.synth_seed, int(match.group(1)))
+        return np.stack([render(face, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))), self.frame_size)
+                         for p in poses])
+
+
+def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int, seed: int, name: str | None = None,
+                    progress: bool = True) -> EvalCollection:
+    """Read `root` for evaluation at the model's frame side `size` (module docstring); `DataError` on bad input."""
+    root = Path(root)
+    table = read_collection(root, fps=fps)
+    seed_of_synth = _labelled_seed(root, table)
+    table = _keep_whole_videos(table, max_frames, seed).reset_index(drop=True)
+    name = name or root.resolve().name
+    first = load_frame(table["path"].iloc[0], table["frame"].iloc[0])
+    collection = EvalCollection(name, root, table, torch.zeros(0), seed_of_synth, first.shape[0])
+    if collection.labelled:
+        _check_renders(collection, first)  # before the long read: bad input fails at once
+    raw = [load_frame(p, f) for p, f in tqdm(zip(table["path"], table["frame"]), total=len(table), unit="frame",
+                                               desc=f"reading {name}", disable=not progress, leave=False)]
+    collection.images = images_to_frames(raw, size)  # (N, 3, S, S)
+    return collection
+
+
+def _labelled_seed(root: Path, table: pd.DataFrame) -> int | None:
+    """The SynthVox seed of a labelled collection, None for one without labels; `DataError` when half-labelled."""
+    labels = root / LABELS_FILE
+    if not labels.is_file():
+        return None
+    missing = [c for c in POSE_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(labels, f"no pose columns {', '.join(missing)}: the ground-truth metrics need SynthVox "
+                                "labels (yaw, pitch, roll, mouth_open, smile, blink, brow_raise)")
+    unlabelled = int(table[list(POSE_COLUMNS)].isna().any(axis=1).sum())
+    if unlabelled:
+        raise DataError(labels, f"{unlabelled} frames have no pose label")
+    recipe = root / RECIPE_FILE
+    try:
+        seed = json.loads(recipe.read_text())["seed"]
+    except FileNotFoundError as err:
+        raise DataError(recipe, "no such file: labelled frames need the SynthVox seed that rendered them "
+                                "(`daegan synth` writes it)") from err
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DataError(recipe, f"cannot read the SynthVox seed ({err.__class__.__name__})") from err
+    if not isinstance(seed, int) or seed < 0:
+        raise DataError(recipe, f"seed must be a non-negative integer, got {seed!r}")
+    return seed
+
+
+def _keep_whole_videos(table: pd.DataFrame, max_frames: int, seed: int) -> pd.DataFrame:
+    """At most `max_frames` rows, whole videos drawn at random (all of them when they fit)."""
+    if len(table) <= max_frames:
+        return table
+    groups = list(table.groupby(["identity", "video"], sort=True).indices.values())
+    order = np.random.default_rng(seed).permutation(len(groups))
+    kept, total = [], 0
+    for g in order:
+        if total + len(groups[g]) > max_frames and kept:
+            continue
+        kept.append(groups[g])
+        total += len(groups[g])
+    return table.iloc[np.sort(np.concatenate(kept))]
+
+
+def _check_renders(collection: EvalCollection, first: np.ndarray) -> None:
+    """The seed and labels must re-render the first frame: otherwise every ground truth would be wrong."""
+    row = collection.frames.iloc[0]
+    truth = collection.render_truth(str(row["identity"]), collection.poses[:1])[0]
+    if truth.shape != first.shape:
+        raise DataError(Path(row["path"]), f"frame is {first.shape[:2]}, its SynthVox render {truth.shape[:2]}")
+    difference = float(np.abs(truth.astype(np.float64) - first).mean())
+    if difference > RENDER_TOLERANCE:
+        raise DataError(Path(row["path"]), f"differs from its SynthVox re-render by {difference:.1f} levels on "
+                                           f"average: {RECIPE_FILE} or {LABELS_FILE} do not belong to these frames")

@@ -1,0 +1,206 @@
+"""The evaluation's files: ``metrics.json`` (every figure, machine-readable), ``report.md`` (the same figures in
+tables beside their baselines, each metric defined in one sentence, the pictures, and the command that made it)
+and the PNGs.
+
+`METRIC_DEFINITIONS` is the one place a metric's meaning is written: units and which direction is better. A figure
+that could not be computed is written as such ("FID: not computed, no Inception weights"), never as a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from model.evaluation.evaluate import FID_MISSING, Evaluation
+
+METRIC_DEFINITIONS = {
+    "SSIM": "structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) between an image and its "
+            "target, on RGB in [0, 1] at the model's resolution, averaged over pixels, channels and frames; in "
+            "[-1, 1], higher is better, 1 = identical.",
+    "L1": "mean absolute pixel difference between an image and its target in the model's [-1, 1] units "
+          "(1.0 = 127.5 levels of 8 bits), averaged over pixels, channels and frames; lower is better.",
+    "FID": "Fréchet distance between Gaussians fitted to the 2048 Inception-v3 pool3 features (standard "
+           "pt_inception-2015-12-05 weights, images resized to 299 px) of the driving frames and of the "
+           "reenactments; lower is better, 0 = same distribution.",
+    "retrieval error": "for each query frame, the mean over its top-k hits by cosine similarity of pose codes, "
+                       "among frames of other identities only, of the absolute difference of each pose parameter "
+                       "(degrees for yaw, pitch, roll; label units in [0, 1] for expressions; dlib's measures on "
+                       "real frames), averaged over queries; lower is better.",
+    "random k": "the same error for k frames drawn uniformly from the same candidates: what a pose code without "
+                "pose information gets.",
+    "oracle": "the same error for the k candidates nearest the query in all pose values together (each "
+              "parameter divided by its standard deviation): what a perfect pose code retrieves; since it balances "
+              "every parameter, the model can beat it on a single one.",
+    "gap closed": "(random - model) / (random - oracle) of a retrieval error: 0 = no better than random, "
+                  "1 = as good as the oracle.",
+    "normalised error": "the retrieval error of each parameter divided by that parameter's standard deviation over "
+                        "the frames, averaged over the parameters; lower is better.",
+    "identity leakage": "share of the unfiltered top-k (every identity; the query's own video left out) that has "
+                        "the query's identity; a pose code free of identity sits at the chance share (such frames' "
+                        "share of the pool) or at the oracle's share (that of the k nearest in true pose).",
+    "pose probe R^2": "coefficient of determination of a ridge regression (standardised features, penalty "
+                      "chosen by cross-validation folds of whole identities) predicting one pose parameter, fitted on the frames of some identities "
+                      "and scored on held-out identities; 1 = perfect, 0 = no better than the mean, higher means "
+                      "more pose information in the features.",
+    "identity probe accuracy": "share of the frames of held-out videos (one per identity) whose identity a "
+                               "multinomial logistic regression on standardised features names correctly; chance "
+                               "is the majority class's share; higher means more identity information.",
+    "AKD": "average keypoint distance: mean Euclidean distance in pixels, at the model's resolution, between the "
+           "68 corresponding dlib landmarks of the driving frame and of the reenactment, over the pairs where dlib "
+           "finds both faces; lower is better.",
+    "CSIM": "cosine similarity of the 128-d dlib face-recognition descriptors of the source frame and of the "
+            "reenactment, over the pairs where dlib finds both faces; in [-1, 1], higher means more alike.",
+    "faces detected": "share of the images in which dlib's face detector finds a face (images enlarged to 256 px "
+                      "first); in a reenactment where it finds none, the landmarks are fitted in the driving "
+                      "frame's face box (the reenactment should have the face there), so AKD and CSIM still count "
+                      "it, and a driving frame without a face leaves its pair out.",
+}
+
+
+def _clean(value: object) -> object:
+    """JSON-safe: NaN and infinities become null; numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _f(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def write_report(evaluation: Evaluation, out: str | Path, *, header: dict[str, object], command: str) -> Path:
+    """Write metrics.json, the PNGs and report.md into `out` (created); returns report.md's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    metrics = {**header, "command": command, **evaluation.metrics,
+               "pictures": sorted(evaluation.pictures), "definitions": METRIC_DEFINITIONS}
+    metrics = _clean(metrics)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    for name, picture in evaluation.pictures.items():
+        picture.save(out / name, optimize=True)
+    path = out / "report.md"
+    path.write_text(render_markdown(metrics) + "\n")
+    return path
+
+
+def render_markdown(metrics: dict) -> str:
+    """report.md from a metrics dict as `write_report` stores it."""
+    ck = metrics.get("checkpoint", {})
+    lines = ["# posedex evaluation", "",
+             f"Checkpoint `{ck.get('path')}` (sha256 `{str(ck.get('sha256', ''))[:16]}`, {ck.get('size')} px, pose "
+             f"code of {ck.get('pose_dim')}, trained to step {ck.get('step')}), reenacting with the "
+             f"**{metrics['renderer']}**, {metrics['num_sources']} source frames per video. posedex "
+             f"{metrics.get('posedex_version')}.", "",
+             "Regenerate with:", "", "```sh", metrics["command"], "```", "",
+             f"- {metrics['fid'] if metrics['fid'] == FID_MISSING else 'FID: computed with ' + str(metrics.get('fid_weights'))}",
+             f"- Real frames judged by: {metrics['landmarks']}",
+             f"- Seed {metrics['settings']['seed']}; settings in metrics.json. Every metric is defined at the end.",
+             ""]
+    for name, section in metrics["collections"].items():
+        lines += _collection(name, section, metrics)
+    lines += ["## Definitions", ""]
+    lines += [f"- **{term}**: {text}" for term, text in metrics["definitions"].items()]
+    return "\n".join(lines)
+
+
+def _collection(name: str, s: dict, metrics: dict) -> list[str]:
+    kind = (f"SynthVox, seed {s['synthvox_seed']}, labelled" if s["kind"] == "synthvox"
+            else "real frames, no labels")
+    lines = [f"## {name} ({kind})", "",
+             f"`{s['root']}`: {s['frames']} frames of {s['videos']} videos of {s['identities']} identities, "
+             f"{s['frame_size']} px on disk.", ""]
+    p = s.get("protocol", {})
+    lines += ["### Reenactment: the paper's protocol (same person)", ""]
+    if not p.get("videos"):
+        return lines + [p.get("note", "not computed"), ""]
+    lines += [f"{p['videos']} videos (paper: 50), {p['driving_frames']} driving frames "
+              f"({p['driving_per_video'][0]}-{p['driving_per_video'][1]} per video; paper: 32), "
+              f"{p['sources_per_video'][0]}-{p['sources_per_video'][1]} source frames per video from the rest.", "",
+              "| metric | model | unchanged source frame |", "|---|---|---|",
+              f"| SSIM ↑ | {_f(p['ssim'])} | {_f(p['ssim_source'])} |",
+              f"| L1 ↓ | {_f(p['l1'], 4)} | {_f(p['l1_source'], 4)} |"]
+    if "akd" in p:
+        lines += [f"| AKD ↓ (px, {p['akd_pairs']} pairs) | {_f(p['akd'], 2)} | {_f(p['akd_source'], 2)} |",
+                  f"| CSIM ↑ ({p['csim_pairs']} pairs; reference: driving frame, the same person) | {_f(p['csim'])} "
+                  f"| {_f(p['csim_driving'])} (driving frame) |",
+                  f"| faces detected | {_f(p['faces_detected_reenacted'], 2)} | "
+                  f"{_f(p['faces_detected_driving'], 2)} (driving frames) |"]
+    lines += ["", f"FID ↓: {_f(p['fid'], 2)}" if p.get("fid") is not None else (p.get("fid_note") or FID_MISSING), ""]
+    c = s.get("cross_identity")
+    if c and "ssim" in c:
+        lines += ["### Cross-identity reenactment against the rendered ground truth", "",
+                  f"{c['videos']} source videos, each driven by {c['frames'] // max(c['videos'], 1)} frames (about) "
+                  f"of another identity; the target is the source identity rendered in the driving frame's pose.",
+                  "", "| metric | model | unchanged source frame | driving frame |", "|---|---|---|---|",
+                  f"| SSIM ↑ | {_f(c['ssim']['model'])} | {_f(c['ssim']['source'])} | {_f(c['ssim']['driving'])} |",
+                  f"| L1 ↓ | {_f(c['l1']['model'], 4)} | {_f(c['l1']['source'], 4)} | {_f(c['l1']['driving'], 4)} |",
+                  ""]
+    elif c and "akd" in c:
+        lines += ["### Cross-identity reenactment (no ground truth: judged by dlib)", "",
+                  f"{c['videos']} source videos, {c['frames']} driving frames of other identities "
+                  f"(from {', '.join(c['drivers_from'])}).", "",
+                  "| metric | model | baseline |", "|---|---|---|",
+                  f"| AKD to the driver ↓ (px, {c['akd_pairs']} pairs) | {_f(c['akd']['model'], 2)} | "
+                  f"{_f(c['akd']['source'], 2)} (unchanged source frame) |",
+                  f"| CSIM to the source ↑ ({c['csim_pairs']} pairs) | {_f(c['csim']['model'])} | "
+                  f"{_f(c['csim']['driving'])} (driving frame) |",
+                  f"| faces detected | {_f(c['faces_detected_reenacted'], 2)} | "
+                  f"{_f(c['faces_detected_driving'], 2)} (driving frames) |", ""]
+    r = s.get("retrieval")
+    if r and r.get("error"):
+        judge = "dlib's measures of query and hits" if r.get("judge") else "the SynthVox labels"
+        lines += [f"### Pose retrieval across identities (Fig. 8): top-{r['k']} by pose code, other identities only",
+                  "", f"{r['queries']} queries; errors against {judge}."
+                  + (f" Candidates: {r['candidates']} frames with a face, from {', '.join(r['candidates_from'])}; "
+                     f"faces found in {r['faces_found_queries']:.0%} of the queries." if r.get("judge") else ""), "",
+                  "| parameter | model top-k | random k | oracle | gap closed |", "|---|---|---|---|---|"]
+        for col in r["parameters"]:
+            m, rnd, o = (r["error"][n][col] for n in ("model", "random", "oracle"))
+            gap = (rnd - m) / (rnd - o) if rnd is not None and o is not None and rnd - o > 1e-12 else None
+            lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(gap, 2)} |")
+        n = r["normalised"]
+        lines += [f"| **normalised error** | **{_f(n['model'])}** | {_f(n['random'])} | {_f(n['oracle'])} | "
+                  f"{_f((n['random'] - n['model']) / (n['random'] - n['oracle']), 2) if n['random'] - n['oracle'] > 1e-12 else 'n/a'} |", ""]
+    elif r and r.get("note"):
+        lines += ["### Pose retrieval across identities", "", r["note"], ""]
+    leak = s.get("leakage")
+    if leak:
+        lines += ["### Identity leakage of the pose code", "",
+                  f"Share of the unfiltered top-{r['k'] if r else ''} with the query's identity ({leak['queries']} "
+                  f"queries): model **{_f(leak['model'])}**, chance {_f(leak['chance'])}, oracle {_f(leak['oracle'])}.",
+                  ""]
+    probes = s.get("probes")
+    if probes:
+        lines += ["### Linear probes", ""]
+        if "pose_r2_from_pose_code" in probes:
+            ids = probes["pose_identities"]
+            lines += [f"Pose R² on {ids['test']} identities held out of the fit ({ids['train']} fitted):", "",
+                      "| pose parameter | R² from pose code ↑ | R² from embedded face |", "|---|---|---|"]
+            for col, value in probes["pose_r2_from_pose_code"].items():
+                lines.append(f"| {col} | {_f(value)} | {_f(probes['pose_r2_from_face'][col])} |")
+            lines.append("")
+        if "identity_accuracy_from_pose_code" in probes:
+            lines += [f"Identity accuracy on held-out videos ({probes['identity_classes']} identities): from the pose "
+                      f"code **{_f(probes['identity_accuracy_from_pose_code'])}**, from the embedded face "
+                      f"{_f(probes['identity_accuracy_from_face'])}, chance {_f(probes['identity_chance'])}.", ""]
+    shown = [f for f in metrics["pictures"] if f.startswith(f"{name}_")]
+    if shown:
+        lines += ["### Pictures", ""]
+        captions = {"retrieval": "Pose retrieval (Fig. 8): query, then its top hits among other identities",
+                    "disentangling": "One video (Fig. 7): frames, F's warps, embedded faces, P's warps, "
+                                     "reconstructions",
+                    "reenactment": "Reenactment: drivers across the top, sources down the side",
+                    "metrics": "The metrics beside their baselines"}
+        for f in shown:
+            kind = f[len(name) + 1:-4]
+            lines += [f"![{captions.get(kind, kind)}]({f})", ""]
+    return lines

@@ -1,0 +1,63 @@
+"""From files to a report folder: load the checkpoint, the collections and the optional Inception weights,
+evaluate, write report.md, metrics.json and the PNGs. `daegan evaluate` is a thin wrapper around `evaluate_files`."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from model import __version__
+from model.daegan import DAEGAN
+from model.data.errors import DataError
+from model.evaluation.evaluate import Evaluation, evaluate
+from model.evaluation.fid import load_inception
+from model.evaluation.frames import load_collection
+from model.evaluation.report import write_report
+from model.evaluation.settings import EvaluationSettings
+
+CHECKPOINT_KEYS = ("step", "stage", "trained_with")  # checkpoint metadata the report repeats
+
+
+def checkpoint_header(path: Path, model: DAEGAN) -> dict[str, object]:
+    """Who was evaluated: file, hash, sizes and the training provenance the checkpoint carries."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    info = {"path": str(path), "sha256": digest, "size": model.size, "pose_dim": model.pose_dim}
+    info.update({k: model.metadata[k] for k in CHECKPOINT_KEYS if k in model.metadata})
+    return info
+
+
+def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: str | Path, *,
+                   settings: EvaluationSettings, inception_weights: str | Path | None = None,
+                   renderer: str | None = None, device: torch.device = torch.device("cpu"), command: str = "",
+                   progress: bool = True) -> tuple[Path, Evaluation]:
+    """Evaluate `checkpoint` on the collections `data_roots` into the folder `out`; returns report.md's path and
+    the evaluation. Bad input (missing folders, half-labelled collections, unreadable weights) is a `DataError`
+    raised before any long work starts."""
+    checkpoint = Path(checkpoint)
+    if not data_roots:
+        raise DataError(Path("."), "no collection given (--data)")
+    model = DAEGAN.from_checkpoint(checkpoint, device)
+    inception = load_inception(inception_weights, device) if inception_weights is not None else None
+    names = _unique_names([Path(r) for r in data_roots])
+    collections = [load_collection(root, size=model.size, fps=model.config.data.fps, max_frames=settings.max_frames,
+                                   seed=settings.seed, name=name, progress=progress)
+                   for root, name in zip(data_roots, names)]
+    evaluation = evaluate(model, collections, settings, inception=inception, renderer=renderer, progress=progress)
+    header = {"posedex_version": __version__, "checkpoint": checkpoint_header(checkpoint, model),
+              "settings": settings.to_dict(),
+              "fid_weights": str(inception_weights) if inception_weights is not None else None}
+    return write_report(evaluation, out, header=header, command=command), evaluation
+
+
+def _unique_names(roots: list[Path]) -> list[str]:
+    """Each root's folder name, numbered where two roots share one."""
+    names = [r.resolve().name or "collection" for r in roots]
+    counts, seen = Counter(names), Counter()
+    out = []
+    for name in names:
+        seen[name] += 1
+        out.append(f"{name}{seen[name]}" if counts[name] > 1 else name)
+    return out
