@@ -13,6 +13,11 @@ queries after `--warmup` ones, the three taking turns query by query; below them
 where the time goes.
 Target (the issue): under 1 s on 2 CPU cores.
 
+The header prints the load average and OMP_WAIT_POLICY: while another job keeps the cores busy, OpenMP's
+spin-waiting can make the main thread's batch-1 inference an order of magnitude slower (measured: 250 ms against
+7 ms for one `encode_pose`), which Streamlit's script thread escapes; `OMP_WAIT_POLICY=passive` takes that
+artefact out of the first two rows.
+
     .venv/bin/python benchmarks/ui_query_speed.py [--index demo/index --k 10 --repeats 50 --device cpu]
 """
 
@@ -50,7 +55,8 @@ def photo_bytes() -> bytes:
 
 
 def timings(runs: list[Callable[[int], object]], repeats: int, warmup: int) -> list[np.ndarray]:
-    """Seconds of each `run(i)` for i in range(repeats), after `warmup` untimed rounds.
+    """Seconds of each `run(i)` over `repeats` timed rounds, after `warmup` untimed ones; `i` counts every round
+    (warm-up included), so a run that alternates its input by `i` never repeats the previous round's input.
 
     The runs take turns within each round, so a load that comes and goes on the machine weighs on all of them
     alike and their ratios stay fair.
@@ -59,11 +65,11 @@ def timings(runs: list[Callable[[int], object]], repeats: int, warmup: int) -> l
         for run in runs:
             run(i)
     seconds = np.zeros((len(runs), repeats))
-    for i in range(repeats):
+    for r in range(repeats):
         for j, run in enumerate(runs):
             start = time.perf_counter()
-            run(i)
-            seconds[j, i] = time.perf_counter() - start
+            run(warmup + r)
+            seconds[j, r] = time.perf_counter() - start
     return list(seconds)
 
 
@@ -93,6 +99,8 @@ def main() -> None:
     retriever = Retriever(args.index, args.checkpoint, device=device)
     photo = decode_upload(upload, NAME)
     print(torch_machine(device))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average {load}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     info = retriever.store.info()
     print(f"index {args.index}: {info['count']} frames ({info['index_type']}), model {retriever.model.size} px; "
           f"query {NAME} {photo.shape[1]}x{photo.shape[0]}, k={args.k}; {args.repeats} queries after "
@@ -105,12 +113,15 @@ def main() -> None:
     assert not app.exception and not app.error, (app.exception, app.error)
     ks = (args.k, args.k + 1)  # alternate k: a new key, so every rerun runs its query anew
 
+    def app_query(i: int) -> None:
+        app.slider(key="query:k").set_value(ks[i % 2]).run()
+        assert not app.exception and len(app.session_state["memo:query"][1].hits) == ks[i % 2]
+
     baseline, ours, rerun = timings([
         lambda i: retriever.search(photo, args.k),
         lambda i: run_query(retriever, decode_upload(upload, NAME), args.k, crop=True, source=NAME).grid_png(),
-        lambda i: app.slider(key="query:k").set_value(ks[i % 2]).run(),
+        app_query,
     ], args.repeats, args.warmup)
-    assert not app.exception and len(app.session_state["memo:query"][1].hits) in ks
     report("baseline: Retriever.search(photo, k)", baseline)
     report("UI path: decode, query, hit frames, grid PNG", ours, baseline)
     report("whole app rerun (AppTest), new query", rerun, baseline)
