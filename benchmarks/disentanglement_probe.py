@@ -1,7 +1,9 @@
 """Quick disentanglement and reenactment figures of a checkpoint on SynthVox identities it never saw.
 
 Each figure stands beside a baseline (copying a source frame, a random other identity, the ground-truth oracle,
-the unchanged source frame). `daegan evaluate` (issue 6) will report these and more; this is the quick look:
+the unchanged source frame). This is the quick look, kept for the figures checkpoints/README.md quotes;
+`daegan evaluate` (model/evaluation/) measures the same things with the full protocol and defines each metric
+(top-k rather than top-1, the query's own video out of the leakage pool, probes, landmarks on real frames):
 
     .venv/bin/python benchmarks/disentanglement_probe.py checkpoints/daegan-small.safetensors --renderer decoder
 
