@@ -5,7 +5,7 @@ Pure functions; `indexer.store` is the only caller that writes or reads index fi
 Choices made:
 - Cosine similarity: vectors are L2-normalised float32 in an inner-product index wrapped in `IndexIDMap2`, so the
   ids FAISS returns are the frame rows' primary keys.
-- `flat` is exact; `hnsw` (M=32, efConstruction 80, efSearch 64) trades exactness for speed; `ivfpq` (nlist ~ 4
+- `flat` is exact; `hnsw` (M=32, efConstruction 80, efSearch 256) trades exactness for speed; `ivfpq` (nlist ~ 4
   sqrt(n), one 8-bit code per dimension, trained on a seeded sample) trades it for memory; `auto` picks at the first
   build: flat up to 100k vectors when it fits the memory budget, hnsw when that fits, ivfpq otherwise.
 """
@@ -22,6 +22,10 @@ AUTO_FLAT_MAX = 100_000  # `auto`: exact search stays fast enough up to here
 AUTO_MEMORY_BUDGET = 4 << 30  # bytes `auto` may spend on the index
 IVFPQ_MIN_VECTORS = 1_000  # fewer cannot train 8-bit product quantizers; use flat
 HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 80
+# Search breadth of HNSW. benchmarks/search_speed.py, 100k random unit vectors, d=64, recall@10 against exact:
+# ef 64 -> 0.71 (uniform queries) / 0.88 (near a stored code); ef 256 -> 0.97 / 0.98 at about 1 ms per query.
+HNSW_EF_SEARCH = 256
 # Batches of at least this many queries are scored through BLAS (sgemm) rather than FAISS's one-query SIMD loop.
 # FAISS 1.15 ships 128000 (BLAS practically never); here, 2 cores, d=64, 100k vectors, batch 64 searched in 25 ms
 # through BLAS against 96-128 ms without it (benchmarks/search_speed.py). 20 was FAISS's default before 1.15.
@@ -64,8 +68,8 @@ def new_index(index_type: str, dim: int, train: np.ndarray | None = None, *, see
         inner = faiss.IndexFlatIP(dim)
     elif index_type == "hnsw":
         inner = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efConstruction = 80
-        inner.hnsw.efSearch = 64
+        inner.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
     elif index_type == "ivfpq":
         if train is None or len(train) < IVFPQ_MIN_VECTORS:
             raise ValueError(f"ivfpq needs at least {IVFPQ_MIN_VECTORS} vectors to train; use flat")

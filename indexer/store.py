@@ -49,6 +49,7 @@ from sqlalchemy.orm import Session
 
 from indexer.faiss_index import (
     AUTO_MEMORY_BUDGET,
+    HNSW_EF_SEARCH,
     INDEX_TYPES,
     new_index,
     resolve_index_type,
@@ -522,7 +523,7 @@ class Store:
             scores, positions = gpu.search(q, k)
             return scores, np.where(positions >= 0, id_map[np.maximum(positions, 0)], -1)
         if isinstance(inner, faiss.IndexHNSW):
-            inner.hnsw.efSearch = max(64, 2 * k)
+            inner.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
         return self._index.search(q, k)
 
     def _publish(self, index: faiss.IndexIDMap2, index_type: str, build_id: int, rows: pd.DataFrame,
