@@ -15,9 +15,14 @@ from pathlib import Path
 import click
 
 from indexer import cli as indexer_cli
+from indexer.cli import CHECKPOINT_HELP, REPO, resolve_checkpoint, resolve_device
 from model.cli import POSITIVE
 
-DEFAULT_INDEX = indexer_cli.REPO / "demo" / "index"  # what `make run` builds
+# The option helpers above are re-exported for the UI layer's command, which may import retrieval but not indexer.
+__all__ = ["CHECKPOINT_HELP", "DEFAULT_INDEX", "QUERY_COLUMNS", "REPO", "index_group", "main", "query",
+           "resolve_checkpoint", "resolve_device"]
+
+DEFAULT_INDEX = REPO / "demo" / "index"  # what `make run` builds
 QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 
 
@@ -25,8 +30,8 @@ QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("-k", "k", type=POSITIVE, default=10, show_default=True, help="Number of hits.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
-              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(indexer_cli.REPO)}, the demo index].")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=indexer_cli.CHECKPOINT_HELP)
+              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(REPO)}, the demo index].")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
 @click.option("--other-identities", is_flag=True,
               help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).")
 @click.option("--identity", default=None, help="The query's identity, for --other-identities on a photo.")
@@ -43,8 +48,8 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
     from retrieval.grid import hits_grid
     from retrieval.search import Retriever
 
-    checkpoint = indexer_cli.resolve_checkpoint(checkpoint)
-    with Retriever(index_dir, checkpoint, device=indexer_cli.resolve_device(device)) as retriever:
+    checkpoint = resolve_checkpoint(checkpoint)
+    with Retriever(index_dir, checkpoint, device=resolve_device(device)) as retriever:
         crop = retriever.query_image(image)  # read and crop once: a bad image fails here, before any search
         known = identity if identity is not None else retriever.identity_of(image)
         if other_identities and known is None:

@@ -25,9 +25,6 @@ STEP_TIMEOUT_MS = 60_000  # one page step (a rerun that searches or renders)
 VIEWPORT = {"width": 1280, "height": 1600}
 K = 10  # the Query page's default k
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} missing: run `make install`")
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -51,6 +48,7 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 @pytest.fixture
 def served(ui_index: AppConfig, tmp_path: Path) -> Iterator[str]:
     """The URL of `index ui` serving the tiny index, started as a user starts it; stopped after the test."""
+    assert CHROMIUM.is_file(), f"{CHROMIUM} missing: `make install` installs Debian's chromium"
     port = free_port()
     log = tmp_path / "server.log"
     command = [sys.executable, "-m", "ui.cli", "ui", "--index", str(ui_index.index_dir), "--checkpoint",
