@@ -22,8 +22,8 @@ VIDEO_FRAME_SEPARATOR = "#"
 
 
 def stored_path(prefix: str, root: Path, path: Path, frame: int) -> str:
-    """The `path` a frame row stores for file `path` (absolute, under the resolved `root`) and frame number `frame`."""
-    relative = Path(path).relative_to(Path(root).resolve()).as_posix()
+    """The `path` a frame row stores for file `path` and frame number `frame`; both paths absolute and resolved."""
+    relative = Path(path).relative_to(root).as_posix()
     if Path(path).suffix.lower() in VIDEO_SUFFIXES:
         relative = f"{relative}{VIDEO_FRAME_SEPARATOR}{int(frame)}"
     return f"{prefix}/{relative}" if prefix else relative
