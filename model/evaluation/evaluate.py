@@ -3,17 +3,20 @@
 `evaluate` is what a caller runs per model: the CLI once, an ablation runner once per trained row, collecting
 `Evaluation.metrics` (plain JSON-able values) into its table. Which analyses run depends on each collection:
 
-| collection | reenactment (paper protocol) | cross-identity | disentanglement |
-|---|---|---|---|
-| labelled (SynthVox) | SSIM, L1 vs the driving frame; FID | SSIM, L1 vs the rendered ground truth | retrieval error vs labels, leakage, probes |
-| real (no labels) | the same, plus AKD and CSIM (dlib) | AKD, CSIM (dlib), drivers from any other identity | retrieval pose agreement (dlib) |
+- labelled (SynthVox) collections: the paper's protocol (SSIM, L1 against the driving frame; FID), cross-identity
+  reenactment against the rendered ground truth (SSIM, L1), pose retrieval against the labels, identity leakage and
+  linear probes;
+- real collections (no labels): the same protocol plus AKD and CSIM from dlib, cross-identity reenactment driven by
+  any other identity of any collection (AKD, CSIM), and pose retrieval judged by dlib's measures.
 
 Every figure stands beside its baseline (`report.METRIC_DEFINITIONS` defines each one). Random draws come from
-generators seeded by (`settings.seed`, analysis), so adding a collection changes nothing in another's figures.
+generators seeded by (`settings.seed`, analysis, the collection's name), so one analysis's draws do not shift
+another's, and a collection gets the same draws whatever is evaluated beside it.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,21 +45,25 @@ class Evaluation:
     pictures: dict[str, Image.Image] = field(default_factory=dict)
 
 
-def _rng(settings: EvaluationSettings, analysis: str, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(ANALYSES.index(analysis), index)))
+def _rng(settings: EvaluationSettings, analysis: str, collection: str) -> np.random.Generator:
+    """The generator of one analysis of one collection: keyed by the seed, the analysis and the collection's name."""
+    name_key = int.from_bytes(hashlib.sha256(collection.encode()).digest()[:4], "little")
+    return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(ANALYSES.index(analysis), name_key)))
 
 
 class _Judge:
     """The landmark model with a cache of the measures of collection frames (they recur across analyses)."""
 
-    def __init__(self, model: lm.LandmarkModel) -> None:
+    def __init__(self, model: lm.LandmarkModel, *, progress: bool = True) -> None:
         self.model = model
+        self.progress = progress
         self._cache: dict[tuple[str, int, bool], lm.FaceMeasure | None] = {}
 
     def frames(self, collection: EvalCollection, rows: np.ndarray, *, descriptor: bool = False
                ) -> list[lm.FaceMeasure | None]:
         out = []
-        for row in rows:
+        for row in tqdm(rows, unit="frame", desc=f"landmarks {collection.name}", leave=False,
+                        disable=not self.progress or len(rows) < 100):
             key = (collection.name, int(row), descriptor)
             if key not in self._cache:
                 self._cache[key] = self.model.measure(to_images(collection.images[row]), descriptor=descriptor)
@@ -66,6 +73,12 @@ class _Judge:
     def images(self, images: torch.Tensor, *, descriptor: bool = False,
                fallbacks: list[lm.FaceMeasure | None] | None = None) -> list[lm.FaceMeasure | None]:
         return lm.measure_images(self.model, to_images(images), descriptor=descriptor, fallbacks=fallbacks)
+
+    def featureless(self, like: torch.Tensor, boxes: list[lm.FaceMeasure | None]) -> list[lm.FaceMeasure | None]:
+        """Landmarks fitted in each face box of `boxes` on a flat grey image: the AKD any image the detector
+        misses would get from the fallback box alone, whatever it shows (the floor the reenactments must beat)."""
+        grey = torch.zeros_like(like)  # (N, 3, S, S): mid-grey
+        return self.images(grey, fallbacks=boxes)
 
 
 def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: EvaluationSettings, *,
@@ -78,7 +91,7 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
     judge, judge_note = None, None
     if any(not c.labelled for c in collections):
         try:
-            judge = _Judge(landmarks or lm.LandmarkModel(size=settings.landmark_size))
+            judge = _Judge(landmarks or lm.LandmarkModel(size=settings.landmark_size), progress=progress)
         except lm.LandmarksUnavailable as err:
             judge_note = f"landmark metrics not computed: {err}"
     codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
@@ -88,7 +101,7 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                                                               if judge else "not needed (labelled frames only)"),
                                   "collections": {}}
     result = Evaluation(metrics)
-    for index, collection in enumerate(tqdm(collections, unit="collection", desc="evaluate", disable=not progress)):
+    for collection in tqdm(collections, unit="collection", desc="evaluate", disable=not progress):
         section: dict[str, object] = {
             "kind": "synthvox" if collection.labelled else "real", "root": str(collection.root),
             "synthvox_seed": collection.synth_seed, "frame_size": collection.frame_size,
@@ -96,7 +109,7 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
             "videos": len(set(collection.videos))}
         metrics["collections"][collection.name] = section  # type: ignore[index]
         draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
-                                     num_sources=num_sources, rng=_rng(settings, "protocol", index))
+                                     num_sources=num_sources, rng=_rng(settings, "protocol", collection.name))
         if not draws:
             section["protocol"] = {"videos": 0, "note": "no video has two frames or more"}
             continue
@@ -105,14 +118,14 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                                **_fid(inception, same)}
         pool = [collection] if collection.labelled else collections
         cross_draws = cross_identity.draw_drivers(collection, draws, pool, num_driving=settings.num_driving,
-                                                  rng=_rng(settings, "cross", index))
+                                                  rng=_rng(settings, "cross", collection.name))
         cross = (cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
                  if cross_draws else None)
         if collection.labelled:
             if cross is not None:
                 section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
                                              **cross_identity.compare_with_truth(cross)}
-            section.update(_disentanglement(model, collection, codes[collection.name], settings, index, result,
+            section.update(_disentanglement(model, collection, codes[collection.name], settings, result,
                                             with_pictures))
         elif judge is not None:
             section["protocol"].update(_landmark_scores(judge, collection, same))  # type: ignore[union-attr]
@@ -120,10 +133,10 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                 section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
                                              "drivers_from": sorted({d.driver.name for d in cross_draws}),
                                              **_landmark_cross(judge, collection, cross)}
-            section["retrieval"] = _real_retrieval(judge, collection, collections, codes, settings, index, result,
+            section["retrieval"] = _real_retrieval(judge, collection, collections, codes, settings, result,
                                                    with_pictures)
         if with_pictures:
-            _pictures(model, collection, draws, pool, renderer, settings, index, result)
+            _pictures(model, collection, draws, pool, renderer, settings, result)
             result.pictures[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
     return result
 
@@ -142,8 +155,10 @@ def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.R
     source = judge.frames(collection, same.source_rows, descriptor=True)
     reenacted = judge.images(same.reenacted, descriptor=True, fallbacks=driving)
     (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
+    akd_featureless, _ = lm.akd(driving, judge.featureless(same.reenacted, driving))
     (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
-    return {"akd": akd, "akd_source": akd_source, "akd_pairs": n, "csim": csim, "csim_driving": csim_driving,
+    return {"akd": akd, "akd_source": akd_source, "akd_featureless": akd_featureless, "akd_pairs": n, "csim": csim,
+            "csim_driving": csim_driving,
             "csim_pairs": m, "faces_detected_reenacted": lm.detected_share(reenacted),
             "faces_detected_driving": lm.detected_share(driving)}
 
@@ -155,8 +170,9 @@ def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.R
     source = judge.frames(collection, cross.source_rows, descriptor=True)
     reenacted = judge.images(cross.reenacted, descriptor=True, fallbacks=driving)
     (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
+    akd_featureless, _ = lm.akd(driving, judge.featureless(cross.reenacted, driving))
     (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
-    return {"akd": {"model": akd, "source": akd_source}, "akd_pairs": n,
+    return {"akd": {"model": akd, "source": akd_source, "featureless": akd_featureless}, "akd_pairs": n,
             "csim": {"model": csim, "driving": csim_driving}, "csim_pairs": m,
             "faces_detected_reenacted": lm.detected_share(reenacted),
             "faces_detected_driving": lm.detected_share(driving)}
@@ -173,9 +189,9 @@ def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[st
 
 
 def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings,
-                     index: int, result: Evaluation, with_pictures: bool) -> dict[str, object]:
+                     result: Evaluation, with_pictures: bool) -> dict[str, object]:
     """Retrieval against the labels, leakage and probes of a labelled collection."""
-    rng = _rng(settings, "retrieval", index)
+    rng = _rng(settings, "retrieval", collection.name)
     poses, identities, videos = collection.poses, collection.identities, collection.videos
     queries = _queries(len(codes), settings, rng)
     found = disentanglement.retrieval(codes, poses, identities, queries, k=settings.k, rng=rng)
@@ -188,11 +204,11 @@ def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarra
         {"pose_code": codes, "face": face_features}, poses, POSE_COLUMNS, identities, videos,
         alphas=settings.probe_alphas, folds=settings.probe_folds, test_fraction=settings.probe_test_fraction,
         c=settings.probe_c,
-        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", index))
+        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", collection.name))
     if with_pictures and len(found.queries):
         shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
         rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
-        labels = [f"yaw {poses[q, 0]:.0f} pitch {poses[q, 1]:.0f}\nmouth {poses[q, 3]:.2f}" for q in shown]
+        labels = [f"yaw {round(poses[q, 0]):d} pitch {round(poses[q, 1]):d}\nmouth {poses[q, 3]:.2f}" for q in shown]
         result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
             collection.images[shown], collection.images[found.hits[rows]], row_labels=labels,
             cell=settings.picture_cell)
@@ -200,10 +216,10 @@ def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarra
 
 
 def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list[EvalCollection],
-                    codes: dict[str, np.ndarray], settings: EvaluationSettings, index: int, result: Evaluation,
+                    codes: dict[str, np.ndarray], settings: EvaluationSettings, result: Evaluation,
                     with_pictures: bool) -> dict[str, object]:
     """Queries from `collection`, hits among every other identity of every collection, judged by dlib."""
-    rng = _rng(settings, "retrieval", index)
+    rng = _rng(settings, "retrieval", collection.name)
     own = len(collection.frames)
     queries = _queries(own, settings, rng)
     others = [c for c in collections if c is not collection]
@@ -211,34 +227,31 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
     identities = np.concatenate([collection.identities, *(c.identities for c in others)])
     if not (identities != identities[0]).any():
         return {"note": "one identity only: no other identity to retrieve"}
-    values = np.full((len(all_codes), len(lm.MEASURE_COLUMNS)), np.nan)
-    values[queries] = lm.pose_values(judge.frames(collection, queries))
+    several = len(set(collection.identities)) > 1  # then this collection's other identities are candidates too
+    measured = np.arange(own) if several else queries
+    values = np.full((len(all_codes), len(lm.MEASURE_COLUMNS)), np.nan)  # NaN: not a query or hit (no face)
+    values[measured] = lm.pose_values(judge.frames(collection, measured))
     offset = own
     for c in others:
-        values[offset:offset + len(c.frames)] = lm.pose_values(
-            judge.frames(c, np.arange(len(c.frames))))
+        values[offset:offset + len(c.frames)] = lm.pose_values(judge.frames(c, np.arange(len(c.frames))))
         offset += len(c.frames)
-    candidates = np.arange(len(all_codes)) >= own  # hits from the other collections only
-    candidates |= identities != identities[0]  # ... or other identities of this one
-    found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng,
-                                      candidates=candidates)
+    found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng)
     section = _retrieval_section(found, lm.MEASURE_COLUMNS, settings.k)
     section.update({"judge": "dlib", "faces_found_queries": float(np.mean(~np.isnan(values[queries, 0]))),
-                    "candidates": int((candidates & ~np.isnan(values[:, 0])).sum()),
-                    "candidates_from": sorted({c.name for c in others} | ({collection.name} if
-                                              len(set(collection.identities)) > 1 else set()))})
+                    "candidates": int((~np.isnan(values[own if not several else 0:, 0])).sum()),
+                    "candidates_from": sorted({c.name for c in others} | ({collection.name} if several else set()))})
     if with_pictures and len(found.queries):
         images = torch.cat([collection.images, *(c.images for c in others)])
         shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
         rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
-        labels = [f"yaw {values[q, 0]:.0f} pitch {values[q, 1]:.0f}\n(dlib)" for q in shown]
+        labels = [f"yaw {round(values[q, 0]):d} pitch {round(values[q, 1]):d}\n(dlib)" for q in shown]
         result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
             images[shown], images[found.hits[rows]], row_labels=labels, cell=settings.picture_cell)
     return section
 
 
 def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.VideoDraw], pool: list[EvalCollection],
-              renderer: str, settings: EvaluationSettings, index: int, result: Evaluation) -> None:
+              renderer: str, settings: EvaluationSettings, result: Evaluation) -> None:
     """Fig. 7 for the first protocol video, and the reenactment grid: sources of distinct identities down the
     side, one random frame of each of other identities of `pool` across the top."""
     video = draws[0]
@@ -259,7 +272,7 @@ def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.Vi
             break
     frames_of = [(c, who, np.flatnonzero(c.identities == who)) for c in pool for who in sorted(set(c.identities))
                  if who not in seen]
-    rng = _rng(settings, "pictures", index)
+    rng = _rng(settings, "pictures", collection.name)
     picked = rng.permutation(len(frames_of))[: settings.picture_drivers]
     drivers = [c.images[rng.choice(rows)] for c, _, rows in (frames_of[i] for i in sorted(picked))]
     if not drivers:  # one identity only: its own frames drive it
@@ -278,7 +291,8 @@ def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]
     if "ssim" in p:
         panels.append(("protocol SSIM (higher better)", [("model", p["ssim"]), ("source frame", p["ssim_source"])]))
     if "akd" in p:
-        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]), ("source frame", p["akd_source"])]))
+        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]), ("source frame", p["akd_source"]),
+                                                           ("featureless", p["akd_featureless"])]))
         panels.append(("protocol CSIM (higher better)", [("model", p["csim"]), ("driving frame", p["csim_driving"])]))
     c = section.get("cross_identity", {})
     if "ssim" in c:
@@ -289,7 +303,8 @@ def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]
                                                       ("driving frame", c["l1"]["driving"])]))
     if "akd" in c:
         panels.append(("cross-identity AKD px (lower)", [("model", c["akd"]["model"]),
-                                                          ("source frame", c["akd"]["source"])]))
+                                                          ("source frame", c["akd"]["source"]),
+                                                          ("featureless", c["akd"]["featureless"])]))
         panels.append(("cross-identity CSIM (higher)", [("model", c["csim"]["model"]),
                                                          ("driving frame", c["csim"]["driving"])]))
     r = section.get("retrieval", {})
