@@ -40,7 +40,8 @@ METRIC_DEFINITIONS = {
                         "the query's identity; a pose code free of identity sits at the chance share (such frames' "
                         "share of the pool) or at the oracle's share (that of the k nearest in true pose).",
     "pose probe R^2": "coefficient of determination of a ridge regression (standardised features, penalty "
-                      "chosen by cross-validation folds of whole identities) predicting one pose parameter, fitted on the frames of some identities "
+                      "chosen by cross-validation folds of whole identities) predicting one pose parameter, "
+                      "fitted on the frames of some identities "
                       "and scored on held-out identities; 1 = perfect, 0 = no better than the mean, higher means "
                       "more pose information in the features.",
     "identity probe accuracy": "share of the frames of held-out videos (one per identity) whose identity a "
@@ -51,6 +52,9 @@ METRIC_DEFINITIONS = {
            "finds both faces; lower is better.",
     "CSIM": "cosine similarity of the 128-d dlib face-recognition descriptors of the source frame and of the "
             "reenactment, over the pairs where dlib finds both faces; in [-1, 1], higher means more alike.",
+    "featureless floor": "the AKD of a flat grey image whose landmarks are fitted in the driving frame's face box: "
+                         "what a reenactment in which dlib detects no face scores from that box alone; an AKD near "
+                         "it says little about the reenactment's landmarks.",
     "faces detected": "share of the images in which dlib's face detector finds a face (images enlarged to 256 px "
                       "first); in a reenactment where it finds none, the landmarks are fitted in the driving "
                       "frame's face box (the reenactment should have the face there), so AKD and CSIM still count "
@@ -69,6 +73,12 @@ def _clean(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _n(count: int, noun: str) -> str:
+    """"1 video", "2 videos"; "identities" for identity."""
+    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
+    return f"{count} {noun if count == 1 else plural}"
 
 
 def _f(value: object, digits: int = 3) -> str:
@@ -95,13 +105,15 @@ def write_report(evaluation: Evaluation, out: str | Path, *, header: dict[str, o
 def render_markdown(metrics: dict) -> str:
     """report.md from a metrics dict as `write_report` stores it."""
     ck = metrics.get("checkpoint", {})
+    ck_fid = metrics.get("fid_weights")
     lines = ["# posedex evaluation", "",
              f"Checkpoint `{ck.get('path')}` (sha256 `{str(ck.get('sha256', ''))[:16]}`, {ck.get('size')} px, pose "
              f"code of {ck.get('pose_dim')}, trained to step {ck.get('step')}), reenacting with the "
              f"**{metrics['renderer']}**, {metrics['num_sources']} source frames per video. posedex "
              f"{metrics.get('posedex_version')}.", "",
+             *([f"Trained with: `{ck['trained_with']}`", ""] if ck.get("trained_with") else []),
              "Regenerate with:", "", "```sh", metrics["command"], "```", "",
-             f"- {metrics['fid'] if metrics['fid'] == FID_MISSING else 'FID: computed with ' + str(metrics.get('fid_weights'))}",
+             f"- {FID_MISSING if metrics['fid'] == FID_MISSING else 'FID computed with ' + str(ck_fid)}",
              f"- Real frames judged by: {metrics['landmarks']}",
              f"- Seed {metrics['settings']['seed']}; settings in metrics.json. Every metric is defined at the end.",
              ""]
@@ -116,20 +128,21 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
     kind = (f"SynthVox, seed {s['synthvox_seed']}, labelled" if s["kind"] == "synthvox"
             else "real frames, no labels")
     lines = [f"## {name} ({kind})", "",
-             f"`{s['root']}`: {s['frames']} frames of {s['videos']} videos of {s['identities']} identities, "
-             f"{s['frame_size']} px on disk.", ""]
+             f"`{s['root']}`: {_n(s['frames'], 'frame')} of {_n(s['videos'], 'video')} of "
+             f"{_n(s['identities'], 'identity')}, {s['frame_size']} px on disk.", ""]
     p = s.get("protocol", {})
     lines += ["### Reenactment: the paper's protocol (same person)", ""]
     if not p.get("videos"):
         return lines + [p.get("note", "not computed"), ""]
-    lines += [f"{p['videos']} videos (paper: 50), {p['driving_frames']} driving frames "
+    lines += [f"{_n(p['videos'], 'video')} (paper: 50), {p['driving_frames']} driving frames "
               f"({p['driving_per_video'][0]}-{p['driving_per_video'][1]} per video; paper: 32), "
               f"{p['sources_per_video'][0]}-{p['sources_per_video'][1]} source frames per video from the rest.", "",
               "| metric | model | unchanged source frame |", "|---|---|---|",
               f"| SSIM ↑ | {_f(p['ssim'])} | {_f(p['ssim_source'])} |",
               f"| L1 ↓ | {_f(p['l1'], 4)} | {_f(p['l1_source'], 4)} |"]
     if "akd" in p:
-        lines += [f"| AKD ↓ (px, {p['akd_pairs']} pairs) | {_f(p['akd'], 2)} | {_f(p['akd_source'], 2)} |",
+        lines += [f"| AKD ↓ (px, {p['akd_pairs']} pairs; featureless floor {_f(p['akd_featureless'], 2)}) | "
+                  f"{_f(p['akd'], 2)} | {_f(p['akd_source'], 2)} |",
                   f"| CSIM ↑ ({p['csim_pairs']} pairs; reference: driving frame, the same person) | {_f(p['csim'])} "
                   f"| {_f(p['csim_driving'])} (driving frame) |",
                   f"| faces detected | {_f(p['faces_detected_reenacted'], 2)} | "
@@ -138,19 +151,21 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
     c = s.get("cross_identity")
     if c and "ssim" in c:
         lines += ["### Cross-identity reenactment against the rendered ground truth", "",
-                  f"{c['videos']} source videos, each driven by {c['frames'] // max(c['videos'], 1)} frames (about) "
-                  f"of another identity; the target is the source identity rendered in the driving frame's pose.",
+                  f"{_n(c['videos'], 'source video')}, each driven by frames of one video of another identity "
+                  f"({c['frames']} driving frames in all); the target is the source identity rendered in the "
+                  f"driving frame's pose.",
                   "", "| metric | model | unchanged source frame | driving frame |", "|---|---|---|---|",
                   f"| SSIM ↑ | {_f(c['ssim']['model'])} | {_f(c['ssim']['source'])} | {_f(c['ssim']['driving'])} |",
                   f"| L1 ↓ | {_f(c['l1']['model'], 4)} | {_f(c['l1']['source'], 4)} | {_f(c['l1']['driving'], 4)} |",
                   ""]
     elif c and "akd" in c:
         lines += ["### Cross-identity reenactment (no ground truth: judged by dlib)", "",
-                  f"{c['videos']} source videos, {c['frames']} driving frames of other identities "
+                  f"{_n(c['videos'], 'source video')}, {c['frames']} driving frames of other identities "
                   f"(from {', '.join(c['drivers_from'])}).", "",
                   "| metric | model | baseline |", "|---|---|---|",
                   f"| AKD to the driver ↓ (px, {c['akd_pairs']} pairs) | {_f(c['akd']['model'], 2)} | "
-                  f"{_f(c['akd']['source'], 2)} (unchanged source frame) |",
+                  f"{_f(c['akd']['source'], 2)} (unchanged source frame); {_f(c['akd']['featureless'], 2)} "
+                  f"(featureless floor) |",
                   f"| CSIM to the source ↑ ({c['csim_pairs']} pairs) | {_f(c['csim']['model'])} | "
                   f"{_f(c['csim']['driving'])} (driving frame) |",
                   f"| faces detected | {_f(c['faces_detected_reenacted'], 2)} | "
@@ -168,8 +183,9 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
             gap = (rnd - m) / (rnd - o) if rnd is not None and o is not None and rnd - o > 1e-12 else None
             lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(gap, 2)} |")
         n = r["normalised"]
+        gap = (n["random"] - n["model"]) / (n["random"] - n["oracle"]) if n["random"] - n["oracle"] > 1e-12 else None
         lines += [f"| **normalised error** | **{_f(n['model'])}** | {_f(n['random'])} | {_f(n['oracle'])} | "
-                  f"{_f((n['random'] - n['model']) / (n['random'] - n['oracle']), 2) if n['random'] - n['oracle'] > 1e-12 else 'n/a'} |", ""]
+                  f"{_f(gap, 2)} |", ""]
     elif r and r.get("note"):
         lines += ["### Pose retrieval across identities", "", r["note"], ""]
     leak = s.get("leakage")
