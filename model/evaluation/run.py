@@ -7,6 +7,8 @@ import hashlib
 from collections import Counter
 from pathlib import Path
 
+import pytorch_msssim  # noqa: F401  the eval extra's SSIM and probes: missing, `daegan evaluate` fails at once,
+import sklearn  # noqa: F401  not minutes into a run (dlib, also in the extra, is optional: see landmarks.py)
 import torch
 
 from model import __version__
