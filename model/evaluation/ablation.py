@@ -38,7 +38,7 @@ from model.evaluation.evaluate import FID_MISSING, evaluate
 from model.evaluation.fid import load_inception
 from model.evaluation.frames import load_collection
 from model.evaluation.report import METRIC_DEFINITIONS
-from model.evaluation.run import _unique_names
+from model.evaluation.run import unique_names
 from model.evaluation.settings import EvaluationSettings
 from model.train import CHECKPOINT_FILE, CONFIG_FILE, STATE_FILE, check_resumable, train
 
@@ -120,7 +120,7 @@ def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[P
     configs = [row_config(preset, row, overrides) for row in rows]  # bad presets fail before any training
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
     size, fps = configs[0].data.size, configs[0].data.fps
-    names = _unique_names([Path(r) for r in eval_roots])
+    names = unique_names([Path(r) for r in eval_roots])
     collections = [load_collection(root, size=size, fps=fps, max_frames=settings.max_frames, seed=settings.seed,
                                    name=name, progress=progress) for root, name in zip(eval_roots, names)]
     evaluated_with = {"settings": settings.to_dict(), "eval_data": [str(r) for r in eval_roots],

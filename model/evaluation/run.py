@@ -43,7 +43,7 @@ def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: st
         raise DataError(Path("."), "no collection given (--data)")
     model = DAEGAN.from_checkpoint(checkpoint, device)
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
-    names = _unique_names([Path(r) for r in data_roots])
+    names = unique_names([Path(r) for r in data_roots])
     collections = [load_collection(root, size=model.size, fps=model.config.data.fps, max_frames=settings.max_frames,
                                    seed=settings.seed, name=name, progress=progress)
                    for root, name in zip(data_roots, names)]
@@ -54,7 +54,7 @@ def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: st
     return write_report(evaluation, out, header=header, command=command), evaluation
 
 
-def _unique_names(roots: list[Path]) -> list[str]:
+def unique_names(roots: list[Path]) -> list[str]:
     """Each root's folder name, numbered where two roots share one."""
     names = [r.resolve().name or "collection" for r in roots]
     counts, seen = Counter(names), Counter()
