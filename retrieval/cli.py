@@ -55,7 +55,8 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
         if other_identities and known is None:
             click.echo(f"note: {image} is not a frame of the index and no --identity was given: "
                        "no identity to drop", err=True)
-        hits = retriever.search(image, k, other_identities=other_identities and known is not None, identity=known)
+        hits = retriever.search(crop, k, other_identities=other_identities and known is not None, identity=known,
+                                crop=False)  # the face found above: detecting it again would double the cost
         if grid is not None:
             hits_grid(crop, hits, retriever.hit_images(hits)).save(grid)
     table = hits[QUERY_COLUMNS]

@@ -183,9 +183,10 @@ class Retriever:
         images: list[np.ndarray] = []  # model-ready crops, in query order
         for query, identity in zip(queries, identities):
             if isinstance(query, (str, Path)):
-                images.append(self.query_image(query, crop=crop))
+                indexed = self.identity_of(query)  # looked up once: it decides the crop and the identity
+                images.append(self.query_image(query, crop=crop if crop is not None else indexed is None))
                 vectors.append(None)
-                known.append(identity if identity is not None else self.identity_of(query))
+                known.append(identity if identity is not None else indexed)
                 continue
             array = query.detach().cpu().numpy() if isinstance(query, torch.Tensor) else np.asarray(query)
             if array.ndim == 1:
@@ -218,7 +219,8 @@ class Retriever:
 
         A `DataError` names the stored path when its file is gone or unreadable, or would lie outside the roots.
         """
-        roots = {"": self.collection} if self.collection is not None and not self.store.roots() else None
+        recorded = self.store.roots()  # one database read for all the hits
+        roots = {"": self.collection} if self.collection is not None and not recorded else recorded
         images = []
         for stored in hits["path"]:
             file, frame = self.store.frame_file(stored, roots)
