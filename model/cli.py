@@ -118,21 +118,25 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:
               help="A frame collection; repeat to train on several (e.g. SynthVox and prepared videos).")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder: checkpoint, logs, samples.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
+@click.option("--init", type=click.Path(path_type=Path), default=None,
+              help="Start a new run from this checkpoint's weights (networks whose shapes match; the rest fresh).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one config field, e.g. --set train.max_steps=500.")
-def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, device: str,
+def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, init: Path | None, device: str,
           overrides: tuple[str, ...]) -> None:
     """Train DAE-GAN in two stages: face and pose embedders first, then the generator and discriminator join.
 
     Example: daegan train --config small --data demo/synthvox --data demo/carphone --out runs/small
+
+    Stage 2 alone on top of a trained model: --init checkpoints/daegan-small.safetensors --set train.stage1_epochs=0
     """
     from model.config import load_config
     from model.device import pick_device
     from model.train import train as train_model
 
     config = load_config(out / "config.yaml" if resume else preset, _parse_overrides(overrides))
-    result = train_model(config, list(data_roots), out, device=pick_device(device), resume=resume)
+    result = train_model(config, list(data_roots), out, device=pick_device(device), resume=resume, init=init)
     click.echo(f"trained to step {result.step}; checkpoint: {result.checkpoint}")
 
 

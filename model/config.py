@@ -65,6 +65,9 @@ class ModelConfig:
     num_gen_down: int = 4  # front-end (and back-end) resolution steps; Pix2PixHD's global generator
     num_gen_blocks: int = 9  # residual blocks in the middle G_m; Pix2PixHD's global generator
     adain_hidden_dim: int = 256  # width of each AdaIN MLP's shared linear layer; paper silent
+    # True: G sees P's rendering of f in pose p (eq. 2) beside f and adds a residual to it, starting as P's decoder;
+    # False: G(f, p) from f alone, as the paper. At CPU scale G alone never caught up with f (model.generator).
+    gen_refines_decoder: bool = False
     # discriminator D (sec. 3.2)
     disc_hidden_dim: int = 64  # first-layer width of the patch discriminator; Pix2PixHD's ndf
     num_disc_layers: int = 4  # stride-2 layers; 256 -> 16x16 patches of logits; paper silent

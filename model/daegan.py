@@ -308,10 +308,12 @@ class DAEGAN(nn.Module):
         with self._evaluating():
             for chunk in _chunks(n, self.batch_size):
                 f, p = self._on_device(faces[chunk]), self._on_device(pose_code[chunk])
-                if renderer == "generator":
+                if renderer == "generator" and not self.generator.refines_decoder:
                     out = self.generator(f, p)  # G(f, p), sec. 3.2
                 else:
                     out = self.pose_embedder.decode(p, f).reconstruction  # R^H + U{R^L + U[T^-1(f)]}, eq. 2
+                    if renderer == "generator":
+                        out = self.generator(f, p, out)  # G refining P's rendering (model.generator)
                 images.append(_cpu(out).clamp(-1, 1))
         return torch.cat(images)
 

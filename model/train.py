@@ -103,10 +103,16 @@ def judge(disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, face: t
     return fake_logits, real_logits, [h[0] for h in halves], [h[1] for h in halves]
 
 
+def draft_of(nets: Networks, reconstruction: torch.Tensor) -> torch.Tensor | None:
+    """G's draft (`model.gen_refines_decoder`): P's rendering of the face in the target's pose, eq. 2, which is
+    the reconstruction of the target; None when G works from the face alone."""
+    return reconstruction if nets.generator.refines_decoder else None
+
+
 def adversarial_objective(gen: torch.nn.Module, disc: torch.nn.Module, face: torch.Tensor, pose_code: torch.Tensor,
-                          target: torch.Tensor, config: Config):
-    """Eq. 6 for G(face, pose_code) against the driving frame `target`."""
-    fake = gen(face, pose_code)
+                          draft: torch.Tensor | None, target: torch.Tensor, config: Config):
+    """Eq. 6 for G(face, pose_code[, draft]) against the driving frame `target`."""
+    fake = gen(face, pose_code, draft)
     fake_logits, _, fake_features, real_features = judge(disc, fake, target, face, config.model.disc_conditional)
     return generator_loss(fake_logits, fake.float(), target, fake_features, real_features,
                           content_weight=config.loss.content_weight,
@@ -156,7 +162,8 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     with ctx:
         with torch.no_grad():
             face = nets.face_embedder(frames_k).face
-            fake = nets.generator(face, nets.pose_embedder.encode(target))
+            rec = nets.pose_embedder(target, face)
+            fake = nets.generator(face, rec.pose_code, draft_of(nets, rec.reconstruction))
         fake_logits, real_logits, _, _ = judge(wrapped.discriminator, fake, target, face,
                                                config.model.disc_conditional)
         disc = discriminator_loss(real_logits, fake_logits)
@@ -166,8 +173,9 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     with ctx:
         with torch.no_grad():
             face = nets.face_embedder(frames_k).face
-            pose_code = nets.pose_embedder.encode(target)
-        gen = adversarial_objective(wrapped.generator, nets.discriminator, face, pose_code, target, config)
+            rec = nets.pose_embedder(target, face)
+        gen = adversarial_objective(wrapped.generator, nets.discriminator, face, rec.pose_code,
+                                    draft_of(nets, rec.reconstruction), target, config)
     update(g_opt, gen.total)
     # -- phase F: eq. 5 + eq. 6 through frozen P, G, D ------------------------------------------------------------
     set_trainable(nets, "face_embedder")
@@ -176,8 +184,8 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
         rec = nets.pose_embedder(target, embedding.face)
         s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
                          smooth_weight=config.loss.smooth_weight)
-        gen_f = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code, target,
-                                      config)
+        gen_f = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code,
+                                      draft_of(nets, rec.reconstruction), target, config)
     update(f_opt, s1.total + gen_f.total)
     # -- phase P: eq. 5 + eq. 6 through frozen F, G, D ------------------------------------------------------------
     set_trainable(nets, "pose_embedder")
@@ -187,18 +195,20 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
         rec = wrapped.pose_embedder(target, embedding.face)
         s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
                          smooth_weight=config.loss.smooth_weight)
-        gen_p = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code, target,
-                                      config)
+        gen_p = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code,
+                                      draft_of(nets, rec.reconstruction), target, config)
     update(p_opt, s1.total + gen_p.total)
     return StepTerms(s1, disc, gen)
 
 
 def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.device, resume: bool = False,
-          progress: bool = True) -> TrainResult:
+          init: Path | None = None, progress: bool = True) -> TrainResult:
     """Train DAE-GAN on the frame collections `data_roots` (concatenated), writing the run into `out`.
 
     `out` gets config.yaml, checkpoint.safetensors, train_state.safetensors, losses.csv, losses.png and
     samples/step_NNNNNNN.png. With `resume`, continue the run in `out` exactly where its last state left it.
+    With `init`, a new run starts from that checkpoint's weights (`init_networks`); steps, optimisers and schedules
+    start from zero, so `train.stage1_epochs: 0` fine-tunes a trained model's stage 2 alone.
     Launched by torchrun (RANK, WORLD_SIZE set), each process trains one replica on its shard of the data.
     """
     out = Path(out)
@@ -226,6 +236,8 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
     holds_run = (out / CONFIG_FILE).exists() or checkpoint_path.exists()
     if holds_run and not resume:
         raise DataError(out, "already holds a run; pass --resume or choose another folder")
+    if resume and init is not None:
+        raise DataError(Path(init), "--init starts a new run; it cannot be combined with --resume")
     if resume:
         if not state_path.is_file() or not checkpoint_path.is_file():
             raise DataError(out, "holds no run to resume (no checkpoint.safetensors and train_state.safetensors)")
@@ -268,6 +280,9 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
                     PoseEmbedder.from_config(config.model, size=size).to(device),
                     Generator.from_config(config.model, size=size).to(device),
                     Discriminator.from_config(config.model, size=size).to(device))
+    if init is not None:  # before DDP wraps the networks: every rank loads the same weights
+        loaded = init_networks(nets, Path(init), device)
+        say(f"initialised from {init}: {', '.join(loaded) or 'no network'} (the rest start fresh)")
     wrapped = Networks(*(DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
                          for net in nets)) if distributed else nets
     optimizers = {name: torch.optim.Adam(net.parameters(), lr=tc.disc_lr if name == "discriminator" else tc.lr,
@@ -362,6 +377,22 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
     return TrainResult(step=step, stage=stage, losses=losses, checkpoint=checkpoint_path, networks=nets)
 
 
+def init_networks(nets: Networks, path: Path, device: torch.device) -> list[str]:
+    """Load each network of the checkpoint at `path` whose tensors match `nets`' names and shapes exactly; the
+    others keep their fresh weights (e.g. a G whose design the config changed). Returns the loaded networks' names."""
+    checkpoint = load_checkpoint(path, device)
+    loaded = []
+    for name, net in zip(Networks._fields, nets):
+        state = checkpoint.states.get(name, {})
+        expected = net.state_dict()
+        if state.keys() == expected.keys() and all(state[k].shape == v.shape for k, v in expected.items()):
+            net.load_state_dict(state)
+            loaded.append(name)
+    if not loaded:
+        raise DataError(path, "no network of this checkpoint matches the config's shapes")
+    return loaded
+
+
 def read_collections(roots: list[Path], *, fps: float) -> pd.DataFrame:
     """One frame table from several collections; an identity may appear in one collection only."""
     if not roots:
@@ -441,7 +472,8 @@ def write_samples(nets: Networks, examples: Examples, stage: int, ctx, path: Pat
     with ctx:
         embedding = nets.face_embedder(examples.frames)
         rec = nets.pose_embedder(examples.target, embedding.face)
-        fake = nets.generator(embedding.face, rec.pose_code) if stage == 2 else None
+        fake = (nets.generator(embedding.face, rec.pose_code, draft_of(nets, rec.reconstruction)) if stage == 2
+                else None)
     for net, mode in zip(nets, modes):
         net.train(mode)
     size = examples.target.shape[-1]

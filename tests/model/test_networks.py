@@ -154,18 +154,26 @@ def test_pose_embedder_gradients_and_batch_independence(config: Config, multi_sc
 # -- generator G ----------------------------------------------------------------------------------------------------
 
 
-def test_generator(config: Config) -> None:
+@pytest.mark.parametrize("refines_decoder", [False, True])
+def test_generator(config: Config, refines_decoder: bool) -> None:
     s, d = config.data.size, config.model.pose_dim
-    net = Generator.from_config(config.model, size=s)
-    _jitter(net)
+    net = Generator.from_config(dataclasses.replace(config.model, gen_refines_decoder=refines_decoder), size=s)
     face, code = _images(3, 3, s, s), torch.randn(3, d, generator=torch.Generator().manual_seed(3))
-    img = net(face, code)
+    draft = _images(3, 3, s, s, seed=2) if refines_decoder else None
+    if refines_decoder:  # untrained, a refining G returns its draft: it starts as P's decoder
+        assert torch.equal(net(face, code, draft), draft)
+        with pytest.raises(AssertionError, match="draft is required"):
+            net(face, code)
+    _jitter(net)
+    img = net(face, code, draft)
     assert img.shape == (3, 3, s, s) and torch.isfinite(img).all()
-    assert img.abs().max() <= 1  # tanh output
-    assert not torch.allclose(net(face, code.flip(0))[0], img[0], atol=1e-4)  # the pose code steers the output
+    if not refines_decoder:
+        assert img.abs().max() <= 1  # tanh output
+    assert not torch.allclose(net(face, code.flip(0), draft)[0], img[0], atol=1e-4)  # the pose code steers the output
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 0
     _assert_every_parameter_gets_gradient(net, [img])
-    _assert_batch_independent(net, lambda items: net(face[items], code[items]))
+    _assert_batch_independent(net, lambda items: net(face[items], code[items],
+                                                     None if draft is None else draft[items]))
 
 
 # -- discriminator D ------------------------------------------------------------------------------------------------
@@ -198,7 +206,9 @@ def test_discriminator(config: Config, conditional: bool) -> None:
 def test_presets_build_and_bad_sizes_are_config_errors() -> None:
     for preset in ("tiny", "small", "paper"):
         config = load_config(preset)
-        assert config.loss.smooth_weight == config.loss.content_weight == config.loss.feature_matching_weight == 1.0
+        assert config.loss.smooth_weight == config.loss.feature_matching_weight == 1.0  # lambda_S, lambda_FM: paper
+        assert config.loss.content_weight == (1.0 if preset == "paper" else 10.0)  # lambda_R: configs/tiny.yaml
+        assert config.model.gen_refines_decoder == (preset != "paper")
         assert config.model.align_corners is False
     with pytest.raises(DataError, match="divisible by 2\\*\\*model.num_face_levels"):
         load_config("tiny", {"data.size": 36})
