@@ -1,8 +1,9 @@
 """How fast FAISS searches pose codes, against a NumPy brute-force matmul + argpartition baseline (issue 4).
 
 Ours: the indexes the product builds (`indexer.faiss_index.new_index`: id-mapped `IndexFlatIP`, `IndexHNSWFlat`,
-`IndexIVFPQ`, inner product) under the product's search settings (`tune_search`); "flat (faiss default)" is the
-same flat index under FAISS 1.15's own BLAS threshold, to show what that setting is worth.
+`IndexIVFPQ`, inner product) searched as the product searches them (`search_index`, under `tune_search`'s
+settings: a few queries on a flat index go through one BLAS product); "flat (faiss default)" is the same flat index
+through FAISS's own `search` under FAISS 1.15's own BLAS threshold, to show what those choices are worth.
 Baseline, on the same seeded random unit vectors (float32, d = the `small` checkpoint's pose code size): `q @ db.T`
 (the issue's `db @ q.T`, laid out query-major so the partition runs along contiguous rows), `np.argpartition`
 for the top k, then a sort of those k. Latency p50/p99 at batch 1 and batch 64; recall@10 of the approximate
@@ -20,6 +21,7 @@ Choices the issue leaves open:
   (HNSW has no GPU version); otherwise CPU only.
 
     .venv/bin/python benchmarks/search_speed.py [--quick] [--dim 64] [--sizes 100000 1000000] [--threads N]
+    .venv/bin/python benchmarks/search_speed.py --approximate   # flat against NumPy only
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import faiss
 import numpy as np
 from machine import cpu_model
 
-from indexer.faiss_index import new_index, tune_search
+from indexer.faiss_index import new_index, search_index, tune_search
 
 K = 10  # recall@10, top-10 search
 BATCH = 64  # the issue's batch size
@@ -148,17 +150,18 @@ def product_index(index_type: str, db: np.ndarray) -> faiss.Index:
 
 
 def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | None,
-               skip_hnsw_above: int) -> list[Row]:
+               skip_hnsw_above: int, approximate: tuple[str, ...] = ("hnsw", "ivfpq")) -> list[Row]:
     """All indexes and the baseline at one database size; rows for both query sets and both batch sizes."""
     print(f"\n== n = {n:,}, d = {dim} ==", flush=True)
     db, query_sets = make_data(n, dim, seed)
     flat = timed("flat (IndexFlatIP)", lambda: product_index("flat", db))
     indexes: dict[tuple[str, str], faiss.Index] = {("flat", "cpu"): flat, ("flat (faiss default)", "cpu"): flat}
-    if n <= skip_hnsw_above:
+    if "hnsw" in approximate and n <= skip_hnsw_above:
         indexes[("hnsw", "cpu")] = timed("hnsw", lambda: product_index("hnsw", db))
-    else:
+    elif "hnsw" in approximate:
         print(f"  HNSW skipped at n={n:,} (--skip-hnsw-above {skip_hnsw_above:,})")
-    indexes[("ivfpq", "cpu")] = timed("ivfpq", lambda: product_index("ivfpq", db))
+    if "ivfpq" in approximate:
+        indexes[("ivfpq", "cpu")] = timed("ivfpq", lambda: product_index("ivfpq", db))
     if gpu_res is not None:
         gpu_flat = faiss.index_cpu_to_gpu(gpu_res, 0, faiss.downcast_index(flat.index))
         indexes[("flat", "gpu")] = timed("GPU IndexFlatIP", lambda: gpu_flat)
@@ -179,7 +182,7 @@ def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | N
                     apply()
                     exact = name.startswith("flat")
                     recall = None if exact else recall_at_k(index.search(queries, K)[1], truth)
-                    p50, p99, reps = latency_ms(lambda q: index.search(q, K), queries, batch, budget_s)
+                    p50, p99, reps = latency_ms(searcher(name, index), queries, batch, budget_s)
                     if name == "flat":
                         flat_p50[device] = p50
                     vs_flat = None if exact else flat_p50[device] / p50
@@ -189,10 +192,12 @@ def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | N
     return rows
 
 
-def _flat(db: np.ndarray) -> faiss.Index:
-    index = faiss.IndexFlatIP(db.shape[1])
-    index.add(db)
-    return index
+def searcher(name: str, index: faiss.Index) -> Callable[[np.ndarray], object]:
+    """How the product searches `index` (`indexer.faiss_index.search_index`, as `Store.search` does); the
+    "(faiss default)" row calls FAISS's own `search` under FAISS's settings."""
+    if name.endswith("(faiss default)") or not isinstance(index, faiss.IndexIDMap2):
+        return lambda q: index.search(q, K)
+    return lambda q: search_index(index, q, K)
 
 
 def _settings(name: str, device: str, index: faiss.Index) -> list[tuple[str, Callable[[], None]]]:
@@ -256,6 +261,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="faiss OpenMP threads")
     parser.add_argument("--budget-s", type=float, default=1.0, help="seconds of reps per latency measurement")
+    parser.add_argument("--approximate", nargs="*", choices=["hnsw", "ivfpq"], default=["hnsw", "ivfpq"],
+                        help="approximate indexes to build (none: flat against NumPy only, in a minute)")
     parser.add_argument("--skip-hnsw-above", type=int, default=10**9,
                         help="skip the HNSW build above this many vectors (slow on small machines)")
     args = parser.parse_args()
@@ -283,7 +290,7 @@ def main() -> None:
     rows: list[Row] = []
     start = time.perf_counter()
     for n in sizes:
-        rows += bench_size(n, dim, args.seed, args.budget_s, gpu_res, args.skip_hnsw_above)
+        rows += bench_size(n, dim, args.seed, args.budget_s, gpu_res, args.skip_hnsw_above, tuple(args.approximate))
     print(f"\nall results ({time.perf_counter() - start:.0f} s):")
     print(HEADER)
     for row in rows:

@@ -53,6 +53,7 @@ from indexer.faiss_index import (
     INDEX_TYPES,
     new_index,
     resolve_index_type,
+    search_index,
     tune_search,
     unit_vectors,
 )
@@ -524,7 +525,7 @@ class Store:
             return scores, np.where(positions >= 0, id_map[np.maximum(positions, 0)], -1)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
-        return self._index.search(q, k)
+        return search_index(self._index, q, k)
 
     def _publish(self, index: faiss.IndexIDMap2, index_type: str, build_id: int, rows: pd.DataFrame,
                  ids: np.ndarray, skipped: list[dict], roots: Mapping[str, Path]) -> None:
