@@ -6,7 +6,12 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer.faiss_index import BLAS_QUERY_THRESHOLD, new_index, search_index, unit_vectors
+from indexer.faiss_index import (
+    BLAS_QUERY_THRESHOLD,
+    new_index,
+    search_index,
+    unit_vectors,
+)
 
 DIM = 16
 
