@@ -282,7 +282,7 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
                     Discriminator.from_config(config.model, size=size).to(device))
     if init is not None:  # before DDP wraps the networks: every rank loads the same weights
         loaded = init_networks(nets, Path(init), device)
-        say(f"initialised from {init}: {', '.join(loaded) or 'no network'} (the rest start fresh)")
+        say(f"initialised from {init}: {', '.join(loaded)} (the rest start fresh)")
     wrapped = Networks(*(DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
                          for net in nets)) if distributed else nets
     optimizers = {name: torch.optim.Adam(net.parameters(), lr=tc.disc_lr if name == "discriminator" else tc.lr,
