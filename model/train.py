@@ -160,7 +160,7 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     # -- phase D: hinge loss on real vs G(f, p), eq. 7 ------------------------------------------------------------
     set_trainable(nets, "discriminator")
     with ctx:
-        with torch.no_grad():
+        with torch.no_grad():  # F and P stay frozen through phases D and G: this one pass serves both
             face = nets.face_embedder(frames_k).face
             rec = nets.pose_embedder(target, face)
             fake = nets.generator(face, rec.pose_code, draft_of(nets, rec.reconstruction))
@@ -171,9 +171,6 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     # -- phase G: eq. 6 with F, P, D frozen -----------------------------------------------------------------------
     set_trainable(nets, "generator")
     with ctx:
-        with torch.no_grad():
-            face = nets.face_embedder(frames_k).face
-            rec = nets.pose_embedder(target, face)
         gen = adversarial_objective(wrapped.generator, nets.discriminator, face, rec.pose_code,
                                     draft_of(nets, rec.reconstruction), target, config)
     update(g_opt, gen.total)
