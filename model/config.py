@@ -4,7 +4,8 @@ Presets are read with ``yaml.safe_load``; an unknown key is an error naming the 
 the command line replace single fields (``data.size=64``); the resolved config is written into a run directory so
 a run can be repeated exactly. Each field cites the paper where the paper sets it and says why where it is silent.
 Sections: ``data`` (what the networks are fed), ``model`` (network sizes and the Table 1 ablation switches),
-``loss`` (the weights of eqs. 5 and 6), ``train`` (the two-stage schedule and optimisers of sec. 3.3 and sec. 4).
+``loss`` (the weights of eqs. 5 and 6), ``augment`` (what P's encoder sees), ``train`` (the two-stage schedule and
+optimisers of sec. 3.3 and sec. 4).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class ModelConfig:
     pose_hidden_dim: int = 32  # first-level width of P's encoder, doubled per level; paper silent
     num_pose_levels: int = 6  # encoder downsamplings to the flattened bottleneck; 256 -> 4 px; paper silent
     multi_scale: bool = True  # eq. 2: warp at W/4 plus residuals at W/2, W; False = Table 1's single-scale row
+    # True: P's W/4 flow, upsampled, warps the full-resolution face (FOMM, X2Face) instead of a 4x-downsampled one,
+    # so the warp, not the residuals, can carry the face (model.pose_embedder); False: eq. 2 as written
+    warp_full_resolution: bool = False
     # generator G (sec. 3.2, Pix2PixHD global generator)
     gen_hidden_dim: int = 64  # stem width, doubled per downsampling; Pix2PixHD's ngf
     num_gen_down: int = 4  # front-end (and back-end) resolution steps; Pix2PixHD's global generator
@@ -104,11 +108,45 @@ class LossConfig:
     smooth_weight: float = 1.0  # lambda_S on the total variation of both warps, eq. 5; paper: 1
     content_weight: float = 1.0  # lambda_R on the generator's L1 content loss, eq. 6; paper: 1
     feature_matching_weight: float = 1.0  # lambda_FM on the L1 discriminator-feature loss, eq. 6; paper: 1
+    # lambda_B on the L1 budget of P's residuals R^L, R^H (model.losses): pose carried by the warp; paper: none (0)
+    residual_weight: float = 0.0
+    # eq. 3's L1 averaged over this many resolutions (full, 1/2, ...; model.losses): a warp's gradient reaches
+    # further at coarse levels; paper: 1 (full resolution only)
+    pyramid_levels: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("smooth_weight", "content_weight", "feature_matching_weight"):
+        for name in ("smooth_weight", "content_weight", "feature_matching_weight", "residual_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if not isinstance(self.pyramid_levels, int) or self.pyramid_levels < 1:
+            raise ValueError(f"loss.pyramid_levels must be a positive integer, got {self.pyramid_levels!r}")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Pose-preserving augmentation of what P's *encoder* sees (model.augment); the frame P rebuilds, and F's
+    input, stay as they are. Appearance then tells P nothing it can use (Burkov et al. 2020, "Neural Head
+    Reenactment with Latent Pose Descriptors"). The paper has none: every default is off."""
+
+    brightness: float = 0.0  # each frame's brightness scaled by a factor in [1 - b, 1 + b]
+    contrast: float = 0.0  # contrast about the frame's mean, factor in [1 - c, 1 + c]
+    saturation: float = 0.0  # colour saturation, factor in [1 - s, 1 + s]
+    hue: float = 0.0  # colour channels rotated about the grey axis by up to hue x 360 degrees
+    greyscale: float = 0.0  # probability of a grey frame (real grey photos, such as ORL's, then look like colour)
+    blur: float = 0.0  # Gaussian blur sigma drawn in [0, blur] pixels at the frame's size
+    scale: float = 0.0  # zoom by a factor in [1 - scale, 1 + scale] about the centre
+    shift: float = 0.0  # shift by up to this fraction of the side, each axis
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) < 0:
+                raise ValueError(f"augment.{f.name} must be >= 0, got {getattr(self, f.name)}")
+        if self.greyscale > 1 or max(self.brightness, self.contrast, self.saturation, self.scale) >= 1:
+            raise ValueError("augment.greyscale must be <= 1; brightness, contrast, saturation and scale < 1")
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in dataclasses.fields(self))
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -126,6 +164,12 @@ class TrainConfig:
     disc_lr: float = 4e-4  # D; paper sec. 4: 4e-4
     betas: tuple[float, float] = (0.0, 0.9)  # Adam's; paper sec. 4: beta1 = 0, beta2 = 0.9
     embedder_lr_factor_stage2: float = 0.1  # paper sec. 3.3: embedders' lr "decreased by a factor of 10" in stage 2
+    # Departure: the first epochs of stage 1 render with P's warp alone (residuals off), so the warp learns to move
+    # the face before the residuals can paint it; paper: none (0). Fractional epochs allowed.
+    warp_warmup_epochs: float = 0.0
+    # Paper sec. 3.3: in stage 2, P is also trained through G on eq. 6. False: P learns from eq. 5 alone, so G's
+    # content and adversarial gradients cannot push appearance into the pose code.
+    gen_trains_pose_embedder: bool = True
     # Learning rates decay linearly to 0 (paper sec. 4) over the planned run: F and P over both stages, G and D over
     # stage 2, which they start "from the initial learning rate" (sec. 3.3).
     max_steps: int | None = None  # stop after this many steps (a budget); the schedule stays the planned run's
@@ -144,6 +188,8 @@ class TrainConfig:
             raise ValueError("train.stage1_epochs and train.stage2_epochs must be >= 0, and not both 0")
         if min(self.lr, self.disc_lr) <= 0 or not 0 < self.embedder_lr_factor_stage2 <= 1:
             raise ValueError("train.lr and train.disc_lr must be > 0, train.embedder_lr_factor_stage2 in (0, 1]")
+        if self.warp_warmup_epochs < 0 or self.warp_warmup_epochs > self.stage1_epochs:
+            raise ValueError(f"train.warp_warmup_epochs must be in [0, stage1_epochs], got {self.warp_warmup_epochs}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1 or null, got {self.max_steps}")
         if min(self.log_every, self.sample_every, self.checkpoint_every, self.num_samples) < 1:
@@ -159,6 +205,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:

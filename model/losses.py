@@ -1,12 +1,20 @@
 """The training objectives, each returning its named terms and their weighted total (paper eqs. 3-7).
 
 Stage 1 (sec. 3.1): L(F, P) = L_REC + lambda_S L_S, with L_REC the L1 reconstruction error (eq. 3) and L_S the
-total variation of the face embedder's fields T and the pose embedder's field T^-1 (eq. 4, 5).
+total variation of the face embedder's fields T and the pose embedder's field T^-1 (eq. 4, 5). Departure: a budget
+lambda_B L_B on P's residuals R^L and R^H (``loss.residual_weight``; 0 is the paper), so that the warp, which can
+only move the embedded face's pixels, carries the pose and the residuals touch up what a warp cannot.
 Stage 2 (sec. 3.2): hinge GAN losses (eq. 7), plus for G the L1 content loss L_R and the L1 feature-matching loss
 L_FM over D's features, weighted lambda_R and lambda_FM (eq. 6).
 
 Choices made where the paper is silent:
 - Every "L1 norm" is a mean absolute error (per element), so weights do not depend on image size or batch.
+- Departure (``loss.pyramid_levels``; 1 is eq. 3 as written): L_REC is the mean of the L1 errors at full, half,
+  quarter ... resolution (area downsampling), as FOMM's pyramid loss. Bilinear sampling passes a warp's gradient
+  only from a pixel's neighbours, so at full resolution alone a warp that should move the face a few pixels sees
+  no pull to do it; coarser levels reach further.
+- L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
+  fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
   target for G, not something G's loss should move D by).
 - The generator's adversarial term is eq. 7's L_G = -E[D(G(f, p))], the mean over patches and batch.
@@ -19,7 +27,7 @@ from typing import NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 
-from model.warp import total_variation
+from model.warp import downsample, total_variation
 
 
 class Stage1Loss(NamedTuple):
@@ -27,7 +35,8 @@ class Stage1Loss(NamedTuple):
 
     reconstruction: torch.Tensor  # L_REC, eq. 3
     smoothness: torch.Tensor  # L_S, eq. 4 (unweighted)
-    total: torch.Tensor  # L_REC + lambda_S L_S
+    residual: torch.Tensor  # L_B, the residuals' budget (unweighted; 0 when P has no residuals)
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -53,16 +62,29 @@ def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target).abs().mean()
 
 
+def pyramid_l1(prediction: torch.Tensor, target: torch.Tensor, levels: int) -> torch.Tensor:
+    """Mean over `levels` resolutions (full, 1/2, 1/4, ...; area downsampling) of the L1 error of (B, C, H, W)
+    images; `levels=1` is `l1`."""
+    assert levels >= 1 and prediction.shape[-1] % 2 ** (levels - 1) == 0, f"{levels} levels of {prediction.shape[-1]} px"
+    errors = []
+    for level in range(levels):
+        errors.append(l1(downsample(prediction, 2**level), downsample(target, 2**level)))
+    return torch.stack(errors).mean()
+
+
 def stage1_loss(target: torch.Tensor, reconstruction: torch.Tensor, face_flow: torch.Tensor,
-                pose_flow: torch.Tensor, *, smooth_weight: float) -> Stage1Loss:
-    """Eq. 5 for a batch.
+                pose_flow: torch.Tensor, residuals: Sequence[torch.Tensor] = (), *, smooth_weight: float,
+                residual_weight: float = 0.0, pyramid_levels: int = 1) -> Stage1Loss:
+    """Eq. 5 for a batch, plus the residual budget.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
-    P's field T^-1.
+    P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P).
     """
-    reconstruction_term = l1(reconstruction, target)
+    reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     smoothness = total_variation(face_flow) + total_variation(pose_flow)
-    return Stage1Loss(reconstruction_term, smoothness, reconstruction_term + smooth_weight * smoothness)
+    residual = sum((r.float().abs().mean() for r in residuals), torch.zeros((), device=target.device))
+    total = reconstruction_term + smooth_weight * smoothness + residual_weight * residual
+    return Stage1Loss(reconstruction_term, smoothness, residual, total)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> DiscriminatorLoss:

@@ -22,6 +22,10 @@ Notable choices (the paper is silent):
 - Resume is exact: networks (checkpoint), optimisers, schedulers and RNG states (train_state) are restored, and
   the data order is a pure function of (seed, epoch), so the batches already done in the current epoch are
   skipped at the sampler without decoding a frame.
+- Departures that keep the pose code on motion (DESIGN.md; each a config switch, off in the paper preset): P's
+  encoder sees an augmented copy of the target (`config.augment`, the same copy in every phase of a step), the first
+  `train.warp_warmup_epochs` render with P's warp alone, P's residuals are under a budget (`loss.residual_weight`),
+  and with `train.gen_trains_pose_embedder: false` phase P optimises eq. 5 alone.
 - Multi-GPU (torchrun): one process per device, each network in DistributedDataParallel, data sharded by rank;
   rank 0 alone writes. The network being trained runs through its DDP wrapper, frozen ones as plain modules.
 """
@@ -43,7 +47,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.checkpoint import load_checkpoint, save_checkpoint
+from model.checkpoint import TRAINED_ON_KEY, load_checkpoint, save_checkpoint, training_record
 from model.config import Config, load_config, save_config
 from model.data.collection import read_collection
 from model.data.dataset import VideoFramesDataset, make_loader
@@ -51,11 +55,12 @@ from model.data.errors import DataError
 from model.data.split import TRAIN, split_by_identity
 from model.device import pick_device  # noqa: F401  (re-exported: `from model.train import pick_device`)
 from model.discriminator import Discriminator
-from model.face_embedder import FaceEmbedder
+from model.augment import augment_pose_input
+from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
                           stage1_loss)
-from model.pose_embedder import PoseEmbedder
+from model.pose_embedder import PoseEmbedder, PoseReconstruction
 from model.train_log import LossLog, StepLosses, plot_losses, sample_grid
 from model.train_state import TrainProgress, load_train_state, save_train_state
 from model.warp import flow_to_colour, resize
@@ -133,16 +138,27 @@ class StepTerms(NamedTuple):
     gen: GeneratorLoss | None  # eq. 6 (phase G)
 
 
+def embedders_loss(target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReconstruction,
+                   config: Config) -> Stage1Loss:
+    """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`."""
+    residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
+    return stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(), residuals,
+                       smooth_weight=config.loss.smooth_weight, residual_weight=config.loss.residual_weight,
+                       pyramid_levels=config.loss.pyramid_levels)
+
+
 def stage1_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
-                frames_k: torch.Tensor, target: torch.Tensor, ctx, config: Config) -> StepTerms:
-    """One stage-1 step: F and P together on eq. 5. frames_k (B, K, 3, S, S), target (B, 3, S, S) on the device;
-    `wrapped` are the networks to train through (DDP wrappers or `nets` itself), `ctx` the autocast context."""
+                frames_k: torch.Tensor, target: torch.Tensor, pose_input: torch.Tensor, ctx, config: Config, *,
+                residuals: bool = True) -> StepTerms:
+    """One stage-1 step: F and P together on eq. 5. frames_k (B, K, 3, S, S), target (B, 3, S, S) on the device,
+    pose_input (B, 3, S, S) what P's encoder sees of the target (`model.augment`); `wrapped` are the networks to
+    train through (DDP wrappers or `nets` itself), `ctx` the autocast context; `residuals=False` is the warp-only
+    warm-up (`train.warp_warmup_epochs`)."""
     set_trainable(nets, "face_embedder", "pose_embedder")
     with ctx:
         embedding = wrapped.face_embedder(frames_k)
-        rec = wrapped.pose_embedder(target, embedding.face)
-        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                         smooth_weight=config.loss.smooth_weight)
+        rec = wrapped.pose_embedder(pose_input, embedding.face, residuals=residuals)
+        s1 = embedders_loss(target, embedding, rec, config)
     f_opt, p_opt = optimizers["face_embedder"], optimizers["pose_embedder"]
     f_opt.zero_grad(set_to_none=True)
     p_opt.zero_grad(set_to_none=True)
@@ -153,7 +169,8 @@ def stage1_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
 
 
 def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
-                frames_k: torch.Tensor, target: torch.Tensor, ctx, config: Config) -> StepTerms:
+                frames_k: torch.Tensor, target: torch.Tensor, pose_input: torch.Tensor, ctx, config: Config
+                ) -> StepTerms:
     """One stage-2 step: the phases D, G, F, P in turn on the same batch (module docstring); arguments as
     `stage1_step`."""
     f_opt, p_opt, g_opt, d_opt = (optimizers[name] for name in Networks._fields)
@@ -162,7 +179,7 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     with ctx:
         with torch.no_grad():  # F and P stay frozen through phases D and G: this one pass serves both
             face = nets.face_embedder(frames_k).face
-            rec = nets.pose_embedder(target, face)
+            rec = nets.pose_embedder(pose_input, face)
             fake = nets.generator(face, rec.pose_code, draft_of(nets, rec.reconstruction))
         fake_logits, real_logits, _, _ = judge(wrapped.discriminator, fake, target, face,
                                                config.model.disc_conditional)
@@ -178,23 +195,24 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     set_trainable(nets, "face_embedder")
     with ctx:
         embedding = wrapped.face_embedder(frames_k)
-        rec = nets.pose_embedder(target, embedding.face)
-        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                         smooth_weight=config.loss.smooth_weight)
+        rec = nets.pose_embedder(pose_input, embedding.face)
+        s1 = embedders_loss(target, embedding, rec, config)
         gen_f = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code,
                                       draft_of(nets, rec.reconstruction), target, config)
     update(f_opt, s1.total + gen_f.total)
-    # -- phase P: eq. 5 + eq. 6 through frozen F, G, D ------------------------------------------------------------
+    # -- phase P: eq. 5 + eq. 6 through frozen F, G, D (eq. 5 alone without train.gen_trains_pose_embedder) ------
     set_trainable(nets, "pose_embedder")
     with ctx:
         with torch.no_grad():
             embedding = nets.face_embedder(frames_k)
-        rec = wrapped.pose_embedder(target, embedding.face)
-        s1 = stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(),
-                         smooth_weight=config.loss.smooth_weight)
-        gen_p = adversarial_objective(nets.generator, nets.discriminator, embedding.face, rec.pose_code,
-                                      draft_of(nets, rec.reconstruction), target, config)
-    update(p_opt, s1.total + gen_p.total)
+        rec = wrapped.pose_embedder(pose_input, embedding.face)
+        s1 = embedders_loss(target, embedding, rec, config)
+        objective = s1.total
+        if config.train.gen_trains_pose_embedder:
+            objective = objective + adversarial_objective(nets.generator, nets.discriminator, embedding.face,
+                                                          rec.pose_code, draft_of(nets, rec.reconstruction), target,
+                                                          config).total
+    update(p_opt, objective)
     return StepTerms(s1, disc, gen)
 
 
@@ -262,6 +280,7 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         raise DataError(data_roots[0], f"{len(dataset)} training frames make no batch of {config.data.batch_size}"
                                        f"{f' per process ({world} processes)' if distributed else ''}")
     stage1_steps = tc.stage1_epochs * steps_per_epoch
+    warmup_steps = round(tc.warp_warmup_epochs * steps_per_epoch)  # stage-1 steps that render with the warp alone
     stage2_steps = tc.stage2_epochs * steps_per_epoch if tc.adversarial else 0
     planned_steps = stage1_steps + stage2_steps
     last_step = min(planned_steps, tc.max_steps or planned_steps)
@@ -320,7 +339,8 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         if not main_process:
             return
         metadata = {"step": str(step), "stage": str(stage), "epoch": str(step // steps_per_epoch),
-                    "losses": json.dumps(losses.present() if losses else {})}
+                    "losses": json.dumps(losses.present() if losses else {}),
+                    TRAINED_ON_KEY: training_record(data_roots, frames, train_frames, init=init)}
         save_checkpoint(checkpoint_path, dict(zip(Networks._fields, nets)), config, metadata)
         save_train_state(state_path, progress=TrainProgress(step, step // steps_per_epoch, steps_per_epoch),
                          optimizers=optimizers, schedulers=schedulers)
@@ -337,11 +357,13 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
                                                     steps_per_epoch - skip):
             frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
             target = target.to(device, non_blocking=True)  # (B, 3, S, S)
+            pose_input = augment_pose_input(target, config.augment)  # what P's encoder sees (model.augment)
             stage = 1 if step < stage1_steps else 2
             if stage == 1:
-                s1, disc, gen = stage1_step(nets, wrapped, optimizers, frames_k, target, ctx, config)
+                s1, disc, gen = stage1_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config,
+                                            residuals=step >= warmup_steps)
             else:
-                s1, disc, gen = stage2_step(nets, wrapped, optimizers, frames_k, target, ctx, config)
+                s1, disc, gen = stage2_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config)
                 schedulers["generator"].step()
                 schedulers["discriminator"].step()
             schedulers["face_embedder"].step()
@@ -462,7 +484,8 @@ def sample_examples(dataset: VideoFramesDataset, count: int, device: torch.devic
 
 @torch.no_grad()
 def write_samples(nets: Networks, examples: Examples, stage: int, ctx, path: Path) -> None:
-    """A sample grid: the K inputs, embedded face, pose warp (colour), reconstruction, G's output (stage 2), target."""
+    """A sample grid: the K inputs, embedded face, pose warp (colour), the face moved by the warp alone,
+    reconstruction, G's output (stage 2), target."""
     modes = [net.training for net in nets]
     for net in nets:
         net.eval()
@@ -476,7 +499,7 @@ def write_samples(nets: Networks, examples: Examples, stage: int, ctx, path: Pat
     size = examples.target.shape[-1]
     columns = [(f"input {k + 1}", examples.frames[:, k]) for k in range(examples.frames.shape[1])]
     columns += [("face", embedding.face), ("pose warp", resize(flow_to_colour(rec.flow.float()), size)),
-                ("recon", rec.reconstruction)]
+                ("warp only", resize(rec.warped.float(), size)), ("recon", rec.reconstruction)]
     if fake is not None:
         columns.append(("G(f, p)", fake))
     columns.append(("target", examples.target))

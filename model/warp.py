@@ -49,11 +49,20 @@ def pixels_to_flow(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def flow_to_grid(flow: torch.Tensor) -> torch.Tensor:
-    """Displacement field `(B, 2, H, W)` in normalised units to grid_sample's grid `(B, H, W, 2)`."""
+    """Displacement field `(B, 2, H, W)` in normalised units to grid_sample's grid `(B, H, W, 2)`, in float32.
+
+    Always float32: a bf16 grid (CUDA autocast) has 8 significant bits, so coordinates near 1 round by 2**-8 of
+    the half-width, about 0.5 px at 256 px, and every warp would shift pixels by up to a pixel.
+    """
     assert flow.dim() == 4 and flow.shape[1] == 2, f"flow must be (B, 2, H, W), got {tuple(flow.shape)}"
     height, width = flow.shape[-2:]
-    base = identity_grid(height, width, device=flow.device, dtype=flow.dtype)  # (1, H, W, 2)
-    return base + flow.permute(0, 2, 3, 1)  # (B, H, W, 2): channels last, as grid_sample wants
+    base = identity_grid(height, width, device=flow.device)  # (1, H, W, 2), float32
+    return base + flow.float().permute(0, 2, 3, 1)  # (B, H, W, 2): channels last, as grid_sample wants
+
+
+def upsample_flow(flow: torch.Tensor, size: int) -> torch.Tensor:
+    """A flow `(B, 2, h, w)` resampled to `(B, 2, size, size)`; normalised units mean the same motion at any size."""
+    return F.interpolate(flow.float(), size=(size, size), mode="bilinear", align_corners=ALIGN_CORNERS)
 
 
 def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -63,8 +72,10 @@ def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     resolution, whatever the source's.
     """
     assert img.dim() == 4 and img.shape[0] == flow.shape[0], f"img {tuple(img.shape)} vs flow {tuple(flow.shape)}"
-    return F.grid_sample(img, flow_to_grid(flow), mode="bilinear", padding_mode=PADDING_MODE,
-                         align_corners=ALIGN_CORNERS)
+    grid = flow_to_grid(flow)  # float32 whatever the autocast dtype (flow_to_grid)
+    with torch.autocast(img.device.type, enabled=False):
+        return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode=PADDING_MODE,
+                             align_corners=ALIGN_CORNERS)
 
 
 def resize(img: torch.Tensor, size: int) -> torch.Tensor:

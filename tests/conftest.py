@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 from pathlib import Path
 
 import cv2
@@ -12,9 +12,17 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-if "PYTEST_XDIST_WORKER" in os.environ:
-    # `make test` runs one pytest worker per core: torch's own threads on top would oversubscribe the cores.
-    torch.set_num_threads(1)
+# One torch thread in every run, alone or under `make test`'s one worker per core: a learning test then computes the
+# same float sums (and so the same trajectory) whichever way it is run, and workers do not oversubscribe the cores.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def seeded() -> None:
+    """Every test starts from the same global random state, whatever ran before it in its worker."""
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
 
 
 def write_frame(path: Path, value: int, size: int = 24) -> Path:

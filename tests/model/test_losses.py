@@ -35,6 +35,19 @@ def test_stage1_loss_terms() -> None:
     assert loss.total.item() == pytest.approx(0.25 + 0.5 * 4.0)
     no_smoothing = stage1_loss(target, reconstruction, face_flow, pose_flow, smooth_weight=0.0)  # Table 1 ablation
     assert no_smoothing.total.item() == 0.25
+    assert loss.residual.item() == 0.0  # no residuals given (single-scale P): no budget
+
+
+def test_residual_budget_is_the_mean_absolute_residual_per_scale() -> None:
+    target, reconstruction = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
+    flows = torch.zeros(1, 1, 2, 4, 4), torch.zeros(1, 2, 2, 2)
+    low, high = torch.full((1, 3, 2, 2), -0.5), torch.zeros(1, 3, 4, 4)
+    high[..., 0, 0] = 1.6  # 3 of 48 values: mean 0.1
+    loss = stage1_loss(target, reconstruction, *flows, (low, high), smooth_weight=1.0, residual_weight=2.0)
+    assert loss.residual.item() == pytest.approx(0.5 + 0.1)
+    assert loss.total.item() == pytest.approx(2.0 * 0.6)
+    paper = stage1_loss(target, reconstruction, *flows, (low, high), smooth_weight=1.0)  # lambda_B 0: eq. 5 itself
+    assert paper.total.item() == 0.0 and paper.residual.item() == pytest.approx(0.6)
 
 
 def test_hinge_discriminator_loss_hand_computed() -> None:

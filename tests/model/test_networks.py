@@ -17,7 +17,7 @@ from model.discriminator import Discriminator, DiscriminatorOutput
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.pose_embedder import PoseEmbedder, PoseReconstruction
-from model.warp import downsample, resize, warp
+from model.warp import downsample, resize, upsample_flow, warp
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_face_embedder_gradients_and_batch_independence(config: Config) -> None:
 
 def test_pose_embedder_multi_scale(config: Config) -> None:
     s, d = config.data.size, config.model.pose_dim
-    net = PoseEmbedder.from_config(config.model, size=s)
+    net = PoseEmbedder.from_config(dataclasses.replace(config.model, warp_full_resolution=False), size=s)  # eq. 2
     frame, face = _images(3, 3, s, s), _images(3, 3, s, s, seed=1)
     out = net(frame, face)
     assert isinstance(out, PoseReconstruction)
@@ -125,6 +125,30 @@ def test_pose_embedder_multi_scale(config: Config) -> None:
     assert not torch.allclose(other.reconstruction, out.reconstruction)
 
 
+def test_pose_embedder_full_resolution_warp(config: Config) -> None:
+    """`model.warp_full_resolution`: the W/4 flow, upsampled, moves the full-resolution face; residuals add on top
+    and can be left out."""
+    s = config.data.size
+    net = PoseEmbedder.from_config(dataclasses.replace(config.model, warp_full_resolution=True), size=s)
+    frame, face = _images(3, 3, s, s), _images(3, 3, s, s, seed=1)
+    out = net(frame, face)
+    assert out.flow.shape == (3, 2, s // 4, s // 4) and out.warped.shape == (3, 3, s, s)
+    assert torch.equal(out.reconstruction, face)  # at initialisation: no flow, no residuals: x = f, every pixel kept
+    _jitter(net)
+    out = net(frame, face)
+    torch.testing.assert_close(out.warped, warp(face, upsample_flow(out.flow, s)))
+    torch.testing.assert_close(out.reconstruction, out.warped + out.residual_high + resize(out.residual_low, s))
+    warp_only = net(frame, face, residuals=False)
+    torch.testing.assert_close(warp_only.reconstruction, out.warped)  # the warp alone
+    torch.testing.assert_close(warp_only.pose_code, out.pose_code)
+    # a flow of one pixel moves every full-resolution pixel by exactly one: nothing of the face is blurred away
+    fresh = PoseEmbedder.from_config(dataclasses.replace(config.model, warp_full_resolution=True), size=s)
+    with torch.no_grad():
+        fresh.flow_head.bias.copy_(torch.tensor([2.0 / s, 0.0]))  # x: one pixel in normalised units
+    moved = fresh(frame, face).reconstruction
+    torch.testing.assert_close(moved[..., :-1], face[..., 1:], atol=1e-5, rtol=0)
+
+
 def test_pose_embedder_single_scale_ablation(config: Config) -> None:
     s = config.data.size
     single = dataclasses.replace(config.model, multi_scale=False)
@@ -140,9 +164,11 @@ def test_pose_embedder_single_scale_ablation(config: Config) -> None:
     torch.testing.assert_close(out.reconstruction, warp(face, out.flow))  # x = T^-1(f), nothing added
 
 
-@pytest.mark.parametrize("multi_scale", [True, False])
-def test_pose_embedder_gradients_and_batch_independence(config: Config, multi_scale: bool) -> None:
-    net = PoseEmbedder.from_config(dataclasses.replace(config.model, multi_scale=multi_scale), size=32)
+@pytest.mark.parametrize("multi_scale,full_resolution", [(True, False), (True, True), (False, False)])
+def test_pose_embedder_gradients_and_batch_independence(config: Config, multi_scale: bool,
+                                                        full_resolution: bool) -> None:
+    net = PoseEmbedder.from_config(dataclasses.replace(config.model, multi_scale=multi_scale,
+                                                       warp_full_resolution=full_resolution), size=32)
     _jitter(net)
     frame, face = _images(3, 3, 32, 32), _images(3, 3, 32, 32, seed=1).requires_grad_()
     out = net(frame, face)

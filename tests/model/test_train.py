@@ -7,6 +7,7 @@ preset an epoch is 12 steps and a run is 24 stage-1 plus 12 stage-2 steps.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -76,8 +77,8 @@ def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path,
     assert samples == ["step_0000010.png", "step_0000020.png", "step_0000030.png", "step_0000036.png"]
     k, g = config.data.num_frames, SAMPLE_GUTTER
     with Image.open(out / "samples/step_0000020.png") as grid1, Image.open(out / "samples/step_0000036.png") as grid2:
-        cell = (grid1.width - g) // (k + 4)  # columns: K inputs, face, warp, reconstruction, target
-        assert grid1.width == (k + 4) * cell + g and grid2.width == (k + 5) * cell + g  # stage 2 adds G(f, p)
+        cell = (grid1.width - g) // (k + 5)  # columns: K inputs, face, flow, warp only, reconstruction, target
+        assert grid1.width == (k + 5) * cell + g and grid2.width == (k + 6) * cell + g  # stage 2 adds G(f, p)
         assert cell >= 64 and grid2.height > 3 * cell  # three examples, cells upscaled to >= 64 px
 
     checkpoint = load_checkpoint(result.checkpoint)
@@ -210,6 +211,55 @@ def test_stage2_trains_one_network_at_a_time(synthvox: Path, tmp_path: Path, mon
     result = train(tiny(max_steps=27), [synthvox], tmp_path / "run", device=CPU, progress=False)
     assert result.stage == 2
     assert order == ["discriminator", "generator", "face_embedder", "pose_embedder"] * 3  # steps 25, 26, 27
+
+
+def test_warp_warmup_renders_with_the_warp_alone(synthvox: Path, tmp_path: Path) -> None:
+    """`train.warp_warmup_epochs`: P's residual heads stay exactly zero through the warm-up (the reconstruction does
+    not use them, and the residual budget's gradient at zero is zero), and learn after it."""
+    config = tiny(adversarial=False, warp_warmup_epochs=1)  # 2 stage-1 epochs of 12 steps: 12 warm-up steps
+    heads = ("low_head", "high_head")
+    during = train(dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=12)), [synthvox],
+                   tmp_path / "a", device=CPU, progress=False)
+    for head in heads:
+        assert all((p == 0).all() for p in getattr(during.networks.pose_embedder, head).parameters()), head
+    assert (during.networks.pose_embedder.flow_head.weight != 0).any()  # the warp learned meanwhile
+    after = train(config, [synthvox], tmp_path / "b", device=CPU, progress=False)
+    for head in heads:
+        assert any((p != 0).any() for p in getattr(after.networks.pose_embedder, head).parameters()), head
+
+
+@pytest.mark.parametrize("through_generator", [True, False])
+def test_pose_embedder_learns_through_the_generator_only_when_told(synthvox: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   through_generator: bool) -> None:
+    """Phase P optimises eq. 5 + eq. 6 (paper), or eq. 5 alone with `train.gen_trains_pose_embedder: false`."""
+    seen: dict[str, list[float]] = {"pose": []}
+    real_update = trainer.update
+
+    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        if phase_names == ("pose_embedder",):
+            seen["pose"].append(loss.item())
+        real_update(optimizer, loss)
+
+    phase_names: tuple[str, ...] = ()
+    real_set_trainable = trainer.set_trainable
+
+    def set_trainable(nets: Networks, *names: str) -> None:
+        nonlocal phase_names
+        phase_names = names
+        real_set_trainable(nets, *names)
+
+    monkeypatch.setattr(trainer, "update", update)
+    monkeypatch.setattr(trainer, "set_trainable", set_trainable)
+    config = tiny(max_steps=25, log_every=1, gen_trains_pose_embedder=through_generator)
+    train(config, [synthvox], tmp_path / "run", device=CPU, progress=False)
+    logged = pd.read_csv(tmp_path / "run/losses.csv").set_index("step")
+    assert len(seen["pose"]) == 1  # step 25, the first of stage 2
+    eq5 = logged.loc[25, "stage1_total"]  # the P phase's eq. 5 (+ budget), as logged
+    if through_generator:
+        assert seen["pose"][0] > eq5 + 1e-3  # eq. 6 through G added (lambda_R x content alone exceeds 0.1)
+    else:
+        assert seen["pose"][0] == pytest.approx(eq5, rel=1e-5)
 
 
 def free_port() -> int:

@@ -95,3 +95,17 @@ def test_flow_to_colour() -> None:
     assert not torch.allclose(right, left)  # direction is hue
     torch.testing.assert_close(right, torch.tensor([1.0, -1.0, -1.0]))  # full length to the right is pure red
     torch.testing.assert_close(flow_to_colour(flow * 0.5, max_norm=1.0)[0, :, 0, 3], torch.tensor([1.0, 0.0, 0.0]))
+
+
+def test_warp_grid_is_float32_under_bf16_autocast() -> None:
+    """Under bf16 autocast a flow arrives in bf16; the grid built from it must not be rounded to bf16 (8 bits:
+    coordinates near the edge would move by up to half a pixel at 256 px)."""
+    size = 256
+    img = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    flow = pixels_to_flow(torch.full((1, 2, size, size), 0.37))  # a sub-pixel shift, exact in bf16 or not
+    exact = warp(img, flow.bfloat16().float())
+    assert flow_to_grid(flow.bfloat16()).dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = warp(img, flow.bfloat16())
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, exact, atol=1e-5, rtol=0)
