@@ -33,8 +33,11 @@ class DataConfig:
     batch_size: int = 16  # paper silent (2 GPUs); 16 fits one 24 GB card at 256 px
     workers: int = 4  # DataLoader worker processes decoding frames
     seed: int = 0  # source-frame draws and the seeded split
+    # identities (shell-style patterns) never trained on, whatever the split draws: whole people kept for evaluation
+    hold_out: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hold_out", tuple(str(p) for p in self.hold_out))  # YAML gives a list
         if self.size < 8 or self.size % 4:
             raise ValueError(f"data.size must be a multiple of 4 and >= 8 (the pose warp is at size/4), got {self.size}")
         if self.num_frames < 1:
@@ -270,4 +273,5 @@ def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (what a run actually used)."""
     values = dataclasses.asdict(config)
     values["train"]["betas"] = list(values["train"]["betas"])  # safe_dump writes lists, not tuples
+    values["data"]["hold_out"] = list(values["data"]["hold_out"])
     Path(path).write_text(yaml.safe_dump(values, sort_keys=False))

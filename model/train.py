@@ -265,7 +265,8 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
 
     # -- data: the training identities of every collection, K source frames + one target per item ---------------
     frames = read_collections(data_roots, fps=config.data.fps)
-    split = split_by_identity(frames, test_fraction=config.data.test_fraction, seed=config.data.seed)
+    split = split_by_identity(frames, test_fraction=config.data.test_fraction, seed=config.data.seed,
+                              hold_out=config.data.hold_out)
     train_frames = frames[split == TRAIN]
     if train_frames.empty:
         say(f"no training identities after the split ({frames['identity'].nunique()} identities, all held out): "

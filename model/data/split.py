@@ -2,6 +2,8 @@
 
 - VoxCeleb1 collections use the official test identities (the 40 speakers whose names begin with "E",
   ids id10270–id10309), so figures are comparable with the paper's Table 1.
+- Identities matching a `hold_out` pattern (shell-style, e.g. ``orl_s3[1-9]``) are test identities of any collection:
+  whole people a run promises never to see (issue 11: ORL s31-s40 stay out of the shipped model's training).
 - Any other collection holds out a seeded fraction of its identities: identities are ordered by a hash of
   (seed, identity) and the first ``round(n * fraction)`` are the test set (at least one when there are two or
   more). The hash, unlike a shuffle, puts an identity in the same order whatever else the collection holds.
@@ -9,7 +11,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -34,10 +38,12 @@ def held_out_identities(identities: list[str], *, test_fraction: float, seed: in
     return set(sorted(unique, key=lambda i: _rank_key(seed, i))[:count])
 
 
-def split_by_identity(frames: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0) -> pd.Series:
+def split_by_identity(frames: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0,
+                      hold_out: Sequence[str] = ()) -> pd.Series:
     """"train" or "test" for each row of a frame table (as `read_collection` returns), split by identity.
 
-    VoxCeleb1 face crops (by layout) use the official test identities; everything else a seeded fraction.
+    VoxCeleb1 face crops (by layout) use the official test identities; everything else a seeded fraction; an
+    identity matching any `hold_out` pattern is a test identity in every case.
     """
     is_vox = frames["layout"].isin(VOXCELEB_LAYOUTS)
     split = pd.Series(TRAIN, index=frames.index, dtype=object)
@@ -45,5 +51,7 @@ def split_by_identity(frames: pd.DataFrame, *, test_fraction: float = 0.1, seed:
     others = frames.loc[~is_vox, "identity"]
     held_out = held_out_identities(others.tolist(), test_fraction=test_fraction, seed=seed)
     split[~is_vox & frames["identity"].isin(held_out)] = TEST
+    named = {i for i in frames["identity"].unique() if any(fnmatch.fnmatchcase(str(i), p) for p in hold_out)}
+    split[frames["identity"].isin(named)] = TEST
     return split
 

@@ -42,3 +42,12 @@ def test_every_identity_lands_in_exactly_one_side(names: set[str], fraction: flo
     assert (sides == 1).all()  # both videos of one identity fall on the same side
     held = frames.loc[split == "test", "identity"].nunique()
     assert 1 <= held <= len(names) - 1  # both sides non-empty whenever there are two identities
+
+
+def test_hold_out_patterns_keep_whole_people_out_of_training(frames_tree: Path) -> None:
+    frames = read_collection(frames_tree)  # identities p0, p1, p2
+    split = split_by_identity(frames, test_fraction=0.0, seed=0, hold_out=("p[02]",))
+    assert set(frames.loc[split == "test", "identity"]) == {"p0", "p2"}
+    both = split_by_identity(frames, test_fraction=0.34, seed=0, hold_out=("p0",))  # the seeded draw, and p0 too
+    seeded = split_by_identity(frames, test_fraction=0.34, seed=0)
+    assert set(frames.loc[both == "test", "identity"]) == set(frames.loc[seeded == "test", "identity"]) | {"p0"}
