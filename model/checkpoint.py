@@ -2,8 +2,19 @@
 
 A checkpoint is one ``.safetensors`` file: tensors named ``<network>.<parameter>`` (``pose_embedder.encoder.0...``)
 and string metadata: ``format``, ``posedex_version``, ``config`` (the whole resolved `Config` as JSON, including
-``model.align_corners``, so a model is rebuilt exactly as trained) and whatever the trainer adds (step, metrics).
+``model.align_corners``, so a model is rebuilt exactly as trained) and whatever the trainer adds (step, metrics,
+and ``trained_on``: which collections and identities the weights have seen, `TrainingRecord`).
 Writes are atomic: a temporary file in the same folder, fsync, `os.replace`.
+
+Choices for ``trained_on`` (what lets `daegan evaluate` call a collection held out, issue 11):
+- Identities are recorded per training collection (its root's resolved folder name and path, and its SynthVox seed
+  when ``synthvox.json`` names one): those trained on (after the split) and those the split held out.
+- A run started with ``--init`` has also seen what its initial weights saw: their record is merged in, and when
+  their checkpoint has none the record says it is incomplete.
+- Matching errs toward "seen": identities match by folder name, and only two known, different SynthVox seeds keep
+  equal names apart (``sv0003`` of seed 1 is another person than ``sv0003`` of seed 0). An identity whose frames
+  lie under none of the roots (a symlinked file) is recorded in a collection without name or seed, which matches
+  any collection.
 """
 
 from __future__ import annotations
@@ -12,9 +23,10 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError
@@ -23,8 +35,13 @@ from safetensors.torch import safe_open, save_file
 from model import __version__
 from model.config import Config, config_from_dict
 from model.data.errors import DataError
+from model.data.synthvox import RECIPE_FILE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = "posedex.daegan/1"
+TRAINED_ON_KEY = "trained_on"  # metadata key of the `TrainingRecord` (JSON)
 
 
 @dataclass(frozen=True)
@@ -102,3 +119,85 @@ def load_checkpoint(path: str | Path, device: torch.device = torch.device("cpu")
         network, _, name = key.partition(".")
         states.setdefault(network, {})[name] = tensor
     return Checkpoint(config=config, states=states, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class TrainedCollection:
+    """One collection a run trained on, and which of its identities went into training."""
+
+    name: str  # the root's resolved folder name ("" for identities placed under no root)
+    path: str  # the root's resolved path on the training machine
+    synthvox_seed: int | None  # the seed in its synthvox.json; None for real frames (matches any seed)
+    trained: tuple[str, ...]  # identities (folder names) trained on, sorted
+    held_out: tuple[str, ...]  # identities the train/test split kept out of training, sorted
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What a checkpoint's weights have seen: `collections`, and whether that is all (`complete`)."""
+
+    collections: tuple[TrainedCollection, ...]
+    complete: bool  # False: the run started (--init) from weights whose checkpoint does not say what they saw
+
+    def trained_as(self, identity: str, synthvox_seed: int | None) -> list[str]:
+        """Names of the training collections that trained on `identity` of a collection of `synthvox_seed` (None:
+        not SynthVox, or not known); empty when none did (module docstring: how names and seeds match)."""
+        return [c.name for c in self.collections if identity in c.trained
+                and (c.synthvox_seed is None or synthvox_seed is None or c.synthvox_seed == synthvox_seed)]
+
+    def to_json(self) -> str:
+        return json.dumps({"collections": [dataclasses.asdict(c) for c in self.collections],
+                           "complete": self.complete})
+
+
+def training_record(roots: Sequence[Path], frames: pd.DataFrame, trained: pd.DataFrame, *,
+                    init: Path | None = None) -> str:
+    """The ``trained_on`` metadata (JSON) of a run on the collections `roots`: `frames` is their frame table
+    (every root's rows, identities unique across roots, absolute ``path`` per row), `trained` its rows trained on;
+    `init` the checkpoint whose weights the run started from."""
+    resolved = [Path(r).resolve() for r in roots]
+    trained_ids = set(trained["identity"])
+    trained_of: dict[int, list[str]] = {}
+    held_of: dict[int, list[str]] = {}
+    firsts = frames.drop_duplicates("identity")
+    for identity, path in zip(firsts["identity"], firsts["path"]):
+        owner = next((i for i, root in enumerate(resolved) if Path(path).is_relative_to(root)), -1)
+        (trained_of if identity in trained_ids else held_of).setdefault(owner, []).append(str(identity))
+    owners = sorted(set(trained_of) | set(held_of))
+    collections = [TrainedCollection(resolved[i].name if i >= 0 else "", str(resolved[i]) if i >= 0 else "",
+                                     _synthvox_seed(resolved[i]) if i >= 0 else None,
+                                     tuple(sorted(trained_of.get(i, []))), tuple(sorted(held_of.get(i, []))))
+                   for i in owners]
+    complete = True
+    if init is not None:
+        with safe_open(init, framework="pt") as file:
+            earlier = trained_on(dict(file.metadata() or {}), source=init)
+        collections += list(earlier.collections) if earlier else []
+        complete = earlier is not None and earlier.complete
+    return TrainingRecord(tuple(collections), complete).to_json()
+
+
+def _synthvox_seed(root: Path) -> int | None:
+    """The seed a SynthVox root's synthvox.json names; None when there is none to read."""
+    try:
+        seed = json.loads((root / RECIPE_FILE).read_text())["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
+def trained_on(metadata: Mapping[str, str], *, source: str | Path = "checkpoint") -> TrainingRecord | None:
+    """The `TrainingRecord` in a checkpoint's metadata; None when it has none (a checkpoint from before the record:
+    what it trained on is unknown). A record that does not parse is a `DataError` naming `source`."""
+    text = metadata.get(TRAINED_ON_KEY)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+        collections = tuple(TrainedCollection(str(c["name"]), str(c["path"]), c["synthvox_seed"],
+                                              tuple(map(str, c["trained"])), tuple(map(str, c["held_out"])))
+                            for c in value["collections"])
+        return TrainingRecord(collections, bool(value["complete"]))
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(Path(source), f"its {TRAINED_ON_KEY} metadata is not a training record "
+                                      f"({err.__class__.__name__}: {err})") from err
