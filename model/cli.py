@@ -42,20 +42,25 @@ def main() -> None:
 @click.option("--identities", type=POSITIVE, default=8, show_default=True, help="Number of identities.")
 @click.option("--videos-per-identity", type=POSITIVE, default=2, show_default=True, help="Videos per identity.")
 @click.option("--frames", type=POSITIVE, default=32, show_default=True, help="Frames per video.")
+@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=25), default=1.5, show_default=True,
+              help="Frames per second sampled from each video's talk: a video lasts frames / fps seconds.")
 @click.option("--size", type=click.IntRange(min=32), default=128, show_default=True, help="Frame side in pixels.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="Rendering processes.")
 @click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
-def synth(out: Path, identities: int, videos_per_identity: int, frames: int, size: int, seed: int, workers: int,
-          image_format: str) -> None:
+def synth(out: Path, identities: int, videos_per_identity: int, frames: int, fps: float, size: int, seed: int,
+          workers: int, image_format: str) -> None:
     """Render a SynthVox collection: talking faces with known identity and pose, plus labels.csv.
 
-    Example: daegan synth --out data/synthvox --identities 100 --videos-per-identity 4 --frames 32 --size 128
+    Each video is a talking head in its own scene (backdrop, shirt, light, framing), sampled at --fps; 15-30 s of
+    talk (e.g. 24-32 frames at 1.5 fps) vary pose and expression within every video.
+
+    Example: daegan synth --out data/synthvox --identities 100 --videos-per-identity 4 --frames 24 --size 64
     """
     from model.data.synthvox import synthesize
 
     labels = synthesize(out, identities=identities, videos_per_identity=videos_per_identity, frames=frames,
-                        size=size, seed=seed, workers=workers, image_format=image_format)
+                        fps=fps, size=size, seed=seed, workers=workers, image_format=image_format)
     click.echo(f"wrote {len(labels)} frames of {identities} identities to {out} (labels: {out / 'labels.csv'})")
 
 
@@ -194,9 +199,15 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
             csv_path: Path | None) -> None:
     """Show what a frame collection holds: layouts, identities, videos, frames, labels and the split.
 
+    With labels, each label's within-video share of variance (mean within-video variance over the collection's):
+    below 0.6, a label varies mostly between videos, and stage 1 learns little of it.
+
     Example: daegan inspect data/voxceleb1 --meta data/vox1_meta.csv --csv frames.csv
     """
+    from pandas.api.types import is_numeric_dtype
+
     from model.data.collection import FRAME_COLUMNS, scan_collection
+    from model.data.label_stats import MIN_WITHIN_VIDEO_SHARE, within_video_share
     from model.data.split import split_by_identity
 
     scan = scan_collection(root, fps=fps, meta=meta)
@@ -209,6 +220,13 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
     click.echo(f"frames:     {len(frames)}")
     extra = [c for c in frames.columns if c not in (*FRAME_COLUMNS, "split")]
     click.echo(f"labels:     {', '.join(extra) if extra else 'none'}")
+    numeric = [c for c in extra if is_numeric_dtype(frames[c])]
+    if numeric:
+        shares = within_video_share(frames, numeric)
+        click.echo("within-video share of variance: " + ", ".join(f"{c} {s:.2f}" for c, s in shares.items()))
+        low = [c for c, s in shares.items() if s < MIN_WITHIN_VIDEO_SHARE]
+        click.echo(f"below {MIN_WITHIN_VIDEO_SHARE} (varying mostly between videos): {', '.join(low)}" if low else
+                   f"every label varies mostly within videos (share >= {MIN_WITHIN_VIDEO_SHARE})")
     for split, part in frames.groupby("split"):
         click.echo(f"{split + ':':<12}{part['identity'].nunique()} identities, {len(part)} frames")
     for path, reason in scan.skipped:

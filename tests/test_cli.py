@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import click
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -158,15 +161,31 @@ def test_prepare_a_folder_lists_the_videos_it_skipped(runner: CliRunner, tmp_pat
 
 def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "sv"
-    args = ["synth", "--out", str(out), "--identities", "2", "--videos-per-identity", "1", "--frames", "3",
-            "--size", "64", "--workers", "1"]
+    args = ["synth", "--out", str(out), "--identities", "2", "--videos-per-identity", "2", "--frames", "12",
+            "--fps", "1", "--size", "32", "--workers", "1"]
     result = runner.invoke(daegan_main, args)
     assert result.exit_code == 0, result.output
-    assert "wrote 6 frames of 2 identities" in result.output
+    assert "wrote 48 frames of 2 identities" in result.output
+    assert json.loads((out / "synthvox.json").read_text())["fps"] == 1.0
     summary = runner.invoke(daegan_main, ["inspect", str(out)])
-    assert "frames:     6" in summary.output and "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
+    assert "frames:     48" in summary.output and "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
+    shares = re.search(r"^within-video share of variance: (.*)$", summary.output, re.MULTILINE)
+    assert shares is not None and [part.split()[0] for part in shares.group(1).split(", ")] == [
+        "yaw", "pitch", "roll", "mouth_open", "smile", "blink", "brow_raise"]
+    assert "every label varies mostly within videos (share >= 0.6)" in summary.output
     again = runner.invoke(daegan_main, args)  # never overwrites a collection
     assert again.exit_code == 2 and str(out) in again.stderr and "already exists" in again.stderr
+
+
+def test_inspect_names_labels_that_vary_between_videos(runner: CliRunner, frames_tree: Path) -> None:
+    labels = frames_tree / "labels.csv"
+    table = pd.read_csv(labels)
+    table["smile"] = table["video"].str[1:].astype(float) + 0.1 * (table["frame"] % 2)  # mostly per video
+    table.to_csv(labels, index=False)
+    result = runner.invoke(daegan_main, ["inspect", str(frames_tree)])
+    assert result.exit_code == 0, result.output
+    assert "within-video share of variance: yaw 1.00, smile 0.01" in result.output
+    assert "below 0.6 (varying mostly between videos): smile" in result.output
 
 
 def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path: Path) -> None:

@@ -1,17 +1,24 @@
 """SynthVox: synthetic talking-face videos with exact ground truth for identity and pose (DESIGN.md, "SynthVox").
 
-This file owns what a collection contains: identities (appearance), poses, talking trajectories, the atomic
-collection writer with its `labels.csv`, and the contact sheet. Drawing a head is `synthvox_render`'s job.
+This file owns what a collection contains: identities (the head itself: shape, skin, hair, eyes, features), the
+recipe that re-renders any frame (`synthvox.json`), the atomic collection writer with its `labels.csv`, and the
+contact sheet. Motion is `synthvox_motion`'s, the scene around a head (backdrop, clothes, light, framing)
+`synthvox_scene`'s, drawing `synthvox_render`'s.
+
+SynthVox v2 (recipe version 2) samples each video sparsely (`--fps`, 1.5 by default) over 15-30 s of talk, so
+pose and expression vary within videos as in real talk, and draws a scene per video, independent of the identity.
+Version 1 (no "version" in synthvox.json) sampled 1.3 s at 25 fps and tied backdrop and shirt to the identity; its
+collections still re-render (`version1_scene`), so they can still be evaluated.
 
 Choices made:
 - Identities are spread over appearance space by a Kronecker (Weyl) low-discrepancy sequence over the identity
   index, with per-seed offsets: attribute k of identity i is frac(offset_k + i * step_k), step_k the fractional
   part of sqrt(prime_k) kept within [0.2, 0.8]. Consecutive identities therefore land in different hair styles,
-  skin tones, hair colours and backgrounds, never near-copies as iid draws sometimes give.
+  skin tones and hair colours, never near-copies as iid draws sometimes give. (Coordinates 13-15 were v1's
+  backdrop and shirt: kept, so a seed's faces are the same in both versions.)
 - Every random stream comes from `numpy.random.SeedSequence(seed, spawn_key=(stream, identity[, video]))`, so a
-  frame's bytes depend only on (seed, identity, video, frame), never on worker scheduling.
-- Pose values are rounded to POSE_DECIMALS before rendering, so `labels.csv` holds exactly what was rendered.
-- The nominal frame rate is 25 fps (VoxCeleb's); trajectories are written in seconds and sampled at it.
+  frame's bytes depend only on (seed, identity, video, frame, fps), never on worker scheduling.
+- Pose values are rounded before rendering (`synthvox_motion`), so `labels.csv` holds exactly what was rendered.
 - Workers are spawned, not forked: safe beside a parent that already holds threads (torch, BLAS).
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import secrets
 from collections.abc import Sequence
@@ -33,25 +41,20 @@ from tqdm import tqdm
 
 from model.data.errors import DataError
 from model.data.images import write_image
+from model.data.synthvox_motion import DEFAULT_FPS, POSE_COLUMNS, Pose, talking_trajectory
 from model.data.synthvox_render import HAIR_STYLES, render_frame
+from model.data.synthvox_scene import Scene, hsv
 
-POSE_COLUMNS = ("yaw", "pitch", "roll", "mouth_open", "smile", "blink", "brow_raise")
 LABEL_COLUMNS = ("identity", "video", "frame", "time", *POSE_COLUMNS)
 LABELS_FILE = "labels.csv"
-RECIPE_FILE = "synthvox.json"  # how the collection was made (seed, size): what re-renders its identities in any pose
-FPS = 25.0  # SynthVox's nominal frame rate (VoxCeleb's): label time = frame / FPS
+RECIPE_FILE = "synthvox.json"  # how the collection was made (`Recipe` and the collection's shape)
+RECIPE_VERSION = 2  # synthvox.json's "version": 2 since scenes are per video; v1 files have no version
+VERSION1_FPS = 25.0  # v1 sampled every frame of a 25-fps video
 FRAME_DIGITS = 5  # frame file stems: 00000.png
 IMAGE_FORMATS = ("png", "jpg")
-POSE_DECIMALS = 4  # labels round-trip through CSV exactly; 1e-4 degrees is far below a pixel
-YAW_MAX, PITCH_MAX, ROLL_MAX = 45.0, 25.0, 20.0  # degrees: the pose ranges a trajectory stays within
-HEAD_HZ = (0.12, 0.5)  # head motion frequencies: slow turns, yet visible within a 32-frame (1.3 s) clip
-EXPRESSION_HZ = (0.05, 0.3)  # smile and brow raise drift slower than the head
-TALK_HZ = (0.08, 0.25)  # talking spells alternate with pauses at this rate
-SYLLABLE_HZ = (3.0, 5.0)  # syllables per second while talking
-BLINK_INTERVAL_S = 3.0  # mean time between blinks (people blink ~15-20 times a minute)
-BLINK_DURATION_S = 0.24  # a blink closes and reopens the eye in about a quarter second
-WAVE_TERMS = 3  # sinusoids summed for each smooth signal
-STREAM_SPREAD, STREAM_IDENTITY, STREAM_VIDEO = 0, 1, 2  # spawn keys of the independent random streams
+IDENTITY_NAME, VIDEO_NAME = re.compile(r"^sv(\d+)$"), re.compile(r"^v(\d+)$")  # of `identity_name`, `video_name`
+STREAM_SPREAD, STREAM_IDENTITY, STREAM_VIDEO = 0, 1, 2  # spawn keys of the independent random streams (the
+# scene's is `synthvox_scene.STREAM_SCENE`)
 
 SKIN_TONES = ((0.97, 0.82, 0.71), (0.93, 0.74, 0.6), (0.84, 0.62, 0.46), (0.7, 0.5, 0.34), (0.53, 0.36, 0.24),
               (0.4, 0.26, 0.17))  # light to dark; identities interpolate along this path
@@ -60,33 +63,16 @@ HAIR_COLOURS = ((0.07, 0.06, 0.05), (0.22, 0.14, 0.08), (0.42, 0.27, 0.14), (0.5
 EYE_COLOURS = ((0.12, 0.07, 0.04), (0.22, 0.13, 0.06), (0.28, 0.22, 0.1), (0.15, 0.27, 0.18), (0.16, 0.26, 0.42),
                (0.28, 0.31, 0.34))  # dark brown, brown, hazel, green, blue, grey; dark enough to read as eyes
 BROW_DARKNESS = 0.4  # brows are at most this fraction of the skin's brightness, even for blond or grey hair
-BACKGROUND_CONTRAST = 0.2  # the backdrop is at least this much darker than the skin: the face stands out
-BACKGROUND_VALUES = (0.06, 0.5)  # backdrop brightness range; OpenCV's Haar cascade misses faces before bright
-# backdrops far more often (a bright surround inflates the window's variance, drowning the eye/cheek contrast)
-
-
-@dataclass(frozen=True)
-class Pose:
-    """Head pose and expression of one frame.
-
-    yaw, pitch, roll in degrees (positive yaw turns the face to image right, positive pitch lifts the chin,
-    positive roll tilts the head counter-clockwise); mouth_open, smile, blink, brow_raise in [0, 1] (blink = 1:
-    eyes closed). `Pose()` is frontal and neutral.
-    """
-
-    yaw: float = 0.0
-    pitch: float = 0.0
-    roll: float = 0.0
-    mouth_open: float = 0.0
-    smile: float = 0.0
-    blink: float = 0.0
-    brow_raise: float = 0.0
+VERSION1_BACKDROP_CONTRAST = 0.2  # v1's backdrop was at least this much darker than the identity's skin...
+VERSION1_BACKDROP_VALUES = (0.06, 0.5)  # ...within this brightness range
+VERSION1_FADE = 0.8  # ...and its bottom row this bright relative to its top
+IDENTITY_DRAWS = 11  # values `Identity.from_seed` draws from the identity stream; v1 drew its scene after them
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Everything about a face that does not change while it talks. Lengths are in head units (cranium
-    half-height ~1); colours are linear RGB triples in [0, 1]."""
+    """Everything about a face that does not change while it talks, and nothing else (the scene is per video).
+    Lengths are in head units (cranium half-height ~1); colours are linear RGB triples in [0, 1]."""
 
     head_width: float  # cranium half-width
     head_height: float  # cranium half-height: long or round faces
@@ -111,14 +97,12 @@ class Identity:
     lip_color: tuple[float, float, float]
     lip_thickness: float
     ear_size: float  # scale of the ears
-    background: tuple[float, float, float]
-    shirt_color: tuple[float, float, float]
 
     @classmethod
     def from_seed(cls, seed: int, index: int) -> Identity:
         """Identity number `index` of the collection made with `seed`: the same arguments give the same face."""
         u = _spread(seed, index)
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM_IDENTITY, index)))
+        rng = _identity_rng(seed, index)
         skin = _along(SKIN_TONES, u[1])
         hair = HAIR_COLOURS[int(u[2] * len(HAIR_COLOURS))]
         lip = tuple(np.clip(np.array(skin) * [0.75, 0.45, 0.45] + rng.uniform(0.0, 0.06, 3), 0.0, 1.0))
@@ -146,9 +130,23 @@ class Identity:
             lip_color=tuple(float(c) for c in lip),
             lip_thickness=0.035 + 0.02 * rng.random(),
             ear_size=0.85 + 0.3 * rng.random(),
-            background=_hsv(u[13], 0.25 + 0.35 * rng.random(), _away_from(_luminance(skin), u[14])),
-            shirt_color=_hsv(u[15], 0.5, 0.35 + 0.45 * rng.random()),
         )
+
+
+def _identity_rng(seed: int, index: int) -> np.random.Generator:
+    """The random stream of identity `index`'s attributes that are not spread (`_spread`)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM_IDENTITY, index)))
+
+
+def version1_scene(seed: int, index: int) -> Scene:
+    """The scene SynthVox v1 tied to identity `index` of `seed`, in every one of its videos: a backdrop darker than
+    the skin, a shirt, the neutral light and framing. It re-renders v1 collections for evaluation."""
+    u = _spread(seed, index)
+    rng = _identity_rng(seed, index)
+    rng.random(IDENTITY_DRAWS)  # v1 drew the identity first, then the backdrop's saturation and the shirt's value
+    backdrop = hsv(u[13], 0.25 + 0.35 * rng.random(), _away_from(_luminance(_along(SKIN_TONES, u[1])), u[14]))
+    return Scene(backdrop_top=backdrop, backdrop_bottom=tuple(c * VERSION1_FADE for c in backdrop),
+                 shirt_color=hsv(u[15], 0.5, 0.35 + 0.45 * rng.random()))
 
 
 def _spread(seed: int, index: int) -> np.ndarray:
@@ -174,16 +172,9 @@ def _luminance(rgb: Sequence[float]) -> float:
 
 
 def _away_from(level: float, u: float) -> float:
-    """A backdrop brightness in BACKGROUND_VALUES picked by `u`, darker than `level` by BACKGROUND_CONTRAST or more."""
-    darkest, brightest = BACKGROUND_VALUES
-    return darkest + u * (min(brightest, max(darkest, level - BACKGROUND_CONTRAST)) - darkest)
-
-
-def _hsv(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
-    """An RGB triple from hue, saturation, value in [0, 1]."""
-    k = (np.array([5.0, 3.0, 1.0]) + hue * 6.0) % 6.0
-    rgb = value - value * saturation * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)
-    return tuple(float(c) for c in rgb)
+    """A v1 backdrop brightness picked by `u`, darker than `level` by VERSION1_BACKDROP_CONTRAST or more."""
+    darkest, brightest = VERSION1_BACKDROP_VALUES
+    return darkest + u * (min(brightest, max(darkest, level - VERSION1_BACKDROP_CONTRAST)) - darkest)
 
 
 def identity_name(index: int) -> str:
@@ -196,46 +187,68 @@ def video_name(index: int) -> str:
     return f"v{index:02d}"
 
 
-def render(identity: Identity, pose: Pose, size: int) -> np.ndarray:
-    """Any identity in any pose, `(size, size, 3)` uint8 RGB: exact ground truth for cross-identity reenactment."""
+def identity_index(name: str) -> int | None:
+    """The index `identity_name` made `name` from, None when it is not a SynthVox identity folder name."""
+    match = IDENTITY_NAME.match(name)
+    return None if match is None else int(match.group(1))
+
+
+def video_index(name: str) -> int | None:
+    """The index `video_name` made `name` from, None when it is not a SynthVox video folder name."""
+    match = VIDEO_NAME.match(name)
+    return None if match is None else int(match.group(1))
+
+
+def render(identity: Identity, pose: Pose, size: int, scene: Scene | None = None) -> np.ndarray:
+    """Any identity in any pose in any scene (default: the neutral `Scene()`), `(size, size, 3)` uint8 RGB: exact
+    ground truth for cross-identity reenactment."""
     assert size >= 1, size
-    return render_frame(identity, pose, size)
+    return render_frame(identity, pose, size, Scene() if scene is None else scene)
 
 
-def _wave(rng: np.random.Generator, t: np.ndarray, hz: tuple[float, float]) -> np.ndarray:
-    """A smooth random signal in [-1, 1]: sinusoids with random frequencies in `hz`, phases and weights."""
-    freqs, phases = rng.uniform(*hz, WAVE_TERMS), rng.uniform(0.0, 2.0 * np.pi, WAVE_TERMS)
-    weights = rng.uniform(0.3, 1.0, WAVE_TERMS)
-    wave = (weights[:, None] * np.sin(2.0 * np.pi * freqs[:, None] * t + phases[:, None])).sum(0) / weights.sum()
-    scale = rng.uniform(0.35, 1.0)  # some videos turn a lot, some a little
-    return rng.uniform(scale - 1.0, 1.0 - scale) + scale * wave  # an offset keeps it within [-1, 1]
+@dataclass(frozen=True)
+class Recipe:
+    """What re-renders a collection's frames, as `synthvox.json` records it beside the collection's shape: any
+    identity, in any pose, in the scene of any video (`render`), the ground truth of cross-identity reenactment."""
 
+    seed: int
+    fps: float = DEFAULT_FPS  # frames per second of the trajectories: label time = frame / fps
+    version: int = RECIPE_VERSION  # 1: scene tied to the identity (`version1_scene`), 2: a scene per video
 
-def _blinks(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
-    """Eye closure in [0, 1]: short blinks at random times, a mean BLINK_INTERVAL_S apart."""
-    closure = np.zeros_like(t)
-    at = rng.uniform(-BLINK_DURATION_S, BLINK_INTERVAL_S)
-    while at < t[-1] + BLINK_DURATION_S:
-        closure = np.maximum(closure, np.clip(1.5 * (1.0 - np.abs(t - at) / (BLINK_DURATION_S / 2)), 0.0, 1.0))
-        at += BLINK_DURATION_S + rng.exponential(BLINK_INTERVAL_S)
-    return closure
+    @classmethod
+    def read(cls, path: str | Path) -> Recipe:
+        """The recipe in a `synthvox.json`; `DataError` naming the file when it is missing or not a recipe."""
+        path = Path(path)
+        try:
+            recipe = json.loads(path.read_text())
+        except FileNotFoundError as err:
+            raise DataError(path, "no such file: labelled frames need the SynthVox seed that rendered them "
+                                  "(`daegan synth` writes it)") from err
+        except (OSError, ValueError) as err:
+            raise DataError(path, f"cannot read the SynthVox recipe ({err.__class__.__name__})") from err
+        if not isinstance(recipe, dict):
+            raise DataError(path, "not a SynthVox recipe (a JSON object with the seed)")
+        version = recipe.get("version", 1)
+        if version not in (1, RECIPE_VERSION):
+            raise DataError(path, f"SynthVox recipe version {version!r}: this posedex reads versions 1 and "
+                                  f"{RECIPE_VERSION}")
+        seed = recipe.get("seed")
+        fps = recipe.get("fps", VERSION1_FPS if version == 1 else None)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise DataError(path, f"seed must be a non-negative integer, got {seed!r}")
+        if not isinstance(fps, int | float) or isinstance(fps, bool) or not fps > 0:
+            raise DataError(path, f"fps must be a positive number, got {fps!r}")
+        return cls(seed=seed, fps=float(fps), version=version)
 
+    def scene(self, identity: int, video: int) -> Scene:
+        """The scene of video number `video` of identity number `identity`."""
+        return Scene.for_video(self.seed, identity, video) if self.version >= 2 else version1_scene(self.seed,
+                                                                                                      identity)
 
-def talking_trajectory(rng: np.random.Generator, num_frames: int) -> list[Pose]:
-    """Poses of a talking head sampled at FPS: slow smooth head motion within the yaw/pitch/roll ranges, the mouth
-    opening at syllable rhythm during talking spells, occasional blinks, smile and brow raise drifting slowly."""
-    t = np.arange(num_frames) / FPS
-    yaw, pitch, roll = (m * _wave(rng, t, HEAD_HZ) for m in (YAW_MAX, PITCH_MAX, ROLL_MAX))
-    talking = np.clip(0.5 + 1.5 * np.sin(2.0 * np.pi * rng.uniform(*TALK_HZ) * t + rng.uniform(0, 2 * np.pi)), 0, 1)
-    rate = rng.uniform(*SYLLABLE_HZ) + 0.8 * np.sin(2.0 * np.pi * 0.3 * t + rng.uniform(0, 2 * np.pi))
-    syllables = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.cumsum(rate) / FPS + rng.uniform(0, 2 * np.pi))
-    loudness = 0.55 + 0.45 * _wave(rng, t, EXPRESSION_HZ)
-    mouth_open = talking * syllables * loudness
-    smile = np.clip(_wave(rng, t, EXPRESSION_HZ), 0.0, 1.0)  # neutral about half the time
-    brow_raise = np.clip(0.3 + 0.7 * _wave(rng, t, EXPRESSION_HZ), 0.0, 1.0)
-    blink = _blinks(rng, t)
-    values = np.round(np.stack([yaw, pitch, roll, mouth_open, smile, blink, brow_raise], axis=1), POSE_DECIMALS)
-    return [Pose(*map(float, row)) for row in values]  # (num_frames, 7) -> poses
+    def render(self, identity: int, video: int, pose: Pose, size: int) -> np.ndarray:
+        """Identity number `identity` in `pose` in the scene of video number `video` (any identity's video):
+        `(size, size, 3)` uint8 RGB, the bytes `synthesize` wrote when the pose is that video's."""
+        return render(Identity.from_seed(self.seed, identity), pose, size, self.scene(identity, video))
 
 
 @dataclass(frozen=True)
@@ -247,6 +260,7 @@ class _VideoJob:
     identity: int
     video: int
     frames: int
+    fps: float
     size: int
     image_format: str
 
@@ -259,13 +273,15 @@ def video_rng(seed: int, identity: int, video: int) -> np.random.Generator:
 def _render_video(job: _VideoJob) -> list[dict[str, object]]:
     """Render and write one video's frames; return its label rows."""
     identity = Identity.from_seed(job.seed, job.identity)
+    scene = Scene.for_video(job.seed, job.identity, job.video)
     folder = job.root / identity_name(job.identity) / video_name(job.video)
     folder.mkdir(parents=True)
     rows = []
-    for frame, pose in enumerate(talking_trajectory(video_rng(job.seed, job.identity, job.video), job.frames)):
-        write_image(folder / f"{frame:0{FRAME_DIGITS}d}.{job.image_format}", render(identity, pose, job.size))
+    trajectory = talking_trajectory(video_rng(job.seed, job.identity, job.video), job.frames, job.fps)
+    for frame, pose in enumerate(trajectory):
+        write_image(folder / f"{frame:0{FRAME_DIGITS}d}.{job.image_format}", render(identity, pose, job.size, scene))
         rows.append({"identity": identity_name(job.identity), "video": video_name(job.video), "frame": frame,
-                     "time": frame / FPS, **{c: getattr(pose, c) for c in POSE_COLUMNS}})
+                     "time": frame / job.fps, **{c: getattr(pose, c) for c in POSE_COLUMNS}})
     return rows
 
 
@@ -278,24 +294,28 @@ def _check_target(out: Path) -> None:
 
 
 def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: int, size: int, seed: int,
-               workers: int = 2, image_format: str = "png", progress: bool = True) -> pd.DataFrame:
+               fps: float = DEFAULT_FPS, workers: int = 2, image_format: str = "png",
+               progress: bool = True) -> pd.DataFrame:
     """Write a SynthVox frame collection `out/<identity>/<video>/<frame>.<png|jpg>` plus `out/labels.csv` and
-    `out/synthvox.json` (the arguments that made it: with the seed, `Identity.from_seed` re-renders any of its
-    identities in any pose, the ground truth `daegan evaluate` compares cross-identity reenactment with).
+    `out/synthvox.json` (the arguments that made it, with the recipe version: `Recipe.read` of it re-renders any
+    identity in any pose in any video's scene, the ground truth `daegan evaluate` compares cross-identity
+    reenactment with). Each video is `frames` frames sampled at `fps` from a talking trajectory
+    (`synthvox_motion`) in its own scene (`Scene.for_video`).
 
-    Returns the labels table: one row per frame with LABEL_COLUMNS (time in seconds at FPS, pose as in `Pose`).
-    Atomic: everything is written into a hidden sibling folder renamed into place at the end, so a crash or
-    Ctrl-C leaves no `out` at all. Same arguments (whatever `workers`) give the same bytes.
+    Returns the labels table: one row per frame with LABEL_COLUMNS (time = frame / fps in seconds, pose as in
+    `Pose`). Atomic: everything is written into a hidden sibling folder renamed into place at the end, so a crash
+    or Ctrl-C leaves no `out` at all. Same arguments (whatever `workers`) give the same bytes.
     """
     out = Path(out)
     assert min(identities, videos_per_identity, frames, size, workers) >= 1 and seed >= 0, "counts must be positive"
+    assert fps > 0, fps
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, not {image_format!r}")
     _check_target(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"  # hidden, unique
     staging.mkdir()
-    jobs = [_VideoJob(staging, seed, i, v, frames, size, image_format)
+    jobs = [_VideoJob(staging, seed, i, v, frames, fps, size, image_format)
             for i in range(identities) for v in range(videos_per_identity)]
     rows: list[dict[str, object]] = []
     bar = tqdm(total=len(jobs) * frames, unit="frame", desc="synthvox", disable=not progress)
@@ -316,8 +336,9 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
         labels = pd.DataFrame(rows, columns=list(LABEL_COLUMNS)).sort_values(["identity", "video", "frame"])
         labels = labels.reset_index(drop=True)
         labels.to_csv(staging / LABELS_FILE, index=False)
-        recipe = {"seed": seed, "identities": identities, "videos_per_identity": videos_per_identity,
-                  "frames": frames, "size": size, "image_format": image_format}
+        recipe = {"version": RECIPE_VERSION, "seed": seed, "fps": fps, "identities": identities,
+                  "videos_per_identity": videos_per_identity, "frames": frames, "size": size,
+                  "image_format": image_format}
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         _check_target(out)  # nobody wrote there meanwhile
         if out.is_dir():
@@ -338,8 +359,8 @@ CONTACT_SHEET_GUTTER = 2  # pixels of white between cells: frames with similar b
 
 def contact_sheet(identities: Sequence[Identity], poses: Sequence[Pose], size: int) -> np.ndarray:
     """A grid of renders, identities down and poses across: `(rows * (size + g) + g, cols * (size + g) + g, 3)`
-    uint8 RGB with a white gutter g. `docs/synthvox_contact_sheet.png` is `contact_sheet` of 8 identities of seed
-    0 in CONTACT_SHEET_POSES."""
+    uint8 RGB with a white gutter g, every face in the neutral scene. `docs/synthvox_contact_sheet.png` is
+    `contact_sheet` of 8 identities of seed 0 in CONTACT_SHEET_POSES."""
     gutter = CONTACT_SHEET_GUTTER
     sheet = np.full((len(identities) * (size + gutter) + gutter, len(poses) * (size + gutter) + gutter, 3), 255,
                     dtype=np.uint8)

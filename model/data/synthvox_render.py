@@ -1,4 +1,4 @@
-"""SynthVox's 3D renderer: one head in one pose, ray cast into an RGB frame (pure numpy, vectorised).
+"""SynthVox's 3D renderer: one head in one pose in one scene, ray cast into an RGB frame (pure numpy, vectorised).
 
 The head is a handful of analytic surfaces in head-local coordinates (cranium and jaw ellipsoids, nose, ears, a
 hair shell and, for long hair, a hanging volume); neck and shoulders stay in world coordinates. Each pixel's ray
@@ -13,11 +13,12 @@ Choices made:
 - Pose convention: positive yaw turns the face towards image right, positive pitch lifts the chin, positive
   roll tilts the head counter-clockwise in the image. The head turns about a neck pivot below its centre.
 - Pinhole camera on the +z axis looking down -z, a ~25 degree field of view: perspective like a webcam at arm's
-  length. Lambert plus ambient shading and a broad skin highlight from one light above the camera.
+  length. The scene (`synthvox_scene.Scene`) scales and shifts the image window (a crop, the camera stays) and
+  places the one light: Lambert plus ambient shading and a broad skin highlight, tinted by the light's colour.
 - Feature edges are anti-aliased with a one-pixel ramp on approximate signed distances; silhouettes are not
   (one ray per pixel keeps 128 px frames at a few milliseconds).
-- Heads and lighting are left/right symmetric by construction (features are painted on |x|): a pose and its
-  mirror render as mirror images, which the tests use as a check of the geometry.
+- Heads are left/right symmetric by construction (features are painted on |x|), and so is the neutral scene: a
+  pose and its mirror render there as mirror images, which the tests use as a check of the geometry.
 """
 
 from __future__ import annotations
@@ -30,22 +31,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from model.data.synthvox import Identity, Pose
+    from model.data.synthvox import Identity
+    from model.data.synthvox_motion import Pose
+    from model.data.synthvox_scene import Scene
 
 CAMERA_DISTANCE = 6.0  # head units from camera to head centre: mild perspective, like a webcam at arm's length
-FRAME_HALF_HEIGHT = 1.35  # half the frame's height at the head's depth: the face fills a detector-friendly share
+FRAME_HALF_HEIGHT = 1.35  # half the frame's side at the head's depth (head scale 1): a detector-friendly face
 FRAME_CENTRE_Y = -0.3  # the frame is centred below the head centre, leaving room for neck and shoulders
 CAMERA = np.array([0.0, 0.0, CAMERA_DISTANCE])  # world coordinates, looking down -z at the head
 PIVOT = np.array([0.0, -0.7, -0.15])  # the neck joint the head turns about, in head-local coordinates
-LIGHT = np.array([0.0, 0.35, 1.0]) / np.linalg.norm([0.0, 0.35, 1.0])  # above the camera: symmetric, like a ring
-# light; Haar detection is best with a frontal light, and a head and its mirror pose then render as mirror images
 AMBIENT = 0.5  # light reaching surfaces facing away from the lamp: keeps the turned side readable
 DIFFUSE = 0.55  # Lambert strength; AMBIENT + DIFFUSE slightly above 1 lets lit skin reach its full albedo
 SPECULAR = 0.12  # skin sheen (Blinn-Phong): lights forehead, nose bridge and cheekbones, as in photographs
 SHININESS = 12.0  # a broad highlight: skin is not glossy
 SMOOTH_UNION = 0.15  # cranium and jaw normals blend across this band of implicit values: no crease where they meet
 HAIR_INSIDE_SHADE = 0.45  # the inside of a hair shell (seen past a turned face) lies in its own shadow
-BACKGROUND_FADE = 0.8  # the backdrop's bottom row is this bright relative to its top: a hint of studio light
 NECK_SHADE = 0.8  # the neck sits in the jaw's shadow
 
 # Head geometry in head units, tuned against OpenCV's frontal Haar cascade and by eye (see docs/ contact sheet).
@@ -132,13 +132,24 @@ FACE_EDGE_SOFTNESS = 0.12  # the hairline bends from the forehead height to the 
 BACKGROUND, FACE, NOSE, EARS, HAIR, NECK, TORSO = range(-1, 6)  # what a pixel shows; FACE: cranium and jaw
 
 
+Framing = tuple[float, float, float]  # the image window at the head's depth: half its side, its centre x and y
+
+
+def _framing(scene: Scene) -> Framing:
+    """The image window of a scene: the head scale shrinks it, the head offset moves it the other way."""
+    half = FRAME_HALF_HEIGHT / scene.head_scale
+    offset_x, offset_y = scene.head_offset
+    return half, -offset_x * 2.0 * half, FRAME_CENTRE_Y + offset_y * 2.0 * half
+
+
 @lru_cache(maxsize=8)
-def _camera_rays(size: int) -> np.ndarray:
+def _camera_rays(size: int, framing: Framing) -> np.ndarray:
     """Ray directions through pixel centres, world coordinates: `(3, size * size)`, columns in raster order."""
-    half = FRAME_HALF_HEIGHT / CAMERA_DISTANCE
-    coords = ((np.arange(size) + 0.5) / size * 2.0 - 1.0) * half
+    half, centre_x, centre_y = framing
+    coords = ((np.arange(size) + 0.5) / size * 2.0 - 1.0) * (half / CAMERA_DISTANCE)
     ys, xs = np.meshgrid(-coords, coords, indexing="ij")  # image rows go down, y goes up
-    rays = np.stack([xs.ravel(), ys.ravel() + FRAME_CENTRE_Y / CAMERA_DISTANCE, -np.ones(size * size)])
+    rays = np.stack([xs.ravel() + centre_x / CAMERA_DISTANCE, ys.ravel() + centre_y / CAMERA_DISTANCE,
+                     -np.ones(size * size)])
     rays.setflags(write=False)
     return rays  # (3, N), not normalised: t is then depth along -z
 
@@ -153,7 +164,7 @@ def head_rotation(pose: Pose) -> np.ndarray:
     return rot_roll @ rot_pitch @ rot_yaw
 
 
-def _candidates(centre: np.ndarray, radius: float, rot: np.ndarray, size: int) -> np.ndarray:
+def _candidates(centre: np.ndarray, radius: float, rot: np.ndarray, size: int, framing: Framing) -> np.ndarray:
     """Flat indices of the pixels whose rays may hit a sphere (head-local `centre`, `radius`): its screen box.
 
     Testing only these rays is what keeps the renderer fast: small parts (nose, ears) cost a few hundred rays.
@@ -165,11 +176,12 @@ def _candidates(centre: np.ndarray, radius: float, rot: np.ndarray, size: int) -
     near, far = depth - radius, depth + radius
     us = ((x - radius) / near, (x - radius) / far, (x + radius) / near, (x + radius) / far)
     vs = ((y - radius) / near, (y - radius) / far, (y + radius) / near, (y + radius) / far)
-    scale = size / 2.0 * CAMERA_DISTANCE / FRAME_HALF_HEIGHT  # pixels per unit of ray-plane coordinate
-    c0 = max(0, math.floor(min(us) * scale + size / 2.0 - 0.5))
-    c1 = min(size, math.ceil(max(us) * scale + size / 2.0 - 0.5) + 1)
-    r0 = max(0, math.floor((FRAME_CENTRE_Y / CAMERA_DISTANCE - max(vs)) * scale + size / 2.0 - 0.5))
-    r1 = min(size, math.ceil((FRAME_CENTRE_Y / CAMERA_DISTANCE - min(vs)) * scale + size / 2.0 - 0.5) + 1)
+    half, centre_x, centre_y = (c / CAMERA_DISTANCE for c in framing)  # on the ray plane z = -1
+    scale = size / 2.0 / half  # pixels per unit of ray-plane coordinate
+    c0 = max(0, math.floor((min(us) - centre_x) * scale + size / 2.0 - 0.5))
+    c1 = min(size, math.ceil((max(us) - centre_x) * scale + size / 2.0 - 0.5) + 1)
+    r0 = max(0, math.floor((centre_y - max(vs)) * scale + size / 2.0 - 0.5))
+    r1 = min(size, math.ceil((centre_y - min(vs)) * scale + size / 2.0 - 0.5) + 1)
     return (np.arange(r0, r1)[:, None] * size + np.arange(c0, c1)[None, :]).ravel()
 
 
@@ -282,9 +294,11 @@ def _hair_texture(identity: Identity, p: np.ndarray) -> np.ndarray:
     return np.asarray(identity.hair_color) * strands[:, None]
 
 
-def render_frame(identity: Identity, pose: Pose, size: int) -> np.ndarray:
-    """Ray cast `identity` in `pose`: an RGB frame `(size, size, 3)` uint8, same inputs giving the same bytes."""
-    rays = _camera_rays(size)  # (3, N) world
+def render_frame(identity: Identity, pose: Pose, size: int, scene: Scene) -> np.ndarray:
+    """Ray cast `identity` in `pose` in `scene`: an RGB frame `(size, size, 3)` uint8, same inputs giving the same
+    bytes."""
+    framing = _framing(scene)
+    rays = _camera_rays(size, framing)  # (3, N) world
     rot = head_rotation(pose)
     origin = rot.T @ (CAMERA - PIVOT) + PIVOT  # the camera in head-local coordinates
     local = rot.T @ rays  # (3, N) head-local ray directions
@@ -299,7 +313,8 @@ def render_frame(identity: Identity, pose: Pose, size: int) -> np.ndarray:
     hair_r = cranium_r * style.shell_scale
     hang_r = np.array([identity.head_width * HANG_SPREAD[0], HANG_HALF_LENGTH, identity.head_depth * HANG_SPREAD[1]])
 
-    depth, surface, body_shade = (a.copy() for a in _body(size))  # (N,) each: start from the static body
+    # (N,) each: start from the static body
+    depth, surface, body_shade = (a.copy() for a in _body(size, framing, scene.light_direction))
     inside = np.zeros(size * size, dtype=bool)  # hair seen from within its shell
 
     def composite(kind: int, idx: np.ndarray, t: np.ndarray, seen_inside: np.ndarray | None = None) -> None:
@@ -311,27 +326,28 @@ def render_frame(identity: Identity, pose: Pose, size: int) -> np.ndarray:
     solids = [(FACE, cranium_c, cranium_r), (FACE, jaw_c, jaw_r), (NOSE, nose_c, nose_r),
               (EARS, np.array([-ear_x, EAR_Y, EAR_Z]), ear_r), (EARS, np.array([ear_x, EAR_Y, EAR_Z]), ear_r)]
     for kind, centre, radii in solids:
-        idx = _candidates(centre, radii.max(), rot, size)
+        idx = _candidates(centre, radii.max(), rot, size, framing)
         hit, near, _ = _ellipsoid(origin, local[:, idx], centre, radii)
         composite(kind, idx[hit], near)
     shells = [(HAIR_CENTRE, hair_r, lambda q: _hair_covers(q, style))]
     if style.hangs:
         shells.append((HANG_CENTRE, hang_r, _hangs))
     for centre, radii, covers in shells:
-        idx = _candidates(np.asarray(centre), radii.max(), rot, size)
+        idx = _candidates(np.asarray(centre), radii.max(), rot, size, framing)
         hit, t, seen_inside = _shell_hits(origin, local[:, idx], centre, radii, covers)
         composite(HAIR, idx[hit], t, seen_inside)
 
-    rgb = _background(identity, size)  # (N, 3)
-    light = rot.T @ LIGHT  # head-local
+    rgb = _backdrop(scene, size).copy()  # (N, 3)
+    light = rot.T @ np.asarray(scene.light_direction)  # head-local
+    lamp = scene.light_intensity * np.asarray(scene.light_tint)  # (3,) the light's colour
     pixel = 2.0 * FRAME_HALF_HEIGHT / size
     for kind in (FACE, NOSE, EARS, HAIR, NECK, TORSO):
         idx = np.flatnonzero(surface == kind)
         if len(idx) == 0:
             continue
         if kind in (NECK, TORSO):  # static in world coordinates: shading precomputed per frame size
-            colour = np.asarray(identity.skin) * NECK_SHADE if kind == NECK else np.asarray(identity.shirt_color)
-            rgb[idx] = colour * body_shade[idx, None]
+            colour = np.asarray(identity.skin) * NECK_SHADE if kind == NECK else np.asarray(scene.shirt_color)
+            rgb[idx] = colour * body_shade[idx, None] * lamp
             continue
         p = (origin[:, None] + depth[idx] * local[:, idx]).T  # (M, 3) head-local hit points
         if kind == FACE:
@@ -347,20 +363,20 @@ def render_frame(identity: Identity, pose: Pose, size: int) -> np.ndarray:
             normal = (p - HAIR_CENTRE) / hair_r**2  # the hanging hair shades like the shell it continues
             albedo = _hair_texture(identity, p) * np.where(inside[idx], HAIR_INSIDE_SHADE, 1.0)[:, None]
         normal = normal / np.linalg.norm(normal, axis=1, keepdims=True)
-        rgb[idx] = albedo * (AMBIENT + DIFFUSE * np.clip(normal @ light, 0.0, None))[:, None]
+        rgb[idx] = albedo * (AMBIENT + DIFFUSE * np.clip(normal @ light, 0.0, None))[:, None] * lamp
         if kind != HAIR:
             view = -local[:, idx].T / np.linalg.norm(local[:, idx], axis=0)[:, None]
             half = view + light
             half /= np.linalg.norm(half, axis=1, keepdims=True)
-            rgb[idx] += SPECULAR * np.clip((normal * half).sum(1), 0.0, None)[:, None] ** SHININESS
+            rgb[idx] += SPECULAR * np.clip((normal * half).sum(1), 0.0, None)[:, None] ** SHININESS * lamp
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(size, size, 3)  # rounded to nearest
 
 
 @lru_cache(maxsize=8)
-def _body(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _body(size: int, framing: Framing, light: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Neck and shoulders, which do not move: per ray the depth, the surface (NECK, TORSO or BACKGROUND) and the
-    Lambert shading, each `(size * size,)`."""
-    rays = _camera_rays(size)
+    Lambert shading under a white light of unit intensity, each `(size * size,)`."""
+    rays = _camera_rays(size, framing)
     neck = _neck(CAMERA, rays)
     hit, torso_near, _ = _ellipsoid(CAMERA, rays, TORSO_CENTRE, TORSO_RADII)
     torso = np.full(size * size, np.inf)
@@ -370,7 +386,7 @@ def _body(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     p = CAMERA[:, None] + np.where(np.isfinite(depth), depth, 0.0) * rays  # (3, N); rays missing both: any point
     normal = np.where(surface == NECK, p * [[1.0], [0.0], [1.0]] - [[0.0], [0.0], [NECK_Z]],
                       (p - TORSO_CENTRE[:, None]) / TORSO_RADII[:, None] ** 2)
-    shade = AMBIENT + DIFFUSE * np.clip(LIGHT @ (normal / np.linalg.norm(normal, axis=0)), 0.0, None)
+    shade = AMBIENT + DIFFUSE * np.clip(np.asarray(light) @ (normal / np.linalg.norm(normal, axis=0)), 0.0, None)
     for array in (depth, surface, shade):
         array.setflags(write=False)
     return depth, surface, shade
@@ -397,7 +413,9 @@ def _hangs(points: np.ndarray) -> np.ndarray:
     return (points[2] < points[1] * HANG_SLANT + HANG_FRONT) & (points[1] > HANG_BOTTOM)
 
 
-def _background(identity: Identity, size: int) -> np.ndarray:
-    """The static backdrop: the identity's colour, darkening slightly towards the bottom: `(size * size, 3)`."""
-    fade = np.repeat(np.linspace(1.0, BACKGROUND_FADE, size), size)  # (N,) raster order: row-major
-    return np.asarray(identity.background)[None, :] * fade[:, None]
+@lru_cache(maxsize=8)
+def _backdrop(scene: Scene, size: int) -> np.ndarray:
+    """The scene's static backdrop, `(size * size, 3)` in raster order, made once per scene and frame size."""
+    backdrop = scene.backdrop(size)
+    backdrop.setflags(write=False)
+    return backdrop

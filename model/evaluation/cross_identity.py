@@ -1,9 +1,10 @@
 """Reenactment across identities: a source person driven by another person's frames (paper Fig. 5, "inter-identity").
 
-On SynthVox the answer is known exactly: the source identity rendered in the driving frame's labelled pose is the
-target, and the reenactment is compared with it by SSIM and L1, next to two baselines, the unchanged source frame
-(right person, wrong pose) and the driving frame (right pose, wrong person). On real frames there is no target; the
-landmark model judges the same reenactments (AKD against the driver, CSIM against the source; `landmarks`).
+On SynthVox the answer is known exactly: the source identity rendered in the driving frame's labelled pose, in the
+scene of the source's own video, is the target, and the reenactment is compared with it by SSIM and L1, next to two
+baselines, the unchanged source frame (right person, wrong pose) and the driving frame (right pose, wrong person).
+On real frames there is no target; the landmark model judges the same reenactments (AKD against the driver, CSIM
+against the source; `landmarks`).
 
 Choices:
 - Each protocol video (its sources drawn as in `protocol.draw_videos`) is driven by one video of another identity
@@ -64,8 +65,9 @@ def reenact_cross(model: DAEGAN, collection: EvalCollection, draws: list[CrossDr
         driving = draw.driver.images[draw.driving]
         parts.append(model.reenact(collection.images[draw.source.sources], driving, renderer=renderer).image)
         if collection.labelled:
-            identity = str(collection.frames.loc[draw.source.sources[0], "identity"])
-            truth = collection.render_truth(identity, draw.driver.poses[draw.driving])
+            source = collection.frames.loc[draw.source.sources[0]]
+            truth = collection.render_truth(str(source["identity"]), str(source["video"]),
+                                            draw.driver.poses[draw.driving])
             targets.append(images_to_frames(truth, model.size))
         else:
             targets.append(driving)

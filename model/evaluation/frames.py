@@ -1,9 +1,10 @@
 """The frames an evaluation reads: one collection root, what kind it is, and its frames as model input.
 
 A collection whose ``labels.csv`` carries SynthVox's pose columns is *labelled*: its ground truth drives the
-cross-identity and retrieval metrics, and its ``synthvox.json`` names the seed that re-renders its identities in
-any pose. A collection without ``labels.csv`` (prepared videos, photos, VoxCeleb) is *real*: the landmark model
-judges it. A ``labels.csv`` without the pose columns, or a labelled collection without its seed, is bad input.
+cross-identity and retrieval metrics, and its ``synthvox.json`` holds the recipe (seed, version) that re-renders its
+identities in any pose, in the scene of any of its videos. A collection without ``labels.csv`` (prepared videos,
+photos, VoxCeleb) is *real*: the landmark model judges it. A ``labels.csv`` without the pose columns, or a labelled
+collection without its seed, is bad input.
 
 Choices:
 - Frames are read from their files as they are on disk (PNG for SynthVox and `daegan prepare`; no re-encoding).
@@ -14,8 +15,6 @@ Choices:
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +26,8 @@ from tqdm import tqdm
 from model.daegan import images_to_frames
 from model.data.collection import LABELS_FILE, load_frame, read_collection
 from model.data.errors import DataError
-from model.data.synthvox import POSE_COLUMNS, RECIPE_FILE, Identity, Pose, render
+from model.data.synthvox import POSE_COLUMNS, RECIPE_FILE, Pose, Recipe, identity_index, video_index
 
-SYNTHVOX_IDENTITY = re.compile(r"^sv(\d+)$")  # `synthvox.identity_name`
 RENDER_TOLERANCE = 4.0  # mean 8-bit difference allowed between a frame and its re-render (JPEG collections differ)
 
 
@@ -65,15 +63,17 @@ class EvalCollection:
         return (self.name + "/" + self.frames["identity"].astype(str) + "/" + self.frames["video"].astype(str)
                 ).to_numpy()
 
-    def render_truth(self, identity: str, poses: np.ndarray) -> np.ndarray:
-        """SynthVox identity `identity` (a folder name, ``sv0007``) in each pose `(M, 7)`: `(M, s, s, 3)` uint8."""
+    def render_truth(self, identity: str, video: str, poses: np.ndarray) -> np.ndarray:
+        """SynthVox identity `identity` (a folder name, ``sv0007``) in the scene of its video `video` (``v01``), in
+        each pose `(M, 7)`: `(M, s, s, 3)` uint8. Cross-identity reenactment's ground truth is the source identity
+        in its own video's scene, in the driver's poses."""
         assert self.synth_seed is not None
-        match = SYNTHVOX_IDENTITY.match(identity)
-        if match is None:
-            raise DataError(self.root / identity, "not a SynthVox identity folder (svNNNN): no ground truth")
-        face = Identity.from_seed(self.synth_seed, int(match.group(1)))
-        return np.stack([render(face, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))), self.frame_size)
-                         for p in poses])
+        number, video_number = identity_index(identity), video_index(video)
+        if number is None or video_number is None:
+            raise DataError(self.root / identity / video, "not a SynthVox video folder (svNNNN/vNN): no ground truth")
+        recipe = Recipe.read(self.root / RECIPE_FILE)
+        return np.stack([recipe.render(number, video_number, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))),
+                                       self.frame_size) for p in poses])
 
 
 def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int, seed: int, name: str | None = None,
@@ -106,17 +106,7 @@ def _labelled_seed(root: Path, table: pd.DataFrame) -> int | None:
     unlabelled = int(table[list(POSE_COLUMNS)].isna().any(axis=1).sum())
     if unlabelled:
         raise DataError(labels, f"{unlabelled} frames have no pose label")
-    recipe = root / RECIPE_FILE
-    try:
-        seed = json.loads(recipe.read_text())["seed"]
-    except FileNotFoundError as err:
-        raise DataError(recipe, "no such file: labelled frames need the SynthVox seed that rendered them "
-                                "(`daegan synth` writes it)") from err
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise DataError(recipe, f"cannot read the SynthVox seed ({err.__class__.__name__})") from err
-    if not isinstance(seed, int) or seed < 0:
-        raise DataError(recipe, f"seed must be a non-negative integer, got {seed!r}")
-    return seed
+    return Recipe.read(root / RECIPE_FILE).seed
 
 
 def _keep_whole_videos(table: pd.DataFrame, max_frames: int, seed: int) -> pd.DataFrame:
@@ -135,9 +125,10 @@ def _keep_whole_videos(table: pd.DataFrame, max_frames: int, seed: int) -> pd.Da
 
 
 def _check_renders(collection: EvalCollection, first: np.ndarray) -> None:
-    """The seed and labels must re-render the first frame: otherwise every ground truth would be wrong."""
+    """The recipe and labels must re-render the first frame (in its video's scene, for a v2 recipe): otherwise every
+    ground truth would be wrong."""
     row = collection.frames.iloc[0]
-    truth = collection.render_truth(str(row["identity"]), collection.poses[:1])[0]
+    truth = collection.render_truth(str(row["identity"]), str(row["video"]), collection.poses[:1])[0]
     if truth.shape != first.shape:
         raise DataError(Path(row["path"]), f"frame is {first.shape[:2]}, its SynthVox render {truth.shape[:2]}")
     difference = float(np.abs(truth.astype(np.float64) - first).mean())

@@ -1,0 +1,71 @@
+"""The ground truth of a labelled collection: a SynthVox identity re-rendered in the scene of one of its videos (v2),
+or in the scene v1 tied to the identity; frames that the recipe does not re-render are refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.data.errors import DataError
+from model.data.images import read_image, write_image
+from model.data.synthvox import POSE_COLUMNS, Identity, Pose, render, synthesize, version1_scene
+from model.evaluation.frames import load_collection
+
+SIZE, SEED = 32, 5
+READ = dict(size=SIZE, fps=1.0, max_frames=1000, seed=0, progress=False)
+
+
+def _poses(table: pd.DataFrame) -> np.ndarray:
+    return table[list(POSE_COLUMNS)].to_numpy(dtype=np.float64)  # (N, 7)
+
+
+def test_truth_is_the_identity_in_its_videos_scene(tmp_path: Path) -> None:
+    synthesize(tmp_path / "sv", identities=2, videos_per_identity=2, frames=3, size=SIZE, seed=SEED, workers=1,
+               progress=False)
+    collection = load_collection(tmp_path / "sv", **READ)
+    table = collection.frames
+    for (identity, video), rows in table.groupby(["identity", "video"]):
+        frames = np.stack([read_image(p) for p in rows["path"]])
+        assert np.array_equal(collection.render_truth(identity, video, _poses(rows)), frames)
+    driver = _poses(table[table["identity"] == "sv0001"])  # cross-identity: sv0000 in sv0001's poses
+    in_own_scene = collection.render_truth("sv0000", "v01", driver)
+    assert not np.array_equal(in_own_scene, collection.render_truth("sv0000", "v00", driver))
+    assert not np.array_equal(in_own_scene, np.stack([read_image(p) for p in table[table["identity"] == "sv0001"]
+                                                      ["path"]]))
+    with pytest.raises(DataError, match="not a SynthVox video folder"):
+        collection.render_truth("sv0000", "clip", driver)
+
+
+def test_frames_of_another_video_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "sv"
+    synthesize(root, identities=1, videos_per_identity=2, frames=2, size=SIZE, seed=SEED, workers=1, progress=False)
+    first, other = root / "sv0000" / "v00" / "00000.png", root / "sv0000" / "v01" / "00000.png"
+    shutil.copyfile(other, first)  # right identity, right labels file, the other video's scene and pose
+    with pytest.raises(DataError, match="re-render") as raised:
+        load_collection(root, **READ)
+    assert raised.value.path == first
+
+
+def test_version1_collections_still_evaluate(tmp_path: Path) -> None:
+    """A v1 collection (no version in synthvox.json): each identity in the one scene v1 tied to it."""
+    root = tmp_path / "v1"
+    rows = []
+    for index in range(2):
+        identity, scene = Identity.from_seed(SEED, index), version1_scene(SEED, index)
+        (root / f"sv{index:04d}" / "v00").mkdir(parents=True)
+        for frame, yaw in enumerate((-10.0, 15.0)):
+            pose = Pose(yaw=yaw, smile=0.5)
+            write_image(root / f"sv{index:04d}" / "v00" / f"{frame:05d}.png", render(identity, pose, SIZE, scene))
+            rows.append({"identity": f"sv{index:04d}", "video": "v00", "frame": frame, "time": frame / 25.0,
+                         **{c: getattr(pose, c) for c in POSE_COLUMNS}})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    (root / "synthvox.json").write_text(json.dumps({"seed": SEED, "size": SIZE}))
+    collection = load_collection(root, **READ)
+    assert collection.synth_seed == SEED
+    truth = collection.render_truth("sv0001", "v00", _poses(collection.frames))
+    assert np.array_equal(truth[2:], np.stack([read_image(p) for p in collection.frames["path"].iloc[2:]]))
