@@ -4,7 +4,9 @@
 - `frames`: a collection read for evaluation (labelled SynthVox or real frames);
 - `similarity` (SSIM, L1), `fid` (Inception network, Fréchet distance), `landmarks` (dlib: head pose, openness,
   AKD, CSIM): the measuring instruments;
-- `protocol` (the paper's 50 x 32 protocol), `cross_identity`, `disentanglement` (retrieval, leakage, probes): the
-  analyses; `evaluate` runs them for one model; `pictures` and `report` show them; `run` goes from files to a
-  report folder.
+- `protocol` (the paper's 50 x 32 protocol), `cross_identity`, `expression` (mouth and eye regions),
+  `disentanglement` (retrieval, leakage, probes): the analyses; `evaluate` runs them for one model;
+- `provenance`: each collection held out or seen in training, by the checkpoint's training record; `summary`: the
+  held-out collections' headline figures beside their targets;
+- `pictures` and `report` show them; `run` goes from files to a report folder.
 """

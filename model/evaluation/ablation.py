@@ -165,7 +165,7 @@ def _finished(run_dir: Path, config: Config) -> dict[str, Any] | None:
 
 # -- the table ---------------------------------------------------------------------------------------------------
 
-CSV_COLUMNS = ("row", "label", "collection", "num_frames", "multi_scale", "smooth_weight", "adversarial",
+CSV_COLUMNS = ("row", "label", "collection", "status", "num_frames", "multi_scale", "smooth_weight", "adversarial",
                "feature_matching_weight", "steps", "train_minutes", "renderer", "ssim", "fid", "cross_ssim",
                "cross_ssim_source", "cross_ssim_driving", "cross_l1", "cross_l1_source", "cross_l1_driving",
                "retrieval_error", "retrieval_error_random", "retrieval_error_oracle", "leakage", "leakage_chance",
@@ -183,6 +183,7 @@ def table_rows(results: list[RowResult]) -> list[dict[str, Any]]:
             normalised = retrieval.get("normalised", {}) if isinstance(retrieval, dict) else {}
             records.append({
                 "row": result.row.name, "label": result.row.label, "collection": name,
+                "status": section.get("training", {}).get("label", "unknown (evaluated before the record)"),
                 "num_frames": c.data.num_frames, "multi_scale": c.model.multi_scale,
                 "smooth_weight": c.loss.smooth_weight, "adversarial": c.train.adversarial,
                 "feature_matching_weight": c.loss.feature_matching_weight if c.train.adversarial else 0.0,
@@ -224,7 +225,8 @@ def write_tables(results: list[RowResult], out: Path, *, header: dict[str, Any])
     evaluated_on = ", ".join(f"`{r}`" for r in header["eval_data"])
     lines = ["# Table 1 ablation on SynthVox", "",
              f"posedex {header['posedex_version']}; preset `{header['preset']}`{overridden}; trained on {trained_on}, "
-             f"evaluated on held-out {evaluated_on} (evaluation settings in each runs/<row>/metrics.json).", ""]
+             f"evaluated on {evaluated_on}, each row's status against its checkpoint's training record in the "
+             "headings (evaluation settings in each runs/<row>/metrics.json).", ""]
     if header["command"]:
         lines += ["Regenerate (finished rows in runs/ are skipped):", "", "```sh", header["command"], "```", ""]
     lines += ["Every row trains the same number of steps on the same batches with the same seed; a row without the "
@@ -233,7 +235,8 @@ def write_tables(results: list[RowResult], out: Path, *, header: dict[str, Any])
               ""]
     for collection in dict.fromkeys(r["collection"] for r in records):
         part = [r for r in records if r["collection"] == collection]
-        lines += [f"## Ours, held-out `{collection}`", "",
+        statuses = ", ".join(sorted({r["status"] for r in part}))
+        lines += [f"## Ours, `{collection}`: {statuses}", "",
                   "| row | K | multi-scale | λ_S | adversarial | λ_FM | steps | train min | renderer | SSIM ↑ | FID ↓ "
                   "| cross SSIM ↑ | cross L1 ↓ | retrieval error ↓ | leakage ↓ |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

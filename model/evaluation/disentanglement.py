@@ -8,6 +8,8 @@
 - `leakage`: the unfiltered top-k (every identity; the query's own video left out, whose neighbouring frames share
   its pose as well as its identity): the share with the query's identity, beside the chance share in that pool and
   the share the oracle's k nearest-in-pose have.
+- `gap_closed`: how much of the way from random hits to the oracle's the model's hits go, per parameter or over
+  several (their errors in standard deviations, averaged).
 - `probes`: ridge regression of each pose parameter from the pose code and from the embedded face, scored on
   identities held out of the fit (R^2); multinomial logistic regression of the identity from each, scored on
   videos held out of the fit (accuracy, beside the majority-class rate). Disentangled: pose easy from the code and
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+GAP_EPS = 1e-12  # a random-to-oracle span below this leaves the gap closed undefined
+
 
 @dataclass
 class RetrievalResult:
@@ -34,6 +38,7 @@ class RetrievalResult:
     hits: np.ndarray  # (Q, k) rows of the model's hits, best first
     errors: dict[str, np.ndarray]  # "model" / "random" / "oracle" -> (P,) mean |hit - query| per parameter
     normalised: dict[str, float]  # the same, each parameter divided by its std, averaged over parameters
+    scale: np.ndarray  # (P,) each parameter's std over the valid frames (1 where constant)
 
 
 def retrieval(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, queries: np.ndarray, *, k: int,
@@ -63,11 +68,25 @@ def retrieval(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, que
             store.append(np.abs(values[rows] - values[q]).mean(axis=0))
     assert n == len(values) == len(identities)
     if not kept:
-        return RetrievalResult(np.zeros(0, int), np.zeros((0, k), int), {}, {})
+        return RetrievalResult(np.zeros(0, int), np.zeros((0, k), int), {}, {}, scale)
     errors = {name: np.mean(store, axis=0) for name, store in (("model", model), ("random", random),
                                                                 ("oracle", oracle))}
     return RetrievalResult(np.array(kept), np.stack(hits), errors,
-                           {name: float((e / scale).mean()) for name, e in errors.items()})
+                           {name: float((e / scale).mean()) for name, e in errors.items()}, scale)
+
+
+def gap_closed(found: RetrievalResult, columns: list[int] | None = None) -> np.ndarray | float:
+    """(random - model) / (random - oracle) of the retrieval error: per parameter `(P,)` when `columns` is None,
+    else one figure for the error over those parameters (each divided by its std, averaged). 0 = no better than
+    random hits, 1 = as good as the oracle; NaN where the oracle does no better than random."""
+    e = found.errors
+    if columns is None:
+        random, model, oracle = e["random"], e["model"], e["oracle"]
+    else:
+        random, model, oracle = ((e[n] / found.scale)[columns].mean() for n in ("random", "model", "oracle"))
+    span = np.asarray(random - oracle, dtype=np.float64)
+    gap = np.where(span > GAP_EPS, (random - model) / np.where(span > GAP_EPS, span, 1.0), np.nan)
+    return gap if columns is None else float(gap)
 
 
 def leakage(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, videos: np.ndarray, queries: np.ndarray,

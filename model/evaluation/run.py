@@ -1,5 +1,7 @@
 """From files to a report folder: load the checkpoint, the collections and the optional Inception weights,
-evaluate, write report.md, metrics.json and the PNGs. `daegan evaluate` is a thin wrapper around `evaluate_files`."""
+evaluate, write report.md, metrics.json and the PNGs. `daegan evaluate` is a thin wrapper around `evaluate_files`.
+The checkpoint's training record is read first: a collection it partly trained on is read without the identities
+it saw (`settings.held_out_only`; `provenance`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import sklearn  # noqa: F401  not minutes into a run (dlib, also in the extra, i
 import torch
 
 from model import __version__
+from model.checkpoint import trained_on
 from model.daegan import DAEGAN
 from model.data.errors import DataError
 from model.evaluation.evaluate import Evaluation, evaluate
@@ -42,10 +45,12 @@ def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: st
     if not data_roots:
         raise DataError(Path("."), "no collection given (--data)")
     model = DAEGAN.from_checkpoint(checkpoint, device)
+    record = trained_on(model.metadata, source=checkpoint)
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
     names = unique_names([Path(r) for r in data_roots])
     collections = [load_collection(root, size=model.size, fps=model.config.data.fps, max_frames=settings.max_frames,
-                                   seed=settings.seed, name=name, progress=progress)
+                                   seed=settings.seed, name=name, training=record,
+                                   held_out_only=settings.held_out_only, progress=progress)
                    for root, name in zip(data_roots, names)]
     evaluation = evaluate(model, collections, settings, inception=inception, renderer=renderer, progress=progress)
     header = {"posedex_version": __version__, "checkpoint": checkpoint_header(checkpoint, model),

@@ -83,7 +83,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     ours = table.split("## The paper's figures")[0]
     assert sum(line.startswith(f"| {row.label} |") for row in rows for line in ours.splitlines()) == 3
     assert "| vanilla (w/ L_REC) | 0.65 | 60.8 |" in table and "not comparable 1:1" in table
-    assert "not computed" in table
+    assert "not computed" in table and "## Ours, `held_out`: held out" in table  # checked against each row's record
     for row in rows:
         assert (out / "runs" / row.name / "checkpoint.safetensors").is_file()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.evaluation.disentanglement import leakage, probes, retrieval
+from model.evaluation.disentanglement import RetrievalResult, gap_closed, leakage, probes, retrieval
 
 IDENTITIES, VIDEOS, FRAMES = 6, 2, 20
 
@@ -73,3 +73,14 @@ def test_probes_read_pose_from_a_pose_code_and_identity_from_a_face(table) -> No
     assert result["identity_accuracy_from_face"] == 1.0
     assert result["identity_accuracy_from_pose_code"] < 0.5
     assert result["identity_chance"] == pytest.approx(1 / IDENTITIES)
+
+
+def test_gap_closed_per_parameter_and_over_several() -> None:
+    errors = {"random": np.array([20.0, 0.5, 0.3]), "model": np.array([6.0, 0.5, 0.1]),
+              "oracle": np.array([6.0, 0.1, 0.3])}
+    found = RetrievalResult(np.arange(3), np.zeros((3, 5), int), errors, {}, scale=np.array([10.0, 0.5, 1.0]))
+    per = gap_closed(found)
+    assert per[0] == pytest.approx(1.0) and per[1] == pytest.approx(0.0)  # (20 - 6) / (20 - 6), (0.5 - 0.5) / 0.4
+    assert np.isnan(per[2])  # the oracle no better than random: undefined, even where the model beats both
+    # over parameters 0 and 1 in std units: random (2 + 1) / 2, model (0.6 + 1) / 2, oracle (0.6 + 0.2) / 2
+    assert gap_closed(found, [0, 1]) == pytest.approx((1.5 - 0.8) / (1.5 - 0.4))

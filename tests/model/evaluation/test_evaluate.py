@@ -2,6 +2,7 @@
 
 The model is trained on 8 identities of seed 0 and judged on 6 identities of seed 1 it never saw; "real" frames
 are SynthVox renders of seed 2 saved without labels, so the dlib judge runs on them as on any unlabelled collection.
+The untrained checkpoint's tests give it a training record by hand where they need one.
 
 Overrides of the tiny preset, and why: as tests/model/test_disentangle.py (a 16-channel pose encoder with a 32-long
 code learns within a test's time; Adam betas (0.9, 0.999) reach it in fewer steps than the paper's adversarial
@@ -20,13 +21,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from model.checkpoint import TRAINED_ON_KEY, TrainedCollection, TrainingRecord, load_checkpoint, trained_on
 from model.cli import main
 from model.config import load_config
 from model.daegan import DAEGAN
 from model.data.images import write_image
-from model.data.synthvox import Identity, render, synthesize, talking_trajectory, video_rng
+from model.data.synthvox import POSE_COLUMNS, Identity, render, synthesize, talking_trajectory, video_rng
 from model.evaluation.evaluate import FID_MISSING, evaluate
 from model.evaluation.frames import load_collection
+from model.evaluation.report import render_markdown, write_report
 from model.evaluation.settings import evaluation_settings
 from model.train import train
 
@@ -71,6 +74,9 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
                                                                      for a in ("--set", f"{k}={v}"))]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
+    record = trained_on(load_checkpoint(checkpoint).metadata)  # what the checkpoint says it trained on
+    assert [(c.name, c.synthvox_seed, len(c.trained), c.held_out) for c in record.collections] == [
+        ("train", 0, 8, ())] and record.complete
     report = (out / "report.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     section = metrics["collections"]["held_out"]
@@ -88,12 +94,26 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert probes["identity_accuracy_from_face"] > probes["identity_accuracy_from_pose_code"]
     assert probes["identity_accuracy_from_face"] > probes["identity_chance"]
     assert leakage["chance"] < leakage["model"] <= 1.0
+    # each parameter's gap closed is the formula on its errors
+    assert list(retrieval["gap_closed"]) == list(POSE_COLUMNS)
+    e = retrieval["error"]
+    assert retrieval["gap_closed"]["yaw"] == pytest.approx((e["random"]["yaw"] - e["model"]["yaw"])
+                                                           / (e["random"]["yaw"] - e["oracle"]["yaw"]))
+    assert cross["regions"]["mouth"]["pairs"] == cross["regions"]["eyes"]["pairs"] == cross["frames"]
+    # never seen in training: both collections are held out and make the summary
+    assert {n: s["training"]["status"] for n, s in metrics["collections"].items()} == {"held_out": "held out",
+                                                                                      "real": "held out"}
+    assert metrics["summary"]["held_out"] == ["held_out", "real"] and not metrics["summary"]["left_out_of_summary"]
+    assert "## held_out (SynthVox, seed 1, labelled): held out" in report and "Trained on: `train`" in report
     # the report: every figure, the FID line, every picture, every definition
     assert FID_MISSING in report and "FID ↓:" not in report
     assert "--seed 3" in report and metrics["settings"]["seed"] == 3
     assert set(metrics["collections"]) == {"held_out", "real"}
     real = metrics["collections"]["real"]
     assert real["kind"] == "real" and "akd" in real["protocol"] and "csim" in real["cross_identity"]
+    assert {"model", "source"} == set(real["cross_identity"]["missing_face_rate"])
+    assert real["cross_identity"]["csim"]["same_person"] == real["protocol"]["csim"]["same_person"]
+    assert "gap_closed_pose_and_mouth" in real["retrieval"]
     assert real["retrieval"]["judge"] == "dlib" and real["retrieval"]["candidates_from"] == ["held_out", "real"]
     for name in metrics["pictures"]:
         assert (out / name).stat().st_size > 0 and f"]({name})" in report
@@ -103,9 +123,11 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
         assert f"**{term}**" in report
 
 
-def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path]) -> None:
-    # what an ablation runner calls per trained row
+def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path], tmp_path: Path) -> None:
+    # what an ablation runner calls per trained row; this model claims to have trained on every held_out identity
     model = DAEGAN.from_checkpoint(setup["untrained"])
+    seen = tuple(f"sv{i:04d}" for i in range(6))
+    model.metadata[TRAINED_ON_KEY] = TrainingRecord((TrainedCollection("held_out", "/x", 1, seen, ()),), True).to_json()
     settings = evaluation_settings({**SMALL, "num_videos": 2})
     collection = load_collection(setup["held_out"], size=model.size, fps=1.0, max_frames=settings.max_frames,
                                  seed=0, progress=False)
@@ -113,6 +135,16 @@ def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path]) -> 
     assert found.pictures == {} and json.dumps(found.metrics, default=float)
     section = found.metrics["collections"]["held_out"]
     assert section["protocol"]["videos"] == 2 and {"cross_identity", "retrieval", "leakage", "probes"} <= set(section)
+    # seen data is said to be seen, and kept out of the summary
+    assert section["training"]["status"] == "seen in training"
+    summary = found.metrics["summary"]
+    assert summary["held_out"] == [] and summary["figures"] == []
+    assert summary["left_out_of_summary"] == {"held_out": "seen in training (all 6 identities)"}
+    report = write_report(found, tmp_path, header={"settings": settings.to_dict()}, command="daegan evaluate")
+    assert render_markdown(json.loads((tmp_path / "metrics.json").read_text())) + "\n" == report.read_text()
+    text = report.read_text()
+    assert "## held_out (SynthVox, seed 1, labelled): seen in training (all 6 identities): not held-out figures" in text
+    assert "No held-out collection was evaluated" in text
 
 
 def _one_line_exit_2(result) -> str:

@@ -1,5 +1,5 @@
 """dlib's landmark judge, checked against SynthVox's exact pose: head-pose signs and order, mouth openness, and the
-AKD / CSIM definitions."""
+AKD / CSIM definitions; and the reenactment scores over detected pairs only, on measures made by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from model.data.synthvox import Identity, Pose, render
-from model.evaluation.landmarks import LandmarkModel, akd, csim
+from model.evaluation.landmarks import FaceMeasure, LandmarkModel, akd, csim, reenactment_scores
 
 SIZE = 64  # the shipped model's frame side: the judge must work at it
 
@@ -44,8 +44,32 @@ def test_akd_and_csim_definitions(judge: LandmarkModel) -> None:
     assert np.isnan(akd([None], [b])[0])
 
 
-def test_a_blank_image_has_no_face_unless_a_box_is_given(judge: LandmarkModel) -> None:
-    blank = np.full((SIZE, SIZE, 3), 128, np.uint8)
-    assert judge.measure(blank) is None
-    fitted = judge.measure(blank, fallback=(16.0, 16.0, 48.0, 48.0))
-    assert fitted is not None and not fitted.detected and fitted.landmarks.shape == (68, 2)
+def test_a_blank_image_has_no_face(judge: LandmarkModel) -> None:
+    assert judge.measure(np.full((SIZE, SIZE, 3), 128, np.uint8)) is None
+
+
+def _face(offset: float, descriptor: list[float]) -> FaceMeasure:
+    """A measure by hand: landmarks on a line shifted by `offset` pixels, a 2-d stand-in descriptor."""
+    points = np.stack([np.arange(68.0), np.zeros(68)], axis=1) + offset
+    return FaceMeasure(points, 0.0, 0.0, 0.0, 0.3, 0.3, np.array(descriptor))
+
+
+def test_akd_and_csim_count_only_pairs_where_the_faces_are_found() -> None:
+    driver, source, good, far = _face(0, [0, 1]), _face(10, [1, 0]), _face(1, [1, 0]), _face(50, [1, 1])
+    # pair 0: every face found; 1: no face in the reenactment; 2: none in the source frame; 3: none in the driver
+    driving = [driver, driver, driver, None]
+    sources = [source, source, None, source]
+    reenacted = [good, None, far, good]
+    scores = reenactment_scores(driving, sources, reenacted, same_person=(0.8, 5))
+    assert scores["akd"] == {"model": pytest.approx(np.sqrt(2)), "source": pytest.approx(10 * np.sqrt(2)), "pairs": 1,
+                             "source_all": pytest.approx(10 * np.sqrt(2)), "source_all_pairs": 2}
+    assert scores["faces_detected"] == {"reenacted": 0.75, "driving": 0.75, "source": 0.75}
+    assert scores["missing_face_rate"] == {"model": pytest.approx(1 / 3), "source": pytest.approx(1 / 3)}
+    csim_scores = scores["csim"]  # source vs reenactment where both are found: pairs 0 and 3, both alike
+    assert (csim_scores["model"], csim_scores["pairs"]) == (pytest.approx(1.0), 2)
+    assert (csim_scores["same_person"], csim_scores["same_person_pairs"]) == (0.8, 5)
+    assert csim_scores["ratio"] == pytest.approx(1.25)
+    # no reenactment with a face: nothing to average, and every driver's face is missed
+    none = reenactment_scores(driving, sources, [None] * 4, same_person=(0.8, 5))
+    assert np.isnan(none["akd"]["model"]) and none["akd"]["pairs"] == 0 and np.isnan(none["csim"]["model"])
+    assert none["missing_face_rate"]["model"] == 1.0 and np.isnan(none["csim"]["ratio"])
