@@ -14,8 +14,8 @@ Choices made:
 - Identities are spread over appearance space by a Kronecker (Weyl) low-discrepancy sequence over the identity
   index, with per-seed offsets: attribute k of identity i is frac(offset_k + i * step_k), step_k the fractional
   part of sqrt(prime_k) kept within [0.2, 0.8]. Consecutive identities therefore land in different hair styles,
-  skin tones and hair colours, never near-copies as iid draws sometimes give. (Coordinates 13-15 were v1's
-  backdrop and shirt: kept, so a seed's faces are the same in both versions.)
+  skin tones and hair colours, never near-copies as iid draws sometimes give. Coordinates 13-15 place v1's
+  backdrop and shirt (`version1_scene`); a seed's faces are the same in both versions.
 - Every random stream comes from `numpy.random.SeedSequence(seed, spawn_key=(stream, identity[, video]))`, so a
   frame's bytes depend only on (seed, identity, video, frame, fps), never on worker scheduling.
 - Pose values are rounded before rendering (`synthvox_motion`), so `labels.csv` holds exactly what was rendered.
@@ -242,8 +242,15 @@ class Recipe:
 
     def scene(self, identity: int, video: int) -> Scene:
         """The scene of video number `video` of identity number `identity`."""
-        return Scene.for_video(self.seed, identity, video) if self.version >= 2 else version1_scene(self.seed,
-                                                                                                      identity)
+        if self.version == 1:
+            return version1_scene(self.seed, identity)
+        return Scene.for_video(self.seed, identity, video)
+
+    def trajectory(self, identity: int, video: int, frames: int) -> list[Pose]:
+        """The poses of the first `frames` frames of video number `video` of identity number `identity` (v2 only:
+        v1's motion is gone, its labels hold its poses)."""
+        assert self.version == RECIPE_VERSION, f"recipe version {self.version} trajectories are not reproduced"
+        return talking_trajectory(video_rng(self.seed, identity, video), frames, self.fps)
 
     def render(self, identity: int, video: int, pose: Pose, size: int) -> np.ndarray:
         """Identity number `identity` in `pose` in the scene of video number `video` (any identity's video):
@@ -277,8 +284,7 @@ def _render_video(job: _VideoJob) -> list[dict[str, object]]:
     folder = job.root / identity_name(job.identity) / video_name(job.video)
     folder.mkdir(parents=True)
     rows = []
-    trajectory = talking_trajectory(video_rng(job.seed, job.identity, job.video), job.frames, job.fps)
-    for frame, pose in enumerate(trajectory):
+    for frame, pose in enumerate(Recipe(job.seed, job.fps).trajectory(job.identity, job.video, job.frames)):
         write_image(folder / f"{frame:0{FRAME_DIGITS}d}.{job.image_format}", render(identity, pose, job.size, scene))
         rows.append({"identity": identity_name(job.identity), "video": video_name(job.video), "frame": frame,
                      "time": frame / job.fps, **{c: getattr(pose, c) for c in POSE_COLUMNS}})

@@ -178,6 +178,8 @@ def test_render_reproduces_written_frames_in_any_identity(tmp_path: Path) -> Non
     table = pd.read_csv(tmp_path / "sv" / "labels.csv", dtype={"identity": str, "video": str})
     assert np.allclose(table["time"], table["frame"] / DEFAULT_FPS)
     recipe = Recipe.read(tmp_path / "sv" / "synthvox.json")
+    assert recipe.trajectory(1, 0, 3) == [Pose(**{c: getattr(row, c) for c in POSE_COLUMNS})
+                                          for row in table[table["identity"] == "sv0001"].iloc[:3].itertuples()]
     for row in table.itertuples():
         pose = Pose(**{c: getattr(row, c) for c in POSE_COLUMNS})
         frame = read_image(tmp_path / "sv" / row.identity / row.video / f"{row.frame:05d}.png")
