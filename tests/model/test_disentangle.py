@@ -1,16 +1,20 @@
-"""Evidence that stage 1 learns and disentangles (issue 3), on SynthVox where identity and pose are known exactly.
+"""Evidence that stage 1 learns and disentangles (issues 3 and 11), on SynthVox where identity and pose are known.
 
-One trainer run (stage 1 only, 16 epochs = 1024 steps on 4 training identities x 2 videos x 32 frames at 32 px)
-is shared by the three checks:
-(a) the reconstruction L1 falls to at most half its first value;
+One trainer run (stage 1 only, 16 epochs = 1024 steps on 4 training identities x 2 videos x 32 frames at 32 px;
+SynthVox v2, so pose and expression vary within each video and every video has its own scene) is shared by:
+(a) the reconstruction L1 falls to at most 0.7 of its first value;
 (b) the embedded faces of two videos of one identity are closer (L1) than those of two identities;
-(c) pose codes of one ground-truth pose rendered for different identities are closer (cosine) than those of
-    different poses of one identity.
+(c) pose codes of one ground-truth pose rendered for different identities (each in its first video's scene) are
+    closer (cosine) than those of different poses of one identity;
+(d) P's warp alone rebuilds the frames from the embedded face at most 0.85x as far (L1) as the face unmoved: the
+    pose is carried by moving pixels (the tiny preset's full-resolution warp, pyramid L1, lambda_S 0.1).
 
 Overrides of the tiny preset, and why: the pose embedder gets 16 channels and a 32-long code (tiny's 8 and 16 learn
-too slowly to halve the error within a test's time), lr 2e-3 with Adam betas (0.9, 0.999) (the paper's beta1 = 0
-is the adversarial setting; on eq. 5 alone momentum gets there in fewer steps). Measured (CPU, torch 2.13; the run is
-deterministic): (a) 0.1128 -> 0.0448, (b) 0.075 vs 0.314, (c) 0.774 vs 0.616.
+too slowly within a test's time), lr 2e-3 with Adam betas (0.9, 0.999) (the paper's beta1 = 0 is the adversarial
+setting; on eq. 5 alone momentum gets there in fewer steps). Measured with one torch thread (tests/conftest.py) on
+data and train seeds 0 / 1 / 2 (seed 0 is the test's): (a) 0.54 / 0.57 / 0.41 of the first value; (b) 0.149 vs
+0.278, 0.194 vs 0.293, 0.161 vs 0.268; (c) 0.831 vs 0.414, 0.724 vs 0.462, 0.731 vs 0.423; (d) 0.078 vs 0.110,
+0.083 vs 0.123, 0.080 vs 0.125.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import torch
 from model.config import load_config
 from model.data.collection import load_frame, read_collection
 from model.data.dataset import to_tensor
-from model.data.synthvox import Identity, Pose, render, synthesize
+from model.data.synthvox import RECIPE_FILE, Pose, Recipe, synthesize
 from model.train import TrainResult, train
 
 SEED, IDENTITIES, SIZE = 0, 6, 32
@@ -47,12 +51,30 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path
     return result, data, base / "run"
 
 
-def test_a_reconstruction_error_halves(trained: tuple[TrainResult, Path, Path]) -> None:
+def test_a_reconstruction_error_falls(trained: tuple[TrainResult, Path, Path]) -> None:
     result, _, run = trained
     reconstruction = pd.read_csv(run / "losses.csv")["reconstruction"]
     first, last = reconstruction.iloc[0], reconstruction.iloc[-20:].mean()  # step 1; the last 20 steps' mean
     print(f"(a) stage-1 reconstruction L1: {first:.4f} at step 1 -> {last:.4f} (last 20 of {result.step} steps)")
-    assert last <= first / 2
+    assert last <= 0.7 * first
+
+
+def test_d_the_warp_carries_the_motion(trained: tuple[TrainResult, Path, Path]) -> None:
+    """P's warp alone (residuals left out) rebuilds every frame of a video from its embedded face better than the
+    embedded face unmoved: the pose is carried by moving the face's pixels, not painted from the code."""
+    result, data, run = trained
+    nets, k = result.networks, load_config(run / "config.yaml").data.num_frames
+    warped, unmoved = [], []
+    with torch.no_grad():
+        for _, rows in read_collection(data).groupby(["identity", "video"]):
+            frames = torch.stack([to_tensor(np.array(load_frame(path))) for path in rows["path"]])  # (N, 3, S, S)
+            picks = np.linspace(0, len(rows) - 1, k).round().astype(int)
+            face = nets.face_embedder(frames[picks][None]).face.expand(len(frames), -1, -1, -1)  # (N, 3, S, S)
+            moved = nets.pose_embedder(frames, face, residuals=False).reconstruction
+            warped.append((moved - frames).abs().mean().item())
+            unmoved.append((face - frames).abs().mean().item())
+    print(f"(d) L1 to every frame: P's warp alone {np.mean(warped):.4f}, the embedded face unmoved {np.mean(unmoved):.4f}")
+    assert np.mean(warped) < 0.85 * np.mean(unmoved)
 
 
 def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Path]) -> None:
@@ -75,9 +97,10 @@ def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Pa
 
 
 def test_c_pose_codes_group_by_pose_across_identities(trained: tuple[TrainResult, Path, Path]) -> None:
-    result, _, _ = trained
+    result, data, _ = trained
     pose_embedder = result.networks.pose_embedder
-    renders = torch.stack([torch.stack([to_tensor(np.array(render(Identity.from_seed(SEED, i), pose, SIZE))) for pose in POSES])
+    recipe = Recipe.read(data / RECIPE_FILE)  # each identity in its first video's scene: scene changes with identity
+    renders = torch.stack([torch.stack([to_tensor(recipe.render(i, 0, pose, SIZE)) for pose in POSES])
                            for i in range(IDENTITIES)])  # (I, P, 3, S, S)
     with torch.no_grad():
         codes = pose_embedder.encode(renders.flatten(0, 1)).view(IDENTITIES, len(POSES), -1)  # (I, P, D)
