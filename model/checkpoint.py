@@ -10,7 +10,8 @@ Choices for ``trained_on`` (what lets `daegan evaluate` call a collection held o
 - Identities are recorded per training collection (its root's resolved folder name and path, and its SynthVox seed
   when ``synthvox.json`` names one): those trained on (after the split) and those the split held out.
 - A run started with ``--init`` has also seen what its initial weights saw: their record is merged in, and when
-  their checkpoint has none the record says it is incomplete.
+  their checkpoint has none the record says it is incomplete. A resumed run keeps the record its checkpoint holds
+  (``--resume`` cannot name ``--init`` again).
 - Matching errs toward "seen": identities match by folder name, and only two known, different SynthVox seeds keep
   equal names apart (``sv0003`` of seed 1 is another person than ``sv0003`` of seed 0). An identity whose frames
   lie under none of the roots (a symlinked file) is recorded in a collection without name or seed, which matches

@@ -317,6 +317,7 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
 
     # -- resume: weights from the checkpoint, everything else from the train state ------------------------------
     step = 0
+    record: str | None = None  # the checkpoints' trained_on metadata (model.checkpoint.training_record)
     if resume:
         checkpoint = load_checkpoint(checkpoint_path, device)
         for name, net in zip(Networks._fields, nets):
@@ -329,7 +330,10 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
             raise DataError(out, f"the data make {steps_per_epoch} steps per epoch, the run had "
                                  f"{state.steps_per_epoch}: resume with the same data")
         step = state.step
+        record = checkpoint.metadata.get(TRAINED_ON_KEY)  # what the weights have seen, --init's weights included
         say(f"resuming at step {step}")
+    if record is None:  # made once per run; a resumed checkpoint without a record is merged in (so: incomplete)
+        record = training_record(data_roots, frames, train_frames, init=checkpoint_path if resume else init)
     log = LossLog(out / LOSSES_CSV)
     if main_process:
         log.start(resume_step=step if resume else None)
@@ -341,7 +345,7 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
             return
         metadata = {"step": str(step), "stage": str(stage), "epoch": str(step // steps_per_epoch),
                     "losses": json.dumps(losses.present() if losses else {}),
-                    TRAINED_ON_KEY: training_record(data_roots, frames, train_frames, init=init)}
+                    TRAINED_ON_KEY: record}
         save_checkpoint(checkpoint_path, dict(zip(Networks._fields, nets)), config, metadata)
         save_train_state(state_path, progress=TrainProgress(step, step // steps_per_epoch, steps_per_epoch),
                          optimizers=optimizers, schedulers=schedulers)
