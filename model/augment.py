@@ -8,8 +8,11 @@ eyes and brows do) is worth encoding. Burkov et al. 2020 ("Neural Head Reenactme
 augment their pose encoder's input this way for the same reason.
 
 Choices made:
-- Every parameter is drawn per frame from torch's global generator on the CPU, then moved to the batch's device:
-  the draws are the same on any device, and a resumed run continues them (the trainer saves torch's RNG state).
+- Every parameter is drawn per frame on the CPU, then moved to the batch's device: the draws are the same on any
+  device. The trainer draws from `step_generator`, a generator of its own per (seed, step, rank): a resumed run
+  draws exactly what the uninterrupted run drew, which torch's global generator cannot promise (a DataLoader
+  iterator takes a seed from it when it starts, and a resumed run starts one mid-epoch). Without a generator the
+  draws come from torch's global one.
 - Colour operations work on [0, 1] intensities in this order: brightness, contrast about the frame's mean grey,
   saturation about each pixel's grey (Rec. 601 luma weights), hue as a rotation of RGB about the grey axis, then
   greyscale. Each is a plain linear map, as in torchvision's ColorJitter (not a dependency here).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,10 +33,17 @@ from model.config import AugmentConfig
 from model.warp import ALIGN_CORNERS, PADDING_MODE
 
 LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights of R, G, B in grey
+STREAM_AUGMENT = 0  # spawn key of the augmentation draws under the training seed (`step_generator`)
 
 
-def _uniform(count: int, low: float, high: float) -> torch.Tensor:
-    return torch.rand(count) * (high - low) + low  # (count,) on the CPU: the same draws on every device
+def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator of one training step's draws on one process: a pure function of (seed, step, rank)."""
+    state = np.random.SeedSequence(seed, spawn_key=(STREAM_AUGMENT, step, rank)).generate_state(1, np.uint64)
+    return torch.Generator().manual_seed(int(state[0]))
+
+
+def _uniform(count: int, low: float, high: float, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.rand(count, generator=generator) * (high - low) + low  # (count,) on the CPU: the same on any device
 
 
 def _grey(x: torch.Tensor) -> torch.Tensor:
@@ -64,8 +75,10 @@ def _blur(x: torch.Tensor, sigmas: torch.Tensor, max_sigma: float) -> torch.Tens
     return flat.view(b, c, h, w)
 
 
-def augment_pose_input(img: torch.Tensor, config: AugmentConfig) -> torch.Tensor:
-    """img: (B, 3, H, W) in [-1, 1] -> the same frames, each disturbed as `config` allows (module docstring)."""
+def augment_pose_input(img: torch.Tensor, config: AugmentConfig, *,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """img: (B, 3, H, W) in [-1, 1] -> the same frames, each disturbed as `config` allows (module docstring); the
+    draws come from the CPU `generator` (`step_generator`), else from torch's global one."""
     assert img.dim() == 4 and img.shape[1] == 3, f"img must be (B, 3, H, W), got {tuple(img.shape)}"
     if not config.enabled:
         return img
@@ -76,26 +89,27 @@ def augment_pose_input(img: torch.Tensor, config: AugmentConfig) -> torch.Tensor
         return values.to(device).view(b, 1, 1, 1)
 
     if config.brightness:
-        x = x * per_frame(_uniform(b, 1 - config.brightness, 1 + config.brightness))
+        x = x * per_frame(_uniform(b, 1 - config.brightness, 1 + config.brightness, generator))
     if config.contrast:
         mean = _grey(x).mean(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
-        x = (x - mean) * per_frame(_uniform(b, 1 - config.contrast, 1 + config.contrast)) + mean
+        x = (x - mean) * per_frame(_uniform(b, 1 - config.contrast, 1 + config.contrast, generator)) + mean
     if config.saturation:
         grey = _grey(x)
-        x = grey + (x - grey) * per_frame(_uniform(b, 1 - config.saturation, 1 + config.saturation))
+        x = grey + (x - grey) * per_frame(_uniform(b, 1 - config.saturation, 1 + config.saturation, generator))
     if config.hue:
-        rotation = _hue_rotation(_uniform(b, -1, 1) * config.hue * 2 * math.pi).to(device)  # (B, 3, 3)
+        rotation = _hue_rotation(_uniform(b, -1, 1, generator) * config.hue * 2 * math.pi).to(device)  # (B, 3, 3)
         x = torch.einsum("bij,bjhw->bihw", rotation, x)
     if config.greyscale:
-        grey_frames = per_frame((torch.rand(b) < config.greyscale).float())
+        grey_frames = per_frame((torch.rand(b, generator=generator) < config.greyscale).float())
         x = grey_frames * _grey(x).expand_as(x) + (1 - grey_frames) * x
     if config.blur:
-        x = _blur(x, _uniform(b, 0, config.blur), config.blur)
+        x = _blur(x, _uniform(b, 0, config.blur, generator), config.blur)
     if config.scale or config.shift:
-        zoom = _uniform(b, 1 - config.scale, 1 + config.scale)
+        zoom = _uniform(b, 1 - config.scale, 1 + config.scale, generator)
         theta = torch.zeros(b, 2, 3)
         theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom  # sampling a smaller window enlarges the content
-        theta[:, :, 2] = _uniform(2 * b, -1, 1).view(b, 2) * config.shift * 2  # normalised units: 2 = the side
+        shift = _uniform(2 * b, -1, 1, generator).view(b, 2) * config.shift  # (B, 2) fractions of the side
+        theta[:, :, 2] = shift * 2  # normalised units: 2 = the side
         grid = F.affine_grid(theta.to(device), list(x.shape), align_corners=ALIGN_CORNERS)  # (B, H, W, 2) float32
         x = F.grid_sample(x, grid, mode="bilinear", padding_mode=PADDING_MODE, align_corners=ALIGN_CORNERS)
     return (x.clamp(0, 1) * 2 - 1).to(img.dtype)

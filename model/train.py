@@ -21,7 +21,8 @@ Notable choices (the paper is silent):
   one forward per backward as DistributedDataParallel wants). The per-item outputs equal two separate passes.
 - Resume is exact: networks (checkpoint), optimisers, schedulers and RNG states (train_state) are restored, and
   the data order is a pure function of (seed, epoch), so the batches already done in the current epoch are
-  skipped at the sampler without decoding a frame.
+  skipped at the sampler without decoding a frame; P's input augmentation draws from a generator per (seed, step,
+  rank) (`model.augment.step_generator`), not torch's global one, which a DataLoader iterator also draws from.
 - Departures that keep the pose code on motion (DESIGN.md; each a config switch, off in the paper preset): P's
   encoder sees an augmented copy of the target (`config.augment`, the same copy in every phase of a step), the first
   `train.warp_warmup_epochs` render with P's warp alone, P's residuals are under a budget (`loss.residual_weight`),
@@ -55,7 +56,7 @@ from model.data.errors import DataError
 from model.data.split import TRAIN, split_by_identity
 from model.device import pick_device  # noqa: F401  (re-exported: `from model.train import pick_device`)
 from model.discriminator import Discriminator
-from model.augment import augment_pose_input
+from model.augment import augment_pose_input, step_generator
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
@@ -362,7 +363,8 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
                                                     steps_per_epoch - skip):
             frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
             target = target.to(device, non_blocking=True)  # (B, 3, S, S)
-            pose_input = augment_pose_input(target, config.augment)  # what P's encoder sees (model.augment)
+            pose_input = augment_pose_input(target, config.augment,  # what P's encoder sees (model.augment)
+                                            generator=step_generator(tc.seed, step, rank))
             stage = 1 if step < stage1_steps else 2
             if stage == 1:
                 s1, disc, gen = stage1_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config,
