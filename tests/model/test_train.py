@@ -143,7 +143,8 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
     is refused."""
     trained = train(tiny(max_steps=2), [synthvox], tmp_path / "a", device=CPU, progress=False)
     checkpoint = trained.checkpoint
-    config = load_config("tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0})
+    config = load_config("tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0,
+                                  "train.warp_warmup_epochs": 0})  # no stage 1: no warm-up within it
     size = config.data.size
     fresh = Networks(FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
                      Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
