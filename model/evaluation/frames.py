@@ -18,6 +18,7 @@ Choices:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -67,17 +68,21 @@ class EvalCollection:
         return (self.name + "/" + self.frames["identity"].astype(str) + "/" + self.frames["video"].astype(str)
                 ).to_numpy()
 
+    @cached_property
+    def recipe(self) -> Recipe:
+        """The SynthVox recipe of a labelled collection (its ``synthvox.json``), read once."""
+        assert self.labelled, "real frames have no SynthVox recipe"
+        return Recipe.read(self.root / RECIPE_FILE)
+
     def render_truth(self, identity: str, video: str, poses: np.ndarray) -> np.ndarray:
         """SynthVox identity `identity` (a folder name, ``sv0007``) in the scene of its video `video` (``v01``), in
         each pose `(M, 7)`: `(M, s, s, 3)` uint8. Cross-identity reenactment's ground truth is the source identity
         in its own video's scene, in the driver's poses."""
-        assert self.synth_seed is not None
         number, video_number = identity_index(identity), video_index(video)
         if number is None or video_number is None:
             raise DataError(self.root / identity / video, "not a SynthVox video folder (svNNNN/vNN): no ground truth")
-        recipe = Recipe.read(self.root / RECIPE_FILE)
-        return np.stack([recipe.render(number, video_number, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))),
-                                       self.frame_size) for p in poses])
+        return np.stack([self.recipe.render(number, video_number, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))),
+                                            self.frame_size) for p in poses])
 
 
 def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int, seed: int, name: str | None = None,
