@@ -36,7 +36,7 @@ from safetensors.torch import safe_open, save_file
 from model import __version__
 from model.config import Config, config_from_dict
 from model.data.errors import DataError
-from model.data.synthvox import RECIPE_FILE
+from model.data.synthvox import RECIPE_FILE, Recipe
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -179,12 +179,11 @@ def training_record(roots: Sequence[Path], frames: pd.DataFrame, trained: pd.Dat
 
 
 def _synthvox_seed(root: Path) -> int | None:
-    """The seed a SynthVox root's synthvox.json names; None when there is none to read."""
+    """The seed a SynthVox root's synthvox.json names; None when there is no recipe to read (real frames)."""
     try:
-        seed = json.loads((root / RECIPE_FILE).read_text())["seed"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return Recipe.read(root / RECIPE_FILE).seed
+    except DataError:
         return None
-    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def trained_on(metadata: Mapping[str, str], *, source: str | Path = "checkpoint") -> TrainingRecord | None:
