@@ -16,6 +16,7 @@ import math
 from pathlib import Path
 
 from model.evaluation.evaluate import FID_MISSING, Evaluation
+from model.evaluation.provenance import HELD_OUT
 
 METRIC_DEFINITIONS = {
     "SSIM": "structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) between an image and its "
@@ -168,7 +169,7 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
     kind = (f"SynthVox, seed {s['synthvox_seed']}, labelled" if s["kind"] == "synthvox"
             else "real frames, no labels")
     t = s["training"]
-    status = t["label"] if t["status"] == "held out" else f"{t['label']}: not held-out figures"
+    status = t["label"] if t["status"] == HELD_OUT else f"{t['label']}: not held-out figures"
     trained_as = f" (trained on as {', '.join(f'`{n}`' for n in t['trained_as'])})" if t["trained_as"] else ""
     lines = [f"## {name} ({kind}): {status}", "",
              f"`{s['root']}`: {_n(s['frames'], 'frame')} of {_n(s['videos'], 'video')} of "
