@@ -213,6 +213,10 @@ class Config:
 
     def __post_init__(self) -> None:
         self.model.check_size(self.data.size)
+        factor = 2 ** (self.loss.pyramid_levels - 1)  # downsampling of the coarsest level of the pyramid L1 (model.losses)
+        if self.data.size % factor:
+            raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = "
+                             f"{factor}")
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:

@@ -30,6 +30,8 @@ def test_bad_value_and_missing_file(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(DataError, match="no such config file"):
         load_config("nonexistent-preset")
+    with pytest.raises(DataError, match=r"loss\.pyramid_levels"):  # at load, not at the first training step
+        load_config("tiny", {"data.size": 40, "loss.pyramid_levels": 5})
 
 
 def test_overrides_and_round_trip(tmp_path: Path) -> None:
