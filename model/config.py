@@ -213,7 +213,7 @@ class Config:
 
     def __post_init__(self) -> None:
         self.model.check_size(self.data.size)
-        factor = 2 ** (self.loss.pyramid_levels - 1)  # downsampling of the coarsest level of the pyramid L1 (model.losses)
+        factor = 2 ** (self.loss.pyramid_levels - 1)  # the pyramid L1's coarsest downsampling (model.losses)
         if self.data.size % factor:
             raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = "
                              f"{factor}")
