@@ -48,6 +48,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from model.augment import augment_pose_input, step_generator
 from model.checkpoint import TRAINED_ON_KEY, load_checkpoint, save_checkpoint, training_record
 from model.config import Config, load_config, save_config
 from model.data.collection import read_collection
@@ -56,7 +57,6 @@ from model.data.errors import DataError
 from model.data.split import TRAIN, split_by_identity
 from model.device import pick_device  # noqa: F401  (re-exported: `from model.train import pick_device`)
 from model.discriminator import Discriminator
-from model.augment import augment_pose_input, step_generator
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
