@@ -191,8 +191,8 @@ class TrainConfig:
             raise ValueError("train.stage1_epochs and train.stage2_epochs must be >= 0, and not both 0")
         if min(self.lr, self.disc_lr) <= 0 or not 0 < self.embedder_lr_factor_stage2 <= 1:
             raise ValueError("train.lr and train.disc_lr must be > 0, train.embedder_lr_factor_stage2 in (0, 1]")
-        if self.warp_warmup_epochs < 0 or self.warp_warmup_epochs > self.stage1_epochs:
-            raise ValueError(f"train.warp_warmup_epochs must be in [0, stage1_epochs], got {self.warp_warmup_epochs}")
+        if self.warp_warmup_epochs < 0:  # beyond stage 1 it is all of stage 1 (`--init` stage-2-only runs keep it)
+            raise ValueError(f"train.warp_warmup_epochs must be >= 0, got {self.warp_warmup_epochs}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"train.max_steps must be >= 1 or null, got {self.max_steps}")
         if min(self.log_every, self.sample_every, self.checkpoint_every, self.num_samples) < 1:

@@ -155,7 +155,8 @@ def test_reconstruct_returns_fig7_pictures(model: DAEGAN) -> None:
     assert rec.face_flow.shape == (2, 2, SIZE, SIZE) and rec.face_flow_colour.shape == (2, 3, SIZE, SIZE)
     assert rec.reconstruction.shape == (4, 3, SIZE, SIZE) and rec.pose_code.shape == (4, model.pose_dim)
     assert rec.flow.shape == (4, 2, SIZE // 4, SIZE // 4) and rec.flow_colour.shape == (4, 3, SIZE // 4, SIZE // 4)
-    assert rec.warped.shape == (4, 3, SIZE // 4, SIZE // 4)
+    warp_side = SIZE if model.config.model.warp_full_resolution else SIZE // 4  # tiny: the full-resolution warp
+    assert rec.warped.shape == (4, 3, warp_side, warp_side)
     for picture in (rec.reconstruction, rec.flow_colour, rec.face_flow_colour):
         assert picture.min() >= -1 and picture.max() <= 1
     assert rec.flow.abs().max() > 0  # jittered: a real warp, drawn in colour, not a blank white

@@ -232,9 +232,15 @@ def test_discriminator(config: Config, conditional: bool) -> None:
 def test_presets_build_and_bad_sizes_are_config_errors() -> None:
     for preset in ("tiny", "small", "paper"):
         config = load_config(preset)
-        assert config.loss.smooth_weight == config.loss.feature_matching_weight == 1.0  # lambda_S, lambda_FM: paper
-        assert config.loss.content_weight == (1.0 if preset == "paper" else 10.0)  # lambda_R: configs/tiny.yaml
-        assert config.model.gen_refines_decoder == (preset != "paper")
+        paper = preset == "paper"
+        assert config.loss.feature_matching_weight == 1.0  # lambda_FM: the paper's
+        assert config.loss.smooth_weight == (1.0 if paper else 0.1)  # lambda_S: README, "The pose code carries motion"
+        assert config.loss.content_weight == (1.0 if paper else 10.0)  # lambda_R: configs/tiny.yaml
+        assert config.model.gen_refines_decoder == config.model.warp_full_resolution == (not paper)
+        # every departure is off in the paper preset
+        assert paper == (config.loss.residual_weight == 0 and config.loss.pyramid_levels == 1
+                         and not config.augment.enabled and config.train.warp_warmup_epochs == 0
+                         and config.train.gen_trains_pose_embedder)
         assert config.model.align_corners is False
     with pytest.raises(DataError, match="divisible by 2\\*\\*model.num_face_levels"):
         load_config("tiny", {"data.size": 36})
