@@ -1,0 +1,31 @@
+"""scripts/gpu_train.sh, the one prepared command a session lent a GPU runs (issue 11), works here on the CPU in
+miniature: it renders its own SynthVox, trains, and leaves a loadable checkpoint and its records in $OUT, within
+the device tool's limit of 8 files brought back. A broken script would cost a lucky session its only GPU run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from model.daegan import DAEGAN
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_FILES_BACK = 8  # the device tool brings back at most this many files from $OUT
+
+
+def test_gpu_train_script_leaves_a_checkpoint_in_out(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "DEVICE": "cpu", "IDENTITIES": "2",
+           "WORKERS": "1", "BATCH": "4", "MAX_STEPS": "3", "CHECKPOINT_EVERY": "2", "MINUTES": "5",
+           "WORK": str(tmp_path / "work")}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_train.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    files = sorted(p.name for p in out.iterdir())
+    assert {"checkpoint.safetensors", "losses.csv", "config.yaml", "gpu_train.log"} <= set(files)
+    assert len(files) <= MAX_FILES_BACK
+    model = DAEGAN.from_checkpoint(out / "checkpoint.safetensors")
+    assert model.size == 64 and model.metadata["step"] == "3"
+    assert "training on" in (out / "gpu_train.log").read_text()
