@@ -21,6 +21,8 @@ Choices (the paper is silent):
   query file is). To still return `k` hits it over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per round,
   until `k` hits survive or the whole index has been searched.
 - FAISS's `-1` ids are dropped by `Store.search`; this module asserts none reaches `Store.get`.
+- Browsing (what the index holds: counts, videos, frames, their stored pose codes) is answered here too, from the
+  same read-only store, so the UI asks the `Retriever` and never reaches into `indexer.store`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,18 @@ HIT_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path", "tim
 OVERFETCH = 4  # other_identities: fetch k × this many hits first, and grow the fetch by this factor per round
 
 Query = Union[str, Path, np.ndarray, torch.Tensor]  # image file, RGB uint8 (H, W, 3) photo, or pose code (dim,)
+
+
+@dataclass(frozen=True)
+class IndexSummary:
+    """What the index holds, as a person reads it first (the UI's sidebar and Overview page)."""
+
+    num_frames: int  # frame rows in the metadata database
+    num_identities: int
+    num_videos: int
+    num_vectors: int  # pose codes in the FAISS index: equal to num_frames unless a build went wrong
+    dim: int  # length of each pose code
+    index_type: str  # the FAISS index's kind, e.g. "flat" (`indexer.faiss_index`)
 
 
 @dataclass(frozen=True)
@@ -145,6 +159,49 @@ class Retriever:
         if other_identities:  # per query: how far to over-fetch depends on its own neighbours
             return [self._ranked(p.vector, k, p.identity) for p in prepared]
         return self._ranked_all(vectors, k)
+
+    # ---- browsing ------------------------------------------------------------------------------------------------
+
+    def summary(self) -> IndexSummary:
+        """How many frames, identities, videos and pose codes the index holds, and the codes' length and index type."""
+        info = self.store.info()
+        return IndexSummary(num_frames=info["num_frames"], num_identities=info["num_identities"],
+                            num_videos=info["num_videos"], num_vectors=info["count"], dim=info["dim"],
+                            index_type=info["index_type"])
+
+    def manifest(self) -> dict:
+        """The build's manifest as written beside the index (`manifest.json`): what a person checks first."""
+        return self.store.manifest()
+
+    def videos(self) -> pd.DataFrame:
+        """Every indexed video and its frame count, sorted by identity then video: identity, video, num_frames."""
+        return self.store.videos()
+
+    def video_frames(self, identity: str, video: str) -> pd.DataFrame:
+        """The frames of one video in frame order: id, path, frame, time_s (empty when the video is not indexed).
+
+        The rows can be passed to `hit_images` to read the pictures.
+        """
+        return self.store.video_frames(identity, video)
+
+    def frame_ids(self) -> np.ndarray:
+        """Every indexed frame's id, ascending (int64): the ids `frames` and `pose_codes` take."""
+        return self.store.ids()
+
+    def frames(self, ids: Sequence[int] | np.ndarray) -> pd.DataFrame:
+        """The metadata of frames `ids`, in their order: id, path, identity, video, frame, time_s, width, height.
+
+        The rows can be passed to `hit_images` to read the pictures.
+        """
+        return self.store.get(ids)
+
+    def pose_codes(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The unit pose codes of frames `ids` as the index stores them, in their order: (N, dim) float32.
+
+        Read back rather than re-encoded: what a search compares against (quantised for an IVF-PQ index). An id
+        the index does not hold is a `KeyError`.
+        """
+        return self.store.vectors(ids)
 
     # ---- internals -----------------------------------------------------------------------------------------------
 

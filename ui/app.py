@@ -39,9 +39,9 @@ def main() -> None:
         st.title("posedex")
         st.caption("Find faces by pose, and reenact them.")
         page = st.radio("Page", list(PAGES), key="page")
-        info = retriever.store.info()
-        st.caption(f"Index `{config.index_dir.name}`: {info['num_frames']:,} frames of {info['num_identities']} "
-                   f"identities, {info['num_videos']} videos. Model {retriever.model.size} px, "
+        summary = retriever.summary()
+        st.caption(f"Index `{config.index_dir.name}`: {summary.num_frames:,} frames of {summary.num_identities} "
+                   f"identities, {summary.num_videos} videos. Model {retriever.model.size} px, "
                    f"pose code {retriever.dim}-D.")
     try:
         PAGES[page](retriever, config)

@@ -19,7 +19,7 @@ from retrieval.search import Retriever
 
 @dataclass(frozen=True)
 class VideoChoice:
-    """One indexed video and its frames in order (`Store.video_frames`: id, path, frame, time_s)."""
+    """One indexed video and its frames in order (`Retriever.video_frames`: id, path, frame, time_s)."""
 
     identity: str
     video: str
@@ -38,7 +38,7 @@ class VideoChoice:
 def video_ui(retriever: Retriever, videos: pd.DataFrame, *, key: str) -> VideoChoice:
     """Identity and video select boxes (side by side); the video's frames come with the choice.
 
-    `videos` is `Store.videos()`; `key` keeps the widgets of different pages apart.
+    `videos` is `Retriever.videos()`; `key` keeps the widgets of different pages apart.
     """
     left, right = st.columns(2)
     identities = videos["identity"].drop_duplicates().tolist()
@@ -47,7 +47,7 @@ def video_ui(retriever: Retriever, videos: pd.DataFrame, *, key: str) -> VideoCh
     counts = dict(zip(names, videos.loc[videos["identity"] == identity, "num_frames"]))
     video = right.selectbox("Video", names, key=f"{key}:video",
                             format_func=lambda name: f"{name} ({counts[name]} frames)")
-    return VideoChoice(identity, video, retriever.store.video_frames(identity, video))
+    return VideoChoice(identity, video, retriever.video_frames(identity, video))
 
 
 def frame_ui(choice: VideoChoice, *, key: str) -> int:

@@ -45,11 +45,11 @@ def counts(videos: pd.DataFrame) -> None:
 def render(retriever: Retriever, config: AppConfig) -> None:
     """The page."""
     st.header("Overview: what the index holds")
-    info = retriever.store.info()
-    for column, (label, value) in zip(st.columns(5), [("frames", info["num_frames"]),
-                                                      ("identities", info["num_identities"]),
-                                                      ("videos", info["num_videos"]), ("pose dim", info["dim"]),
-                                                      ("index", info["index_type"])]):
+    summary = retriever.summary()
+    for column, (label, value) in zip(st.columns(5), [("frames", summary.num_frames),
+                                                      ("identities", summary.num_identities),
+                                                      ("videos", summary.num_videos), ("pose dim", summary.dim),
+                                                      ("index", summary.index_type)]):
         column.metric(label, value)
     left, right = st.columns([3, 2])
     with left:
@@ -57,11 +57,11 @@ def render(retriever: Retriever, config: AppConfig) -> None:
         counts(video_table(config))
     with right:
         st.subheader("Manifest")
-        st.json(retriever.store.manifest())
+        st.json(retriever.manifest())
     st.subheader("Pose map (PCA of the pose codes)")
     points, explained = pose_map(config)
-    if len(points) < info["count"]:
-        st.caption(f"A seeded sample of {len(points):,} of the {info['count']:,} frames.")
+    if len(points) < summary.num_vectors:
+        st.caption(f"A seeded sample of {len(points):,} of the {summary.num_vectors:,} frames.")
     plot, picked = st.columns([3, 1])
     with plot:
         event = st.altair_chart(map_chart(points, explained), on_select="rerun", selection_mode=SELECTION,
@@ -71,7 +71,7 @@ def render(retriever: Retriever, config: AppConfig) -> None:
         if frame_id is None:
             st.info("Click a point to see its frame.")
             return
-        row = retriever.store.get([frame_id])
+        row = retriever.frames([frame_id])
         hit = row.iloc[0]
         st.image(retriever.hit_images(row)[0], caption=f"{hit['identity']}  ·  {hit['video']}/{hit['frame']}",
                  width="stretch")

@@ -82,7 +82,7 @@ def compute(retriever: Retriever, source: SourceInput, drivers: list[np.ndarray]
         return sources, reenact(model, sources, drivers)
     video = source.video
     if source.best_source:
-        codes = retriever.store.vectors(video.frames["id"].to_numpy())  # (M, dim): as indexed
+        codes = retriever.pose_codes(video.frames["id"].to_numpy())  # (M, dim): as indexed
         return [], reenact_best_source(model, codes, drivers, lambda rows: video.images(retriever, rows))
     sources = video.images(retriever, source.rows)
     return sources, reenact(model, sources, drivers)

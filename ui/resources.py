@@ -36,16 +36,16 @@ def load_retriever(config: AppConfig) -> Retriever:
 
 @st.cache_resource(show_spinner=False)
 def video_table(config: AppConfig) -> pd.DataFrame:
-    """Every indexed video with its frame count (`Store.videos`): browsing and counts read it on every rerun."""
-    return load_retriever(config).store.videos()
+    """Every indexed video with its frame count (`Retriever.videos`): browsing and counts read it on every rerun."""
+    return load_retriever(config).videos()
 
 
 @st.cache_resource(show_spinner="Projecting the pose codes…")
 def pose_map(config: AppConfig) -> tuple[pd.DataFrame, np.ndarray]:
     """The 2-D PCA map of (a sample of) the index's pose codes and its axes' explained variance (`ui.pose_map`)."""
-    store = load_retriever(config).store
-    ids = sample_ids(store.ids())
-    return map_points(ids, store.vectors(ids), store.get(ids))
+    retriever = load_retriever(config)
+    ids = sample_ids(retriever.frame_ids())
+    return map_points(ids, retriever.pose_codes(ids), retriever.frames(ids))
 
 
 def session_memo(slot: str, key: Hashable, compute: Callable[[], T]) -> T:

@@ -87,9 +87,9 @@ def test_nearest_sources_is_the_most_cosine_similar() -> None:
 
 
 def test_best_source_uses_each_drivers_nearest_frame(retriever: Retriever) -> None:
-    frames = retriever.store.video_frames("sv0001", "v00")
+    frames = retriever.video_frames("sv0001", "v00")
     images = retriever.hit_images(frames)
-    codes = retriever.store.vectors(frames["id"].to_numpy())
+    codes = retriever.pose_codes(frames["id"].to_numpy())
     drivers = [images[2], images[0], images[2]]  # frames of the source video itself: each is its own nearest
     loaded = []
 
@@ -106,7 +106,7 @@ def test_best_source_uses_each_drivers_nearest_frame(retriever: Retriever) -> No
 
 
 def test_a_frame_query_equals_the_bare_search_and_draws_its_grid(retriever: Retriever) -> None:
-    frames = retriever.store.video_frames("sv0002", "v01")
+    frames = retriever.video_frames("sv0002", "v01")
     image = retriever.hit_images(frames.iloc[[1]])[0]
     result = run_query(retriever, image, 6, crop=False, source="frame", identity="sv0002", other_identities=True)
     bare = retriever.search(image, 6, crop=False, other_identities=True, identity="sv0002")
