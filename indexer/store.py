@@ -11,7 +11,7 @@ Commit protocol of a build (a crash or kill -9 at any point leaves the previous 
    file), fsync it and the folder, take its sha256;
 2. ONE database transaction inserts the build's frame rows and points `IndexState` at the new file and its sha256:
    this commit is the commit of the build (``synchronous=FULL``, WAL);
-3. replace ``manifest.json`` atomically (temp file, fsync, `os.replace`, fsync the folder);
+3. replace ``manifest.json`` atomically (`model.atomic_write`: temp file, fsync, `os.replace`, fsync the folder);
 4. remove older generation files. Leftovers of a crash (unpublished generations, stale manifest, `running` builds)
    are cleaned by the next writer that opens the index.
 
@@ -30,7 +30,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +59,7 @@ from indexer.faiss_index import (
 from indexer.frame_paths import resolve_stored
 from indexer.schema import Build, Frame, Identity, IndexState, Root, Video
 from model import __version__
+from model.atomic_write import atomic_file, atomic_folder, fsync_dir, fsync_file
 from model.checkpoint import file_sha256
 from model.data.errors import DataError
 
@@ -86,14 +86,6 @@ def _alembic_config() -> Config:
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # naive UTC: see schema.py
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _engine(db: Path, *, readonly: bool) -> Engine:
@@ -135,21 +127,15 @@ def upgrade_to_head(db: Path) -> None:
 def _write_generation(index: faiss.Index, path: Path) -> str:
     """Write `index` to a new file, make it durable, return its sha256."""
     faiss.write_index(index, str(path))
-    with open(path, "rb") as file:
-        os.fsync(file.fileno())
-    _fsync_dir(path.parent)
+    fsync_file(path)
+    fsync_dir(path.parent)
     return file_sha256(path)
 
 
 def _write_json_atomic(data: dict, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w") as file:
+    with atomic_file(path) as tmp, open(tmp, "w") as file:
         json.dump(data, file, indent=2, sort_keys=True)
         file.write("\n")
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 class Store:
@@ -183,9 +169,7 @@ class Store:
             raise ValueError(f"dim must be positive, got {dim}")
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise DataError(path, "already exists and is not an empty folder")
-        tmp = path.parent / f".{path.name}.creating-{os.getpid()}"
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_folder(path, replace=False) as tmp:
             upgrade_to_head(tmp / DATABASE)
             placeholder = "flat" if index_type in ("auto", "ivfpq") else index_type  # the real one: at first build
             index_file = "index.0.faiss"
@@ -200,13 +184,6 @@ class Store:
                 _write_json_atomic(_manifest(state), tmp / MANIFEST)
             finally:
                 engine.dispose()
-            if path.exists():
-                path.rmdir()
-            os.rename(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _fsync_dir(path.parent)
         return cls.open(path, readonly=False)
 
     @classmethod

@@ -4,7 +4,7 @@ A checkpoint is one ``.safetensors`` file: tensors named ``<network>.<parameter>
 and string metadata: ``format``, ``posedex_version``, ``config`` (the whole resolved `Config` as JSON, including
 ``model.align_corners``, so a model is rebuilt exactly as trained) and whatever the trainer adds (step, metrics,
 and ``trained_on``: which collections and identities the weights have seen, `TrainingRecord`).
-Writes are atomic: a temporary file in the same folder, fsync, `os.replace`.
+Writes are atomic and durable (`model.atomic_write.atomic_file`).
 
 Choices for ``trained_on`` (what lets `daegan evaluate` call a collection held out, issue 11):
 - Identities are recorded per training collection (its root's resolved folder name and path, and its SynthVox seed
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from safetensors import SafetensorError
 from safetensors.torch import safe_open, save_file
 
 from model import __version__
+from model.atomic_write import atomic_file
 from model.config import Config, config_from_dict
 from model.data.errors import DataError
 from model.data.synthvox import RECIPE_FILE, Recipe
@@ -64,16 +64,9 @@ def file_sha256(path: str | Path) -> str:
 
 
 def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, metadata: Mapping[str, str]) -> None:
-    """`safetensors` save through a temporary file and `os.replace`: the old file stays whole until the new is."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    """`safetensors` save through `atomic_file`: the old file stays whole until the new one is, durably."""
+    with atomic_file(path) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=dict(metadata))
-        with open(tmp, "rb+") as file:
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_tensors(path: Path, *, expected_format: str, what: str, device: torch.device = torch.device("cpu")

@@ -12,17 +12,16 @@ Choices:
   nearest frame that has one, so the output keeps every frame and the input's timing. No face in any frame is an
   error. The video is decoded twice (detect all, then crop and render) so memory stays flat for long clips.
   Output: driving crop | result side by side, mp4v at the input's frame rate, one progress bar over both passes.
-- Every output is written to a hidden temporary file beside it and moved into place by `os.replace`: a failure or
-  Ctrl-C at any moment leaves no partial file, and an existing output is replaced whole or not at all.
+- Every output is written through `model.atomic_write.atomic_file` (a hidden temporary beside it, moved into place
+  by `os.replace`): a failure or Ctrl-C at any moment leaves no partial file, and an existing output is replaced
+  whole or not at all.
 - Bad input (a missing, corrupt or non-image/non-video file, no face, a wrong checkpoint, an output suffix that
   does not fit the driver) is a `DataError` naming the file; it is raised before anything is written.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from model.atomic_write import atomic_file
 from model.daegan import DAEGAN, Renderer
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_face, crop_square, detect_faces, face_square
@@ -131,7 +131,7 @@ def reenact_files(
     photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving,
                           renderer=renderer)
     grid = photo.grid()
-    with _atomic_file(out) as tmp:
+    with atomic_file(out) as tmp:
         write_image(tmp, grid)
     return ReenactResult(out, "image", photo.renderer, 1, 0, grid.shape[1], grid.shape[0])
 
@@ -175,7 +175,7 @@ def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: P
         bar.set_postfix_str(f"{driving.name}: reenact")
         face = model.embed_face(crops).face  # (3, S, S): embedded once, rendered in every pose
         written = 0
-        with _atomic_file(out) as tmp:
+        with atomic_file(out) as tmp:
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, (2 * size, size))
             if not writer.isOpened():
                 raise DataError(out, f"OpenCV cannot write a {VIDEO_CODEC} video here")
@@ -203,16 +203,3 @@ def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[li
             batch = []
     if batch:
         yield batch
-
-
-@contextmanager
-def _atomic_file(final: Path) -> Iterator[Path]:
-    """``with _atomic_file(out) as tmp:`` write `tmp` (same folder and suffix); on success it replaces `final`,
-    on any error, Ctrl-C included, it is removed and `final` is untouched."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.stem}.tmp-{os.getpid()}{final.suffix}")  # the suffix picks the encoder
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -19,9 +19,10 @@ Choices:
   prepared frame and the same frame read from the video directly carry the same number.
 - Frames are decoded twice with the detector (detect all, then crop), so that interpolation and smoothing can look
   ahead without holding a whole video in memory.
-- Atomic per video: frames go to a hidden sibling ``.<video>.tmp-*`` that is renamed into place when complete; an
-  existing folder is renamed away first and removed after. Readers ignore hidden folders. Run one `prepare` per
-  output folder at a time: a start clears the leftovers of an interrupted run of the same video.
+- Atomic per video (`model.atomic_write.atomic_folder`): frames go to a hidden sibling ``.<video>.tmp-*`` that is
+  renamed into place when complete; an existing folder is renamed away first and removed after. Readers ignore
+  hidden folders. Run one `prepare` per output folder at a time: a start clears the leftovers of an interrupted run
+  of the same video.
 - In a folder, a video that fails is skipped and reported (`PrepareReport.failures`); a single file raises.
 - One person's photos of one sitting (ORL's ten, say) make one "video" (`prepare_photos`): each photo is cropped
   around its own largest face, untracked and unsmoothed, since photos are separate shots; a photo without a face is
@@ -32,10 +33,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
-import shutil
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +41,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from model.atomic_write import atomic_folder
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import write_image
@@ -139,7 +138,7 @@ def prepare_video(
             detail = NO_FACE if reasons == {NO_FACE} else f"no usable frame ({skipped[0][1]})"
             raise DataError(video, f"{detail} in any of the {len(indices)} sampled frames")
         bar.set_postfix_str(f"{identity}/{video_name}: crop")
-        with _atomic_folder(out / identity / video_name) as tmp:
+        with atomic_folder(out / identity / video_name) as tmp:
             written = {}
             for index, img in decode_frames(video, list(squares)):
                 write_image(tmp / f"{index:0{FACE_CROP_FRAME_DIGITS}d}.png", crop_square(img, squares[index], size))
@@ -172,7 +171,7 @@ def prepare_photos(
     _check_folder_names(source, identity, video_name)
     squares: dict[int, Box] = {}
     skipped: list[tuple[int, str]] = []
-    with _atomic_folder(out / identity / video_name) as tmp:
+    with atomic_folder(out / identity / video_name) as tmp:
         for number, img in photos:
             faces = detect_faces(img)
             if not faces:
@@ -281,37 +280,6 @@ def _track_boxes(track: Path, indices: list[int], native_fps: float, frame_size:
         frame = first + math.floor(index * VOX_FPS / native_fps + TIME_EPSILON)
         boxes.append(rows.get(frame, f"face track {track.name} has no row for frame {frame}"))
     return boxes
-
-
-@contextmanager
-def _atomic_folder(final: Path) -> Iterator[Path]:
-    """``with _atomic_folder(final) as tmp:`` fill `tmp`; on success it replaces `final`, on any error it vanishes."""
-    made_parent = not final.parent.exists()
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
-        shutil.rmtree(stale)  # an interrupted run's unfinished frames
-    for old in final.parent.glob(f".{final.name}.old-*"):
-        if final.exists():
-            shutil.rmtree(old)
-        else:
-            old.rename(final)  # interrupted between the two renames below: restore what was there
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:  # Ctrl-C included: nothing half-written stays
-        shutil.rmtree(tmp, ignore_errors=True)
-        if made_parent:
-            with suppress(OSError):
-                final.parent.rmdir()  # only when empty
-        raise
-    if not final.exists():
-        tmp.rename(final)
-        return
-    old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
-    final.rename(old)
-    tmp.rename(final)
-    shutil.rmtree(old)
 
 
 def _check_folder_names(source: Path, *names: str) -> None:

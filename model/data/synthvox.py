@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import re
-import shutil
-import secrets
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +37,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from model.atomic_write import atomic_folder
 from model.data.errors import DataError
 from model.data.images import write_image
 from model.data.synthvox_motion import DEFAULT_FPS, POSE_COLUMNS, Pose, talking_trajectory
@@ -318,14 +317,11 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
     if image_format not in IMAGE_FORMATS:
         raise ValueError(f"image_format must be one of {IMAGE_FORMATS}, not {image_format!r}")
     _check_target(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial"  # hidden, unique
-    staging.mkdir()
-    jobs = [_VideoJob(staging, seed, i, v, frames, fps, size, image_format)
-            for i in range(identities) for v in range(videos_per_identity)]
-    rows: list[dict[str, object]] = []
-    bar = tqdm(total=len(jobs) * frames, unit="frame", desc="synthvox", disable=not progress)
-    try:
+    bar = tqdm(total=identities * videos_per_identity * frames, unit="frame", desc="synthvox", disable=not progress)
+    with closing(bar), atomic_folder(out, replace=False) as staging:
+        jobs = [_VideoJob(staging, seed, i, v, frames, fps, size, image_format)
+                for i in range(identities) for v in range(videos_per_identity)]
+        rows: list[dict[str, object]] = []
         if workers == 1:
             for job in jobs:
                 rows += _render_video(job)
@@ -346,15 +342,7 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
                   "videos_per_identity": videos_per_identity, "frames": frames, "size": size,
                   "image_format": image_format}
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
-        _check_target(out)  # nobody wrote there meanwhile
-        if out.is_dir():
-            out.rmdir()  # an empty folder the caller made: replaced by the finished collection
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        bar.close()
+        _check_target(out)  # nobody wrote there meanwhile; an empty folder the caller made is replaced
     return labels
 
 
