@@ -5,7 +5,7 @@
 - `plot_losses`: two panels (stage-1 terms; stage-2 terms), log-scale y, drawn with Pillow (no matplotlib here);
   values <= 0 (L_G = -E[D(G)] often is) are left out of the picture, not of the CSV.
 - `sample_grid`: examples down, columns across (inputs, embedded face, pose warp, reconstruction, G's output,
-  target), each column headed by its name.
+  target), each column headed by its name (`model.image_grid`).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from model.image_grid import image_grid
 from model.losses import DiscriminatorLoss, GeneratorLoss, Stage1Loss
 
 
@@ -148,7 +149,6 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 
 
 SAMPLE_GUTTER = 2
-SAMPLE_HEADER = 14
 SAMPLE_MIN_CELL = 64  # cells are upscaled (nearest) to at least this many pixels so tiny runs stay visible
 
 
@@ -156,17 +156,9 @@ def sample_grid(columns: Sequence[tuple[str, torch.Tensor]]) -> Image.Image:
     """Compose named columns of images, each (B, 3, H, W) in [-1, 1] with the same B, H, W, into one picture."""
     assert columns, "need at least one column"
     b, _, h, w = columns[0][1].shape
-    scale = max(1, math.ceil(SAMPLE_MIN_CELL / h))
-    cell_h, cell_w = h * scale, w * scale
-    g = SAMPLE_GUTTER
-    grid = Image.new("RGB", (len(columns) * (cell_w + g) + g, SAMPLE_HEADER + b * (cell_h + g) + g), "white")
-    draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default()
-    for c, (name, images) in enumerate(columns):
+    for name, images in columns:
         assert images.shape == (b, 3, h, w), f"column {name}: {tuple(images.shape)} vs {(b, 3, h, w)}"
-        x = g + c * (cell_w + g)
-        draw.text((x, 1), name[: max(1, cell_w // 6)], fill="black", font=font)
-        for r in range(b):
-            cell = Image.fromarray(to_uint8(images[r])).resize((cell_w, cell_h), Image.Resampling.NEAREST)
-            grid.paste(cell, (x, SAMPLE_HEADER + g + r * (cell_h + g)))
-    return grid
+    scale = max(1, math.ceil(SAMPLE_MIN_CELL / h))
+    tiles = [[to_uint8(images[r]) for _, images in columns] for r in range(b)]  # examples down, columns across
+    return image_grid(tiles, tile_size=(w * scale, h * scale), gutter=SAMPLE_GUTTER,
+                      column_labels=[name for name, _ in columns])

@@ -6,14 +6,15 @@ framed, so a person sees at a glance whether the hits hold its pose.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from model.image_grid import image_grid
 
 GUTTER = 6
-LINE_HEIGHT = 12
+LINE_HEIGHT = 12  # between caption lines
 QUERY_FRAME = (200, 40, 40)  # the query's outline colour
 
 
@@ -27,22 +28,13 @@ def captioned_grid(images: Sequence[np.ndarray], captions: Sequence[Sequence[str
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
     if not images:
         raise ValueError("nothing to draw")
-    lines = max(len(c) for c in captions)
-    columns = min(columns, len(images))
-    rows = math.ceil(len(images) / columns)
-    cell_h = cell + lines * LINE_HEIGHT + 4
-    grid = Image.new("RGB", (columns * (cell + GUTTER) + GUTTER, rows * (cell_h + GUTTER) + GUTTER), "white")
-    draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default()
-    chars = max(4, cell // 6)  # the default bitmap font is 6 px wide
-    for i, (image, caption) in enumerate(zip(images, captions)):
-        x = GUTTER + (i % columns) * (cell + GUTTER)
-        y = GUTTER + (i // columns) * (cell_h + GUTTER)
-        grid.paste(Image.fromarray(image).convert("RGB").resize((cell, cell), Image.Resampling.BILINEAR), (x, y))
-        if highlight_first and i == 0:
-            draw.rectangle((x - 3, y - 3, x + cell + 2, y + cell + 2), outline=QUERY_FRAME, width=3)
-        for j, line in enumerate(caption):
-            draw.text((x, y + cell + 2 + j * LINE_HEIGHT), line[:chars], fill="black", font=font)
+    starts = range(0, len(images), columns)
+    grid = image_grid([images[i:i + columns] for i in starts], tile_size=cell, gutter=GUTTER,
+                      captions=[captions[i:i + columns] for i in starts], line_height=LINE_HEIGHT,
+                      resample=Image.Resampling.BILINEAR)
+    if highlight_first:
+        x = y = GUTTER  # the first cell's corner: this grid has no label bands
+        ImageDraw.Draw(grid).rectangle((x - 3, y - 3, x + cell + 2, y + cell + 2), outline=QUERY_FRAME, width=3)
     return grid
 
 

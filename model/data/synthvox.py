@@ -43,6 +43,7 @@ from model.data.images import write_image
 from model.data.synthvox_motion import DEFAULT_FPS, POSE_COLUMNS, Pose, talking_trajectory
 from model.data.synthvox_render import HAIR_STYLES, render_frame
 from model.data.synthvox_scene import Scene, hsv
+from model.image_grid import image_grid
 
 LABEL_COLUMNS = ("identity", "video", "frame", "time", *POSE_COLUMNS)
 LABELS_FILE = "labels.csv"
@@ -355,11 +356,5 @@ def contact_sheet(identities: Sequence[Identity], poses: Sequence[Pose], size: i
     """A grid of renders, identities down and poses across: `(rows * (size + g) + g, cols * (size + g) + g, 3)`
     uint8 RGB with a white gutter g, every face in the neutral scene. `docs/synthvox_contact_sheet.png` is
     `contact_sheet` of 8 identities of seed 0 in CONTACT_SHEET_POSES."""
-    gutter = CONTACT_SHEET_GUTTER
-    sheet = np.full((len(identities) * (size + gutter) + gutter, len(poses) * (size + gutter) + gutter, 3), 255,
-                    dtype=np.uint8)
-    for row, identity in enumerate(identities):
-        for col, pose in enumerate(poses):
-            y, x = gutter + row * (size + gutter), gutter + col * (size + gutter)
-            sheet[y:y + size, x:x + size] = render(identity, pose, size)
-    return sheet
+    tiles = [[render(identity, pose, size) for pose in poses] for identity in identities]
+    return np.array(image_grid(tiles, tile_size=size, gutter=CONTACT_SHEET_GUTTER))

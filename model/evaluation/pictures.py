@@ -2,7 +2,8 @@
 grid with sources down the side and drivers across the top (Figs. 1 and 5), and bar charts of the metrics.
 
 Drawn with Pillow (no plotting library in the project). Images are `(N, 3, S, S)` in [-1, 1]; cells are enlarged
-with nearest-neighbour sampling to `cell` pixels (small frames stay sharp), with a white gutter and text labels.
+with nearest-neighbour sampling to `cell` pixels (small frames stay sharp), with a white gutter and text labels,
+laid out by `model.image_grid`.
 """
 
 from __future__ import annotations
@@ -14,37 +15,19 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from model.daegan import to_images
+from model.image_grid import image_grid
 
 GUTTER = 3  # pixels of white between cells
 LABEL_HEIGHT = 14  # a line of Pillow's default font
-LABEL_WIDTH = 96  # left margin for row labels
 BAR_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (140, 86, 75))  # model first
 BAR_PANEL = (300, 150)  # width, height of one bar-chart panel's plotting area
 
 
-def image_grid(rows: Sequence[Sequence[torch.Tensor | None]], *, row_labels: Sequence[str] = (),
-               column_labels: Sequence[str] = (), cell: int = 96) -> Image.Image:
+def tensor_grid(rows: Sequence[Sequence[torch.Tensor | None]], *, row_labels: Sequence[str] = (),
+                column_labels: Sequence[str] = (), cell: int = 96) -> Image.Image:
     """A grid of single images `(3, S, S)` in [-1, 1] (None leaves a cell blank), labelled along the top and left."""
-    num_cols = max(len(r) for r in rows)
-    left = LABEL_WIDTH if row_labels else 0
-    top = LABEL_HEIGHT if column_labels else 0
-    grid = Image.new("RGB", (left + num_cols * (cell + GUTTER) + GUTTER, top + len(rows) * (cell + GUTTER) + GUTTER),
-                     "white")
-    draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default()
-    for c, label in enumerate(column_labels):
-        draw.text((left + GUTTER + c * (cell + GUTTER), 1), label[: cell // 6], fill="black", font=font)
-    for r, row in enumerate(rows):
-        y = top + GUTTER + r * (cell + GUTTER)
-        if r < len(row_labels):
-            for i, line in enumerate(row_labels[r].split("\n")):
-                draw.text((2, y + 2 + i * LABEL_HEIGHT), line[: LABEL_WIDTH // 6], fill="black", font=font)
-        for c, img in enumerate(row):
-            if img is None:
-                continue
-            tile = Image.fromarray(to_images(img)).resize((cell, cell), Image.Resampling.NEAREST)
-            grid.paste(tile, (left + GUTTER + c * (cell + GUTTER), y))
-    return grid
+    tiles = [[None if img is None else to_images(img) for img in row] for row in rows]
+    return image_grid(tiles, tile_size=cell, gutter=GUTTER, column_labels=column_labels, row_labels=row_labels)
 
 
 def retrieval_grid(queries: torch.Tensor, hits: torch.Tensor, *, row_labels: Sequence[str] = (),
@@ -52,7 +35,7 @@ def retrieval_grid(queries: torch.Tensor, hits: torch.Tensor, *, row_labels: Seq
     """Fig. 8: each row a query `(Q, 3, S, S)` then its top-k hits `(Q, k, 3, S, S)`, best first."""
     rows = [[queries[q], None, *hits[q]] for q in range(len(queries))]
     labels = ["query", "", *(f"hit {i + 1}" for i in range(hits.shape[1]))]
-    return image_grid(rows, row_labels=row_labels, column_labels=labels, cell=cell)
+    return tensor_grid(rows, row_labels=row_labels, column_labels=labels, cell=cell)
 
 
 def disentangling_picture(frames: torch.Tensor, face_flow: torch.Tensor, faces: torch.Tensor, pose_flow: torch.Tensor,
@@ -61,7 +44,7 @@ def disentangling_picture(frames: torch.Tensor, face_flow: torch.Tensor, faces: 
     that frame alone, P's warp T^-1, and the frame rebuilt from the video's embedded face (eq. 2)."""
     rows = [list(frames), list(face_flow), list(faces), list(pose_flow), list(reconstruction)]
     labels = ["input x", "F's warp T", "embedded face", "P's warp T^-1", "reconstruction"]
-    return image_grid(rows, row_labels=labels, cell=cell)
+    return tensor_grid(rows, row_labels=labels, cell=cell)
 
 
 def reenactment_grid(sources: torch.Tensor, drivers: torch.Tensor, reenacted: torch.Tensor, *,
@@ -71,7 +54,7 @@ def reenactment_grid(sources: torch.Tensor, drivers: torch.Tensor, reenacted: to
     rows = [[None, None, *drivers]]
     rows += [[sources[r], None, *reenacted[r]] for r in range(len(sources))]
     labels = ["source", "", *(f"driver {i + 1}" for i in range(len(drivers)))]
-    return image_grid(rows, column_labels=labels, cell=cell)
+    return tensor_grid(rows, column_labels=labels, cell=cell)
 
 
 def bar_chart(panels: Sequence[tuple[str, Sequence[tuple[str, float]]]], *, columns: int = 3) -> Image.Image:
