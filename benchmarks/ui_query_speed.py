@@ -101,8 +101,8 @@ def main() -> None:
     print(torch_machine(device))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
-    info = retriever.store.info()
-    print(f"index {args.index}: {info['count']} frames ({info['index_type']}), model {retriever.model.size} px; "
+    summary = retriever.summary()
+    print(f"index {args.index}: {summary.num_vectors} frames ({summary.index_type}), model {retriever.model.size} px; "
           f"query {NAME} {photo.shape[1]}x{photo.shape[0]}, k={args.k}; {args.repeats} queries after "
           f"{args.warmup} warm-up")
 
