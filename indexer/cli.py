@@ -1,11 +1,9 @@
-"""`index`: build and check pose indexes. Thin: parse, call a library function, print.
+"""`index build`, `add`, `info` and `verify`: build and check pose indexes. Thin: parse, call a library function, print.
 
 Bad input (`DataError`) becomes one line on stderr and exit code 2; `index verify` exits 1 when it finds a problem.
 
-The `index` command a user runs also has `query` (retrieval) and `ui` (the browser UI), which this layer may not
-import (DESIGN.md: nothing in `indexer/` knows a UI exists). So this module defines its commands and
-`index_group(*more)`, which assembles the group; each layer above passes its own commands in, and the console
-script points at the topmost assembly (`ui.cli:main`).
+These are this layer's commands only: the `index` group that a user runs names them by import path beside the
+commands of the layers above (`ui.index_command`), so nothing here knows those exist (DESIGN.md).
 """
 
 from __future__ import annotations
@@ -14,32 +12,9 @@ from pathlib import Path
 
 import click
 
-from model import __version__
-from model.cli import POSITIVE, DataErrorGroup
+from model.cli_common import CHECKPOINT_HELP, POSITIVE, resolve_checkpoint, resolve_device
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO / "checkpoints" / "daegan-small.safetensors"
-CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: {DEFAULT_CHECKPOINT.relative_to(REPO)} when it exists]."
 INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivfpq"])
-
-
-def resolve_checkpoint(checkpoint: Path | None) -> Path:
-    """`--checkpoint`, or the shipped checkpoint when none was given."""
-    if checkpoint is not None:
-        return checkpoint
-    if not DEFAULT_CHECKPOINT.is_file():
-        raise click.UsageError(f"--checkpoint is required ({DEFAULT_CHECKPOINT} does not exist)")
-    return DEFAULT_CHECKPOINT
-
-
-def resolve_device(name: str):
-    """`--device` as a torch device; a bad name is a usage error naming the option."""
-    from model.device import pick_device
-
-    try:
-        return pick_device(name)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--device") from None
 
 
 def _echo_summary(summary, verb: str) -> None:
@@ -154,19 +129,3 @@ def verify(index_dir: Path) -> None:
     if problems:
         raise SystemExit(1)
     click.echo("ok")
-
-
-def index_group(*more: click.Command) -> click.Group:
-    """The `index` command: build, add, info, verify, then `more` (commands of the layers above)."""
-
-    @click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.version_option(__version__, prog_name="index")
-    def index() -> None:
-        """posedex pose index: find frames of other people in the same pose and expression."""
-
-    for command in (build, add, info, verify, *more):
-        index.add_command(command)
-    return index
-
-
-main = index_group()

@@ -1,6 +1,6 @@
 """`daegan`: the model side's command line. Thin: parse, call a library function, print.
 
-Bad input (`DataError`) becomes one line on stderr and exit code 2, never a traceback.
+Bad input (`DataError`) becomes one line on stderr and exit code 2, never a traceback (`model.cli_common`).
 """
 
 from __future__ import annotations
@@ -10,25 +10,7 @@ from pathlib import Path
 import click
 
 from model import __version__
-from model.data.errors import DataError
-
-POSITIVE = click.IntRange(min=1)
-
-
-class BadInput(click.ClickException):
-    """A user's file or folder cannot be used: one line, exit code 2."""
-
-    exit_code = 2
-
-
-class DataErrorGroup(click.Group):
-    """A click group whose commands report `DataError` as `BadInput`."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except DataError as err:
-            raise BadInput(str(err)) from err
+from model.cli_common import POSITIVE, BadInput, DataErrorGroup
 
 
 @click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,9 +2,10 @@
 
 Output: a table (rank, score, identity, video, frame, path) or, with `--json`, a JSON array of objects with exactly
 those keys and nothing else on stdout; `--grid` also draws the query and its hits as one picture. A missing,
-unreadable or faceless image is one line on stderr and exit code 2 (`DataErrorGroup`).
+unreadable or faceless image is one line on stderr and exit code 2 (`model.cli_common.DataErrorGroup`).
 
-`index_group(*more)` adds `query` to the indexer's commands; the UI layer adds its own on top (see `indexer.cli`).
+The `index` group that a user runs names `query` by import path beside the other layers' commands
+(`ui.index_command`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,7 @@ from pathlib import Path
 
 import click
 
-from indexer import cli as indexer_cli
-from indexer.cli import CHECKPOINT_HELP, REPO, resolve_checkpoint, resolve_device
-from model.cli import POSITIVE
-
-# The option helpers above are re-exported for the UI layer's command, which may import retrieval but not indexer.
-__all__ = ["CHECKPOINT_HELP", "DEFAULT_INDEX", "QUERY_COLUMNS", "REPO", "index_group", "main", "query",
-           "resolve_checkpoint", "resolve_device"]
+from model.cli_common import CHECKPOINT_HELP, POSITIVE, REPO, resolve_checkpoint, resolve_device
 
 DEFAULT_INDEX = REPO / "demo" / "index"  # what `make run` builds
 QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
@@ -67,11 +62,3 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
     click.echo(table.to_string(index=False, formatters={"score": "{:.4f}".format}))
     if grid is not None:
         click.echo(f"grid: {grid}", err=True)
-
-
-def index_group(*more: click.Command) -> click.Group:
-    """The `index` command with `query`, then `more` (commands of the layers above)."""
-    return indexer_cli.index_group(query, *more)
-
-
-main = index_group()

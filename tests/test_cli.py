@@ -13,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from model.cli import main as daegan_main
-from ui.cli import main as index_main
+from ui.index_command import main as index_main
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path under `group`, asked through `list_commands`/`get_command` so lazy groups load theirs."""
+    ctx = click.Context(group)
     found = [prefix]
-    for name, command in group.commands.items():
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         found += _commands(command, (*prefix, name)) if isinstance(command, click.Group) else [(*prefix, name)]
     return found
 

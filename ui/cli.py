@@ -1,9 +1,8 @@
 """`index ui`: serve the browser UI over an index. Thin: check the index and checkpoint, then hand over to Streamlit.
 
-This module also assembles the `index` command a user runs (`main`, the console script): the indexer's commands,
-`query` from retrieval, and `ui` from here (see `indexer.cli`). The shared option helpers come through
-`retrieval.cli`, so this layer imports only `retrieval` and `model` (DESIGN.md); the app reaches the index only
-through `Retriever`.
+The `index` group that a user runs (`ui.index_command`) names this command by import path beside the other layers'
+commands. The shared option helpers come from `model.cli_common` and the default index from `retrieval.cli`, so
+this layer imports only `retrieval` and `model` (DESIGN.md); the app reaches the index only through `Retriever`.
 """
 
 from __future__ import annotations
@@ -12,15 +11,15 @@ from pathlib import Path
 
 import click
 
-from retrieval import cli as retrieval_cli
+from model.cli_common import CHECKPOINT_HELP, REPO, resolve_checkpoint, resolve_device
+from retrieval.cli import DEFAULT_INDEX
 from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig
 
 
 @click.command()
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=retrieval_cli.DEFAULT_INDEX,
-              help=f"Index folder [default: {retrieval_cli.DEFAULT_INDEX.relative_to(retrieval_cli.REPO)}, "
-                   "the demo index].")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=retrieval_cli.CHECKPOINT_HELP)
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
+              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(REPO)}, the demo index].")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
               help="TCP port to serve on.")
 @click.option("--address", default=DEFAULT_ADDRESS, show_default=True,
@@ -39,15 +38,9 @@ def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device
     from retrieval.search import Retriever
     from ui.server import serve
 
-    checkpoint = retrieval_cli.resolve_checkpoint(checkpoint)
-    retrieval_cli.resolve_device(device)  # a bad --device is a usage error now, not a broken page later
+    checkpoint = resolve_checkpoint(checkpoint)
+    resolve_device(device)  # a bad --device is a usage error now, not a broken page later
     with Retriever(index_dir, checkpoint, device="cpu"):  # a bad index or checkpoint: one line and exit 2, here
         pass
     click.echo(f"posedex UI: http://{address}:{port} serving {index_dir} (Ctrl-C stops it)")
     serve(AppConfig(index_dir, checkpoint, device), address=address, port=port)
-
-
-main = retrieval_cli.index_group(ui)
-
-if __name__ == "__main__":
-    main()

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from indexer.cli import main
+from ui.index_command import main
 from indexer.store import Store
 from tests.indexer.conftest import FRAMES
 
@@ -115,7 +115,7 @@ def slow_read(self, i):  # a slow disk: the kill lands while frames are still be
     time.sleep(0.05)
     return read(self, i)
 build.FrameReader.__getitem__ = slow_read
-from indexer.cli import main
+from ui.index_command import main
 main(sys.argv[1:])
 """
 

@@ -12,7 +12,8 @@ from PIL import Image
 from skimage import data
 
 from model.data.images import write_image
-from retrieval.cli import DEFAULT_INDEX, QUERY_COLUMNS, main
+from retrieval.cli import DEFAULT_INDEX, QUERY_COLUMNS
+from ui.index_command import main
 
 
 @pytest.fixture(scope="module")

@@ -51,7 +51,7 @@ def served(ui_index: AppConfig, tmp_path: Path) -> Iterator[str]:
     assert CHROMIUM.is_file(), f"{CHROMIUM} missing: `make install` installs Debian's chromium"
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "ui.cli", "ui", "--index", str(ui_index.index_dir), "--checkpoint",
+    command = [sys.executable, "-m", "ui.index_command", "ui", "--index", str(ui_index.index_dir), "--checkpoint",
                str(ui_index.checkpoint), "--port", str(port), "--device", "cpu"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per pytest worker, as the tests' own torch
     with open(log, "w") as out:

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from ui import server
-from ui.cli import main
+from ui.index_command import main
 from ui.settings import AppConfig
 
 

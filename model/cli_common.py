@@ -1,0 +1,85 @@
+"""What the `daegan` and `index` command lines share: how bad input ends, bounded options, the lazy group.
+
+It sits in the lowest layer so that every layer's commands can use it without importing a layer above (DESIGN.md).
+
+Choices made:
+
+- Bad input (`DataError`) is one line on stderr and exit code 2 (`BadInput`), never a traceback.
+- `LazyGroup` is click's documented "Lazily Loading Subcommands" pattern: a group names its subcommands by import
+  path (``"module:attribute"``), so the group that assembles the `index` command imports no layer itself, and a
+  layer is imported only when one of its commands runs or a help page lists it.
+- The shipped checkpoint is the default `--checkpoint` of the `index` commands; a missing one is a usage error.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from model.data.errors import DataError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CHECKPOINT = REPO / "checkpoints" / "daegan-small.safetensors"
+CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: {DEFAULT_CHECKPOINT.relative_to(REPO)} when it exists]."
+POSITIVE = click.IntRange(min=1)
+
+
+class BadInput(click.ClickException):
+    """A user's file or folder cannot be used: one line, exit code 2."""
+
+    exit_code = 2
+
+
+class DataErrorGroup(click.Group):
+    """A click group whose commands report `DataError` as `BadInput`."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DataError as err:
+            raise BadInput(str(err)) from err
+
+
+class LazyGroup(DataErrorGroup):
+    """A group whose subcommands are named by import path and imported only when asked for.
+
+    `lazy_subcommands` maps a command name to ``"module:attribute"``, the way `[project.scripts]` names a function.
+    """
+
+    def __init__(self, *args, lazy_subcommands: Mapping[str, str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = dict(lazy_subcommands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_subcommands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy_subcommands:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = self.lazy_subcommands[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):  # a wrong import path fails here, not as an odd click error later
+            raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
+        return command
+
+
+def resolve_checkpoint(checkpoint: Path | None) -> Path:
+    """`--checkpoint`, or the shipped checkpoint when none was given."""
+    if checkpoint is not None:
+        return checkpoint
+    if not DEFAULT_CHECKPOINT.is_file():
+        raise click.UsageError(f"--checkpoint is required ({DEFAULT_CHECKPOINT} does not exist)")
+    return DEFAULT_CHECKPOINT
+
+
+def resolve_device(name: str):
+    """`--device` as a torch device; a bad name is a usage error naming the option."""
+    from model.device import pick_device
+
+    try:
+        return pick_device(name)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--device") from None
