@@ -14,6 +14,7 @@ from skimage import data
 from model.data.images import write_image
 from retrieval.cli import DEFAULT_INDEX, QUERY_COLUMNS
 from ui.index_command import main
+from tests.image_corpus import BAD, GOOD, write_oriented
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +93,30 @@ def test_bad_images_are_one_line_and_exit_2(runner, index, tmp_path, damage, rea
     assert result.exit_code == 2
     assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
     assert str(image) in result.stderr and reason in result.stderr
+
+
+CORPUS_REFUSED = {**BAD, "one-pixel": GOOD["one-pixel"]}  # a 1x1 picture decodes, and holds no face
+
+
+@pytest.mark.parametrize("make", CORPUS_REFUSED.values(), ids=CORPUS_REFUSED.keys())
+def test_every_bad_file_of_the_image_corpus_is_one_line_and_exit_2(runner, index, tmp_path, make):
+    sample = make(tmp_path)
+    result = query(runner, index, str(sample.path))
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and len(result.stderr.strip().splitlines()) == 1
+    assert str(sample.path) in result.stderr and (sample.reason or "no face found") in result.stderr
+
+
+def test_a_phone_jpeg_stored_turned_with_an_exif_tag_returns_the_upright_jpegs_hits(runner, index, tmp_path):
+    """At quality 100 without chroma subsampling the turned JPEG decodes to nearly the upright one's pixels (a lossy
+    codec is not exactly symmetric under a turn): the same hits in the same order, scores within 0.01."""
+    upright = Image.fromarray(data.astronaut())
+    upright.save(tmp_path / "upright.jpg", quality=100, subsampling=0)
+    write_oriented(tmp_path / "turned.jpg", upright, 6, quality=100, subsampling=0)
+    hits = [json.loads(query(runner, index, str(tmp_path / name), "-k", "8", "--json").stdout)
+            for name in ("upright.jpg", "turned.jpg")]
+    assert [hit["path"] for hit in hits[1]] == [hit["path"] for hit in hits[0]]
+    assert np.allclose([hit["score"] for hit in hits[1]], [hit["score"] for hit in hits[0]], atol=0.01)
 
 
 def test_defaults_to_the_demo_index(runner, tmp_path):

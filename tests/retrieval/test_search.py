@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from skimage import data
 
 from indexer.store import Store
@@ -15,6 +16,7 @@ from model.checkpoint import file_sha256
 from model.data.errors import DataError
 from model.data.images import read_image, write_image
 from retrieval.search import HIT_COLUMNS, Retriever
+from tests.image_corpus import write_oriented
 from tests.retrieval.conftest import save_tiny_model
 
 
@@ -124,6 +126,18 @@ def test_a_real_photo_works_end_to_end(retriever, tmp_path):
     assert np.isfinite(hits["score"]).all() and np.all(np.diff(hits["score"]) <= 1e-7)
     from_array = retriever.search(data.astronaut(), k=6)  # the same photo as an array: cropped the same way
     pd.testing.assert_frame_equal(from_array, hits)
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_a_phone_photo_stored_turned_with_an_exif_tag_finds_what_the_upright_photo_finds(retriever, tmp_path,
+                                                                                        orientation):
+    """PNG keeps the pixels exact, so the hits must be identical, scores included; without the tag applied the
+    face is sideways or mirrored, and is either not found or encoded as another pose."""
+    upright = Image.fromarray(data.astronaut())
+    upright.save(tmp_path / "upright.png")
+    turned = write_oriented(tmp_path / "turned.png", upright, orientation)
+    assert np.asarray(Image.open(turned)).tolist() != data.astronaut().tolist()  # stored otherwise than upright
+    pd.testing.assert_frame_equal(retriever.search(turned, k=8), retriever.search(tmp_path / "upright.png", k=8))
 
 
 def test_bad_image_files_are_data_errors_naming_the_file(retriever, tmp_path):

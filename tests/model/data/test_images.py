@@ -20,7 +20,7 @@ def test_round_trip_png(tmp_path: Path) -> None:
 
 def test_grey_and_rgba_become_rgb(tmp_path: Path) -> None:
     Image.new("L", (5, 4), 7).save(tmp_path / "g.png")
-    Image.new("RGBA", (5, 4), (1, 2, 3, 4)).save(tmp_path / "a.png")
+    Image.new("RGBA", (5, 4), (1, 2, 3, 255)).save(tmp_path / "a.png")
     assert read_image(tmp_path / "g.png").shape == (4, 5, 3)
     assert read_image(tmp_path / "a.png")[0, 0].tolist() == [1, 2, 3]
 
