@@ -9,10 +9,14 @@ commands of the layers above (`ui.index_command`), so nothing here knows those e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from model.cli_common import CHECKPOINT_HELP, POSITIVE, resolve_checkpoint, resolve_device
+from model.cli_common import CHECKPOINT_HELP, POSITIVE, device_option, resolve_checkpoint
+
+if TYPE_CHECKING:
+    import torch
 
 INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivfpq"])
 
@@ -33,7 +37,7 @@ def _run_options(command):
         click.option("--batch-size", type=POSITIVE, default=64, show_default=True, help="Frames per encoder pass."),
         click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
                      help="Frame-reading processes (0 reads in this process)."),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+        device_option,
         click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
                      help="Frames per second sampled from videos; 0 takes every frame."),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."),
@@ -50,7 +54,7 @@ def _run_options(command):
               help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq.")
 @_run_options
 def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path | None, batch_size: int,
-          workers: int, device: str, fps: float, progress: bool) -> None:
+          workers: int, device: torch.device, fps: float, progress: bool) -> None:
     """Encode every frame of the collections ROOT... into a pose index, atomically.
 
     With several roots, stored paths are prefixed by each root's folder name. Bad frames are skipped and listed.
@@ -60,7 +64,7 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
     from indexer.build import build_index
 
     summary = build_index(list(roots), resolve_checkpoint(checkpoint), out, batch_size=batch_size,
-                          workers=workers, device=resolve_device(device), index_type=index_type, fps=fps,
+                          workers=workers, device=device, index_type=index_type, fps=fps,
                           progress=progress)
     _echo_summary(summary, "indexed")
 
@@ -70,7 +74,7 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 @_run_options
 def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch_size: int, workers: int,
-        device: str, fps: float, progress: bool) -> None:
+        device: torch.device, fps: float, progress: bool) -> None:
     """Encode only the frames of ROOT... the index does not hold yet (give the roots as the build got them).
 
     The checkpoint must be the one the index was built with.
@@ -80,7 +84,7 @@ def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch
     from indexer.build import add_to_index
 
     summary = add_to_index(list(roots), index_dir, resolve_checkpoint(checkpoint), batch_size=batch_size,
-                           workers=workers, device=resolve_device(device), fps=fps, progress=progress)
+                           workers=workers, device=device, fps=fps, progress=progress)
     _echo_summary(summary, "added")
 
 
@@ -114,11 +118,10 @@ def verify(index_dir: Path) -> None:
 
     Example: index verify --index indexes/synthvox
     """
-    from indexer.store import Store
+    from indexer.store import Store, require_index_folder
     from model.data.errors import DataError
 
-    if not index_dir.is_dir():
-        raise DataError(index_dir, "no such index folder")
+    require_index_folder(index_dir)  # no index there at all is bad input (exit 2), not a problem found
     try:
         with Store.open(index_dir, readonly=True) as store:
             problems = store.verify()

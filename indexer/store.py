@@ -138,6 +138,18 @@ def _write_json_atomic(data: dict, path: Path) -> None:
         file.write("\n")
 
 
+def require_index_folder(path: Path) -> None:
+    """A `DataError` unless `path` is a folder that holds an index, sound or not.
+
+    This is the line between bad input (no index there: the user named the wrong folder) and a damaged index (what
+    `Store.verify` reports).
+    """
+    if not path.is_dir():
+        raise DataError(path, "not a folder" if path.exists() else "no such index folder")
+    if not (path / DATABASE).exists() and not (path / MANIFEST).exists():
+        raise DataError(path, f"not a posedex index (no {DATABASE}, no {MANIFEST})")
+
+
 class Store:
     """A pose index dir, opened for reading (many processes) or writing (one process, `write.lock`).
 
@@ -190,11 +202,8 @@ class Store:
     def open(cls, path: str | Path, *, readonly: bool = True) -> Store:
         """The index at `path`, its schema upgraded to head. A folder that is not a sound index is a `DataError`."""
         path = Path(path)
-        if not path.is_dir():
-            raise DataError(path, "not a folder" if path.exists() else "no such index folder")
+        require_index_folder(path)
         db, manifest = path / DATABASE, path / MANIFEST
-        if not db.exists() and not manifest.exists():
-            raise DataError(path, f"not a posedex index (no {DATABASE}, no {MANIFEST})")
         for required in (db, manifest):
             if not required.is_file():
                 raise DataError(required, "missing: the index is incomplete")

@@ -6,11 +6,15 @@ Bad input (`DataError`) becomes one line on stderr and exit code 2, never a trac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from model import __version__
-from model.cli_common import POSITIVE, BadInput, DataErrorGroup
+from model.cli_common import POSITIVE, BadInput, DataErrorGroup, device_option
+
+if TYPE_CHECKING:
+    import torch
 
 
 @click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,10 +120,10 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
 @click.option("--init", type=click.Path(path_type=Path), default=None,
               help="Start a new run from this checkpoint's weights (networks whose shapes match; the rest fresh).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one config field, e.g. --set train.max_steps=500.")
-def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, init: Path | None, device: str,
+def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, init: Path | None, device: torch.device,
           overrides: tuple[str, ...]) -> None:
     """Train DAE-GAN in two stages: face and pose embedders first, then the generator and discriminator join.
 
@@ -128,11 +132,10 @@ def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, in
     Stage 2 alone on top of a trained model: --init checkpoints/daegan-small.safetensors --set train.stage1_epochs=0
     """
     from model.config import load_config
-    from model.device import pick_device
     from model.train import train as train_model
 
     config = load_config(out / "config.yaml" if resume else preset, _parse_overrides(overrides))
-    result = train_model(config, list(data_roots), out, device=pick_device(device), resume=resume, init=init)
+    result = train_model(config, list(data_roots), out, device=device, resume=resume, init=init)
     click.echo(f"trained to step {result.step}; checkpoint: {result.checkpoint}")
 
 
@@ -144,12 +147,12 @@ def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, in
 @click.option("--driving", type=click.Path(path_type=Path), required=True, help="A photo or a video (.mp4, ...).")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="out.png for a photo driver, out.mp4 for a video driver.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
               help="generator: G (the paper's output); decoder: the pose embedder's warp of the embedded face; "
                    "auto: G once the checkpoint's adversarial stage has trained it.")
 def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Path, ...], driving: Path, out: Path,
-            device: str, renderer: str) -> None:
+            device: torch.device, renderer: str) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
     Faces are found and cropped the way `daegan prepare` crops them, so plain photos work.
@@ -240,12 +243,12 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
               help="Seed of every random draw (videos, frames, queries, probe splits).")
 @click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
               help="Who reenacts: auto is the checkpoint's own choice.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one evaluation setting, e.g. --set num_videos=10 (model/evaluation/settings.py).")
 def evaluate(checkpoint: Path | None, data_roots: tuple[Path, ...], out: Path, ablation: bool, preset: str | None,
              eval_roots: tuple[Path, ...], train_overrides: tuple[str, ...], inception_weights: Path | None,
-             seed: int, renderer: str, device: str, overrides: tuple[str, ...]) -> None:
+             seed: int, renderer: str, device: torch.device, overrides: tuple[str, ...]) -> None:
     """Measure reenactment quality and disentanglement: the paper's protocol (SSIM, FID), cross-identity
     reenactment against SynthVox ground truth, pose retrieval, identity leakage, linear probes, and dlib landmark
     metrics (AKD, CSIM) on real frames. Writes report.md, metrics.json and pictures.
@@ -261,8 +264,6 @@ def evaluate(checkpoint: Path | None, data_roots: tuple[Path, ...], out: Path, a
     demo/synthvox_seed1 --out reports/ablation
     """
     import shlex
-
-    from model.device import pick_device
 
     if ablation and (checkpoint or not preset or not eval_roots or renderer != "auto"):
         raise click.UsageError("--ablation takes --config and --eval-data, not --checkpoint or --renderer")
@@ -290,7 +291,7 @@ def evaluate(checkpoint: Path | None, data_roots: tuple[Path, ...], out: Path, a
                  *(a for o in train_overrides for a in ("--train-set", o)), *common]
         results = run_ablation(preset, list(data_roots), list(eval_roots), out, settings=settings,
                                overrides=_parse_overrides(train_overrides), inception_weights=inception_weights,
-                               device=pick_device(device), command=shlex.join(parts))
+                               device=device, command=shlex.join(parts))
         skipped = sum(r.skipped for r in results)
         click.echo(f"wrote {out / 'ablation.md'} and ablation.csv ({len(results)} rows"
                    f"{f', {skipped} found finished' if skipped else ''}; runs in {out / 'runs'})")
@@ -299,5 +300,5 @@ def evaluate(checkpoint: Path | None, data_roots: tuple[Path, ...], out: Path, a
              "--out", str(out), *(["--renderer", renderer] if renderer != "auto" else []), *common]
     report, _ = evaluate_files(checkpoint, list(data_roots), out, settings=settings,
                                inception_weights=inception_weights, renderer=None if renderer == "auto" else renderer,
-                               device=pick_device(device), command=shlex.join(parts))
+                               device=device, command=shlex.join(parts))
     click.echo(f"wrote {report} (metrics.json and pictures beside it)")

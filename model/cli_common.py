@@ -4,7 +4,11 @@ It sits in the lowest layer so that every layer's commands can use it without im
 
 Choices made:
 
-- Bad input (`DataError`) is one line on stderr and exit code 2 (`BadInput`), never a traceback.
+- Bad input is one line on stderr and exit code 2 (`BadInput`), never a traceback: a `DataError` (a file or folder
+  that cannot be used) and a bad option value (`click.BadParameter`: `--device tpu`, `-k 0`) alike. A missing option
+  keeps click's usage lines, since there the user needs the syntax, not a reason.
+- `--device` is checked while the options are parsed (`DEVICE`), by `model.device.pick_device`, so every command
+  that takes it refuses a device this machine lacks before doing any work, and receives a `torch.device`.
 - `LazyGroup` is click's documented "Lazily Loading Subcommands" pattern: a group names its subcommands by import
   path (``"module:attribute"``), so the group that assembles the `index` command imports no layer itself, and a
   layer is imported only when one of its commands runs or a help page lists it.
@@ -14,17 +18,22 @@ Choices made:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from model.data.errors import DataError
 
+if TYPE_CHECKING:
+    import torch
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "daegan-small.safetensors"
 CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: {DEFAULT_CHECKPOINT.relative_to(REPO)} when it exists]."
 POSITIVE = click.IntRange(min=1)
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])  # a command function, as click's decorators take it
 
 
 class BadInput(click.ClickException):
@@ -34,13 +43,40 @@ class BadInput(click.ClickException):
 
 
 class DataErrorGroup(click.Group):
-    """A click group whose commands report `DataError` as `BadInput`."""
+    """A click group whose commands report `DataError` and bad option values as `BadInput`: one line, exit 2."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except DataError as err:
             raise BadInput(str(err)) from err
+        except click.MissingParameter:
+            raise
+        except click.BadParameter as err:  # "Invalid value for '-k': 0 is not in the range x>=1."
+            raise BadInput(err.format_message()) from err
+
+
+class DeviceType(click.ParamType):
+    """`--device`: auto, cpu, cuda or cuda:N, converted by `pick_device` into a `torch.device` this machine has."""
+
+    name = "device"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> torch.device:
+        from model.device import pick_device  # torch: imported when a command runs, not for its --help
+
+        try:
+            return pick_device(str(value))  # str(): click may pass a value already converted
+        except ValueError as err:
+            self.fail(str(err), param, ctx)
+
+
+DEVICE = DeviceType()
+
+
+def device_option(command: Decorated) -> Decorated:
+    """The one `--device` option of every command that runs the model, as a decorator."""
+    return click.option("--device", type=DEVICE, default="auto", show_default=True,
+                        help="auto, cpu, cuda or cuda:N.")(command)
 
 
 class LazyGroup(DataErrorGroup):
@@ -74,12 +110,3 @@ def resolve_checkpoint(checkpoint: Path | None) -> Path:
         raise click.UsageError(f"--checkpoint is required ({DEFAULT_CHECKPOINT} does not exist)")
     return DEFAULT_CHECKPOINT
 
-
-def resolve_device(name: str):
-    """`--device` as a torch device; a bad name is a usage error naming the option."""
-    from model.device import pick_device
-
-    try:
-        return pick_device(name)
-    except ValueError as err:
-        raise click.BadParameter(str(err), param_hint="--device") from None

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from model.cli_common import CHECKPOINT_HELP, POSITIVE, REPO, resolve_checkpoint, resolve_device
+from model.cli_common import CHECKPOINT_HELP, POSITIVE, REPO, device_option, resolve_checkpoint
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_INDEX = REPO / "demo" / "index"  # what `make run` builds
 QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
@@ -33,9 +37,9 @@ QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, nothing else.")
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
               help="Also save the query and its hits as one picture (PNG or JPEG).")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_identities: bool,
-          identity: str | None, as_json: bool, grid: Path | None, device: str) -> None:
+          identity: str | None, as_json: bool, grid: Path | None, device: torch.device) -> None:
     """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
 
     Example: index query photo.jpg -k 10 --other-identities --grid hits.png
@@ -44,7 +48,7 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
     from retrieval.search import Retriever
 
     checkpoint = resolve_checkpoint(checkpoint)
-    with Retriever(index_dir, checkpoint, device=resolve_device(device)) as retriever:
+    with Retriever(index_dir, checkpoint, device=device) as retriever:
         crop = retriever.query_image(image)  # read and crop once: a bad image fails here, before any search
         known = identity if identity is not None else retriever.identity_of(image)
         if other_identities and known is None:

@@ -8,12 +8,16 @@ this layer imports only `retrieval` and `model` (DESIGN.md); the app reaches the
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from model.cli_common import CHECKPOINT_HELP, REPO, resolve_checkpoint, resolve_device
+from model.cli_common import CHECKPOINT_HELP, REPO, device_option, resolve_checkpoint
 from retrieval.cli import DEFAULT_INDEX
 from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig
+
+if TYPE_CHECKING:
+    import torch
 
 
 @click.command()
@@ -25,8 +29,8 @@ from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig
 @click.option("--address", default=DEFAULT_ADDRESS, show_default=True,
               help="Address to bind. The UI has no login: 0.0.0.0 would serve it to every network this machine "
                    "is on.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device: str) -> None:
+@device_option
+def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device: torch.device) -> None:
     """Browse, query and reenact the index in a web browser (Streamlit) until Ctrl-C.
 
     Pages: Query (upload a photo or pick a frame; see the k frames in the nearest pose), Reenact (a source face in
@@ -39,8 +43,8 @@ def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device
     from ui.server import serve
 
     checkpoint = resolve_checkpoint(checkpoint)
-    resolve_device(device)  # a bad --device is a usage error now, not a broken page later
     with Retriever(index_dir, checkpoint, device="cpu"):  # a bad index or checkpoint: one line and exit 2, here
         pass
     click.echo(f"posedex UI: http://{address}:{port} serving {index_dir} (Ctrl-C stops it)")
-    serve(AppConfig(index_dir, checkpoint, device), address=address, port=port)
+    # The app gets the device checked while parsing (auto resolved here), as text: it travels in the environment.
+    serve(AppConfig(index_dir, checkpoint, str(device)), address=address, port=port)
