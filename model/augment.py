@@ -33,12 +33,14 @@ from model.config import AugmentConfig
 from model.warp import ALIGN_CORNERS, PADDING_MODE
 
 LUMA = (0.299, 0.587, 0.114)  # Rec. 601 weights of R, G, B in grey
-STREAM_AUGMENT = 0  # spawn key of the augmentation draws under the training seed (`step_generator`)
+STREAM_AUGMENT = 0  # spawn key of the augmentation draws under the training seed (`step_generator`) ...
+STREAM_CONTRAST = 1  # ... and of the contrastive term's views (`loss.contrast_weight`), drawn independently
 
 
-def step_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
-    """The CPU generator of one training step's draws on one process: a pure function of (seed, step, rank)."""
-    state = np.random.SeedSequence(seed, spawn_key=(STREAM_AUGMENT, step, rank)).generate_state(1, np.uint64)
+def step_generator(seed: int, step: int, rank: int = 0, stream: int = STREAM_AUGMENT) -> torch.Generator:
+    """The CPU generator of one training step's draws on one process: a pure function of (seed, step, rank,
+    stream)."""
+    state = np.random.SeedSequence(seed, spawn_key=(stream, step, rank)).generate_state(1, np.uint64)
     return torch.Generator().manual_seed(int(state[0]))
 
 

@@ -116,11 +116,19 @@ class LossConfig:
     # eq. 3's L1 averaged over this many resolutions (full, 1/2, ...; model.losses): a warp's gradient reaches
     # further at coarse levels; paper: 1 (full resolution only)
     pyramid_levels: int = 1
+    # lambda_C on a contrastive term over the pose code (model.losses): each target's code must pick out another
+    # view of the same frame among other frames of its video, whose identity and scene it shares, so that only what
+    # changes within a video (head pose, face motion) is worth encoding; paper: none (0)
+    contrast_weight: float = 0.0
+    contrast_temperature: float = 0.1  # tau of that term's softmax over cosine similarities (SimCLR's range)
 
     def __post_init__(self) -> None:
-        for name in ("smooth_weight", "content_weight", "feature_matching_weight", "residual_weight"):
+        for name in ("smooth_weight", "content_weight", "feature_matching_weight", "residual_weight",
+                     "contrast_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
+        if self.contrast_temperature <= 0:
+            raise ValueError(f"loss.contrast_temperature must be > 0, got {self.contrast_temperature}")
         if not isinstance(self.pyramid_levels, int) or self.pyramid_levels < 1:
             raise ValueError(f"loss.pyramid_levels must be a positive integer, got {self.pyramid_levels!r}")
 

@@ -13,6 +13,12 @@ Choices made where the paper is silent:
   quarter ... resolution (area downsampling), as FOMM's pyramid loss. Bilinear sampling passes a warp's gradient
   only from a pixel's neighbours, so at full resolution alone a warp that should move the face a few pixels sees
   no pull to do it; coarser levels reach further.
+- Departure (``loss.contrast_weight``; 0 is the paper): L_C, a contrastive term on the pose code within each video
+  (InfoNCE, as SimCLR, with the negatives of time-contrastive networks, Sermanet et al. 2018): the code of P's view
+  of the target must be nearer in cosine to a second, independently augmented view of the same frame than to the
+  views of the K source frames of its video. Those frames share the target's person, scene and light, so neither
+  helps tell them apart; only what moves within a video does. Eq. 3 alone rewards the code for whatever helps paint
+  the frame; this term rewards it for telling apart the moments of one video.
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -36,7 +42,8 @@ class Stage1Loss(NamedTuple):
     reconstruction: torch.Tensor  # L_REC, eq. 3
     smoothness: torch.Tensor  # L_S, eq. 4 (unweighted)
     residual: torch.Tensor  # L_B, the residuals' budget (unweighted; 0 when P has no residuals)
-    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B
+    contrast: torch.Tensor  # L_C, the within-video contrastive term (unweighted; 0 when not computed)
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -74,17 +81,33 @@ def pyramid_l1(prediction: torch.Tensor, target: torch.Tensor, levels: int) -> t
 
 def stage1_loss(target: torch.Tensor, reconstruction: torch.Tensor, face_flow: torch.Tensor,
                 pose_flow: torch.Tensor, residuals: Sequence[torch.Tensor] = (), *, smooth_weight: float,
-                residual_weight: float = 0.0, pyramid_levels: int = 1) -> Stage1Loss:
-    """Eq. 5 for a batch, plus the residual budget.
+                residual_weight: float = 0.0, pyramid_levels: int = 1, contrast: torch.Tensor | None = None,
+                contrast_weight: float = 0.0) -> Stage1Loss:
+    """Eq. 5 for a batch, plus the residual budget and the contrastive term.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
-    P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P).
+    P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P);
+    contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0).
     """
     reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     smoothness = total_variation(face_flow) + total_variation(pose_flow)
     residual = sum((r.float().abs().mean() for r in residuals), torch.zeros((), device=target.device))
-    total = reconstruction_term + smooth_weight * smoothness + residual_weight * residual
-    return Stage1Loss(reconstruction_term, smoothness, residual, total)
+    contrast = torch.zeros((), device=target.device) if contrast is None else contrast.float()
+    total = reconstruction_term + smooth_weight * smoothness + residual_weight * residual + contrast_weight * contrast
+    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, total)
+
+
+def within_video_contrast(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, *,
+                          temperature: float) -> torch.Tensor:
+    """L_C (module docstring): the mean over the batch of -log softmax of the positive's cosine among the positive
+    and the negatives', divided by `temperature`. anchor, positive: (B, D) pose codes of two views of each target;
+    negatives: (B, K, D) codes of K other frames of the same video."""
+    assert anchor.shape == positive.shape and negatives.shape[0::2] == anchor.shape, \
+        f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negatives.shape)}"
+    anchor, positive, negatives = (F.normalize(x.float(), dim=-1) for x in (anchor, positive, negatives))
+    logits = torch.cat([(anchor * positive).sum(-1, keepdim=True),  # (B, 1): the other view of the same frame
+                        torch.einsum("bd,bkd->bk", anchor, negatives)], dim=1) / temperature  # (B, 1 + K)
+    return F.cross_entropy(logits, torch.zeros(len(anchor), dtype=torch.long, device=anchor.device))
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> DiscriminatorLoss:

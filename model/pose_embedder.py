@@ -46,6 +46,7 @@ class PoseReconstruction(NamedTuple):
     warped: torch.Tensor  # T^-1(f) before any residual: at W/4 (eq. 2), or W (full-resolution warp, single-scale)
     residual_low: torch.Tensor | None  # (B, 3, H/2, W/2): R^L; None when single-scale
     residual_high: torch.Tensor | None  # (B, 3, H, W): R^H; None when single-scale
+    view_codes: torch.Tensor | None = None  # (V, pose_dim): codes of the extra `views` given to `forward`, if any
 
 
 class PoseEmbedder(nn.Module):
@@ -129,7 +130,13 @@ class PoseEmbedder(nn.Module):
             reconstruction = keep * residual_high + resize(low, self.size)  # eq. 2
         return PoseReconstruction(reconstruction, pose_code, flow, warped, residual_low, residual_high)
 
-    def forward(self, frame: torch.Tensor, face: torch.Tensor, *, residuals: bool = True) -> PoseReconstruction:
+    def forward(self, frame: torch.Tensor, face: torch.Tensor, *, residuals: bool = True,
+                views: torch.Tensor | None = None) -> PoseReconstruction:
         """frame: (B, 3, H, W) in [-1, 1], what the encoder sees (the target, or an augmented copy of it);
-        face: (B, 3, H, W), its video's embedded face. `residuals` as in `decode`."""
-        return self.decode(self.encode(frame), face, residuals=residuals)
+        face: (B, 3, H, W), its video's embedded face. `residuals` as in `decode`. `views` (V, 3, H, W): further
+        frames to encode, not decode, in the same pass (the contrastive term's, `model.losses`); their codes come
+        back as `view_codes`. Through `forward`, so that a DistributedDataParallel wrapper sees them."""
+        if views is None:
+            return self.decode(self.encode(frame), face, residuals=residuals)
+        codes = self.encode(torch.cat([frame, views]))
+        return self.decode(codes[:len(frame)], face, residuals=residuals)._replace(view_codes=codes[len(frame):])

@@ -26,7 +26,10 @@ Notable choices (the paper is silent):
 - Departures that keep the pose code on motion (DESIGN.md; each a config switch, off in the paper preset): P's
   encoder sees an augmented copy of the target (`config.augment`, the same copy in every phase of a step), the first
   `train.warp_warmup_epochs` render with P's warp alone, P's residuals are under a budget (`loss.residual_weight`),
-  and with `train.gen_trains_pose_embedder: false` phase P optimises eq. 5 alone.
+  and with `train.gen_trains_pose_embedder: false` phase P optimises eq. 5 alone. With `loss.contrast_weight`, P
+  also encodes a second augmented view of each target and views of its K source frames (`contrast_views`, drawn
+  from their own stream of `step_generator`) for the within-video contrastive term L_C (`model.losses`), in stage
+  1 and in phase P.
 - Multi-GPU (torchrun): one process per device, each network in DistributedDataParallel, data sharded by rank;
   rank 0 alone writes. The network being trained runs through its DDP wrapper, frozen ones as plain modules.
 """
@@ -48,7 +51,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.augment import augment_pose_input, step_generator
+from model.augment import STREAM_CONTRAST, augment_pose_input, step_generator
 from model.checkpoint import TRAINED_ON_KEY, load_checkpoint, save_checkpoint, training_record
 from model.config import Config, load_config, save_config
 from model.data.collection import read_collection
@@ -60,7 +63,7 @@ from model.discriminator import Discriminator
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
-                          stage1_loss)
+                          stage1_loss, within_video_contrast)
 from model.pose_embedder import PoseEmbedder, PoseReconstruction
 from model.train_log import LossLog, StepLosses, plot_losses, sample_grid
 from model.train_state import TrainProgress, load_train_state, save_train_state
@@ -141,24 +144,41 @@ class StepTerms(NamedTuple):
 
 def embedders_loss(target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReconstruction,
                    config: Config) -> Stage1Loss:
-    """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`."""
+    """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
+    encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
+    source frames of each item)."""
     residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
+    contrast = None
+    if rec.view_codes is not None:
+        b, dim = rec.pose_code.shape
+        contrast = within_video_contrast(rec.pose_code, rec.view_codes[:b], rec.view_codes[b:].view(b, -1, dim),
+                                         temperature=config.loss.contrast_temperature)
     return stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(), residuals,
                        smooth_weight=config.loss.smooth_weight, residual_weight=config.loss.residual_weight,
-                       pyramid_levels=config.loss.pyramid_levels)
+                       pyramid_levels=config.loss.pyramid_levels, contrast=contrast,
+                       contrast_weight=config.loss.contrast_weight)
+
+
+def contrast_views(frames_k: torch.Tensor, target: torch.Tensor, config: Config, generator: torch.Generator
+                   ) -> torch.Tensor | None:
+    """What P encodes for L_C: a second augmented view of each target, then views of each item's K source frames,
+    (B + B*K, 3, S, S); None when `loss.contrast_weight` is 0 (nothing extra is encoded)."""
+    if config.loss.contrast_weight == 0:
+        return None
+    return augment_pose_input(torch.cat([target, frames_k.flatten(0, 1)]), config.augment, generator=generator)
 
 
 def stage1_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
                 frames_k: torch.Tensor, target: torch.Tensor, pose_input: torch.Tensor, ctx, config: Config, *,
-                residuals: bool = True) -> StepTerms:
+                residuals: bool = True, views: torch.Tensor | None = None) -> StepTerms:
     """One stage-1 step: F and P together on eq. 5. frames_k (B, K, 3, S, S), target (B, 3, S, S) on the device,
     pose_input (B, 3, S, S) what P's encoder sees of the target (`model.augment`); `wrapped` are the networks to
     train through (DDP wrappers or `nets` itself), `ctx` the autocast context; `residuals=False` is the warp-only
-    warm-up (`train.warp_warmup_epochs`)."""
+    warm-up (`train.warp_warmup_epochs`); `views` what P also encodes for L_C (`contrast_views`), or None."""
     set_trainable(nets, "face_embedder", "pose_embedder")
     with ctx:
         embedding = wrapped.face_embedder(frames_k)
-        rec = wrapped.pose_embedder(pose_input, embedding.face, residuals=residuals)
+        rec = wrapped.pose_embedder(pose_input, embedding.face, residuals=residuals, views=views)
         s1 = embedders_loss(target, embedding, rec, config)
     f_opt, p_opt = optimizers["face_embedder"], optimizers["pose_embedder"]
     f_opt.zero_grad(set_to_none=True)
@@ -170,10 +190,10 @@ def stage1_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
 
 
 def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.optim.Optimizer],
-                frames_k: torch.Tensor, target: torch.Tensor, pose_input: torch.Tensor, ctx, config: Config
-                ) -> StepTerms:
+                frames_k: torch.Tensor, target: torch.Tensor, pose_input: torch.Tensor, ctx, config: Config, *,
+                views: torch.Tensor | None = None) -> StepTerms:
     """One stage-2 step: the phases D, G, F, P in turn on the same batch (module docstring); arguments as
-    `stage1_step`."""
+    `stage1_step` (`views` serve phase P's L_C)."""
     f_opt, p_opt, g_opt, d_opt = (optimizers[name] for name in Networks._fields)
     # -- phase D: hinge loss on real vs G(f, p), eq. 7 ------------------------------------------------------------
     set_trainable(nets, "discriminator")
@@ -206,7 +226,7 @@ def stage2_step(nets: Networks, wrapped: Networks, optimizers: dict[str, torch.o
     with ctx:
         with torch.no_grad():
             embedding = nets.face_embedder(frames_k)
-        rec = wrapped.pose_embedder(pose_input, embedding.face)
+        rec = wrapped.pose_embedder(pose_input, embedding.face, views=views)
         s1 = embedders_loss(target, embedding, rec, config)
         objective = s1.total
         if config.train.gen_trains_pose_embedder:
@@ -365,12 +385,14 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
             target = target.to(device, non_blocking=True)  # (B, 3, S, S)
             pose_input = augment_pose_input(target, config.augment,  # what P's encoder sees (model.augment)
                                             generator=step_generator(tc.seed, step, rank))
+            views = contrast_views(frames_k, target, config, step_generator(tc.seed, step, rank, STREAM_CONTRAST))
             stage = 1 if step < stage1_steps else 2
             if stage == 1:
                 s1, disc, gen = stage1_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config,
-                                            residuals=step >= warmup_steps)
+                                            residuals=step >= warmup_steps, views=views)
             else:
-                s1, disc, gen = stage2_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config)
+                s1, disc, gen = stage2_step(nets, wrapped, optimizers, frames_k, target, pose_input, ctx, config,
+                                            views=views)
                 schedulers["generator"].step()
                 schedulers["discriminator"].step()
             schedulers["face_embedder"].step()

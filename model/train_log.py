@@ -33,7 +33,8 @@ class StepLosses:
     reconstruction: float  # L_REC, eq. 3
     smoothness: float  # L_S, eq. 4
     residual: float  # L_B, P's residual budget (model.losses)
-    stage1_total: float  # eq. 5 + lambda_B L_B
+    contrast: float  # L_C, the within-video contrastive term (model.losses; 0 when off)
+    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C
     disc_real: float | None = None  # eq. 7, D's real branch
     disc_fake: float | None = None  # eq. 7, D's fake branch
     disc_total: float | None = None
@@ -47,7 +48,7 @@ class StepLosses:
                    gen: GeneratorLoss | None = None) -> StepLosses:
         """Read the loss tensors (one device sync)."""
         values = torch.stack([t.detach().float() for t in (*stage1, *(disc or ()), *(gen or ()))]).tolist()
-        stage1_values, values = values[:4], values[4:]
+        stage1_values, values = values[:5], values[5:]
         disc_values = values[:3] if disc is not None else [None] * 3
         gen_values = values[-4:] if gen is not None else [None] * 4
         return cls(*stage1_values, *disc_values, *gen_values)
@@ -72,7 +73,7 @@ class LossLog:
         if resume_step is None or not self.path.is_file():
             self._write(pd.DataFrame(columns=list(COLUMNS)))
             return
-        table = self.read()
+        table = self.read().reindex(columns=list(COLUMNS))  # a log written before a term was added: empty column
         self._write(table[table["step"] <= resume_step])
 
     def append(self, *, step: int, stage: int, epoch: int, lr: float, losses: StepLosses) -> None:
@@ -90,7 +91,7 @@ class LossLog:
 
 PLOT_SIZE = (960, 640)
 PLOT_MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel's axes box
-PANELS = (("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "stage1_total")),
+PANELS = (("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "stage1_total")),
           ("stage 2: generator and discriminator (eqs. 6-7)", ("disc_total", "gen_adversarial", "gen_content",
                                                                  "gen_feature_matching", "gen_total")))
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))

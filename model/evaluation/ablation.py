@@ -2,19 +2,19 @@
 it, write the table (issues 6 and 11).
 
 Paper sec. 4.1 and Table 1 (VoxCeleb1): vanilla (single-frame F, single-scale P, L_REC only), then + L_S,
-+ multi-frame, + multi-scale, + adversarial learning (L_GAN + L_R), + L_FM. Rows 7-12 go on from the paper's
++ multi-frame, + multi-scale, + adversarial learning (L_GAN + L_R), + L_FM. Rows 7-13 go on from the paper's
 model in the same cumulative way, adding this project's departures from the paper one at a time (issue 11; each
 a config switch, off in configs/paper.yaml): the full-resolution warp, the pyramid L1 with a lower lambda_S, the
-residual budget with the warp-only warm-up, P's input augmentation, G refining P's rendering with lambda_R 10, and
-P learning from eq. 5 alone in stage 2. `ROWS` says each row as data: the config fields it switches on (with the
+residual budget with the warp-only warm-up, P's input augmentation, G refining P's rendering with lambda_R 10,
+P learning from eq. 5 alone in stage 2, and the within-video contrastive term on the pose code. `ROWS` says each row as data: the config fields it switches on (with the
 values they had in the row before) and the fields it sets on the preset, whose own values are the last row's.
 `run_ablation` trains every row into ``out/runs/<row>/`` with `model.train.train`, evaluates it with
 `evaluate(..., with_pictures=False)` and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
 
-Notable choices (the paper is silent on how its rows were budgeted; rows 7-12 are ours):
+Notable choices (the paper is silent on how its rows were budgeted; rows 7-13 are ours):
 - One budget: every row takes the same number of steps over the same batches, seed and config otherwise. Rows
   without the adversarial stage fold stage 2's epochs into stage 1 (`row_config`); a stage-2 step costs about four
-  stage-1 steps, so rows 5-12 take longer in wall time.
+  stage-1 steps, so rows 5-13 take longer in wall time.
 - The paper's six rows train the paper's model: every departure off, at the paper's values (lambda_S 1,
   lambda_R 1). The preset must be the full model (`check_full_preset`): each row's switches differ there from
   their values in the row before, so every row differs from the one before in exactly what its label names.
@@ -24,7 +24,8 @@ Notable choices (the paper is silent on how its rows were budgeted; rows 7-12 ar
   lambda_S 0.1 (measured: with lambda_S 1 the full-resolution warp moves 0.3 px), the residual budget and the
   warm-up (two halves of one idea: the warp, not the residuals, carries the pose), G's refining and lambda_R 10
   (with lambda_R 1 the adversarial terms pulled G off its targets: configs/small.yaml). Stopping G's gradient into
-  P is a row of its own, last: the content gradient it stops is ten times larger once lambda_R is 10.
+  P is a row of its own: the content gradient it stops is ten times larger once lambda_R is 10. The contrastive
+  term comes last: it was added after the others, on the model they make.
 - Rows without the adversarial stage reenact with the pose embedder's decoder (G is untrained), rows with it with
   G: the model's own default renderer, which the table states.
 - Resume: a row with ``metrics.json`` in its folder is finished and skipped (its config must match; evaluated with
@@ -120,6 +121,8 @@ ROWS: tuple[AblationRow, ...] = _cumulative((
     ("11_gen_refines", "+ G refines P's rendering, λ_R {c.loss.content_weight:g}",
      {"model.gen_refines_decoder": False, "loss.content_weight": 1.0}, None, None),
     ("12_pose_not_through_gen", "+ P not trained through G", {"train.gen_trains_pose_embedder": True}, None, None),
+    ("13_contrast", "+ within-video contrast on the pose code, λ_C {c.loss.contrast_weight:g}",
+     {"loss.contrast_weight": 0.0}, None, None),
 ))
 PAPER_SOURCE = "DAE-GAN paper, Table 1, VoxCeleb1 test set at 256 px (their training budget)"
 
@@ -232,7 +235,7 @@ HEAD_POSE = ("yaw", "pitch", "roll")  # head pose gap closed: the mean of these 
 EXPRESSION = ("mouth_open", "smile", "blink", "brow_raise", "eye_open")
 SWITCH_COLUMNS = ("num_frames", "multi_scale", "smooth_weight", "adversarial", "feature_matching_weight",
                   "warp_full_resolution", "pyramid_levels", "residual_weight", "warp_warmup_epochs", "augment",
-                  "gen_refines_decoder", "content_weight", "gen_trains_pose_embedder")
+                  "gen_refines_decoder", "content_weight", "gen_trains_pose_embedder", "contrast_weight")
 CSV_COLUMNS = ("row", "label", "collection", "status", *SWITCH_COLUMNS, "steps", "train_minutes", "renderer", "ssim",
                "fid", "cross_ssim", "cross_ssim_source", "cross_ssim_driving", "cross_l1", "cross_l1_source",
                "cross_l1_driving", "retrieval_error", "retrieval_error_random", "retrieval_error_oracle", "leakage",
@@ -256,7 +259,7 @@ def _switches(c: Config) -> dict[str, Any]:
             "residual_weight": c.loss.residual_weight, "warp_warmup_epochs": c.train.warp_warmup_epochs,
             "augment": c.augment.enabled, "gen_refines_decoder": c.model.gen_refines_decoder,
             "content_weight": c.loss.content_weight if adversarial else 0.0,
-            "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder}
+            "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder, "contrast_weight": c.loss.contrast_weight}
 
 
 def table_rows(results: list[RowResult]) -> list[dict[str, Any]]:

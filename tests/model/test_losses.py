@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -14,6 +16,7 @@ from model.losses import (
     generator_loss,
     l1,
     stage1_loss,
+    within_video_contrast,
 )
 
 
@@ -48,6 +51,25 @@ def test_residual_budget_is_the_mean_absolute_residual_per_scale() -> None:
     assert loss.total.item() == pytest.approx(2.0 * 0.6)
     paper = stage1_loss(target, reconstruction, *flows, (low, high), smooth_weight=1.0)  # lambda_B 0: eq. 5 itself
     assert paper.total.item() == 0.0 and paper.residual.item() == pytest.approx(0.6)
+
+
+def test_within_video_contrast_hand_computed() -> None:
+    """InfoNCE over cosines: the positive at cosine 1 and K = 2 negatives at cosine 0 and -1 give
+    -log(e^(1/t) / (e^(1/t) + e^0 + e^(-1/t))); codes' lengths do not matter; a code that cannot tell the positive
+    from the negatives scores log(1 + K)."""
+    t = 0.5
+    anchor = torch.tensor([[2.0, 0.0]])
+    positive = torch.tensor([[5.0, 0.0]])
+    negatives = torch.tensor([[[0.0, 3.0], [-1.0, 0.0]]])
+    expected = -math.log(math.exp(2.0) / (math.exp(2.0) + 1.0 + math.exp(-2.0)))
+    assert within_video_contrast(anchor, positive, negatives, temperature=t).item() == pytest.approx(expected)
+    blind = within_video_contrast(anchor, positive, positive[:, None].expand(1, 2, 2), temperature=t)
+    assert blind.item() == pytest.approx(math.log(3.0))
+    target, flows = torch.zeros(1, 3, 4, 4), (torch.zeros(1, 1, 2, 4, 4), torch.zeros(1, 2, 2, 2))
+    loss = stage1_loss(target, target, *flows, smooth_weight=0.0, contrast=blind, contrast_weight=0.2)
+    assert loss.contrast.item() == pytest.approx(math.log(3.0))
+    assert loss.total.item() == pytest.approx(0.2 * math.log(3.0))
+    assert stage1_loss(target, target, *flows, smooth_weight=0.0).contrast.item() == 0.0  # the paper: no term
 
 
 def test_hinge_discriminator_loss_hand_computed() -> None:

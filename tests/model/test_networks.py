@@ -113,7 +113,7 @@ def test_pose_embedder_multi_scale(config: Config) -> None:
     torch.testing.assert_close(out.reconstruction, resize(resize(downsample(face, 4), s // 2), s))
     _jitter(net)
     out = net(frame, face)
-    assert all(torch.isfinite(t).all() for t in out)
+    assert out.view_codes is None and all(torch.isfinite(t).all() for t in out[:-1])
     expected = out.residual_high + resize(out.residual_low + resize(out.warped, s // 2), s)  # eq. 2
     torch.testing.assert_close(out.reconstruction, expected)
     torch.testing.assert_close(out.warped, warp(downsample(face, 4), out.flow))
@@ -123,6 +123,11 @@ def test_pose_embedder_multi_scale(config: Config) -> None:
     other = net.decode(out.pose_code, _images(3, 3, s, s, seed=2))
     torch.testing.assert_close(other.flow, out.flow)
     assert not torch.allclose(other.reconstruction, out.reconstruction)
+    # the contrastive term's views: encoded in the same pass, not decoded; the frames' own results unchanged
+    views = _images(5, 3, s, s, seed=3)
+    with_views = net(frame, face, views=views)
+    torch.testing.assert_close(with_views.view_codes, net.encode(views))
+    torch.testing.assert_close(with_views.reconstruction, out.reconstruction)
 
 
 def test_pose_embedder_full_resolution_warp(config: Config) -> None:

@@ -34,7 +34,7 @@ NO_AUGMENT = {f"augment.{name}": 0.0 for name in ("brightness", "contrast", "sat
 DEPARTURES = {"model.warp_full_resolution": True, "loss.pyramid_levels": 2, "loss.smooth_weight": 0.1,
               "loss.residual_weight": 0.1, "train.warp_warmup_epochs": 0.5, **NO_AUGMENT, "augment.brightness": 0.3,
               "augment.blur": 0.5, "augment.shift": 0.03, "model.gen_refines_decoder": True,
-              "loss.content_weight": 10.0, "train.gen_trains_pose_embedder": False}
+              "loss.content_weight": 10.0, "train.gen_trains_pose_embedder": False, "loss.contrast_weight": 0.2}
 OVERRIDES = {"data.test_fraction": 0.0, "train.stage1_epochs": 1, "train.stage2_epochs": 1,
              "train.log_every": 100, "train.sample_every": 100, "train.checkpoint_every": 100, **DEPARTURES}
 SETTINGS = {"num_videos": 2, "num_driving": 4, "max_queries": 20, "probe_folds": 2}
@@ -84,7 +84,8 @@ def test_each_row_is_the_one_before_plus_its_switches_and_the_last_is_the_preset
     assert row_config("ablation", ROWS[-1]) == preset and ROWS[-1].overrides == {}
     assert [row.label_for(preset) for row in ROWS[6:]] == [
         "+ full-resolution warp", "+ pyramid L1, λ_S 0.1", "+ residual budget, warp warm-up",
-        "+ P input augmentation", "+ G refines P's rendering, λ_R 10", "+ P not trained through G"]
+        "+ P input augmentation", "+ G refines P's rendering, λ_R 10", "+ P not trained through G",
+        "+ within-video contrast on the pose code, λ_C 0.2"]
     # the preset's departures, as configs/small.yaml means them
     assert (preset.model.warp_full_resolution, preset.loss.pyramid_levels, preset.loss.smooth_weight,
             preset.loss.residual_weight, preset.train.warp_warmup_epochs, preset.train.gen_trains_pose_embedder,
@@ -142,11 +143,11 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     assert [r.metrics["renderer"] for r in results] == ["decoder", "decoder", "generator"]
     with open(out / "ablation.csv") as handle:
         records = list(csv.DictReader(handle))
-    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "12_pose_not_through_gen"]
+    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "13_contrast"]
     assert [(r["num_frames"], r["multi_scale"], r["smooth_weight"], r["warp_full_resolution"], r["augment"],
-             r["gen_trains_pose_embedder"]) for r in records] == [
-        ("1", "False", "0.0", "False", "False", "True"), ("2", "True", "1.0", "False", "False", "True"),
-        ("2", "True", "0.1", "True", "True", "False")]
+             r["gen_trains_pose_embedder"], r["contrast_weight"]) for r in records] == [
+        ("1", "False", "0.0", "False", "False", "True", "0.0"), ("2", "True", "1.0", "False", "False", "True", "0.0"),
+        ("2", "True", "0.1", "True", "True", "False", "0.2")]
     assert all(0.0 < float(r["ssim"]) <= 1.0 and r["fid"] == "" for r in records)
     assert all(r["cross_ssim"] and r["retrieval_error"] and r["leakage"] for r in records)
     assert all(-5 < float(r[c]) < 5 for r in records for c in ("head_pose_gap_closed", "expression_gap_closed"))
@@ -155,11 +156,12 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     assert set(records[0]) == set(CSV_COLUMNS)
     table = (out / "ablation.md").read_text()
     ours = table.split("## The paper's figures")[0]
-    assert sum(line.startswith(f"| {row.label} |") for row in rows for line in ours.splitlines()) == 3
+    labels = [row.label_for(load_config("tiny")) for row in rows]
+    assert sum(line.startswith(f"| {label} |") for label in labels for line in ours.splitlines()) == 3
     assert ("| leakage ↓ | leakage / chance ↓ | head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |"
             in ours)
     assert "| vanilla (w/ L_REC) | 0.65 | 60.8 |" in table and "not comparable 1:1" in table
-    assert "| + P not trained through G (ours) | – | – |" in table  # our rows: the paper has no figures
+    assert f"| {labels[-1]} (ours) | – | – |" in table  # our rows: the paper has no figures
     assert "the rows after them add this project's departures one at a time" in table
     assert "not computed" in table and "## Ours, `held_out`: held out" in table  # checked against each row's record
     for row in rows:
