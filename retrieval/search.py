@@ -91,13 +91,13 @@ class Retriever:
             raise DataError(checkpoint, "no such checkpoint file")
         self.store = Store.open(index_dir, readonly=True)
         try:
+            torch_device = device if isinstance(device, torch.device) else pick_device(device)
+            self.model = DAEGAN.from_checkpoint(checkpoint, torch_device)  # first: a broken file says what is wrong
             sha = file_sha256(checkpoint)
             if sha != self.store.checkpoint_sha256:
                 raise DataError(checkpoint, f"sha256 {sha[:12]} differs from the {self.store.checkpoint_sha256[:12]} "
                                             f"the index {self.store.path} was built with: pose codes of another "
                                             "model cannot be compared; query with that checkpoint or rebuild")
-            torch_device = device if isinstance(device, torch.device) else pick_device(device)
-            self.model = DAEGAN.from_checkpoint(checkpoint, torch_device)
             if self.model.pose_dim != self.store.dim:
                 raise DataError(checkpoint, f"pose_dim {self.model.pose_dim} differs from the index's dim "
                                             f"{self.store.dim}")
