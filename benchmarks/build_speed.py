@@ -30,13 +30,12 @@ from indexer.store import Store
 from model.checkpoint import file_sha256
 from model.daegan import DAEGAN
 from model.data.synthvox import synthesize
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "daegan-small.safetensors"
+from model.resources import default_checkpoint
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
+    parser.add_argument("--checkpoint", type=Path, default=default_checkpoint())
     parser.add_argument("--identities", type=int, default=20)
     parser.add_argument("--videos", type=int, default=2, help="videos per identity")
     parser.add_argument("--frames", type=int, default=32, help="frames per video")

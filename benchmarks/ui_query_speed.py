@@ -38,6 +38,7 @@ from streamlit.testing.v1 import AppTest
 
 from model.data.face_crop import crop_face
 from model.device import pick_device
+from model.resources import default_checkpoint
 from retrieval.search import Retriever
 from ui.query import run_query
 from ui.server import APP
@@ -85,7 +86,7 @@ def report(label: str, seconds: np.ndarray, baseline: np.ndarray | None = None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, default=REPO / "demo" / "index", help="index folder (make run)")
-    parser.add_argument("--checkpoint", type=Path, default=REPO / "checkpoints" / "daegan-small.safetensors")
+    parser.add_argument("--checkpoint", type=Path, default=default_checkpoint())
     parser.add_argument("--k", type=int, default=10, help="hits per query (the UI's default)")
     parser.add_argument("--repeats", type=int, default=50, help="timed queries per figure")
     parser.add_argument("--warmup", type=int, default=3, help="untimed queries first")

@@ -12,7 +12,8 @@ Choices made:
 - `LazyGroup` is click's documented "Lazily Loading Subcommands" pattern: a group names its subcommands by import
   path (``"module:attribute"``), so the group that assembles the `index` command imports no layer itself, and a
   layer is imported only when one of its commands runs or a help page lists it.
-- The shipped checkpoint is the default `--checkpoint` of the `index` commands; a missing one is a usage error.
+- The shipped checkpoint (package data, found by `model.resources`) is the default `--checkpoint` of the `index`
+  commands; a missing one is a usage error.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from model.data.errors import DataError
+from model.resources import DEFAULT_CHECKPOINT_NAME, default_checkpoint
 
 if TYPE_CHECKING:
     import torch
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CHECKPOINT = REPO / "checkpoints" / "daegan-small.safetensors"
-CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: {DEFAULT_CHECKPOINT.relative_to(REPO)} when it exists]."
+REPO = Path(__file__).resolve().parents[1]  # the source checkout: where `make run` builds the demo index
+CHECKPOINT_HELP = f"Model .safetensors checkpoint [default: the shipped {DEFAULT_CHECKPOINT_NAME} when it exists]."
 POSITIVE = click.IntRange(min=1)
 Decorated = TypeVar("Decorated", bound=Callable[..., Any])  # a command function, as click's decorators take it
 
@@ -103,10 +104,11 @@ class LazyGroup(DataErrorGroup):
 
 
 def resolve_checkpoint(checkpoint: Path | None) -> Path:
-    """`--checkpoint`, or the shipped checkpoint when none was given."""
+    """`--checkpoint`, or the shipped checkpoint (package data, `model.resources`) when none was given."""
     if checkpoint is not None:
         return checkpoint
-    if not DEFAULT_CHECKPOINT.is_file():
-        raise click.UsageError(f"--checkpoint is required ({DEFAULT_CHECKPOINT} does not exist)")
-    return DEFAULT_CHECKPOINT
+    shipped = default_checkpoint()
+    if not shipped.is_file():
+        raise click.UsageError(f"--checkpoint is required ({shipped} does not exist)")
+    return shipped
 

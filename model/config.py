@@ -1,5 +1,7 @@
 """Typed configuration: frozen dataclasses are the truth; YAML presets in ``configs/`` fill them.
 
+The presets ship as package data (`model.resources`), so a name such as ``tiny`` resolves from any folder.
+
 Presets are read with ``yaml.safe_load``; an unknown key is an error naming the file and the key; overrides from
 the command line replace single fields (``data.size=64``); the resolved config is written into a run directory so
 a run can be repeated exactly. Each field cites the paper where the paper sets it and says why where it is silent.
@@ -18,8 +20,7 @@ from typing import Any
 import yaml
 
 from model.data.errors import DataError
-
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "configs"
+from model.resources import preset_file, preset_names
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,7 @@ def preset_path(name_or_path: str | Path) -> Path:
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.exists():
         return candidate
-    return PRESETS_DIR / f"{name_or_path}.yaml"
+    return preset_file(str(name_or_path))
 
 
 def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
@@ -267,7 +268,7 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     try:
         values = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as err:
-        raise DataError(path, "no such config file (presets: tiny, small, paper)") from err
+        raise DataError(path, f"no such config file (presets: {', '.join(preset_names())})") from err
     except (OSError, yaml.YAMLError) as err:
         raise DataError(path, f"cannot read config ({err.__class__.__name__})") from err
     if not isinstance(values, dict):
