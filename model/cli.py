@@ -160,6 +160,7 @@ def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Pat
     Example: daegan reenact --checkpoint checkpoints/daegan-small.safetensors --source me1.jpg me2.jpg
     --driving talk.mp4 --out me_talking.mp4
     """
+    from model.data.face_crop import several_faces_note
     from model.reenact import reenact_files
 
     result = reenact_files(checkpoint, [*sources, *more_sources], driving, out, device=device,
@@ -168,6 +169,8 @@ def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Pat
                f"rendered by the {result.renderer})")
     if result.filled:
         click.echo(f"{result.filled} frames had no face; the nearest frame's face box was used")
+    for photo, num_faces in result.several_faces:
+        click.echo(several_faces_note(photo, num_faces))
 
 
 @main.command()

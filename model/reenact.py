@@ -12,6 +12,8 @@ Choices:
   nearest frame that has one, so the output keeps every frame and the input's timing. No face in any frame is an
   error. The video is decoded twice (detect all, then crop and render) so memory stays flat for long clips.
   Output: driving crop | result side by side, mp4v at the input's frame rate, one progress bar over both passes.
+- A photo of several faces gives its largest (`data.face_crop.crop_largest_face`); the result lists each such
+  photo with its count, which `daegan reenact` prints.
 - Every output is written through `model.atomic_write.atomic_file` (a hidden temporary beside it, moved into place
   by `os.replace`): a failure or Ctrl-C at any moment leaves no partial file, and an existing output is replaced
   whole or not at all.
@@ -34,7 +36,7 @@ from tqdm import tqdm
 from model.atomic_write import atomic_file
 from model.daegan import DAEGAN, Renderer
 from model.data.errors import DataError
-from model.data.face_crop import Box, crop_face, crop_square, detect_faces, face_square
+from model.data.face_crop import Box, FaceCrop, crop_largest_face, crop_square, detect_faces, face_square
 from model.data.images import IMAGE_SUFFIXES, read_image, write_image
 from model.data.prepare import follow_face
 from model.data.video import VIDEO_SUFFIXES, decode_frames, probe_video
@@ -52,6 +54,7 @@ class PhotoReenactment:
     driving: np.ndarray  # the driving face crop
     result: np.ndarray  # the source face in the driving pose
     renderer: Renderer  # "generator" or "decoder" (see `model.daegan`)
+    num_faces: tuple[int, ...]  # faces found in each source photo, then in the driving photo (the largest is used)
 
     def grid(self) -> np.ndarray:
         """One row: sources | driving | result, `(S, (K + 2) * S, 3)` uint8."""
@@ -69,13 +72,15 @@ class ReenactResult:
     filled: int  # video frames where the face was lost and the nearest frame's box was used
     width: int  # output picture or video frame size in pixels
     height: int
+    several_faces: tuple[tuple[Path, int], ...]  # (photo, faces found) for each photo showing more than one
 
 
-def load_sources(paths: Sequence[Path], size: int) -> list[np.ndarray]:
-    """Each source photo's largest face, cropped as `prepare` crops frames: `(size, size, 3)` uint8 each."""
+def load_sources(paths: Sequence[Path], size: int) -> list[FaceCrop]:
+    """Each source photo's largest face, cropped as `prepare` crops frames (`(size, size, 3)` uint8), and how many
+    faces the photo shows."""
     if not paths:
         raise ValueError("give at least one source photo")
-    return [crop_face(read_image(path), size, source=path) for path in paths]
+    return [crop_largest_face(read_image(path), size, source=path) for path in paths]
 
 
 def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndarray, *,
@@ -87,10 +92,12 @@ def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndar
     if not sources:
         raise ValueError("give at least one source photo")
     names = list(source_names) if source_names is not None else [f"source {i}" for i in range(len(sources))]
-    crops = [crop_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
-    driving_crop = crop_face(driving, model.size, source=driving_name)
-    out = model.reenact(crops, driving_crop, renderer=renderer)
-    return PhotoReenactment(crops, driving_crop, model.to_images(out.image[0]), out.renderer)
+    faces = [crop_largest_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
+    driving_face = crop_largest_face(driving, model.size, source=driving_name)
+    crops = [face.crop for face in faces]
+    out = model.reenact(crops, driving_face.crop, renderer=renderer)
+    return PhotoReenactment(crops, driving_face.crop, model.to_images(out.image[0]), out.renderer,
+                            tuple(face.num_faces for face in [*faces, driving_face]))
 
 
 def reenact_files(
@@ -125,15 +132,18 @@ def reenact_files(
     else:
         model = DAEGAN.from_checkpoint(checkpoint, pick_device(device) if isinstance(device, str) else device)
     if is_video:
-        return _reenact_video(model, load_sources(sources, model.size), driving, out, renderer=renderer,
-                              progress=progress)
+        faces = load_sources(sources, model.size)
+        several = tuple((path, face.num_faces) for path, face in zip(sources, faces) if face.num_faces > 1)
+        return _reenact_video(model, [face.crop for face in faces], driving, out, renderer=renderer,
+                              progress=progress, several_faces=several)
     images = [read_image(path) for path in sources]
     photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving,
                           renderer=renderer)
     grid = photo.grid()
     with atomic_file(out) as tmp:
         write_image(tmp, grid)
-    return ReenactResult(out, "image", photo.renderer, 1, 0, grid.shape[1], grid.shape[0])
+    several = tuple((path, n) for path, n in zip([*sources, driving], photo.num_faces) if n > 1)
+    return ReenactResult(out, "image", photo.renderer, 1, 0, grid.shape[1], grid.shape[0], several)
 
 
 def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[float, list[Box], int]:
@@ -164,7 +174,8 @@ def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[fl
 
 
 def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *,
-                   renderer: Renderer | None, progress: bool) -> ReenactResult:
+                   renderer: Renderer | None, progress: bool,
+                   several_faces: tuple[tuple[Path, int], ...]) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch."""
     size = model.size
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
@@ -190,7 +201,8 @@ def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: P
                     bar.update(len(batch))
             finally:
                 writer.release()
-    return ReenactResult(out, "video", renderer or model.default_renderer, written, filled, 2 * size, size)
+    return ReenactResult(out, "video", renderer or model.default_renderer, written, filled, 2 * size, size,
+                         several_faces)
 
 
 def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:

@@ -2,7 +2,8 @@
 
 Output: a table (rank, score, identity, video, frame, path) or, with `--json`, a JSON array of objects with exactly
 those keys and nothing else on stdout; `--grid` also draws the query and its hits as one picture. A missing,
-unreadable or faceless image is one line on stderr and exit code 2 (`model.cli_common.DataErrorGroup`).
+unreadable or faceless image is one line on stderr and exit code 2 (`model.cli_common.DataErrorGroup`). A photo of
+several faces is searched by its largest, and a note on stderr says how many were found.
 
 The `index` group that a user runs names `query` by import path beside the other layers' commands
 (`ui.index_command`).
@@ -44,12 +45,16 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
 
     Example: index query photo.jpg -k 10 --other-identities --grid hits.png
     """
+    from model.data.face_crop import several_faces_note
     from retrieval.grid import hits_grid
     from retrieval.search import Retriever
 
     checkpoint = resolve_checkpoint(checkpoint)
     with Retriever(index_dir, checkpoint, device=device) as retriever:
-        crop = retriever.query_image(image)  # read and crop once: a bad image fails here, before any search
+        face = retriever.query_face(image)  # read and crop once: a bad image fails here, before any search
+        crop = face.crop
+        if face.num_faces > 1:
+            click.echo(f"note: {several_faces_note(image, face.num_faces)}", err=True)
         known = identity if identity is not None else retriever.identity_of(image)
         if other_identities and known is None:
             click.echo(f"note: {image} is not a frame of the index and no --identity was given: "

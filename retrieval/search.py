@@ -41,7 +41,7 @@ from model.checkpoint import file_sha256
 from model.daegan import DAEGAN
 from model.data.collection import load_frame
 from model.data.errors import DataError
-from model.data.face_crop import crop_face
+from model.data.face_crop import FaceCrop, crop_face, crop_largest_face
 from model.data.images import read_image
 from model.device import pick_device
 
@@ -265,11 +265,16 @@ class Retriever:
         """The image file `path` as the model sees it when it is a query: read, and face-cropped unless it is a
         frame of the index (`crop`: see the module docstring). A `DataError` names the file when it is missing,
         undecodable or (when cropped) faceless."""
+        return self.query_face(path, crop=crop).crop
+
+    def query_face(self, path: str | Path, *, crop: bool | None = None) -> FaceCrop:
+        """`query_image` and the number of faces found in the photo, which `index query` reports when it is
+        several (the largest is used); a frame of the index is not searched for faces and counts as one."""
         path = Path(path)
         img = read_image(path)
         if crop or (crop is None and self.identity_of(path) is None):
-            img = crop_face(img, self.model.size, source=path)
-        return img
+            return crop_largest_face(img, self.model.size, source=path)
+        return FaceCrop(img, 1)
 
     def hit_images(self, hits: pd.DataFrame) -> list[np.ndarray]:
         """The frames of a `search` table's rows, RGB uint8, read from inside the index's collection roots only.

@@ -19,6 +19,8 @@ Choices (the paper is silent):
 - Padding: where the square leaves the frame, edge pixels are replicated. A constant border draws a hard edge whose
   position tells where the face sat in the frame; networks learn such cues. Replication keeps the colours local.
 - Resizing: area averaging when shrinking (no aliasing), bicubic when enlarging.
+- Several faces: the largest is cropped (the speaker in front), and the count is returned (`crop_largest_face`) so
+  the commands can say how many they saw.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -133,15 +136,34 @@ def crop_square(img: np.ndarray, square: Box, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interpolation)
 
 
-def crop_face(img: np.ndarray, size: int, *, source: str | Path) -> np.ndarray:
-    """One photo's largest face, cropped as `daegan prepare` crops frames: `(size, size, 3)` uint8.
+class FaceCrop(NamedTuple):
+    """A photo's largest face, cropped, and how many faces the photo shows (a user is told when it is several)."""
 
-    `source` names the photo in the `DataError` raised when no face is found.
+    crop: np.ndarray  # (size, size, 3) uint8: the largest face, cropped as `daegan prepare` crops frames
+    num_faces: int  # faces the detector found, >= 1
+
+
+def crop_largest_face(img: np.ndarray, size: int, *, source: str | Path) -> FaceCrop:
+    """One photo's largest face, cropped as `daegan prepare` crops frames, and the number of faces found.
+
+    `source` names the photo in the `DataError` raised when no face is found. A face partly outside the picture is
+    cropped when the detector still finds it (the crop replicates the edge pixels); cut so far that it is not
+    found, it is "no face found".
     """
     faces = detect_faces(img)
     if not faces:
         raise DataError(source, "no face found")
-    return crop_square(img, face_square(faces[0]), size)
+    return FaceCrop(crop_square(img, face_square(faces[0]), size), len(faces))
+
+
+def crop_face(img: np.ndarray, size: int, *, source: str | Path) -> np.ndarray:
+    """`crop_largest_face`'s crop alone, for callers that do not report how many faces there were."""
+    return crop_largest_face(img, size, source=source).crop
+
+
+def several_faces_note(source: str | Path, num_faces: int) -> str:
+    """The one line the commands print when a photo shows several faces, so a user knows which one was used."""
+    return f"{source}: {num_faces} faces found; the largest was used"
 
 
 _cascades: dict[str, cv2.CascadeClassifier] = {}
