@@ -6,6 +6,7 @@ driving video all go through it, so they agree on frame numbers and on what coun
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -15,6 +16,11 @@ import numpy as np
 from model.data.errors import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+
+# FFmpeg inside OpenCV prints its own complaints ("moov atom not found") straight to the process's stderr, a second
+# line beside the one `DataError` line a bad video gets; quiet (AV_LOG_QUIET) unless the user sets the variable.
+# OpenCV reads it when the first video is opened, so setting it at import is early enough.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def video_frame_indices(num_frames: int, native_fps: float, fps: float) -> list[int]:

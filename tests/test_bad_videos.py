@@ -1,0 +1,156 @@
+"""Bad videos, run as a user runs them through `daegan prepare` (a folder of videos, and one video) and `daegan
+reenact --driving video.mp4`: a truncated mp4, a zero-byte file, a video of zero frames, and a video stored sideways
+with a rotation flag. Each gets a correct answer, or one line naming the file and exit code 2 with nothing written
+(issue 14, "videos"). The videos are written in tmp_path with OpenCV's VideoWriter; the rotation flag is set by
+patching the track header's display matrix (VideoWriter cannot write one; OpenCV's FFmpeg reader applies it)."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner, Result
+from PIL import Image
+
+from model.cli import main as daegan_main
+from model.config import load_config
+from model.daegan import DAEGAN
+from tests.test_bad_faces import face
+
+NUM_FRAMES = 12
+
+
+def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
+    """An mp4v video of RGB `frames` (none: a header without frames)."""
+    height, width = frames[0].shape[:2] if frames else (128, 128)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    for img in frames:
+        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def talking(num_frames: int = NUM_FRAMES) -> list[np.ndarray]:
+    """A SynthVox face sliding a pixel per frame: `(128, 128, 3)` frames the detector finds a face in."""
+    return [np.roll(face(0, 128), i, axis=1) for i in range(num_frames)]
+
+
+def rotated(path: Path) -> Path:
+    """The talking face stored turned a quarter anticlockwise, with the display matrix that turns it back."""
+    write_mp4(path, [np.ascontiguousarray(np.rot90(img, 1)) for img in talking()])
+    data = bytearray(path.read_bytes())
+    tkhd = data.find(b"tkhd")
+    matrix = tkhd + 44  # after the type, version/flags, times, track id, duration, layer, group, volume (version 0)
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 128 << 16, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def truncated(path: Path) -> Path:
+    good = write_mp4(path.with_name("whole.mp4"), talking()).read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    path.with_name("whole.mp4").unlink()
+    return path
+
+
+def empty(path: Path) -> Path:
+    path.write_bytes(b"")
+    return path
+
+
+def zero_frames(path: Path) -> Path:
+    write_mp4(path, [])
+    assert path.stat().st_size > 0  # a container header, no frames
+    return path
+
+
+BAD = {"truncated": (truncated, "OpenCV cannot open this video"), "empty": (empty, "empty video file (0 bytes)"),
+       "zero_frames": (zero_frames, "OpenCV cannot open this video")}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    DAEGAN.from_config(load_config("tiny")).save(path)
+    return path
+
+
+def prepare(source: Path, out: Path) -> Result:
+    return CliRunner().invoke(daegan_main, ["prepare", str(source), "--out", str(out), "--fps", "0", "--size", "64",
+                                            "--identity", "p"])
+
+
+def reenact(checkpoint: Path, driving: Path, out: Path) -> Result:
+    source = out.parent / "source.png"
+    Image.fromarray(face(0, 128)).save(source)
+    return CliRunner().invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(source),
+                                            "--driving", str(driving), "--out", str(out), "--device", "cpu"])
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_a_bad_video_given_alone_to_prepare_is_one_line_and_exit_2(tmp_path, name):
+    make, reason = BAD[name]
+    video = make(tmp_path / f"{name}.mp4")
+    result = prepare(video, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.startswith(f"Error: {video}: {reason}"), result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_bad_videos_in_a_folder_are_skipped_and_listed_beside_a_good_one(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name, (make, _) in BAD.items():
+        make(folder / f"{name}.mp4")
+    write_mp4(folder / "good.mp4", talking())
+    result = CliRunner().invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "0",
+                                              "--size", "64"])
+    assert result.exit_code == 0, result.output
+    for name, (_, reason) in BAD.items():
+        assert f"skipped: {folder / name}.mp4: {reason}" in result.stderr
+        assert not (tmp_path / "out" / name).exists()
+    assert len(list((tmp_path / "out" / "good" / "good").glob("*.png"))) == NUM_FRAMES
+    assert not [p for p in (tmp_path / "out").rglob(".*")], "no hidden temporary folder is left"
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_a_bad_driving_video_is_one_line_and_exit_2(checkpoint, tmp_path, name):
+    make, reason = BAD[name]
+    video = make(tmp_path / f"{name}.mp4")
+    result = reenact(checkpoint, video, tmp_path / "out.mp4")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.startswith(f"Error: {video}: {reason}"), result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{name}.mp4", "source.png"]), "nothing is written"
+
+
+def test_ffmpeg_adds_no_line_of_its_own_to_a_bad_video_error(tmp_path):
+    """FFmpeg writes to the process's stderr, which CliRunner does not see: run the real command."""
+    video = truncated(tmp_path / "truncated.mp4")
+    daegan = Path(sys.executable).with_name("daegan")
+    result = subprocess.run([str(daegan), "prepare", str(video), "--out", str(tmp_path / "out"), "--identity", "p"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"Error: {video}: OpenCV cannot open this video (not a video, or corrupt)"]
+
+
+def test_a_video_with_a_rotation_flag_is_read_upright(checkpoint, tmp_path):
+    """Stored sideways, the face would not be found; OpenCV applies the flag, so every frame is prepared upright
+    and reenacted."""
+    video = rotated(tmp_path / "rotated.mp4")
+    capture = cv2.VideoCapture(str(video))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok and bgr.shape[:2] == (128, 128)
+    result = prepare(video, tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "out" / "p" / "rotated").glob("*.png"))) == NUM_FRAMES
+    result = reenact(checkpoint, video, tmp_path / "out.mp4")
+    assert result.exit_code == 0, result.output
+    assert f"{NUM_FRAMES} frames" in result.stdout
