@@ -6,15 +6,16 @@
 # downloaded there, so the real collections travel, prepared here by `make train`):
 #   run(command="OUT=$OUT bash scripts/gpu_train.sh", timeout_s=570,
 #       carry=["demo/orl", "demo/franck", "demo/carphone"])
-# Back here: `make evaluate CHECKPOINT=<files_at>/checkpoint.safetensors` judges it on held-out identities.
+# Back here: `make evaluate CHECKPOINT=<files_at>/checkpoint.safetensors` judges it on held-out identities (and
+# rewrites docs/evaluation: for a checkpoint about to ship; otherwise run that target's command with another --out).
 # A dry run on this CPU, minutes: OUT=/tmp/gpu_dry PYTHON=.venv/bin/python DEVICE=cpu IDENTITIES=4 MINUTES=0.5 \
 #   WORKERS=2 BATCH=4 CHECKPOINT_EVERY=20 bash scripts/gpu_train.sh
 #
 # What it does: renders SynthVox v2 with seed 0's recipe at IDENTITIES identities (make train's collection is 80 of
 # them: the same people and more, never seed 1's, which `make evaluate` holds out), trains the small preset on it
 # plus the carried real frames (ORL s31-s40 stay held out, as the preset says) for at most MINUTES, writing a
-# checkpoint every CHECKPOINT_EVERY steps so that the time limit loses little, and copies the last checkpoint, the loss log and
-# curves, the config, the last sample grid and the log into $OUT (at most 8 files come back).
+# checkpoint every CHECKPOINT_EVERY steps so that the time limit loses little, and copies the last checkpoint, the
+# loss log and curves, the config, the last sample grid and the log into $OUT (at most 8 files come back).
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository root: the code and the carried demo/ collections
 
@@ -30,6 +31,7 @@ STAGE1_EPOCHS=${STAGE1_EPOCHS:-30}
 STAGE2_EPOCHS=${STAGE2_EPOCHS:-5}
 MAX_STEPS=${MAX_STEPS:-}  # empty: the epochs above, cut by MINUTES
 CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-250}  # steps between checkpoints: what the time limit can lose
+# TRAIN_ARGS: more `daegan train` options, split on spaces, e.g. "--set loss.contrast_weight=0.2"
 WORK=${WORK:-/tmp/posedex_gpu}
 
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
@@ -56,7 +58,7 @@ timeout --signal=INT "$(awk "BEGIN {print int($MINUTES * 60)}")" \
     --set data.size="$SIZE" --set data.batch_size="$BATCH" --set data.workers="$WORKERS" \
     --set train.stage1_epochs="$STAGE1_EPOCHS" --set train.stage2_epochs="$STAGE2_EPOCHS" \
     --set train.checkpoint_every="$CHECKPOINT_EVERY" --set train.sample_every="$((CHECKPOINT_EVERY * 2))" \
-    ${MAX_STEPS:+--set train.max_steps="$MAX_STEPS"} || status=$?
+    ${MAX_STEPS:+--set train.max_steps="$MAX_STEPS"} ${TRAIN_ARGS:-} || status=$?
 [ "$status" -eq 0 ] || echo "training stopped with status $status (124 or 130: the $MINUTES-minute limit)"
 
 for name in checkpoint.safetensors losses.csv losses.png config.yaml; do

@@ -19,7 +19,7 @@ def test_gpu_train_script_leaves_a_checkpoint_in_out(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "DEVICE": "cpu", "IDENTITIES": "2",
            "WORKERS": "1", "BATCH": "4", "MAX_STEPS": "3", "CHECKPOINT_EVERY": "2", "MINUTES": "5",
-           "WORK": str(tmp_path / "work")}
+           "WORK": str(tmp_path / "work"), "TRAIN_ARGS": "--set loss.contrast_weight=0.2"}
     done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_train.sh")], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
@@ -28,4 +28,5 @@ def test_gpu_train_script_leaves_a_checkpoint_in_out(tmp_path: Path) -> None:
     assert len(files) <= MAX_FILES_BACK
     model = DAEGAN.from_checkpoint(out / "checkpoint.safetensors")
     assert model.size == 64 and model.metadata["step"] == "3"
+    assert model.config.loss.contrast_weight == 0.2  # TRAIN_ARGS reached daegan train
     assert "training on" in (out / "gpu_train.log").read_text()
