@@ -1,4 +1,6 @@
-"""`index build`, `add`, `info` and `verify`: build and check pose indexes. Thin: parse, call a library function, print.
+"""`index build`, `add`, `info`, `verify` and `migrate`: build, check and upgrade pose indexes.
+
+Thin: parse, call a library function, print.
 
 Bad input (`DataError`) becomes one line on stderr and exit code 2; `index verify` exits 1 when it finds a problem.
 
@@ -132,3 +134,21 @@ def verify(index_dir: Path) -> None:
     if problems:
         raise SystemExit(1)
     click.echo("ok")
+
+
+@click.command()
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
+def migrate(index_dir: Path) -> None:
+    """Upgrade an index made by an older posedex to this one's schema, holding the writer lock.
+
+    Queries never migrate (they hold no lock and must not write): an older index says to run this first.
+
+    Example: index migrate --index indexes/synthvox
+    """
+    from indexer.store import migrate as migrate_store
+
+    before, after = migrate_store(index_dir)
+    if before == after:
+        click.echo(f"{index_dir}: already at schema revision {after}")
+    else:
+        click.echo(f"{index_dir}: schema revision {before} -> {after}")

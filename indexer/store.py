@@ -23,6 +23,11 @@ Choices made:
 - Search runs a flat index on the GPU when `faiss.get_num_gpus() > 0` (same results); HNSW and IVF-PQ stay on the
   CPU (HNSW has no GPU version; GPU IVF-PQ limits its code sizes).
 - `-1` ids ("no result") are dropped per query row and refused by `get`, so they never reach a row lookup.
+- Readers take no lock and write nothing: no migration, no pragma stored in the file (`query_only`), so every file
+  of a cleanly closed index keeps its bytes and mtime under any number of queries. SQLite's own `-wal`/`-shm`
+  files come and go beside the database while a reader is open; after a crashed writer, the last connection to
+  close (reader or not) folds the leftover `-wal` into `meta.sqlite` (same rows, other bytes).
+- Only a writer migrates the schema (`migrate`, and `open(readonly=False)`), under `write.lock`.
 """
 
 from __future__ import annotations
@@ -92,22 +97,59 @@ def _engine(db: Path, *, readonly: bool) -> Engine:
     engine = create_engine(f"sqlite:///{db}")
 
     @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record) -> None:  # every connection: WAL, foreign keys, durable commits
+    def _pragmas(dbapi_connection, _record) -> None:  # every connection: foreign keys; a writer's: WAL, durable
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")  # the commit is the build's commit point: it must survive power loss
-        if readonly:
+        if readonly:  # a reader sets nothing that is stored in the file: the journal mode is the writer's to choose
             cursor.execute("PRAGMA query_only=ON")
+        else:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # the commit is the build's commit point: survive power loss
         cursor.close()
 
     return engine
 
 
-def upgrade_to_head(db: Path) -> None:
-    """Bring the database at `db` to the newest schema revision (a no-op when it is there already)."""
+def head_revision() -> str:
+    """The newest schema revision this posedex knows (the last of `indexer/migrations/versions`)."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_revision(db: Path) -> str | None:
+    """The schema revision the database at `db` is at (None: no schema yet), read without writing a byte."""
+    engine = _engine(db, readonly=True)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except DatabaseError as err:
+        raise DataError(db, f"not a readable SQLite database ({err.orig})") from None
+    finally:
+        engine.dispose()
+
+
+def require_head(db: Path) -> None:
+    """A `DataError` unless `db` is at this posedex's schema: what a reader checks, since it may not migrate.
+
+    Readers hold no lock, so a migration under them could change tables mid-query; only a writer (`index migrate`,
+    or `index add`, which migrate under `write.lock`) brings an older index up to date.
+    """
+    current, head = schema_revision(db), head_revision()
+    if current == head:
+        return
+    known = {script.revision for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+    if current in known:
+        raise DataError(db, f"schema revision {current} is older than this posedex's {head}: "
+                            f"run `index migrate --index {db.parent}`")
+    raise DataError(db, f"schema revision {current} unknown to posedex {__version__}; upgrade posedex")
+
+
+def upgrade_to_head(db: Path) -> str | None:
+    """Bring the database at `db` to the newest schema revision (a no-op when it is there already).
+
+    Returns the revision it was at. The caller holds `write.lock` (or owns a folder nobody else sees yet).
+    """
     config = _alembic_config()
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = head_revision()
     engine = _engine(db, readonly=False)
     try:
         with engine.connect() as connection:
@@ -116,12 +158,30 @@ def upgrade_to_head(db: Path) -> None:
             with engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
+        return current
     except DatabaseError as err:
         raise DataError(db, f"not a readable SQLite database ({err.orig})") from None
     except CommandError as err:
         raise DataError(db, f"schema revision unknown to posedex {__version__} ({err}); upgrade posedex") from None
     finally:
         engine.dispose()
+
+
+def migrate(path: str | Path) -> tuple[str | None, str]:
+    """Bring the index at `path` to this posedex's schema under `write.lock`; returns (revision before, after).
+
+    The one way an index made by an older posedex becomes readable again (`index migrate`): readers never migrate.
+    """
+    path = Path(path)
+    require_index_folder(path)
+    db = path / DATABASE
+    if not db.is_file():
+        raise DataError(db, "missing: the index is incomplete")
+    lock_fd = _lock(path)
+    try:
+        return upgrade_to_head(db), head_revision()
+    finally:
+        os.close(lock_fd)
 
 
 def _write_generation(index: faiss.Index, path: Path) -> str:
@@ -200,7 +260,11 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = True) -> Store:
-        """The index at `path`, its schema upgraded to head. A folder that is not a sound index is a `DataError`."""
+        """The index at `path`. A folder that is not a sound index is a `DataError`.
+
+        A writer (`write.lock` held) upgrades the schema to head first; a reader changes nothing on disk, and an
+        index at an older schema is a `DataError` that says to run `index migrate`.
+        """
         path = Path(path)
         require_index_folder(path)
         db, manifest = path / DATABASE, path / MANIFEST
@@ -209,7 +273,10 @@ class Store:
                 raise DataError(required, "missing: the index is incomplete")
         lock_fd = None if readonly else _lock(path)
         try:
-            upgrade_to_head(db)
+            if readonly:
+                require_head(db)
+            else:
+                upgrade_to_head(db)
             engine = _engine(db, readonly=readonly)
             try:
                 store = cls(path, engine, readonly=readonly, lock_fd=lock_fd)

@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "add": "indexer.cli:add",
     "info": "indexer.cli:info",
     "verify": "indexer.cli:verify",
+    "migrate": "indexer.cli:migrate",
     "query": "retrieval.cli:query",
     "ui": "ui.cli:ui",
 }
