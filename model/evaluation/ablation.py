@@ -209,7 +209,7 @@ def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[P
             trained = {"steps": result.step, "train_seconds": time.perf_counter() - started, "resumed": resume}
         model = DAEGAN.from_checkpoint(checkpoint, device)
         found = evaluate(model, collections, settings, inception=inception, with_pictures=False, progress=progress)
-        metrics = {**found.metrics, **trained, "evaluated_with": evaluated_with}
+        metrics = {**found.metrics.to_json(), **trained, "evaluated_with": evaluated_with}
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, default=float))
         results.append(RowResult(row, config, metrics, skipped=False))
     header = {"posedex_version": __version__, "preset": str(preset), "overrides": overrides or {},

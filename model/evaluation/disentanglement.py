@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.evaluation.results import LeakageResult, ProbeResult
+
 GAP_EPS = 1e-12  # a random-to-oracle span below this leaves the gap closed undefined
 
 
@@ -90,7 +92,7 @@ def gap_closed(found: RetrievalResult, columns: list[int] | None = None) -> np.n
 
 
 def leakage(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, videos: np.ndarray, queries: np.ndarray,
-            *, k: int) -> dict[str, float]:
+            *, k: int) -> LeakageResult:
     """Share of the unfiltered top-k with the query's identity (its own video left out), beside chance and the
     oracle (module docstring)."""
     scale = _scale(values)
@@ -105,8 +107,7 @@ def leakage(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, video
         model.append(same[top].mean())
         oracle.append(same[best].mean())
         chance.append(same.mean())
-    return {"model": float(np.mean(model)), "chance": float(np.mean(chance)), "oracle": float(np.mean(oracle)),
-            "queries": len(model)}
+    return LeakageResult(float(np.mean(model)), float(np.mean(chance)), float(np.mean(oracle)), len(model))
 
 
 def _scale(values: np.ndarray) -> np.ndarray:

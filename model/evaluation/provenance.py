@@ -20,33 +20,33 @@ from __future__ import annotations
 
 from model.checkpoint import TrainingRecord
 from model.evaluation.frames import EvalCollection
+from model.evaluation.results import TrainingStatus
 
 HELD_OUT, SEEN, PARTLY_SEEN, UNKNOWN = "held out", "seen in training", "partly seen", "unknown"
 
 
-def training_status(record: TrainingRecord | None, collection: EvalCollection) -> dict[str, object]:
-    """The collection's status (module docstring) as metrics.json stores it: ``status`` (one of `HELD_OUT`, `SEEN`,
-    `PARTLY_SEEN`, `UNKNOWN`), ``label`` (the report's words), ``identities`` (evaluated), ``seen`` (how many of
-    them were trained on), ``left_out`` (seen identities not evaluated) and ``trained_as`` (the training
-    collections that hold the seen ones)."""
+def training_status(record: TrainingRecord | None, collection: EvalCollection) -> TrainingStatus:
+    """The collection's status (module docstring): one of `HELD_OUT`, `SEEN`, `PARTLY_SEEN`, `UNKNOWN`, with the
+    report's words for it and the counts behind it."""
     identities = sorted(set(collection.frames["identity"].astype(str)))
     left_out = list(collection.left_out)
-    section: dict[str, object] = {"identities": len(identities), "seen": 0, "left_out": left_out, "trained_as": []}
     if record is None:
-        return {"status": UNKNOWN, "label": f"{UNKNOWN} (the checkpoint does not say what it trained on)", **section}
+        return TrainingStatus(UNKNOWN, f"{UNKNOWN} (the checkpoint does not say what it trained on)", len(identities),
+                              0, left_out, [])
     trained_as = {i: record.trained_as(i, collection.synth_seed) for i in identities + left_out}
     seen = sum(bool(trained_as[i]) for i in identities)
-    section.update(seen=seen, trained_as=sorted({n or "(no root)" for names in trained_as.values() for n in names}))
+    names = sorted({n or "(no root)" for found in trained_as.values() for n in found})
     dropped = f"; its {_count(len(left_out))} seen in training left out" if left_out else ""
     if identities and seen == len(identities):
-        return {"status": SEEN, "label": f"{SEEN} ({'all ' + _count(seen) if seen > 1 else 'its one identity'})",
-                **section}
-    if seen:
-        return {"status": PARTLY_SEEN, "label": f"{PARTLY_SEEN} ({seen} of {_count(len(identities))})", **section}
-    if not record.complete:
-        return {"status": UNKNOWN, "label": f"{UNKNOWN} (the checkpoint started from weights that do not say what "
-                                            f"they trained on{dropped})", **section}
-    return {"status": HELD_OUT, "label": HELD_OUT + (f" ({dropped[2:]})" if left_out else ""), **section}
+        status, label = SEEN, f"{SEEN} ({'all ' + _count(seen) if seen > 1 else 'its one identity'})"
+    elif seen:
+        status, label = PARTLY_SEEN, f"{PARTLY_SEEN} ({seen} of {_count(len(identities))})"
+    elif not record.complete:
+        status = UNKNOWN
+        label = f"{UNKNOWN} (the checkpoint started from weights that do not say what they trained on{dropped})"
+    else:
+        status, label = HELD_OUT, HELD_OUT + (f" ({dropped[2:]})" if left_out else "")
+    return TrainingStatus(status, label, len(identities), seen, left_out, names)
 
 
 def _count(n: int) -> str:

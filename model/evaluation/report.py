@@ -101,7 +101,7 @@ def write_report(evaluation: Evaluation, out: str | Path, *, header: dict[str, o
     """Write metrics.json, the PNGs and report.md into `out` (created); returns report.md's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = {**header, "command": command, **evaluation.metrics,
+    metrics = {**header, "command": command, **evaluation.metrics.to_json(),
                "pictures": sorted(evaluation.pictures), "definitions": METRIC_DEFINITIONS}
     metrics = _clean(metrics)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")

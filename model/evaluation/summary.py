@@ -15,6 +15,8 @@ import math
 from typing import Any
 
 from model.evaluation.provenance import HELD_OUT
+from model.evaluation.results import (CollectionResult, CrossIdentityJudged, CrossIdentityResult, ProtocolResult,
+                                      Summary, SummaryRow)
 
 # parameter -> least gap closed (issue 11): head pose near the oracle, mouth and blink most of the way, the rest
 GAP_TARGETS = {"yaw": 0.9, "pitch": 0.9, "roll": 0.9, "mouth_open": 0.6, "blink": 0.6, "smile": 0.4,
@@ -29,24 +31,24 @@ FACES_DETECTED = 0.9  # issue 12: a face in at least 90% of the reenactments of 
 CSIM_RATIO = 0.9  # issue 12: CSIM to the source at least 0.9 x that of two frames of the source person
 
 
-def summarise(collections: dict[str, dict[str, Any]]) -> dict[str, object]:
-    """``held_out`` (collection names), ``left_out_of_summary`` (name -> status label) and ``figures``: rows of
-    collection, figure, value, baseline (words), baseline_value, target (words) and met."""
-    held = [n for n, s in collections.items() if s["training"]["status"] == HELD_OUT]
-    figures: list[dict[str, object]] = []
+def summarise(collections: dict[str, CollectionResult]) -> Summary:
+    """The held-out collections' headline figures (`SummaryRow`: value, baseline, target, met), and the other
+    collections by name with their status label."""
+    held = [n for n, s in collections.items() if s.training.status == HELD_OUT]
+    figures: list[SummaryRow] = []
     for name in held:
         section = collections[name]
-        rows = _synthvox(section) if section["kind"] == "synthvox" else _real(section)
-        figures += [{"collection": name, **row} for row in rows]
-    return {"held_out": held,
-            "left_out_of_summary": {n: s["training"]["label"] for n, s in collections.items() if n not in held},
-            "figures": figures}
+        rows = _synthvox(section) if section.kind == "synthvox" else _real(section)
+        figures += [SummaryRow(name, *row) for row in rows]
+    return Summary(held, {n: s.training.label for n, s in collections.items() if n not in held}, figures)
 
 
-def _row(figure: str, value: Any, baseline: str, baseline_value: Any, target: str = "",
-         met: bool | None = None) -> dict[str, object]:
-    return {"figure": figure, "value": value, "baseline": baseline, "baseline_value": baseline_value,
-            "target": target, "met": met}
+Row = tuple[str, float | None, str, float | None, str, bool | None]  # a SummaryRow less its collection
+
+
+def _row(figure: str, value: float | None, baseline: str, baseline_value: float | None, target: str = "",
+         met: bool | None = None) -> Row:
+    return figure, value, baseline, baseline_value, target, met
 
 
 def _known(*values: Any) -> bool:
@@ -65,33 +67,33 @@ def _below(value: Any, threshold: Any) -> bool | None:
     return bool(value < threshold) if _known(value, threshold) else None
 
 
-def _synthvox(s: dict[str, Any]) -> list[dict[str, object]]:
+def _synthvox(s: CollectionResult) -> list[Row]:
     rows = []
-    p = s.get("protocol", {})
-    if "ssim" in p:
-        rows.append(_row("same-person SSIM (protocol)", p["ssim"], "unchanged source frame", p["ssim_source"],
-                         f">= {SAME_PERSON_SSIM} (issue 11)", _at_least(p["ssim"], SAME_PERSON_SSIM)))
-    c = s.get("cross_identity", {})
-    if "ssim" in c:
-        rows.append(_row("cross-identity SSIM vs ground truth", c["ssim"]["model"], "unchanged source frame",
-                         c["ssim"]["source"], f">= {CROSS_SSIM} (issue 12)", _at_least(c["ssim"]["model"], CROSS_SSIM)))
-    for region, scores in c.get("regions", {}).items():
-        rows.append(_row(f"cross-identity {region} region L1", scores["model"], "unchanged source frame",
-                         scores["source"], "below the unchanged source", _below(scores["model"], scores["source"])))
-    r = s.get("retrieval", {})
-    for column, gap in r.get("gap_closed", {}).items():
+    p = s.protocol
+    if isinstance(p, ProtocolResult):
+        rows.append(_row("same-person SSIM (protocol)", p.ssim, "unchanged source frame", p.ssim_source,
+                         f">= {SAME_PERSON_SSIM} (issue 11)", _at_least(p.ssim, SAME_PERSON_SSIM)))
+    c = s.cross_identity
+    if isinstance(c, CrossIdentityResult):
+        rows.append(_row("cross-identity SSIM vs ground truth", c.ssim.model, "unchanged source frame",
+                         c.ssim.source, f">= {CROSS_SSIM} (issue 12)", _at_least(c.ssim.model, CROSS_SSIM)))
+        for region, scores in c.regions.items():
+            rows.append(_row(f"cross-identity {region} region L1", scores.model, "unchanged source frame",
+                             scores.source, "below the unchanged source", _below(scores.model, scores.source)))
+    r = s.retrieval
+    for column, gap in (r.gap_closed if r is not None and r.gap_closed is not None else {}).items():
         target = GAP_TARGETS.get(column)
         rows.append(_row(f"retrieval gap closed: {column}", gap, "random hits", 0.0,
                          f">= {target} (issue 11)" if target is not None else "", _at_least(gap, target)))
-    leak = s.get("leakage")
-    if leak:
-        bound = LEAKAGE_TIMES_CHANCE * leak["chance"]
-        rows.append(_row("identity leakage", leak["model"], "chance", leak["chance"],
-                         f"<= {LEAKAGE_TIMES_CHANCE:g} x chance (issue 11)", _at_most(leak["model"], bound)))
-    probes = s.get("probes", {})
-    if "identity_accuracy_from_pose_code" in probes:
-        chance = probes["identity_chance"]
-        code, face = probes["identity_accuracy_from_pose_code"], probes["identity_accuracy_from_face"]
+    leak = s.leakage
+    if leak is not None:
+        bound = LEAKAGE_TIMES_CHANCE * leak.chance
+        rows.append(_row("identity leakage", leak.model, "chance", leak.chance,
+                         f"<= {LEAKAGE_TIMES_CHANCE:g} x chance (issue 11)", _at_most(leak.model, bound)))
+    probes = s.probes
+    if probes is not None and probes.identity_accuracy_from_pose_code is not None:
+        chance = probes.identity_chance
+        code, face = probes.identity_accuracy_from_pose_code, probes.identity_accuracy_from_face
         rows.append(_row("identity probe from the pose code", code, "chance", chance,
                          f"<= chance + {PROBE_ABOVE_CHANCE} (issue 11)", _at_most(code, chance + PROBE_ABOVE_CHANCE)))
         rows.append(_row("identity probe from the embedded face", face, "chance", chance,
@@ -99,25 +101,25 @@ def _synthvox(s: dict[str, Any]) -> list[dict[str, object]]:
     return rows
 
 
-def _real(s: dict[str, Any]) -> list[dict[str, object]]:
+def _real(s: CollectionResult) -> list[Row]:
     rows = []
-    c = s.get("cross_identity", {})
-    if "akd" in c:
-        detected, csim, akd = c["faces_detected"]["reenacted"], c["csim"], c["akd"]
-        rows.append(_row("faces detected in cross-identity reenactments", detected, "driving frames",
-                         c["faces_detected"]["driving"], f">= {FACES_DETECTED} (issue 12)",
-                         _at_least(detected, FACES_DETECTED)))
-        rows.append(_row("cross-identity CSIM to the source", csim["model"], "two frames of the source person",
-                         csim["same_person"], f">= {CSIM_RATIO} x the same person (issue 12)",
-                         _at_least(csim["model"], CSIM_RATIO * csim["same_person"])))
-        rows.append(_row(f"cross-identity AKD to the driver ({akd['pairs']} detected pairs; missing-face rate "
-                         f"{_share(c['missing_face_rate']['model'])})", akd["model"], "unchanged source frame",
-                         akd["source"], "below the unchanged source (issue 12)", _below(akd["model"], akd["source"])))
-    r = s.get("retrieval", {})
-    if "gap_closed_pose_and_mouth" in r:
-        rows.append(_row("retrieval gap closed, head pose and mouth (judged by dlib)", r["gap_closed_pose_and_mouth"],
+    c = s.cross_identity
+    if isinstance(c, CrossIdentityJudged):
+        detected, csim, akd = c.judged.faces_detected, c.judged.csim, c.judged.akd
+        rows.append(_row("faces detected in cross-identity reenactments", detected.reenacted, "driving frames",
+                         detected.driving, f">= {FACES_DETECTED} (issue 12)",
+                         _at_least(detected.reenacted, FACES_DETECTED)))
+        rows.append(_row("cross-identity CSIM to the source", csim.model, "two frames of the source person",
+                         csim.same_person, f">= {CSIM_RATIO} x the same person (issue 12)",
+                         _at_least(csim.model, CSIM_RATIO * csim.same_person)))
+        rows.append(_row(f"cross-identity AKD to the driver ({akd.pairs} detected pairs; missing-face rate "
+                         f"{_share(c.judged.missing_face_rate.model)})", akd.model, "unchanged source frame",
+                         akd.source, "below the unchanged source (issue 12)", _below(akd.model, akd.source)))
+    r = s.retrieval
+    if r is not None and r.gap_closed_pose_and_mouth is not None:
+        rows.append(_row("retrieval gap closed, head pose and mouth (judged by dlib)", r.gap_closed_pose_and_mouth,
                          "random hits", 0.0, f">= {REAL_GAP} (issue 11)",
-                         _at_least(r["gap_closed_pose_and_mouth"], REAL_GAP)))
+                         _at_least(r.gap_closed_pose_and_mouth, REAL_GAP)))
     return rows
 
 

@@ -48,9 +48,9 @@ def test_an_identity_code_leaks_and_retrieves_no_better_than_random(table) -> No
     found = retrieval(code, poses, identities, queries, k=5, rng=rng)
     assert found.normalised["model"] > 0.8 * found.normalised["random"]
     leak = leakage(code, poses, identities, videos, queries, k=5)
-    assert leak["model"] == 1.0 and leak["chance"] == pytest.approx(FRAMES / (len(poses) - FRAMES))
+    assert leak.model == 1.0 and leak.chance == pytest.approx(FRAMES / (len(poses) - FRAMES))
     clean = leakage(_pose_code(poses), poses, identities, videos, queries, k=5)
-    assert clean["model"] < 0.3 and clean["oracle"] < 0.3
+    assert clean.model < 0.3 and clean.oracle < 0.3
 
 
 def test_nan_rows_are_never_queries_or_hits(table) -> None:

@@ -132,12 +132,13 @@ def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path], tmp
     collection = load_collection(setup["held_out"], size=model.size, fps=1.0, max_frames=settings.max_frames,
                                  seed=0, progress=False)
     found = evaluate(model, [collection], settings, with_pictures=False, progress=False)
-    assert found.pictures == {} and json.dumps(found.metrics, default=float)
-    section = found.metrics["collections"]["held_out"]
+    metrics = found.metrics.to_json()
+    assert found.pictures == {} and json.dumps(metrics, default=float)
+    section = metrics["collections"]["held_out"]
     assert section["protocol"]["videos"] == 2 and {"cross_identity", "retrieval", "leakage", "probes"} <= set(section)
     # seen data is said to be seen, and kept out of the summary
     assert section["training"]["status"] == "seen in training"
-    summary = found.metrics["summary"]
+    summary = metrics["summary"]
     assert summary["held_out"] == [] and summary["figures"] == []
     assert summary["left_out_of_summary"] == {"held_out": "seen in training (all 6 identities)"}
     report = write_report(found, tmp_path, header={"settings": settings.to_dict()}, command="daegan evaluate")

@@ -61,15 +61,15 @@ def test_akd_and_csim_count_only_pairs_where_the_faces_are_found() -> None:
     sources = [source, source, None, source]
     reenacted = [good, None, far, good]
     scores = reenactment_scores(driving, sources, reenacted, same_person=(0.8, 5))
-    assert scores["akd"] == {"model": pytest.approx(np.sqrt(2)), "source": pytest.approx(10 * np.sqrt(2)), "pairs": 1,
-                             "source_all": pytest.approx(10 * np.sqrt(2)), "source_all_pairs": 2}
-    assert scores["faces_detected"] == {"reenacted": 0.75, "driving": 0.75, "source": 0.75}
-    assert scores["missing_face_rate"] == {"model": pytest.approx(1 / 3), "source": pytest.approx(1 / 3)}
-    csim_scores = scores["csim"]  # source vs reenactment where both are found: pairs 0 and 3, both alike
+    assert scores.akd.to_json() == {"model": pytest.approx(np.sqrt(2)), "source": pytest.approx(10 * np.sqrt(2)),
+                                    "pairs": 1, "source_all": pytest.approx(10 * np.sqrt(2)), "source_all_pairs": 2}
+    assert scores.faces_detected.to_json() == {"reenacted": 0.75, "driving": 0.75, "source": 0.75}
+    assert scores.missing_face_rate.to_json() == {"model": pytest.approx(1 / 3), "source": pytest.approx(1 / 3)}
+    csim_scores = scores.csim.to_json()  # source vs reenactment where both are found: pairs 0 and 3, both alike
     assert (csim_scores["model"], csim_scores["pairs"]) == (pytest.approx(1.0), 2)
     assert (csim_scores["same_person"], csim_scores["same_person_pairs"]) == (0.8, 5)
     assert csim_scores["ratio"] == pytest.approx(1.25)
     # no reenactment with a face: nothing to average, and every driver's face is missed
     none = reenactment_scores(driving, sources, [None] * 4, same_person=(0.8, 5))
-    assert np.isnan(none["akd"]["model"]) and none["akd"]["pairs"] == 0 and np.isnan(none["csim"]["model"])
-    assert none["missing_face_rate"]["model"] == 1.0 and np.isnan(none["csim"]["ratio"])
+    assert np.isnan(none.akd.model) and none.akd.pairs == 0 and np.isnan(none.csim.model)
+    assert none.missing_face_rate.model == 1.0 and np.isnan(none.csim.ratio)

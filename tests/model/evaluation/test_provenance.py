@@ -69,15 +69,15 @@ def test_a_run_from_init_weights_inherits_their_record(tmp_path: Path) -> None:
 def test_each_status(tmp_path: Path) -> None:
     sv, frames = _root(tmp_path, "sv", ["sv0000", "sv0001"], seed=0)
     record = trained_on({TRAINED_ON_KEY: training_record([sv], frames, frames)})
-    assert training_status(record, _collection(["sv0000", "sv0001"], 0))["status"] == SEEN
-    assert training_status(record, _collection(["sv0000", "sv0001"], 1))["status"] == HELD_OUT  # another seed
+    assert training_status(record, _collection(["sv0000", "sv0001"], 0)).status == SEEN
+    assert training_status(record, _collection(["sv0000", "sv0001"], 1)).status == HELD_OUT  # another seed
     partly = training_status(record, _collection(["sv0000", "sv0005"], 0))
-    assert partly["status"] == PARTLY_SEEN and partly["label"] == "partly seen (1 of 2 identities)"
-    assert partly["trained_as"] == ["sv"]
+    assert partly.status == PARTLY_SEEN and partly.label == "partly seen (1 of 2 identities)"
+    assert partly.trained_as == ["sv"]
     dropped = training_status(record, _collection(["sv0005"], 0, left_out=("sv0000",)))
-    assert dropped["status"] == HELD_OUT and dropped["left_out"] == ["sv0000"] and "left out" in dropped["label"]
+    assert dropped.status == HELD_OUT and dropped.left_out == ["sv0000"] and "left out" in dropped.label
     unknown = training_status(None, _collection(["sv0005"], 0))
-    assert unknown["status"] == UNKNOWN and "does not say" in unknown["label"]
+    assert unknown.status == UNKNOWN and "does not say" in unknown.label
 
 
 def test_a_partly_seen_collection_is_read_without_its_seen_identities(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_a_partly_seen_collection_is_read_without_its_seen_identities(tmp_path: 
     common = dict(size=32, fps=1.0, max_frames=100, seed=0, training=record, progress=False)
     kept = load_collection(root, held_out_only=True, **common)
     assert kept.left_out == ("anna",) and sorted(set(kept.frames["identity"])) == ["ben", "cara"]
-    assert len(kept.images) == 4 and training_status(record, kept)["status"] == HELD_OUT
+    assert len(kept.images) == 4 and training_status(record, kept).status == HELD_OUT
     whole = load_collection(root, held_out_only=False, **common)
-    assert whole.left_out == () and training_status(record, whole)["status"] == PARTLY_SEEN
+    assert whole.left_out == () and training_status(record, whole).status == PARTLY_SEEN
     assert torch.equal(whole.images[2:], kept.images)  # anna's two frames come first
