@@ -16,6 +16,8 @@ from model.cli_common import POSITIVE, BadInput, DataErrorGroup, device_option
 if TYPE_CHECKING:
     import torch
 
+    from model.evaluation.settings import EvaluationSettings
+
 
 @click.group(cls=DataErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="daegan")
@@ -224,84 +226,113 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
         click.echo(f"wrote {csv_path}")
 
 
-@main.command()
-@click.option("--checkpoint", type=click.Path(path_type=Path),
-              help="A trained .safetensors model (not with --ablation).")
-@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A frame collection (SynthVox with labels.csv, or real frames); repeat for several. With "
-                   "--ablation: the training collections.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Report folder: report.md, metrics.json and PNGs (--ablation: ablation.md, ablation.csv, runs/).")
-@click.option("--ablation", is_flag=True,
-              help="Train and evaluate the paper's Table 1 rows under one budget (--config) instead of one checkpoint.")
-@click.option("--config", "preset", help="--ablation: the budget, a preset or YAML file (e.g. configs/ablation.yaml).")
-@click.option("--eval-data", "eval_roots", type=click.Path(path_type=Path), multiple=True,
-              help="--ablation: a held-out collection the rows are evaluated on; repeat for several.")
-@click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
-              help="--ablation: override one config field of every row, e.g. --train-set train.stage1_epochs=1.")
-@click.option("--inception-weights", type=click.Path(path_type=Path),
-              help="The standard FID Inception weights (pt_inception-2015-12-05, .pth or .safetensors); "
-                   "without them FID is not computed.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of every random draw (videos, frames, queries, probe splits).")
-@click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
-              help="Who reenacts: auto is the checkpoint's own choice.")
-@device_option
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one evaluation setting, e.g. --set num_videos=10 (model/evaluation/settings.py).")
-def evaluate(checkpoint: Path | None, data_roots: tuple[Path, ...], out: Path, ablation: bool, preset: str | None,
-             eval_roots: tuple[Path, ...], train_overrides: tuple[str, ...], inception_weights: Path | None,
-             seed: int, renderer: str, device: torch.device, overrides: tuple[str, ...]) -> None:
-    """Measure reenactment quality and disentanglement: the paper's protocol (SSIM, FID), cross-identity
-    reenactment against SynthVox ground truth, pose retrieval, identity leakage, linear probes, and dlib landmark
-    metrics (AKD, CSIM) on real frames. Writes report.md, metrics.json and pictures.
-
-    With --ablation, trains the rows of the paper's Table 1 (vanilla, + L_S, + multi-frame, + multi-scale,
-    + adversarial, + L_FM) on --data under the --config budget, evaluates each on --eval-data and writes
-    ablation.md and ablation.csv beside the paper's VoxCeleb1 figures; finished rows in OUT/runs/ are skipped.
-
-    Example: daegan evaluate --checkpoint checkpoints/daegan-small.safetensors --data data/synthvox_seed1
-    --data demo/carphone --out reports/small
-
-    Example: daegan evaluate --ablation --config configs/ablation.yaml --data data/sv32 --eval-data
-    demo/synthvox_seed1 --out reports/ablation
-    """
-    import shlex
-
-    if ablation and (checkpoint or not preset or not eval_roots or renderer != "auto"):
-        raise click.UsageError("--ablation takes --config and --eval-data, not --checkpoint or --renderer")
-    if not ablation and (checkpoint is None or preset or eval_roots or train_overrides):
-        raise click.UsageError("give --checkpoint (--config, --eval-data and --train-set go with --ablation)")
+def _evaluation_settings(overrides: tuple[str, ...], seed: int) -> EvaluationSettings:
+    """The evaluation settings of `--set` and `--seed`; a missing eval extra is one line, before any work (importing
+    `model.evaluation.run` imports the extra's packages)."""
     try:
-        from model.evaluation.ablation import run_ablation
-        from model.evaluation.run import evaluate_files
+        import model.evaluation.run  # noqa: F401
         from model.evaluation.settings import evaluation_settings
     except ImportError as err:
-        raise BadInput(f"daegan evaluate needs the eval extra ({err.name} is missing): "
+        raise BadInput(f"daegan evaluate and ablate need the eval extra ({err.name} is missing): "
                        "pip install -e '.[eval]'") from err
     values = _parse_overrides(overrides)
     values["seed"] = seed
     try:
-        settings = evaluation_settings(values)
+        return evaluation_settings(values)
     except (TypeError, ValueError) as err:
         raise click.BadParameter(str(err), param_hint="--set") from err
-    common = [*(["--inception-weights", str(inception_weights)] if inception_weights else []), "--seed", str(seed),
-              *(a for o in overrides for a in ("--set", o))]
-    if ablation:
-        parts = ["daegan", "evaluate", "--ablation", "--config", str(preset),
-                 *(a for r in data_roots for a in ("--data", str(r))),
-                 *(a for r in eval_roots for a in ("--eval-data", str(r))), "--out", str(out),
-                 *(a for o in train_overrides for a in ("--train-set", o)), *common]
-        results = run_ablation(preset, list(data_roots), list(eval_roots), out, settings=settings,
-                               overrides=_parse_overrides(train_overrides), inception_weights=inception_weights,
-                               device=device, command=shlex.join(parts))
-        skipped = sum(r.skipped for r in results)
-        click.echo(f"wrote {out / 'ablation.md'} and ablation.csv ({len(results)} rows"
-                   f"{f', {skipped} found finished' if skipped else ''}; runs in {out / 'runs'})")
-        return
-    parts = ["daegan", "evaluate", "--checkpoint", str(checkpoint), *(a for r in data_roots for a in ("--data", str(r))),
-             "--out", str(out), *(["--renderer", renderer] if renderer != "auto" else []), *common]
+
+
+def _common_args(inception_weights: Path | None, seed: int, overrides: tuple[str, ...]) -> list[str]:
+    """The options evaluate and ablate share, as the regenerating command line repeats them."""
+    return [*(["--inception-weights", str(inception_weights)] if inception_weights else []), "--seed", str(seed),
+            *(a for o in overrides for a in ("--set", o))]
+
+
+_inception_option = click.option(
+    "--inception-weights", type=click.Path(path_type=Path),
+    help="The standard FID Inception weights (pt_inception-2015-12-05, .pth or .safetensors); without them FID is "
+         "not computed.")
+_seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                            help="Seed of every random draw (videos, frames, queries, probe splits).")
+_settings_option = click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    help="Override one evaluation setting, e.g. --set num_videos=10 (model/evaluation/settings.py).")
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), required=True, help="A trained .safetensors model.")
+@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A frame collection (SynthVox with labels.csv, or real frames); repeat for several.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Report folder: report.md, metrics.json and PNGs.")
+@_inception_option
+@_seed_option
+@click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
+              help="Who reenacts: auto is the checkpoint's own choice.")
+@device_option
+@_settings_option
+def evaluate(checkpoint: Path, data_roots: tuple[Path, ...], out: Path, inception_weights: Path | None, seed: int,
+             renderer: str, device: torch.device, overrides: tuple[str, ...]) -> None:
+    """Measure reenactment quality and disentanglement: the paper's protocol (SSIM, FID), cross-identity
+    reenactment against SynthVox ground truth, pose retrieval, identity leakage, linear probes, and dlib landmark
+    metrics (AKD, CSIM) on real frames. Writes report.md, metrics.json and pictures.
+
+    Example: daegan evaluate --checkpoint checkpoints/daegan-small.safetensors --data data/synthvox_seed1
+    --data demo/carphone --out reports/small
+    """
+    import shlex
+
+    settings = _evaluation_settings(overrides, seed)
+    from model.evaluation.run import evaluate_files
+
+    parts = ["daegan", "evaluate", "--checkpoint", str(checkpoint),
+             *(a for r in data_roots for a in ("--data", str(r))), "--out", str(out),
+             *(["--renderer", renderer] if renderer != "auto" else []),
+             *_common_args(inception_weights, seed, overrides)]
     report, _ = evaluate_files(checkpoint, list(data_roots), out, settings=settings,
                                inception_weights=inception_weights, renderer=None if renderer == "auto" else renderer,
                                device=device, command=shlex.join(parts))
     click.echo(f"wrote {report} (metrics.json and pictures beside it)")
+
+
+@main.command()
+@click.option("--config", "preset", required=True,
+              help="The budget, a preset or YAML file (e.g. configs/ablation.yaml).")
+@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A training collection; repeat for several.")
+@click.option("--eval-data", "eval_roots", type=click.Path(path_type=Path), multiple=True, required=True,
+              help="A held-out collection the rows are evaluated on; repeat for several.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for ablation.md, ablation.csv and runs/.")
+@click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override one config field of every row, e.g. --train-set train.stage1_epochs=1.")
+@_inception_option
+@_seed_option
+@device_option
+@_settings_option
+def ablate(preset: str, data_roots: tuple[Path, ...], eval_roots: tuple[Path, ...], out: Path,
+           train_overrides: tuple[str, ...], inception_weights: Path | None, seed: int, device: torch.device,
+           overrides: tuple[str, ...]) -> None:
+    """Train the rows of the paper's Table 1 (vanilla, + L_S, + multi-frame, + multi-scale, + adversarial, + L_FM)
+    and this project's departures on --data under the --config budget, evaluate each on --eval-data and write
+    ablation.md and ablation.csv beside the paper's VoxCeleb1 figures; finished rows in OUT/runs/ are skipped.
+
+    Example: daegan ablate --config configs/ablation.yaml --data data/sv32 --eval-data demo/synthvox_seed1
+    --out reports/ablation
+    """
+    import shlex
+
+    settings = _evaluation_settings(overrides, seed)
+    from model.evaluation.ablation import run_ablation
+
+    parts = ["daegan", "ablate", "--config", str(preset), *(a for r in data_roots for a in ("--data", str(r))),
+             *(a for r in eval_roots for a in ("--eval-data", str(r))), "--out", str(out),
+             *(a for o in train_overrides for a in ("--train-set", o)),
+             *_common_args(inception_weights, seed, overrides)]
+    results = run_ablation(preset, list(data_roots), list(eval_roots), out, settings=settings,
+                           overrides=_parse_overrides(train_overrides), inception_weights=inception_weights,
+                           device=device, command=shlex.join(parts))
+    skipped = sum(r.skipped for r in results)
+    click.echo(f"wrote {out / 'ablation.md'} and ablation.csv ({len(results)} rows"
+               f"{f', {skipped} found finished' if skipped else ''}; runs in {out / 'runs'})")

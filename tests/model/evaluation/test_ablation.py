@@ -136,7 +136,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     out = collections["base"] / "out"
     settings = evaluation_settings(SETTINGS)
     args = dict(settings=settings, overrides=OVERRIDES, rows=rows, device=torch.device("cpu"), progress=False,
-                command="daegan evaluate --ablation ...")
+                command="daegan ablate ...")
     results = run_ablation("tiny", [collections["train"]], [collections["held_out"]], out, **args)
     assert [r.skipped for r in results] == [False, False, False]
     assert {r.metrics["steps"] for r in results} == {16}  # one budget
@@ -185,8 +185,8 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
 
 
 def test_ablation_options_go_together(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(main, ["evaluate", "--ablation", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert result.exit_code == 2 and "--ablation takes --config and --eval-data" in result.output
+    result = runner.invoke(main, ["ablate", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--config" in result.output
     result = runner.invoke(main, ["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
                                   "--config", "tiny"])
-    assert result.exit_code == 2 and "give --checkpoint" in result.output
+    assert result.exit_code == 2 and "No such option '--config'" in result.output
