@@ -1,7 +1,8 @@
 """Crash loop (issue 14): `index add` on a growing index, killed with SIGKILL at random moments, again and again.
 
 Each round moves one more SynthVox video into the collection and starts the real `index add` as a child process;
-after a random delay it is killed with SIGKILL (or, when it finishes first, counted as a completed write). After
+after a random delay it is killed with SIGKILL (or, when it finishes first, counted as a completed write). Every
+fifth round runs uncut: the index keeps growing, and its time bounds the next delays (0 to 1.1 times it). After
 every round, `index verify` and `index query` run (the real commands, in this process) and the loop checks:
 - every frame committed before the round is still there, and the frames are the old set or the old set plus the
   whole round: no frame is half there (verify: FAISS ids = rows, sha256, counts);
@@ -41,6 +42,7 @@ from ui.index_command import main as index_main
 
 REPO = Path(__file__).resolve().parents[1]
 K = 3  # hits asked of each query
+UNCUT_EVERY = 5  # every 5th round (the first included) runs to its end
 SLOW_ADD = """
 import sys, time
 from indexer import build, store
@@ -114,14 +116,15 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
     photo = next(root.glob("*/*/*.png"))
     add = [sys.executable, "-c", SLOW_ADD, "add", str(root), "--index", str(index), "--checkpoint", str(checkpoint),
            "--workers", "0", "--batch-size", "2", "--device", "cpu", "--no-progress"]
-    span = None  # how long an uncut add takes: the range the kill delays are drawn from
+    span = 0.0  # how long the last uncut add took: the range the kill delays are drawn from
     rounds = 0
     while figures.kills < kills and not violations:
         rounds += 1
         if videos:
             grow()
         before, wanted = _paths(index), _wanted(root)
-        delay = rng.uniform(0.0, 1.1 * span) if span else None
+        uncut = rounds % UNCUT_EVERY == 1  # lets the index grow, and measures how long an add takes now
+        delay = None if uncut else rng.uniform(0.0, 1.1 * span)
         t0 = time.perf_counter()
         child = subprocess.Popen(add, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
@@ -131,7 +134,7 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
             child.send_signal(signal.SIGKILL)
             child.communicate()
             killed = True
-        if span is None:
+        if uncut:
             span = time.perf_counter() - t0
         after = _paths(index)
         figures.frames_checked += len(after)

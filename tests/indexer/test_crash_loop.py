@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-KILLS = 6
+KILLS = 4
 
 
 @pytest.mark.slow
