@@ -14,7 +14,7 @@ import click
 
 from model.cli_common import CHECKPOINT_HELP, REPO, device_option, resolve_checkpoint
 from retrieval.cli import DEFAULT_INDEX
-from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig
+from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig, network_warning
 
 if TYPE_CHECKING:
     import torch
@@ -26,11 +26,12 @@ if TYPE_CHECKING:
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
               help="TCP port to serve on.")
-@click.option("--address", default=DEFAULT_ADDRESS, show_default=True,
-              help="Address to bind. The UI has no login: 0.0.0.0 would serve it to every network this machine "
-                   "is on.")
+@click.option("--host", "--address", "host", default=DEFAULT_ADDRESS, show_default=True,
+              help="Address to bind. The UI has no login: any address but loopback "
+                   "(e.g. 0.0.0.0, every network this machine is on) serves it to whoever can reach it, and a "
+                   "warning says so.")
 @device_option
-def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device: torch.device) -> None:
+def ui(index_dir: Path, checkpoint: Path | None, port: int, host: str, device: torch.device) -> None:
     """Browse, query and reenact the index in a web browser (Streamlit) until Ctrl-C.
 
     Pages: Query (upload a photo or pick a frame; see the k frames in the nearest pose), Reenact (a source face in
@@ -45,6 +46,10 @@ def ui(index_dir: Path, checkpoint: Path | None, port: int, address: str, device
     checkpoint = resolve_checkpoint(checkpoint)
     with Retriever(index_dir, checkpoint, device="cpu"):  # a bad index or checkpoint: one line and exit 2, here
         pass
-    click.echo(f"posedex UI: http://{address}:{port} serving {index_dir} (Ctrl-C stops it)")
+    warning = network_warning(host, port)
+    if warning is not None:
+        click.secho(warning, err=True, fg="red", bold=True)
+    url_host = f"[{host}]" if ":" in host else host  # an IPv6 address is bracketed in a URL
+    click.echo(f"posedex UI: http://{url_host}:{port} serving {index_dir} (Ctrl-C stops it)")
     # The app gets the device checked while parsing (auto resolved here), as text: it travels in the environment.
-    serve(AppConfig(index_dir, checkpoint, str(device)), address=address, port=port)
+    serve(AppConfig(index_dir, checkpoint, str(device)), address=host, port=port)

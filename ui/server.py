@@ -5,7 +5,9 @@ Choices:
   installed packages; `serve` replaces the launching process with it (`os.execve`), so Ctrl-C and a supervisor's
   signals reach the server directly and no parent is left waiting.
 - Settings are flags, never a config file written somewhere: headless (no browser opened, no e-mail prompt),
-  bound to `address` (localhost unless the user asks otherwise), uploads capped at `MAX_UPLOAD_MB`, no usage
+  bound to `address` (localhost unless the user asks otherwise), XSRF protection on (Streamlit's default, set
+  explicitly so no config file or environment variable can turn it off behind the app's back: uploads are POSTs
+  that a page on another site could otherwise forge), uploads capped at `MAX_UPLOAD_MB`, no usage
   statistics sent (this machine has no network to send them to anyway), no file watcher (a served app does not
   reload on edits, and watching a tree costs a thread), a minimal toolbar (no "Deploy" button: this is a local
   tool).
@@ -27,7 +29,8 @@ def streamlit_command(*, address: str, port: int) -> list[str]:
     """The command line that serves the app on `address:port`."""
     return [sys.executable, "-m", "streamlit", "run", str(APP),
             "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-            "--server.maxUploadSize", str(MAX_UPLOAD_MB), "--server.fileWatcherType", "none",
+            "--server.enableXsrfProtection", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB),
+            "--server.fileWatcherType", "none",
             "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
 
 

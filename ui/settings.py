@@ -5,12 +5,16 @@ Choices (the issue leaves them open):
 - The launcher hands the app its index, checkpoint and device through environment variables (`AppConfig.to_env`):
   Streamlit re-executes the app script on every interaction, and `AppTest` runs it in-process, where both read the
   same variables; script arguments after ``--`` would not reach `AppTest`.
+- The server binds to loopback (`DEFAULT_ADDRESS`) unless the user names another host: the app has no login, so
+  any other address serves the index and the model to whoever can reach the machine, and the launcher says so
+  (`network_warning`). A host name other than ``localhost`` is not looked up: it counts as reachable.
 - Uploads are bounded twice: Streamlit refuses bodies over `MAX_UPLOAD_MB` before the app sees them, and the app
   refuses pictures over `MAX_UPLOAD_PIXELS` from their header, before decoding (Pillow's bomb guard stays on too).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +29,25 @@ DEFAULT_PORT = 8501  # Streamlit's usual port
 MAX_UPLOAD_MB = 16  # per file (Streamlit's server.maxUploadSize): a 12 MP phone JPEG is 3-8 MB
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024  # the same bound, checked again by the app on the bytes it gets
 MAX_UPLOAD_PIXELS = 50_000_000  # width x height: larger than any phone photo, far below Pillow's bomb limit
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to `host` keeps the UI on this machine (127.0.0.0/8, ::1 or ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:  # a host name (or "", which Streamlit takes as every interface): assume the network
+        return False
+
+
+def network_warning(host: str, port: int) -> str | None:
+    """The one line the launcher prints when `host` exposes the UI beyond this machine; None on loopback."""
+    if is_loopback(host):
+        return None
+    return (f"WARNING: the posedex UI on {host or 'every interface'}:{port} is reachable from the network WITHOUT "
+            "authentication: anyone who can reach this machine can browse the index and run the model "
+            f"(use --host {DEFAULT_ADDRESS} to keep it local).")
 
 
 @dataclass(frozen=True)
