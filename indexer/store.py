@@ -28,6 +28,10 @@ Choices made:
   files come and go beside the database while a reader is open; after a crashed writer, the last connection to
   close (reader or not) folds the leftover `-wal` into `meta.sqlite` (same rows, other bytes).
 - Only a writer migrates the schema (`migrate`, and `open(readonly=False)`), under `write.lock`.
+- A reader follows the newest committed generation: `search`, `vectors` and `info` first check the state (one
+  small query) and load a newer FAISS file when there is one, so frames listed from the rows are always in the
+  vectors searched; a generation file removed under a reader that is opening it is followed to the newer one.
+  Rows only grow between generations, so rows read after a search hold every id it returned.
 """
 
 from __future__ import annotations
@@ -76,6 +80,7 @@ METRIC = "cosine"
 ROW_COLUMNS = ("path", "identity", "video", "frame")  # required in `add`'s rows
 OPTIONAL_COLUMNS = ("time_s", "width", "height")
 _CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
+_FOLLOW_ATTEMPTS = 5  # generations a reader follows while opening before it reports a missing file
 
 
 def migrations_dir() -> Path:
@@ -223,8 +228,9 @@ class Store:
         self._lock_fd = lock_fd
         self._gpu: tuple[object, faiss.Index, np.ndarray] | None = None
         tune_search()
-        self._state = self._read_state()
-        self._index = self._read_live(mmap=readonly)
+        self._state: IndexState
+        self._index: faiss.IndexIDMap2 | None = None
+        self._follow(self._read_state())
 
     # ---- opening and closing -------------------------------------------------------------------------------------
 
@@ -323,12 +329,18 @@ class Store:
         return self._state.num_vectors
 
     def info(self) -> dict:
-        """What a person asks of an index: counts, dim, metric, type, checkpoint, generation, size on disk."""
+        """What a person asks of an index: counts, dim, metric, type, checkpoint, generation, size on disk.
+
+        The newest committed generation, its state and counts read in one statement (one snapshot), so a commit
+        in between cannot pair one generation's frame count with another's vector count.
+        """
+        self._refresh()
+        names = ("frames", "identities", "videos", "builds")
+        counts_of = [select(func.count()).select_from(table).scalar_subquery().label(name)
+                     for name, table in zip(names, (Frame, Identity, Video, Build))]
         with Session(self._engine) as session:
-            counts = {name: session.scalar(select(func.count()).select_from(table))
-                      for name, table in (("frames", Frame), ("identities", Identity), ("videos", Video),
-                                          ("builds", Build))}
-        s = self._state
+            s, *numbers = session.execute(select(IndexState, *counts_of).where(IndexState.id == 1)).one()
+        counts = dict(zip(names, numbers))
         return {"path": str(self.path), "dim": s.dim, "metric": s.metric, "index_type": s.index_type,
                 "checkpoint_sha256": s.checkpoint_sha256, "count": s.num_vectors,
                 "num_frames": counts["frames"], "num_identities": counts["identities"],
@@ -345,6 +357,7 @@ class Store:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        self._refresh()
         q = unit_vectors(queries, self.dim)
         if len(self) == 0:
             return [np.empty(0, np.float32)] * len(q), [np.empty(0, np.int64)] * len(q)
@@ -425,6 +438,7 @@ class Store:
         map, built in memory on first use, makes reachable). An id the index does not hold is a `KeyError`.
         """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        self._refresh()  # frames listed since this store opened are in the newest generation
         inner = faiss.downcast_index(self._index.index)
         if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == faiss.DirectMap.NoMap:
             inner.make_direct_map()  # memory only: the file on disk is untouched
@@ -541,15 +555,30 @@ class Store:
         return state
 
     def _refresh(self) -> None:
-        """Follow a generation another process committed since this store was opened."""
+        """Follow a generation another process committed since this store was opened (one small query if none)."""
         state = self._read_state()
         if state.generation != self._state.generation:
-            self._state = state
-            self._index, self._gpu = self._read_live(mmap=self.readonly), None
+            self._follow(state)
 
-    def _read_live(self, *, mmap: bool) -> faiss.IndexIDMap2:
-        """The live generation, its sha256 checked against the database before FAISS parses a byte of it."""
-        s = self._state
+    def _follow(self, state: IndexState) -> None:
+        """Make `state`'s generation this store's view; a reader whose file was just replaced follows the newer one.
+
+        Between a reader's reading the state and opening its file, a writer may commit the next generation and remove
+        this one (step 4 of the commit protocol); the state then names a newer file, which is read instead.
+        """
+        for attempt in range(_FOLLOW_ATTEMPTS):
+            try:
+                index = self._read_live(state, mmap=self.readonly)
+                break
+            except DataError:
+                newer = self._read_state() if self.readonly else state
+                if attempt == _FOLLOW_ATTEMPTS - 1 or newer.generation == state.generation:
+                    raise
+                state = newer
+        self._state, self._index, self._gpu = state, index, None
+
+    def _read_live(self, s: IndexState, *, mmap: bool) -> faiss.IndexIDMap2:
+        """The generation `s` names, its sha256 checked against the database before FAISS parses a byte of it."""
         live = self.path / s.index_file
         if not live.is_file():
             raise DataError(live, "missing: the live FAISS generation file is gone")
