@@ -14,10 +14,10 @@ videos does not carry to new poses (4 identities x 16 frames, 16 + 4 epochs: P's
 0.122 on new frames; 64 frames, 4 + 1 epochs: 0.076 against 0.107). Log every step so the content loss can be read
 per step; no samples or checkpoints until the end.
 SynthVox v2 data; the evaluation targets are rendered in the source video's own scene (`Recipe.render`).
-Measured with one torch thread (tests/conftest.py) on data and train seeds 0 / 1 / 2 (seed 0 is the test's; seeds 1
-and 2 before augmentation drew from a per-step generator): G's content L1 over stage 2 0.140 -> 0.076,
-0.116 -> 0.087, 0.144 -> 0.104; L1 to new frames, G against the embedded face alone 0.081 vs 0.116, 0.103 vs 0.145,
-0.114 vs 0.161 (P's decoder 0.078, 0.100, 0.111).
+Measured with one torch thread (tests/conftest.py) on data and train seeds 0 / 1 / 2 (seed 0 is the test's), with
+tiny's within-video contrast on (lambda_C 0.2): G's content L1 over stage 2 0.129 -> 0.076, 0.132 -> 0.087,
+0.151 -> 0.099; L1 to new frames, G against the embedded face alone 0.080 vs 0.117, 0.105 vs 0.145, 0.118 vs 0.160
+(P's decoder 0.079, 0.105, 0.117).
 """
 
 from __future__ import annotations
