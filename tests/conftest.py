@@ -55,6 +55,24 @@ def decode_video(path: Path) -> list[np.ndarray]:
     return frames
 
 
+def tiny_indexed_collection(folder: Path) -> tuple[Path, Path, Path]:
+    """A fresh tiny checkpoint, a 2-identity SynthVox collection and an index of it built by `index build` with that
+    checkpoint, under `folder`: (checkpoint, collection root, index folder). For tests of what users feed in."""
+    from model.config import load_config
+    from model.daegan import DAEGAN
+    from model.data.synthvox import synthesize
+    from ui.index_command import main as index_main
+
+    checkpoint = folder / "tiny.safetensors"
+    DAEGAN.from_config(load_config("tiny")).save(checkpoint)
+    root = folder / "synthvox"
+    synthesize(root, identities=2, videos_per_identity=1, frames=2, size=32, seed=0, workers=1, progress=False)
+    built = CliRunner().invoke(index_main, ["build", str(root), "--out", str(folder / "index"), "--checkpoint",
+                                            str(checkpoint), "--workers", "0", "--device", "cpu", "--no-progress"])
+    assert built.exit_code == 0, built.output
+    return checkpoint, root, folder / "index"
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

@@ -18,9 +18,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from skimage import data
 
 from model.cli import main as daegan_main
-from model.config import load_config
-from model.daegan import DAEGAN
-from model.data.synthvox import synthesize
+from tests.conftest import tiny_indexed_collection
 from ui.index_command import main as index_main
 
 
@@ -141,15 +139,9 @@ BAD: dict[str, Callable[[Path, Path, Path], str]] = {f.__name__: f for f in (
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
     """(a tiny checkpoint, a SynthVox collection, an index of it built with that checkpoint, a photo with a face)."""
     folder = tmp_path_factory.mktemp("bad_checkpoints")
-    good = folder / "tiny.safetensors"
-    DAEGAN.from_config(load_config("tiny")).save(good)
-    root = folder / "synthvox"
-    synthesize(root, identities=2, videos_per_identity=1, frames=2, size=32, seed=0, workers=1, progress=False)
-    built = CliRunner().invoke(index_main, ["build", str(root), "--out", str(folder / "index"), "--checkpoint",
-                                            str(good), "--workers", "0", "--device", "cpu", "--no-progress"])
-    assert built.exit_code == 0, built.output
+    good, root, index = tiny_indexed_collection(folder)
     Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
-    return good, root, folder / "index", folder / "astronaut.png"
+    return good, root, index, folder / "astronaut.png"
 
 
 def run_command(command: str, checkpoint: Path, setup: tuple[Path, Path, Path, Path], out: Path) -> Result:

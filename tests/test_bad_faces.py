@@ -15,11 +15,10 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from model.cli import main as daegan_main
-from model.config import load_config
-from model.daegan import DAEGAN
 from model.data.face_crop import crop_face, crop_largest_face
-from model.data.synthvox import Identity, render, synthesize
+from model.data.synthvox import Identity, render
 from model.data.synthvox_motion import Pose
+from tests.conftest import tiny_indexed_collection
 from ui.index_command import main as index_main
 
 BACKGROUND = 200  # the canvas grey around composed faces
@@ -51,13 +50,7 @@ def cut_by_the_border(fraction: float) -> np.ndarray:
 def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(a tiny checkpoint, an index of a small SynthVox collection built with it, a folder of the test photos)."""
     folder = tmp_path_factory.mktemp("bad_faces")
-    checkpoint = folder / "tiny.safetensors"
-    DAEGAN.from_config(load_config("tiny")).save(checkpoint)
-    root = folder / "synthvox"
-    synthesize(root, identities=2, videos_per_identity=1, frames=2, size=32, seed=0, workers=1, progress=False)
-    built = CliRunner().invoke(index_main, ["build", str(root), "--out", str(folder / "index"), "--checkpoint",
-                                            str(checkpoint), "--workers", "0", "--device", "cpu", "--no-progress"])
-    assert built.exit_code == 0, built.output
+    checkpoint, root, _ = tiny_indexed_collection(folder)
     photos = folder / "photos"
     photos.mkdir()
     pictures = {"blank": np.full((256, 256, 3), BACKGROUND, np.uint8), "one": face(0, 256),
