@@ -12,7 +12,7 @@ CHECKPOINT := checkpoints/daegan-small.safetensors
 # The UI's browser test drives Debian's Chromium (Playwright's own browser download cannot work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test run train evaluate clean
+.PHONY: install test test-fast run train evaluate clean
 
 install: $(STAMP) $(CHROMIUM)
 
@@ -31,6 +31,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2
+
+# The inner loop: everything but the tests marked slow (long training runs, the real browser, the crash loop).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 # The demo data is made once: each writer is atomic, so its last file exists only when the whole thing does.
 run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/index/manifest.json \

@@ -4,12 +4,16 @@ the device tool's limit of 8 files brought back. A broken script would cost a lu
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from model.daegan import DAEGAN
+
+pytestmark = pytest.mark.slow  # renders, trains and checkpoints through the script, ~15 s: not in `make test-fast`
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FILES_BACK = 8  # the device tool brings back at most this many files from $OUT

@@ -33,6 +33,8 @@ from model.data.dataset import to_tensor
 from model.data.synthvox import RECIPE_FILE, Pose, Recipe, synthesize
 from model.train import TrainResult, train
 
+pytestmark = pytest.mark.slow  # a stage-1 run of 1024 steps (about 75 s on one core): not in `make test-fast`
+
 SEED, IDENTITIES, SIZE = 0, 6, 32
 POSES = (Pose(yaw=-35.0), Pose(yaw=35.0), Pose(pitch=20.0), Pose(pitch=-20.0), Pose(roll=15.0), Pose(roll=-15.0),
          Pose(mouth_open=1.0))

@@ -36,6 +36,8 @@ from model.data.split import TRAIN, split_by_identity
 from model.data.synthvox import RECIPE_FILE, Recipe, identity_index, synthesize, talking_trajectory, video_index
 from model.train import TrainResult, train
 
+pytestmark = pytest.mark.slow  # a two-stage run (about 100 s on one core): not in `make test-fast`
+
 SEED, IDENTITIES, VIDEOS, FRAMES, SIZE = 0, 4, 2, 64, 32
 NEW_FRAMES = 8  # evaluation frames rendered per training identity
 CONFIG = {"model.pose_hidden_dim": 16, "model.pose_dim": 32, "model.face_hidden_dim": 16,

@@ -19,6 +19,8 @@ import pytest
 
 from ui.settings import AppConfig
 
+pytestmark = pytest.mark.slow  # a real Streamlit server under headless Chromium, ~30 s: not in `make test-fast`
+
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by `make install`
 START_TIMEOUT_S = 90  # the server's start, model load included, on a busy 2-core machine
 STEP_TIMEOUT_MS = 60_000  # one page step (a rerun that searches or renders)
