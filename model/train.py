@@ -23,6 +23,8 @@ Notable choices (the paper is silent):
   the data order is a pure function of (seed, epoch), so the batches already done in the current epoch are
   skipped at the sampler without decoding a frame; P's input augmentation draws from a generator per (seed, step,
   rank) (`model.augment.step_generator`), not torch's global one, which a DataLoader iterator also draws from.
+  Checkpoint and state are written as one unit (`write_run`, `settle_pending_checkpoint`): a kill in the middle of
+  a write still resumes from the last complete pair.
 - Departures that keep the pose code on motion (DESIGN.md; each a config switch, off in the paper preset): P's
   encoder sees an augmented copy of the target (`config.augment`, the same copy in every phase of a step), the first
   `train.warp_warmup_epochs` render with P's warp alone, P's residuals are under a budget (`loss.residual_weight`),
@@ -47,10 +49,12 @@ from typing import NamedTuple
 
 import pandas as pd
 import torch
+from safetensors import safe_open
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from model.atomic_write import fsync_dir
 from model.augment import STREAM_CONTRAST, augment_pose_input, step_generator
 from model.checkpoint import TRAINED_ON_KEY, load_checkpoint, save_checkpoint, training_record
 from model.config import Config, load_config, save_config
@@ -70,6 +74,7 @@ from model.train_state import TrainProgress, load_train_state, save_train_state
 from model.warp import flow_to_colour, resize
 
 CONFIG_FILE, CHECKPOINT_FILE, STATE_FILE = "config.yaml", "checkpoint.safetensors", "train_state.safetensors"
+PENDING_FILE = "checkpoint.pending.safetensors"  # the next checkpoint, until the train state of its step is written
 LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = "losses.csv", "losses.png", "samples"
 # Config fields that may differ when resuming: they change when or what is written, never the arithmetic.
 RESUMABLE_CHANGES = ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
@@ -274,6 +279,10 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         raise DataError(out, "already holds a run; pass --resume or choose another folder")
     if resume and init is not None:
         raise DataError(Path(init), "--init starts a new run; it cannot be combined with --resume")
+    if resume and main_process:
+        settle_pending_checkpoint(out)
+    if resume and distributed:
+        dist.barrier()  # rank 0 has settled an interrupted checkpoint write before anyone reads the pair
     if resume:
         if not state_path.is_file() or not checkpoint_path.is_file():
             raise DataError(out, "holds no run to resume (no checkpoint.safetensors and train_state.safetensors)")
@@ -361,15 +370,20 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
     examples = sample_examples(dataset, tc.num_samples, device) if main_process else None
 
     def write_run(stage: int, losses: StepLosses | None) -> None:
-        """Checkpoint, then resume state, then the loss plot (rank 0)."""
+        """Checkpoint and resume state as one unit, then the loss plot (rank 0). The new checkpoint is written
+        beside the old one (`PENDING_FILE`), the state next (the commit point: it names the new step), and the
+        checkpoint then renamed into place, each step atomic: a kill anywhere leaves a pair that agrees, or one
+        that `settle_pending_checkpoint` completes."""
         if not main_process:
             return
         metadata = {"step": str(step), "stage": str(stage), "epoch": str(step // steps_per_epoch),
                     "losses": json.dumps(losses.present() if losses else {}),
                     TRAINED_ON_KEY: record}
-        save_checkpoint(checkpoint_path, dict(zip(Networks._fields, nets)), config, metadata)
+        save_checkpoint(out / PENDING_FILE, dict(zip(Networks._fields, nets)), config, metadata)
         save_train_state(state_path, progress=TrainProgress(step, step // steps_per_epoch, steps_per_epoch),
                          optimizers=optimizers, schedulers=schedulers)
+        os.replace(out / PENDING_FILE, checkpoint_path)
+        fsync_dir(out)
         plot_losses(log.read(), out / LOSSES_PNG)
 
     # -- the loop ----------------------------------------------------------------------------------------------
@@ -423,6 +437,26 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
     if step < planned_steps:
         say(f"stopped at step {step} of {planned_steps} (train.max_steps); --resume with a higher max_steps continues")
     return TrainResult(step=step, stage=stage, losses=losses, checkpoint=checkpoint_path, networks=nets)
+
+
+def settle_pending_checkpoint(out: Path) -> None:
+    """Finish or drop a checkpoint write that a kill interrupted (`write_run` in `train`): the pending checkpoint
+    becomes the checkpoint when the train state already names its step (killed before the rename), and is removed
+    when it does not (killed before the state was written: the previous checkpoint and state still agree)."""
+    pending, state_path = out / PENDING_FILE, out / STATE_FILE
+    if not pending.is_file():
+        return
+    with safe_open(str(pending), "pt") as handle:
+        pending_step = int((handle.metadata() or {}).get("step", -1))
+    state_step = -1
+    if state_path.is_file():
+        with safe_open(str(state_path), "pt") as handle:
+            state_step = int(json.loads((handle.metadata() or {}).get("progress", "{}")).get("step", -1))
+    if pending_step == state_step:
+        os.replace(pending, out / CHECKPOINT_FILE)
+    else:
+        pending.unlink()
+    fsync_dir(out)
 
 
 def init_networks(nets: Networks, path: Path, device: torch.device) -> list[str]:

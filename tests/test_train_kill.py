@@ -44,12 +44,7 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("point", [
-    "after_state",
-    pytest.param("before_state", marks=pytest.mark.xfail(
-        strict=True, reason="model/train.py overwrites checkpoint.safetensors before train_state.safetensors: a kill "
-                            "between the two leaves no complete pair, and --resume refuses (one line, exit 2)")),
-])
+@pytest.mark.parametrize("point", ["after_state", "before_state"])
 def test_resume_after_a_kill_in_a_checkpoint_write_finishes_the_run(frames, tmp_path, point):
     out = tmp_path / "run"
     args = ["train", "--config", "tiny", "--data", str(frames), "--out", str(out), "--device", "cpu",
@@ -61,3 +56,4 @@ def test_resume_after_a_kill_in_a_checkpoint_write_finishes_the_run(frames, tmp_
     assert result.exit_code == 0, result.output
     assert "resuming at step" in result.output
     assert load_checkpoint(out / "checkpoint.safetensors", "cpu").metadata["step"] == str(STEPS)
+    assert not (out / "checkpoint.pending.safetensors").exists()
