@@ -52,6 +52,8 @@ def device_commands(photos: Path, checkpoint: Path, out: Path) -> dict[str, tupl
                                          "--driving", image, "--out", str(out / "reenacted.png")]),
         "daegan evaluate": (daegan_main, ["evaluate", "--checkpoint", str(checkpoint), "--data", str(photos),
                                           "--out", str(out)]),
+        "daegan ablate": (daegan_main, ["ablate", "--config", "tiny", "--data", str(photos), "--eval-data",
+                                        str(photos), "--out", str(out)]),
         "index build": (index_main, ["build", str(photos), "--checkpoint", str(checkpoint), "--out", str(out)]),
         "index add": (index_main, ["add", str(photos), "--checkpoint", str(checkpoint), "--index", str(out)]),
         "index query": (index_main, ["query", image, "--checkpoint", str(checkpoint), "--index", str(out)]),
