@@ -8,8 +8,9 @@ from start to committed index. Beside it, each stage alone on the same frames, r
 - write: `Store.add` of the resulting rows and codes into a fresh index (FAISS generation, SQLite transaction,
   manifest: the commit protocol).
 The stages run first, so the end-to-end figure is measured warm (files in the page cache, torch's kernels
-initialised), as a second build would see it. Shares are each stage's time over the sum of the three; "overlap" is that sum over the end-to-end time (above 1:
-the pipeline overlaps reading with encoding). The baseline the ratio names is that serial sum.
+initialised), as a second build would see it. Shares are each stage's time over the sum of the three; "overlap"
+is that sum over the end-to-end time (above 1: the pipeline overlaps reading with encoding). The baseline the
+ratio names is that serial sum.
 
     .venv/bin/python benchmarks/build_speed.py [--identities 20 --videos 2 --frames 32 --size 128 --workers 2]
 """

@@ -228,7 +228,8 @@ def verdicts(rows: list[Row]) -> None:
     print("\nverdicts (p50 latency):")
     groups = sorted({(r.n, r.device, r.queries, r.batch) for r in rows})
     if all(n < 1_000_000 for n, *_ in groups):
-        print(f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL} at 1M: not evaluated (no 1M size run)")
+        print(f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL} at 1M: not evaluated "
+              "(no 1M size run)")
     for n, device, qname, batch in groups:
         group = [r for r in rows if (r.n, r.device, r.queries, r.batch) == (n, device, qname, batch)]
         flat = next(r for r in group if r.index == "flat")

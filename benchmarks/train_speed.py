@@ -46,7 +46,8 @@ def build(config: Config, device: torch.device, channels_last: bool):
     """Networks and optimisers as `train` builds them (seeded init; Adam with the preset's lrs and betas)."""
     torch.manual_seed(config.train.seed)
     size, tc = config.data.size, config.train
-    nets = Networks(FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
+    nets = Networks(FaceEmbedder.from_config(config.model, size=size),
+                    PoseEmbedder.from_config(config.model, size=size),
                     Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     nets = Networks(*(net.to(device, memory_format=memory_format) for net in nets))

@@ -203,16 +203,16 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
                         seconds=time.perf_counter() - started)
 
 
-def _encode_into(store: Store, rows: pd.DataFrame, roots: Mapping[str, Path], scan_skipped: list[tuple[str, str]], model: DAEGAN,
-                 device: torch.device, batch_size: int, workers: int,
+def _encode_into(store: Store, rows: pd.DataFrame, roots: Mapping[str, Path], scan_skipped: list[tuple[str, str]],
+                 model: DAEGAN, device: torch.device, batch_size: int, workers: int,
                  progress: bool) -> tuple[int, list[tuple[str, str]]]:
     """Reader -> encoder -> writer for `rows`, as one build of `store`; returns (frames added, frames skipped)."""
     reader = FrameReader(rows["file"].tolist(), rows["frame"].tolist(), model.size)
     loader = DataLoader(reader, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
                         pin_memory=device.type == "cuda")
     bad: list[tuple[str, str]] = []
-    with store.start_build(roots=roots) as build, tqdm(total=len(reader), unit="frame", desc="encoding", disable=not progress,
-                                            dynamic_ncols=True) as bar:
+    with store.start_build(roots=roots) as build, tqdm(total=len(reader), unit="frame", desc="encoding",
+                                                       disable=not progress, dynamic_ncols=True) as bar:
         for path, reason in scan_skipped:
             build.skip(path, reason)
         for batch in loader:

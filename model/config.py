@@ -40,7 +40,8 @@ class DataConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hold_out", tuple(str(p) for p in self.hold_out))  # YAML gives a list
         if self.size < 8 or self.size % 4:
-            raise ValueError(f"data.size must be a multiple of 4 and >= 8 (the pose warp is at size/4), got {self.size}")
+            raise ValueError(f"data.size must be a multiple of 4 and >= 8 (the pose warp is at size/4), "
+                             f"got {self.size}")
         if self.num_frames < 1:
             raise ValueError(f"data.num_frames must be >= 1, got {self.num_frames}")
         if self.batch_size < 1 or self.workers < 0 or self.fps < 0:
@@ -55,7 +56,7 @@ class ModelConfig:
     face embedder is ``data.num_frames: 1`` (the embedder is the same network for any K).
     """
 
-    align_corners: bool = False  # grid_sample/interpolate corner convention; the code uses warp.ALIGN_CORNERS, recorded here
+    align_corners: bool = False  # grid_sample/interpolate corners; the code uses warp.ALIGN_CORNERS, recorded here
     max_hidden_dim: int = 512  # cap on every network's channel width; paper silent, Pix2PixHD's cap
     # face embedder F (eq. 1)
     face_hidden_dim: int = 32  # first-level width of F's U-Net, doubled per level; paper silent
@@ -79,13 +80,14 @@ class ModelConfig:
     # discriminator D (sec. 3.2)
     disc_hidden_dim: int = 64  # first-layer width of the patch discriminator; Pix2PixHD's ndf
     num_disc_layers: int = 4  # stride-2 layers; 256 -> 16x16 patches of logits; paper silent
-    disc_conditional: bool = False  # True: D also sees the embedded face, channel-concatenated; paper reads unconditional
+    disc_conditional: bool = False  # True: D also sees the embedded face, channel-concatenated; the paper's is not
 
     def __post_init__(self) -> None:
         from model.warp import ALIGN_CORNERS  # the one constant the code uses; the config records it
 
         if self.align_corners != ALIGN_CORNERS:
-            raise ValueError(f"model.align_corners must be {ALIGN_CORNERS} (warp.ALIGN_CORNERS), got {self.align_corners}")
+            raise ValueError(f"model.align_corners must be {ALIGN_CORNERS} (warp.ALIGN_CORNERS), "
+                             f"got {self.align_corners}")
         sizes = {name: getattr(self, name) for name in ("max_hidden_dim", "face_hidden_dim", "num_face_levels",
                                                         "pose_dim", "pose_hidden_dim", "gen_hidden_dim",
                                                         "num_gen_down", "num_gen_blocks", "adain_hidden_dim",
@@ -94,7 +96,8 @@ class ModelConfig:
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
         if self.num_pose_levels < 2:
-            raise ValueError(f"model.num_pose_levels must be >= 2 (the pose warp is at size/4), got {self.num_pose_levels}")
+            raise ValueError(f"model.num_pose_levels must be >= 2 (the pose warp is at size/4), "
+                             f"got {self.num_pose_levels}")
 
     def check_size(self, size: int) -> None:
         """Raise ValueError unless every network can work on `size`-pixel frames."""

@@ -72,7 +72,8 @@ def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def pyramid_l1(prediction: torch.Tensor, target: torch.Tensor, levels: int) -> torch.Tensor:
     """Mean over `levels` resolutions (full, 1/2, 1/4, ...; area downsampling) of the L1 error of (B, C, H, W)
     images; `levels=1` is `l1`."""
-    assert levels >= 1 and prediction.shape[-1] % 2 ** (levels - 1) == 0, f"{levels} levels of {prediction.shape[-1]} px"
+    assert levels >= 1 and prediction.shape[-1] % 2 ** (levels - 1) == 0, \
+        f"{levels} levels of {prediction.shape[-1]} px"
     errors = []
     for level in range(levels):
         errors.append(l1(downsample(prediction, 2**level), downsample(target, 2**level)))

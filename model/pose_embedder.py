@@ -77,7 +77,8 @@ class PoseEmbedder(nn.Module):
         self.to_code = nn.Linear(flat, pose_dim)
         self.from_code = nn.Linear(pose_dim, flat)
         # up[j] doubles the size from level j+1 to level j; the warp is read at level 2 (W/4) or level 0 (W)
-        self.up = nn.ModuleList(ResBlock(widths[j + 1], widths[j], resample="up", norm=False) for j in range(num_levels))
+        self.up = nn.ModuleList(ResBlock(widths[j + 1], widths[j], resample="up", norm=False)
+                                for j in range(num_levels))
         if multi_scale:
             self.flow_head = zero_init(nn.Conv2d(widths[2], 2, 3, padding=1))
             self.low_head = zero_init(nn.Conv2d(widths[1], 3, 3, padding=1))

@@ -49,8 +49,8 @@ from typing import NamedTuple
 
 import pandas as pd
 import torch
-from safetensors import safe_open
 import torch.distributed as dist
+from safetensors import safe_open
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -66,8 +66,15 @@ from model.device import pick_device  # noqa: F401  (re-exported: `from model.tr
 from model.discriminator import Discriminator
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
-from model.losses import (DiscriminatorLoss, GeneratorLoss, Stage1Loss, discriminator_loss, generator_loss,
-                          stage1_loss, within_video_contrast)
+from model.losses import (
+    DiscriminatorLoss,
+    GeneratorLoss,
+    Stage1Loss,
+    discriminator_loss,
+    generator_loss,
+    stage1_loss,
+    within_video_contrast,
+)
 from model.pose_embedder import PoseEmbedder, PoseReconstruction
 from model.train_log import LossLog, StepLosses, plot_losses, sample_grid
 from model.train_state import TrainProgress, load_train_state, save_train_state
@@ -542,7 +549,8 @@ def sample_examples(dataset: VideoFramesDataset, count: int, device: torch.devic
     """`count` items spread evenly over the dataset (epoch 0's source frames): the same in every grid."""
     rows = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().tolist()
     items = [dataset[(row, 0)] for row in rows]
-    return Examples(torch.stack([i.frames for i in items]).to(device), torch.stack([i.target for i in items]).to(device))
+    return Examples(torch.stack([i.frames for i in items]).to(device),
+                    torch.stack([i.target for i in items]).to(device))
 
 
 @torch.no_grad()

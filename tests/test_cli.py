@@ -171,7 +171,8 @@ def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Pa
     assert "wrote 48 frames of 2 identities" in result.output
     assert json.loads((out / "synthvox.json").read_text())["fps"] == 1.0
     summary = runner.invoke(daegan_main, ["inspect", str(out)])
-    assert "frames:     48" in summary.output and "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
+    assert "frames:     48" in summary.output
+    assert "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
     shares = re.search(r"^within-video share of variance: (.*)$", summary.output, re.MULTILINE)
     assert shares is not None and [part.split()[0] for part in shares.group(1).split(", ")] == [
         "yaw", "pitch", "roll", "mouth_open", "smile", "blink", "brow_raise"]
@@ -203,9 +204,9 @@ def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path:
     write_image(tmp_path / "a.png", data.astronaut())
     write_image(tmp_path / "b.png", data.astronaut()[:, ::-1].copy())
     out = tmp_path / "out.png"
-    result = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(tmp_path / "a.png"),
-                                         str(tmp_path / "b.png"), "--driving", str(tmp_path / "b.png"),
-                                         "--out", str(out), "--device", "cpu"])
+    result = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source",
+                                         str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--driving",
+                                         str(tmp_path / "b.png"), "--out", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (image, 1 frames, 128x32" in result.output  # 2 sources | driving | result at 32 px
     faceless = tmp_path / "blank.png"

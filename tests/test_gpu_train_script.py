@@ -4,12 +4,12 @@ the device tool's limit of 8 files brought back. A broken script would cost a lu
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from model.daegan import DAEGAN
 

@@ -6,8 +6,9 @@ Paper sec. 4.1 and Table 1 (VoxCeleb1): vanilla (single-frame F, single-scale P,
 model in the same cumulative way, adding this project's departures from the paper one at a time (issue 11; each
 a config switch, off in configs/paper.yaml): the full-resolution warp, the pyramid L1 with a lower lambda_S, the
 residual budget with the warp-only warm-up, P's input augmentation, G refining P's rendering with lambda_R 10,
-P learning from eq. 5 alone in stage 2, and the within-video contrastive term on the pose code. `ROWS` says each row as data: the config fields it switches on (with the
-values they had in the row before) and the fields it sets on the preset, whose own values are the last row's.
+P learning from eq. 5 alone in stage 2, and the within-video contrastive term on the pose code. `ROWS` says each
+row as data: the config fields it switches on (with the values they had in the row before) and the fields it sets
+on the preset, whose own values are the last row's.
 `run_ablation` trains every row into ``out/runs/<row>/`` with `model.train.train`, evaluates it with
 `evaluate(..., with_pictures=False)` and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.evaluation.results import LeakageResult, ProbeResult
+from model.evaluation.results import LeakageResult
 
 GAP_EPS = 1e-12  # a random-to-oracle span below this leaves the gap closed undefined
 

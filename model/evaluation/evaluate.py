@@ -41,13 +41,23 @@ from tqdm import tqdm
 from model.checkpoint import TrainingRecord, trained_on
 from model.daegan import DAEGAN, to_images
 from model.data.synthvox import POSE_COLUMNS
-from model.evaluation import cross_identity, disentanglement, expression, landmarks as lm, pictures, protocol
+from model.evaluation import cross_identity, disentanglement, expression, pictures, protocol
+from model.evaluation import landmarks as lm
 from model.evaluation.fid import FIDInception, fid
 from model.evaluation.frames import EvalCollection
 from model.evaluation.provenance import training_status
-from model.evaluation.results import (Baselines, CollectionResult, CrossIdentityJudged, CrossIdentityResult,
-                                      LandmarkScores, Metrics, ProbeResult, ProtocolResult, ProtocolSkipped,
-                                      RetrievalSection)
+from model.evaluation.results import (
+    Baselines,
+    CollectionResult,
+    CrossIdentityJudged,
+    CrossIdentityResult,
+    LandmarkScores,
+    Metrics,
+    ProbeResult,
+    ProtocolResult,
+    ProtocolSkipped,
+    RetrievalSection,
+)
 from model.evaluation.settings import EvaluationSettings
 from model.evaluation.summary import summarise
 from model.warp import flow_to_colour, resize

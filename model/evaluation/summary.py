@@ -15,8 +15,14 @@ import math
 from typing import Any
 
 from model.evaluation.provenance import HELD_OUT
-from model.evaluation.results import (CollectionResult, CrossIdentityJudged, CrossIdentityResult, ProtocolResult,
-                                      Summary, SummaryRow)
+from model.evaluation.results import (
+    CollectionResult,
+    CrossIdentityJudged,
+    CrossIdentityResult,
+    ProtocolResult,
+    Summary,
+    SummaryRow,
+)
 
 # parameter -> least gap closed (issue 11): head pose near the oracle, mouth and blink most of the way, the rest
 GAP_TARGETS = {"yaw": 0.9, "pitch": 0.9, "roll": 0.9, "mouth_open": 0.6, "blink": 0.6, "smile": 0.4,

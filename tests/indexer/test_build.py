@@ -118,7 +118,8 @@ def test_add_encodes_only_new_videos_and_refuses_another_checkpoint(synthvox, ti
     assert _snapshot(out) == before
     with Store.open(out) as store:
         info = store.info()
-        assert (info["count"], info["num_videos"], info["num_builds"]) == (FRAMES, 6, 3)  # build, add, empty add; refusals start none
+        # build, add, empty add; refusals start none
+        assert (info["count"], info["num_videos"], info["num_builds"]) == (FRAMES, 6, 3)
         assert store.verify() == [] and "sv0002/v01/00003.png" in store.paths()
 
 

@@ -76,7 +76,8 @@ def test_d_the_warp_carries_the_motion(trained: tuple[TrainResult, Path, Path]) 
             moved = nets.pose_embedder(frames, face, residuals=False).reconstruction
             warped.append((moved - frames).abs().mean().item())
             unmoved.append((face - frames).abs().mean().item())
-    print(f"(d) L1 to every frame: P's warp alone {np.mean(warped):.4f}, the embedded face unmoved {np.mean(unmoved):.4f}")
+    print(f"(d) L1 to every frame: P's warp alone {np.mean(warped):.4f}, "
+          f"the embedded face unmoved {np.mean(unmoved):.4f}")
     assert np.mean(warped) < 0.85 * np.mean(unmoved)
 
 
@@ -88,7 +89,8 @@ def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Pa
     with torch.no_grad():
         for (identity, video), rows in read_collection(data).groupby(["identity", "video"]):
             picks = np.linspace(0, len(rows) - 1, k).round().astype(int)  # first and last frame of the video
-            frames = torch.stack([to_tensor(np.array(load_frame(path))) for path in rows["path"].iloc[picks]])  # (K, 3, S, S)
+            paths = rows["path"].iloc[picks]
+            frames = torch.stack([to_tensor(np.array(load_frame(path))) for path in paths])  # (K, 3, S, S)
             faces[identity, video] = face_embedder(frames[None]).face[0]
     keys = sorted(faces)
     same, different = [], []

@@ -85,7 +85,8 @@ def test_generator_beats_the_embedded_face(trained: tuple[TrainResult, Path, Pat
             videos = collection[collection["identity"] == identity]
             rows = videos[videos["video"] == videos["video"].min()]
             picks = np.linspace(0, len(rows) - 1, config.data.num_frames).round().astype(int)
-            sources = torch.stack([to_tensor(np.array(load_frame(p))) for p in rows["path"].iloc[picks]])  # (K, 3, S, S)
+            paths = rows["path"].iloc[picks]
+            sources = torch.stack([to_tensor(np.array(load_frame(p))) for p in paths])  # (K, 3, S, S)
             number, video = identity_index(identity), video_index(rows["video"].iloc[0])
             targets = torch.stack([to_tensor(recipe.render(number, video, pose, SIZE))
                                    for pose in poses])  # (N, 3, S, S): in the source video's own scene

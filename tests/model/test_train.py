@@ -87,8 +87,10 @@ def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path,
     assert checkpoint.metadata["step"] == "36" and checkpoint.metadata["stage"] == "2"
     assert json.loads(checkpoint.metadata["losses"])["gen_total"] == pytest.approx(result.losses.gen_total)
     size = config.data.size
-    rebuilt = Networks(FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
-                       Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
+    rebuilt = Networks(FaceEmbedder.from_config(config.model, size=size),
+                       PoseEmbedder.from_config(config.model, size=size),
+                       Generator.from_config(config.model, size=size),
+                       Discriminator.from_config(config.model, size=size))
     for name, net in zip(Networks._fields, rebuilt):
         net.load_state_dict(checkpoint.states[name])
         net.eval()
@@ -146,8 +148,10 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
     config = load_config("tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0,
                                   "train.warp_warmup_epochs": 0})  # no stage 1: no warm-up within it
     size = config.data.size
-    fresh = Networks(FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
-                     Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
+    fresh = Networks(FaceEmbedder.from_config(config.model, size=size),
+                     PoseEmbedder.from_config(config.model, size=size),
+                     Generator.from_config(config.model, size=size),
+                     Discriminator.from_config(config.model, size=size))
     assert init_networks(fresh, checkpoint, CPU) == ["face_embedder", "pose_embedder", "discriminator"]
     saved = load_checkpoint(checkpoint).states
     for name in ("face_embedder", "pose_embedder", "discriminator"):

@@ -13,8 +13,8 @@ from skimage import data
 
 from model.data.images import write_image
 from retrieval.cli import DEFAULT_INDEX, QUERY_COLUMNS
-from ui.index_command import main
 from tests.image_corpus import BAD, GOOD, write_oriented
+from ui.index_command import main
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ climbing out with `..` is refused, and the ordinary frames beside them still ope
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 

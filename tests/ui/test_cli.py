@@ -39,7 +39,8 @@ def test_a_bad_index_or_checkpoint_is_one_line_before_any_server_starts(runner: 
     other.write_bytes(b"not the index's checkpoint")  # the file is read before its hash is compared with the index's
     result = runner.invoke(main, ["ui", "--index", str(ui_index.index_dir), "--checkpoint", str(other)])
     lines = result.stderr.strip().splitlines()
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith(f"Error: {other}: not a safetensors checkpoint")
+    assert result.exit_code == 2 and len(lines) == 1
+    assert lines[0].startswith(f"Error: {other}: not a safetensors checkpoint")
     result = runner.invoke(main, ["ui", "--index", str(ui_index.index_dir), "--checkpoint", str(ui_index.checkpoint),
                                   "--port", "0"])
     assert result.exit_code == 2 and "--port" in result.stderr

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from model.data.collection import load_frame, read_collection, scan_collection
-from model.data.video import video_frame_indices
 from model.data.errors import DataError
+from model.data.video import video_frame_indices
 from tests.conftest import write_frame, write_video
 
 

@@ -24,7 +24,7 @@ from model.config import Config, load_config
 from model.data.errors import DataError
 from model.data.synthvox import synthesize
 from model.evaluation import ablation
-from model.evaluation.ablation import ROWS, CSV_COLUMNS, check_full_preset, row_config, run_ablation
+from model.evaluation.ablation import CSV_COLUMNS, ROWS, check_full_preset, row_config, run_ablation
 from model.evaluation.settings import evaluation_settings
 
 SIZE = 32
