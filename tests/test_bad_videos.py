@@ -1,12 +1,11 @@
 """Bad videos, run as a user runs them through `daegan prepare` (a folder of videos, and one video) and `daegan
-reenact --driving video.mp4`: a truncated mp4, a zero-byte file, a video of zero frames, and a video stored sideways
-with a rotation flag. Each gets a correct answer, or one line naming the file and exit code 2 with nothing written
-(issue 14, "videos"). The videos are written in tmp_path with OpenCV's VideoWriter; the rotation flag is set by
-patching the track header's display matrix (VideoWriter cannot write one; OpenCV's FFmpeg reader applies it)."""
+reenact --driving video.mp4`: a truncated mp4, a zero-byte file, a video of zero frames, a video stored sideways
+with a rotation flag, and videos whose frame rate varies. Each gets a correct answer, or one line naming the file and
+exit code 2 with nothing written (issue 14, "videos"). The videos are written in tmp_path with OpenCV's VideoWriter
+and patched by `tests.video_corpus` (VideoWriter writes neither a display matrix nor varying frame durations)."""
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,19 +19,11 @@ from PIL import Image
 from model.cli import main as daegan_main
 from model.config import load_config
 from model.daegan import DAEGAN
+from model.data.video import frame_times
 from tests.test_bad_faces import face
+from tests.video_corpus import media_timescale, set_display_matrix, set_frame_durations, write_mp4
 
 NUM_FRAMES = 12
-
-
-def write_mp4(path: Path, frames: list[np.ndarray], fps: float = 10.0) -> Path:
-    """An mp4v video of RGB `frames` (none: a header without frames)."""
-    height, width = frames[0].shape[:2] if frames else (128, 128)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    for img in frames:
-        writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    writer.release()
-    return path
 
 
 def talking(num_frames: int = NUM_FRAMES) -> list[np.ndarray]:
@@ -43,12 +34,21 @@ def talking(num_frames: int = NUM_FRAMES) -> list[np.ndarray]:
 def rotated(path: Path) -> Path:
     """The talking face stored turned a quarter anticlockwise, with the display matrix that turns it back."""
     write_mp4(path, [np.ascontiguousarray(np.rot90(img, 1)) for img in talking()])
-    data = bytearray(path.read_bytes())
-    tkhd = data.find(b"tkhd")
-    matrix = tkhd + 44  # after the type, version/flags, times, track id, duration, layer, group, volume (version 0)
-    data[matrix:matrix + 36] = struct.pack(">9i", 0, 0x10000, 0, -0x10000, 0, 0, 128 << 16, 0, 0x40000000)
-    path.write_bytes(bytes(data))
-    return path
+    return set_display_matrix(path, (0, 0x10000, 0, -0x10000, 0, 0, 128 << 16, 0, 0x40000000))
+
+
+VFR_TIMES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1]  # 6 frames of 0.1 s, then 6 of 0.3 s
+
+
+def variable_rate(path: Path, *, whole: bool = True) -> Path:
+    """The talking face with 6 frames of 0.1 s, then 6 of 0.3 s (OpenCV states 5 fps: 12 frames in 2.4 s).
+
+    `whole`: the header's durations agree with the frame table, as a muxer writes them, and OpenCV decodes all 12
+    frames; otherwise only the ``stts`` table changes and OpenCV stops after 8 frames (0-0.6 s, then 0.9 s).
+    """
+    write_mp4(path, talking())
+    tick = media_timescale(path) // 10
+    return set_frame_durations(path, [tick] * 6 + [3 * tick] * 6, whole=whole)
 
 
 def truncated(path: Path) -> Path:
@@ -80,9 +80,9 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def prepare(source: Path, out: Path) -> Result:
-    return CliRunner().invoke(daegan_main, ["prepare", str(source), "--out", str(out), "--fps", "0", "--size", "64",
-                                            "--identity", "p"])
+def prepare(source: Path, out: Path, fps: float = 0) -> Result:
+    return CliRunner().invoke(daegan_main, ["prepare", str(source), "--out", str(out), "--fps", str(fps), "--size",
+                                            "64", "--identity", "p"])
 
 
 def reenact(checkpoint: Path, driving: Path, out: Path) -> Result:
@@ -154,3 +154,62 @@ def test_a_video_with_a_rotation_flag_is_read_upright(checkpoint, tmp_path):
     result = reenact(checkpoint, video, tmp_path / "out.mp4")
     assert result.exit_code == 0, result.output
     assert f"{NUM_FRAMES} frames" in result.stdout
+
+
+def stems(folder: Path) -> list[int]:
+    return sorted(int(p.stem) for p in folder.glob("*.png"))
+
+
+@pytest.mark.parametrize(("fps", "kept"), [(0, list(range(12))), (5, [0, 2, 4, 6, 7, 8, 9, 10, 11])])
+def test_a_variable_rate_video_is_prepared_at_its_real_frame_times(tmp_path, fps, kept):
+    """At 5 fps the first frame of each 0.2 s interval is kept, by its timestamp; numbering frames as if the rate
+    held (i / 5 s) would keep all 12."""
+    video = variable_rate(tmp_path / "vfr.mp4")
+    assert frame_times(video) == pytest.approx(VFR_TIMES)
+    result = prepare(video, tmp_path / "out", fps)
+    assert result.exit_code == 0, result.output
+    assert "video ends before this frame" not in result.output
+    assert stems(tmp_path / "out" / "p" / "vfr") == kept
+    times = [VFR_TIMES[i] for i in kept]
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1] if fps == 0 else
+                                  [0.0, 0.2, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1])
+
+
+def test_a_variable_rate_video_that_loses_frames_is_one_line_and_exit_2(tmp_path):
+    video = variable_rate(tmp_path / "vfr.mp4", whole=False)
+    result = prepare(video, tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == "" and result.stderr.startswith(
+        f"Error: {video}: variable frame rate: the container lists 12 frames, OpenCV decodes 8; re-encode at a "
+        "constant rate, e.g. ffmpeg"), result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
+
+
+def test_variable_rate_videos_in_a_folder_beside_a_good_one(tmp_path):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    variable_rate(folder / "vfr.mp4")
+    variable_rate(folder / "lossy.mp4", whole=False)
+    write_mp4(folder / "good.mp4", talking())
+    result = CliRunner().invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "5",
+                                              "--size", "64"])
+    assert result.exit_code == 0, result.output
+    assert f"skipped: {folder / 'lossy.mp4'}: variable frame rate" in result.stderr
+    assert not (tmp_path / "out" / "lossy").exists()
+    assert stems(tmp_path / "out" / "vfr" / "vfr") == [0, 2, 4, 6, 7, 8, 9, 10, 11]
+    assert stems(tmp_path / "out" / "good" / "good") == [0, 2, 4, 6, 8, 10]  # 10 fps, constant: every second frame
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_variable_rate_driving_video_is_one_line_and_exit_2(checkpoint, tmp_path, whole):
+    """Reenactment writes a constant-rate video, which would play a variable-rate driver at the wrong times."""
+    video = variable_rate(tmp_path / "vfr.mp4", whole=whole)
+    result = reenact(checkpoint, video, tmp_path / "out.mp4")
+    assert result.exit_code == 2, result.output
+    shown = result.stderr.split("\r")[-1]  # what a terminal shows: the progress bar (leave=False) is cleared
+    assert result.stdout == "" and shown.startswith(
+        f"Error: {video}: variable frame rate: frame 2 is at 0.200 s, not 0.400 s as at the stated 5 fps; "
+        "re-encode at a constant rate"), result.output
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["source.png", "vfr.mp4"], "nothing is written"

@@ -16,7 +16,9 @@ Choices:
 - VoxCeleb face tracks, when given, replace the detector and are used as they are (no smoothing): row
   ``first FRAME + floor(i·25/fps)`` of a track is frame ``i`` of its utterance mp4.
 - Sampling is `video.video_frame_indices`, the rule the collection reader applies to video layouts, so a
-  prepared frame and the same frame read from the video directly carry the same number.
+  prepared frame and the same frame read from the video directly carry the same number. A video whose frame rate
+  varies is sampled by each frame's real timestamp instead (`video.time_frame_indices`), the stems still being
+  the frames' indices; one whose variable rate makes OpenCV lose frames is an error (see `model.data.video`).
 - Frames are decoded twice with the detector (detect all, then crop), so that interpolation and smoothing can look
   ahead without holding a whole video in memory.
 - Atomic per video (`model.atomic_write.atomic_folder`): frames go to a hidden sibling ``.<video>.tmp-*`` that is
@@ -45,7 +47,16 @@ from model.atomic_write import atomic_folder
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import write_image
-from model.data.video import VIDEO_SUFFIXES, decode_frames, probe_video, video_frame_indices
+from model.data.video import (
+    REENCODE,
+    VIDEO_SUFFIXES,
+    decode_frames,
+    frame_times,
+    is_constant_rate,
+    probe_video,
+    time_frame_indices,
+    video_frame_indices,
+)
 from model.data.voxceleb import FACE_CROP_FRAME_DIGITS, VOX_FPS, read_face_track
 
 TRACK_IOU = 0.3  # a detection this close to the last box is the same head: a head moves far less between frames
@@ -117,7 +128,15 @@ def prepare_video(
     if track is not None and not track.is_file():
         raise DataError(track, f"no such face track (for {video})")
     native_fps, num_frames, frame_size = probe_video(video)
-    indices = video_frame_indices(num_frames, native_fps, fps)
+    times = frame_times(video)  # a DataError when a variable rate loses frames
+    variable_rate = not is_constant_rate(times, native_fps)
+    if variable_rate:  # sample by real timestamps; every listed frame decodes (`frame_times` checked)
+        indices = time_frame_indices(times, fps)
+        if track is not None:
+            raise DataError(video, f"variable frame rate with a face track (its rows assume {VOX_FPS} fps); "
+                                   f"{REENCODE}")
+    else:  # exactly as the collection reader numbers a video's frames
+        indices = video_frame_indices(num_frames, native_fps, fps)
     passes = 1 if track else 2  # the bar counts each sampled frame once per pass: detect, then crop
     with tqdm(total=len(indices) * passes, unit="frame", disable=not progress, leave=False) as bar:
         if track is not None:
@@ -125,11 +144,14 @@ def prepare_video(
         else:
             bar.set_postfix_str(f"{identity}/{video_name}: detect")
             detections = []
-            for _, img in decode_frames(video, indices):
+            for _, img in decode_frames(video, indices, variable_rate=variable_rate):
                 detections.append(detect_faces(img))
                 bar.update()
-            times = np.asarray(indices[: len(detections)], dtype=float) / native_fps
-            boxes = follow_face(detections, times)
+            if variable_rate:
+                seconds = np.asarray([times[i] for i in indices[: len(detections)]], dtype=float)
+            else:
+                seconds = np.asarray(indices[: len(detections)], dtype=float) / native_fps
+            boxes = follow_face(detections, seconds)
             boxes += [ENDS_EARLY] * (len(indices) - len(boxes))
         squares = {i: face_square(b) for i, b in zip(indices, boxes, strict=True) if isinstance(b, Box)}
         skipped = [(i, b) for i, b in zip(indices, boxes, strict=True) if isinstance(b, str)]
@@ -140,7 +162,7 @@ def prepare_video(
         bar.set_postfix_str(f"{identity}/{video_name}: crop")
         with atomic_folder(out / identity / video_name) as tmp:
             written = {}
-            for index, img in decode_frames(video, list(squares)):
+            for index, img in decode_frames(video, list(squares), variable_rate=variable_rate):
                 write_image(tmp / f"{index:0{FACE_CROP_FRAME_DIGITS}d}.png", crop_square(img, squares[index], size))
                 written[index] = squares[index]
                 bar.update()

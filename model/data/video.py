@@ -2,6 +2,16 @@
 
 The one place that opens a video with OpenCV: the collection reader, `daegan prepare` and reenactment from a
 driving video all go through it, so they agree on frame numbers and on what counts as a bad video.
+
+Variable frame rate (a phone's video, say): OpenCV states one rate (frames / duration) and numbers frames as if it
+held, so frame i is not at i / fps. Choices:
+- `decode_frames` checks each frame's real timestamp (``CAP_PROP_POS_MSEC``) against i / fps and raises a
+  `DataError` naming the rate change unless told the caller samples by timestamp; a constant-rate video decodes
+  exactly as before. Reenactment writes a constant-rate video, so a variable-rate driving video is refused there.
+- `frame_times` reads every frame's timestamp; `daegan prepare` samples by those (`time_frame_indices`), so its
+  frames are the ones at the right times. When OpenCV decodes fewer frames than the container lists and the rate
+  varies (a frame table that disagrees with the header's duration), the lost frames cannot be recovered: that is
+  an error asking for a constant-rate re-encode, never frames silently dropped.
 """
 
 from __future__ import annotations
@@ -22,6 +32,10 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 # OpenCV reads it when the first video is opened, so setting it at import is early enough.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
+RATE_TOLERANCE = 0.5  # in frame periods: a timestamp further than this from i / fps means the rate varies
+TIME_EPSILON = 1e-6  # in sampling slots: a frame at exactly k / fps starts slot k despite rounding in the timestamp
+REENCODE = "re-encode at a constant rate, e.g. ffmpeg -i in.mp4 -vsync cfr out.mp4"
+
 
 def video_frame_indices(num_frames: int, native_fps: float, fps: float) -> list[int]:
     """Which frames of a video sampling at ``fps`` takes: the first frame of each 1/fps interval (0: all)."""
@@ -30,6 +44,44 @@ def video_frame_indices(num_frames: int, native_fps: float, fps: float) -> list[
     slot = np.floor(np.arange(num_frames) / native_fps * fps)  # which 1/fps interval each frame falls in
     first = np.concatenate([[True], slot[1:] != slot[:-1]])
     return np.flatnonzero(first).tolist()
+
+
+def time_frame_indices(times: Sequence[float], fps: float) -> list[int]:
+    """`video_frame_indices` by real timestamps (seconds): the first frame in each 1/fps interval (0: all)."""
+    if fps == 0:
+        return list(range(len(times)))
+    slot = np.floor(np.asarray(times, dtype=float) * fps + TIME_EPSILON)
+    first = np.concatenate([[True], slot[1:] != slot[:-1]])[: len(times)]
+    return np.flatnonzero(first).tolist()
+
+
+def is_constant_rate(times: Sequence[float], native_fps: float) -> bool:
+    """Whether frame i of `times` (seconds, from the first frame) lies within `RATE_TOLERANCE` periods of i / fps."""
+    expected = np.arange(len(times)) / native_fps
+    return bool(np.all(np.abs(np.asarray(times, dtype=float) - expected) <= RATE_TOLERANCE / native_fps))
+
+
+def frame_times(video: Path) -> list[float]:
+    """Every decodable frame's timestamp in seconds from the first frame (grabs each frame, converts none).
+
+    A `DataError` when the rate varies and OpenCV decodes fewer frames than the container lists (those frames are
+    lost to OpenCV: only a re-encode gets them back).
+    """
+    native_fps, num_frames, _ = probe_video(video)
+    capture = cv2.VideoCapture(str(video))
+    times: list[float] = []
+    try:
+        while capture.grab():
+            times.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000)
+    except cv2.error as err:
+        raise DataError(video, f"OpenCV failed decoding: {err}") from err
+    finally:
+        capture.release()
+    times = [t - times[0] for t in times]
+    if len(times) < num_frames and not is_constant_rate(times, native_fps):
+        raise DataError(video, f"variable frame rate: the container lists {num_frames} frames, OpenCV decodes "
+                               f"{len(times)}; {REENCODE}")
+    return times
 
 
 def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
@@ -55,15 +107,28 @@ def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
     return native_fps, num_frames, frame_size
 
 
-def decode_frames(video: Path, indices: Sequence[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, RGB frame) for the wanted frame indices (ascending), decoding only those; stops at the end."""
+def decode_frames(video: Path, indices: Sequence[int], *, variable_rate: bool = False
+                  ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (index, RGB frame) for the wanted frame indices (ascending), decoding only those; stops at the end.
+
+    A frame whose timestamp is not at index / fps (a variable frame rate) is a `DataError`, unless `variable_rate`
+    says the caller chose `indices` by real timestamps (`frame_times`).
+    """
     wanted = set(indices)
     last = max(indices, default=-1)
     capture = cv2.VideoCapture(str(video))
     try:
+        native_fps = capture.get(cv2.CAP_PROP_FPS)
+        first = 0.0
         for index in range(last + 1):
             if not capture.grab():
                 return
+            time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+            first = time if index == 0 else first
+            off_rate = native_fps > 0 and abs(time - first - index / native_fps) > RATE_TOLERANCE / native_fps
+            if off_rate and not variable_rate:
+                raise DataError(video, f"variable frame rate: frame {index} is at {time - first:.3f} s, not "
+                                       f"{index / native_fps:.3f} s as at the stated {native_fps:g} fps; {REENCODE}")
             if index in wanted:
                 ok, bgr = capture.retrieve()
                 if not ok:
