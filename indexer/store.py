@@ -8,18 +8,33 @@ human-readable copy of the database's summary) and ``write.lock`` (held by the o
 Commit protocol of a build (a crash or kill -9 at any point leaves the previous index queryable and consistent):
 
 1. write the new generation to a file nobody reads yet (``faiss.write_index`` truncates in place, so never the live
-   file), fsync it and the folder, take its sha256;
+   file), fsync it and the folder, take its sha256 and its `FileCheck` (size, sha256 of both ends);
 2. ONE database transaction inserts the build's frame rows and points `IndexState` at the new file and its sha256:
    this commit is the commit of the build (``synchronous=FULL``, WAL);
-3. replace ``manifest.json`` atomically (`model.atomic_write`: temp file, fsync, `os.replace`, fsync the folder);
+3. replace ``manifest.json`` (which carries the `FileCheck`) atomically (`model.atomic_write`: temp file, fsync, `os.replace`, fsync the folder);
 4. remove older generation files. Leftovers of a crash (unpublished generations, stale manifest, `running` builds)
    are cleaned by the next writer that opens the index.
 
 Choices made:
 
 - Cosine similarity over L2-normalised vectors; which FAISS index and how it is built is `indexer.faiss_index`.
-- The live file's sha256 (recorded in the database) is checked before `read_index`: a corrupt FAISS file can crash
-  the process inside it. Readers memory-map flat and HNSW indexes (`IO_FLAG_MMAP_IFC`) when this FAISS has it.
+- An open checks the live file before `read_index` parses a byte of it, at a cost that does not grow with the index:
+  its size and the sha256 of its first and last `EDGE_BYTES` (1 MiB), which the commit records in ``manifest.json``
+  beside the whole file's sha256 (`FileCheck`; the manifest's values are used only when its ``index_sha256`` is the
+  database's, so they belong to the live generation). At 1M 64-d codes that is 2 MiB read instead of 257 MB
+  (`benchmarks/open_cost.py`). The whole file's sha256 is taken at commit and checked by `verify` (`index verify`).
+  An index whose manifest does not record the check (written before it existed, or a manifest lagging a commit
+  after a crash) is opened as before, by the whole file's sha256: old indexes keep their protection, at the old
+  cost, until the next writer opens them and completes the manifest. After `read_index`, the index's count and
+  id-map length must equal the recorded count.
+- What an open catches: a truncated or extended file, a file replaced by another, damage to FAISS's headers (the
+  index type, dim, count, vector lengths of small indexes) and to the last MiB (the id map's end). What only
+  `index verify` catches: a byte changed inside the middle of a large file, i.e. inside the stored vectors or the
+  id map (sizes changed there make `read_index` raise, which is reported as the same `DataError`). That is
+  acceptable for flat indexes, where the middle is data: FAISS reads it without crashing, and the damage shows as
+  wrong scores or ids (`tests/indexer/test_open_check.py` flips such a byte). For HNSW, a neighbour id changed in
+  the middle may point outside the graph and crash a search; `index verify` after a disk or copy incident is the
+  remedy there. Readers memory-map flat and HNSW indexes (`IO_FLAG_MMAP_IFC`) when this FAISS has it.
 - Search runs a flat index on the GPU when `faiss.get_num_gpus() > 0` (same results); HNSW and IVF-PQ stay on the
   CPU (HNSW has no GPU version; GPU IVF-PQ limits its code sizes).
 - `-1` ids ("no result") are dropped per query row and refused by `get`, so they never reach a row lookup.
@@ -37,9 +52,11 @@ Choices made:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -81,6 +98,42 @@ ROW_COLUMNS = ("path", "identity", "video", "frame")  # required in `add`'s rows
 OPTIONAL_COLUMNS = ("time_s", "width", "height")
 _CHUNK = 500  # ids per `IN (...)` query, well under SQLite's variable limit
 _FOLLOW_ATTEMPTS = 5  # generations a reader follows while opening before it reports a missing file
+EDGE_BYTES = 1 << 20  # an open hashes this many bytes at each end of the FAISS file (recorded with the digest)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What an open checks of a FAISS file: its size and the sha256 of its first and last `edge_bytes`.
+
+    The digest covers the size too, and reads each byte once (a file under 2 x `edge_bytes` is hashed whole).
+    """
+
+    size: int
+    edge_bytes: int
+    edge_sha256: str
+
+    @classmethod
+    def of(cls, path: Path, edge_bytes: int | None = None) -> FileCheck:
+        edge_bytes = EDGE_BYTES if edge_bytes is None else edge_bytes
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            digest = hashlib.sha256(size.to_bytes(8, "little"))
+            digest.update(file.read(min(size, edge_bytes)))  # the head: [0, edge_bytes)
+            if size > edge_bytes:  # the tail: [max(edge_bytes, size - edge_bytes), size)
+                file.seek(max(edge_bytes, size - edge_bytes))
+                digest.update(file.read())
+        return cls(size=size, edge_bytes=edge_bytes, edge_sha256=digest.hexdigest())
+
+    @classmethod
+    def recorded(cls, manifest: Mapping, index_sha256: str) -> FileCheck | None:
+        """The check `manifest` records for the generation whose sha256 is `index_sha256`; None when it has none."""
+        try:
+            if manifest.get("index_sha256") != index_sha256:
+                return None  # a manifest lagging the database's commit describes another generation
+            return cls(size=int(manifest["index_bytes"]), edge_bytes=int(manifest["index_edge_bytes"]),
+                       edge_sha256=str(manifest["index_edge_sha256"]))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None  # written before posedex recorded it (or unreadable): open by the whole file's sha256
 
 
 def migrations_dir() -> Path:
@@ -189,12 +242,12 @@ def migrate(path: str | Path) -> tuple[str | None, str]:
         os.close(lock_fd)
 
 
-def _write_generation(index: faiss.Index, path: Path) -> str:
-    """Write `index` to a new file, make it durable, return its sha256."""
+def _write_generation(index: faiss.Index, path: Path) -> tuple[str, FileCheck]:
+    """Write `index` to a new file, make it durable, return its sha256 and what an open will check of it."""
     faiss.write_index(index, str(path))
     fsync_file(path)
     fsync_dir(path.parent)
-    return file_sha256(path)
+    return file_sha256(path), FileCheck.of(path)
 
 
 def _write_json_atomic(data: dict, path: Path) -> None:
@@ -230,6 +283,7 @@ class Store:
         tune_search()
         self._state: IndexState
         self._index: faiss.IndexIDMap2 | None = None
+        self._check: FileCheck  # of the live file, as read when it was opened
         self._follow(self._read_state())
 
     # ---- opening and closing -------------------------------------------------------------------------------------
@@ -251,7 +305,7 @@ class Store:
             upgrade_to_head(tmp / DATABASE)
             placeholder = "flat" if index_type in ("auto", "ivfpq") else index_type  # the real one: at first build
             index_file = "index.0.faiss"
-            sha = _write_generation(new_index(placeholder, dim), tmp / index_file)
+            sha, check = _write_generation(new_index(placeholder, dim), tmp / index_file)
             engine = _engine(tmp / DATABASE, readonly=False)
             try:
                 with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -259,7 +313,7 @@ class Store:
                                        checkpoint_sha256=checkpoint_sha256, created_at=_now(), generation=0,
                                        index_file=index_file, index_sha256=sha, num_vectors=0, live_build_id=None)
                     session.add(state)
-                _write_json_atomic(_manifest(state), tmp / MANIFEST)
+                _write_json_atomic(_manifest(state, check), tmp / MANIFEST)
             finally:
                 engine.dispose()
         return cls.open(path, readonly=False)
@@ -494,9 +548,11 @@ class Store:
             manifest = json.loads((self.path / MANIFEST).read_text())
         except (OSError, ValueError) as err:
             return [*problems, f"{self.path / MANIFEST}: unreadable ({err})"]
-        expected = _manifest(s)
+        expected = _manifest(s, FileCheck.of(live, self._check.edge_bytes))
         for key in ("checkpoint_sha256", "dim", "metric", "index_type", "count", "generation", "index_file",
-                    "index_sha256"):
+                    "index_sha256", "index_bytes", "index_edge_sha256"):
+            if key in ("index_bytes", "index_edge_sha256") and key not in manifest:
+                continue  # a manifest written before opens checked size and ends: opens hash the whole file
             if manifest.get(key) != expected[key]:
                 problems.append(f"{self.path / MANIFEST}: {key} is {manifest.get(key)!r}, database says "
                                 f"{expected[key]!r}")
@@ -568,22 +624,41 @@ class Store:
         """
         for attempt in range(_FOLLOW_ATTEMPTS):
             try:
-                index = self._read_live(state, mmap=self.readonly)
+                index, check = self._read_live(state, mmap=self.readonly)
                 break
             except DataError:
                 newer = self._read_state() if self.readonly else state
                 if attempt == _FOLLOW_ATTEMPTS - 1 or newer.generation == state.generation:
                     raise
                 state = newer
-        self._state, self._index, self._gpu = state, index, None
+        self._state, self._index, self._check, self._gpu = state, index, check, None
 
-    def _read_live(self, s: IndexState, *, mmap: bool) -> faiss.IndexIDMap2:
-        """The generation `s` names, its sha256 checked against the database before FAISS parses a byte of it."""
+    def _read_live(self, s: IndexState, *, mmap: bool) -> tuple[faiss.IndexIDMap2, FileCheck]:
+        """The generation `s` names and its `FileCheck`, checked before FAISS parses a byte of it (module docstring).
+
+        Size and both ends against the manifest's record when it has one for this generation, else the whole
+        file's sha256 against the database's.
+        """
         live = self.path / s.index_file
         if not live.is_file():
             raise DataError(live, "missing: the live FAISS generation file is gone")
-        if file_sha256(live) != s.index_sha256:
-            raise DataError(live, "sha256 does not match the database's record: corrupt or replaced FAISS file")
+        try:
+            manifest = json.loads((self.path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            manifest = {}
+        recorded = FileCheck.recorded(manifest, s.index_sha256)
+        if recorded is None:
+            if file_sha256(live) != s.index_sha256:
+                raise DataError(live, "sha256 does not match the database's record: corrupt or replaced FAISS file")
+            check = FileCheck.of(live)
+        else:
+            check = FileCheck.of(live, recorded.edge_bytes)
+            if check.size != recorded.size:
+                raise DataError(live, f"size {check.size} bytes does not match the recorded {recorded.size}: "
+                                      "truncated, corrupt or replaced FAISS file")
+            if check.edge_sha256 != recorded.edge_sha256:
+                raise DataError(live, f"sha256 of its first and last {recorded.edge_bytes} bytes does not match the "
+                                      "recorded one: corrupt or replaced FAISS file")
         flags = 0
         if mmap and s.index_type in ("flat", "hnsw") and hasattr(faiss, "IO_FLAG_MMAP_IFC"):
             flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
@@ -593,7 +668,10 @@ class Store:
             raise DataError(live, f"FAISS cannot read it ({str(err).splitlines()[0]})") from None
         if not isinstance(index, faiss.IndexIDMap2) or index.d != s.dim:
             raise DataError(live, f"not an id-mapped index of dim {s.dim}")
-        return index
+        if index.ntotal != s.num_vectors or index.id_map.size() != index.ntotal:
+            raise DataError(live, f"holds {index.ntotal} vectors and {index.id_map.size()} ids, the database records "
+                                  f"{s.num_vectors}")
+        return index, check
 
     def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         inner = faiss.downcast_index(self._index.index)
@@ -615,7 +693,7 @@ class Store:
         s = self._state
         generation = s.generation + 1
         index_file = f"index.{generation}.faiss"
-        sha = _write_generation(index, self.path / index_file)
+        sha, check = _write_generation(index, self.path / index_file)
         try:
             with Session(self._engine) as session, session.begin():
                 self._insert_frames(session, rows, ids, build_id)
@@ -632,8 +710,8 @@ class Store:
             raise ValueError(f"frame rows clash with the index (a path already indexed?): {err.orig}") from None
         with Session(self._engine, expire_on_commit=False) as session:
             self._state = session.get(IndexState, 1)
-        self._index, self._gpu = index, None
-        _write_json_atomic(_manifest(self._state), self.path / MANIFEST)
+        self._index, self._check, self._gpu = index, check, None
+        _write_json_atomic(_manifest(self._state, check), self.path / MANIFEST)
         self._remove_stale_generations()
 
     @staticmethod
@@ -680,7 +758,7 @@ class Store:
             manifest = json.loads((self.path / MANIFEST).read_text())
         except ValueError:
             manifest = {}
-        expected = _manifest(self._state)
+        expected = _manifest(self._state, self._check)  # completes a manifest written before opens checked ends
         if {k: manifest.get(k) for k in expected if k != "posedex_version"} != {
                 k: v for k, v in expected.items() if k != "posedex_version"}:
             _write_json_atomic(expected, self.path / MANIFEST)
@@ -783,8 +861,10 @@ def _lock(path: Path) -> int:
     return fd
 
 
-def _manifest(state: IndexState) -> dict:
+def _manifest(state: IndexState, check: FileCheck) -> dict:
+    """The manifest of `state`, with `check` of its live FAISS file (what opens read instead of the whole file)."""
     return {"format": FORMAT, "posedex_version": __version__, "checkpoint_sha256": state.checkpoint_sha256,
             "dim": state.dim, "metric": state.metric, "index_type": state.index_type, "count": state.num_vectors,
             "created": state.created_at.isoformat() + "Z", "generation": state.generation,
-            "index_file": state.index_file, "index_sha256": state.index_sha256}
+            "index_file": state.index_file, "index_sha256": state.index_sha256, "index_bytes": check.size,
+            "index_edge_bytes": check.edge_bytes, "index_edge_sha256": check.edge_sha256}

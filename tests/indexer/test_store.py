@@ -220,7 +220,7 @@ def test_corrupt_faiss_file_is_a_data_error_before_faiss_reads_it(filled, tmp_pa
     live = tmp_path / "idx" / "index.1.faiss"
     live.write_bytes(os.urandom(4096))
     monkeypatch.setattr(faiss, "read_index", lambda *a: pytest.fail("read_index reached a corrupt file"))
-    with pytest.raises(DataError, match="sha256") as err:
+    with pytest.raises(DataError, match="corrupt or replaced FAISS file") as err:
         Store.open(tmp_path / "idx")
     assert err.value.path == live
 
