@@ -11,7 +11,8 @@ Commit protocol of a build (a crash or kill -9 at any point leaves the previous 
    file), fsync it and the folder, take its sha256 and its `FileCheck` (size, sha256 of both ends);
 2. ONE database transaction inserts the build's frame rows and points `IndexState` at the new file and its sha256:
    this commit is the commit of the build (``synchronous=FULL``, WAL);
-3. replace ``manifest.json`` (which carries the `FileCheck`) atomically (`model.atomic_write`: temp file, fsync, `os.replace`, fsync the folder);
+3. replace ``manifest.json`` (which carries the `FileCheck`) atomically (`model.atomic_write`: temp file, fsync,
+   `os.replace`, fsync the folder);
 4. remove older generation files. Leftovers of a crash (unpublished generations, stale manifest, `running` builds)
    are cleaned by the next writer that opens the index.
 
