@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import torch
 
-DEVICE_NAMES = ("auto", "cpu", "cuda")  # what the command lines offer; `pick_device` also takes "cuda:1" etc.
-
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto``: the GPU when torch sees one, else the CPU; ``cpu``; ``cuda`` or ``cuda:N`` (an error when torch
