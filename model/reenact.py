@@ -12,6 +12,8 @@ Choices:
   nearest frame that has one, so the output keeps every frame and the input's timing. No face in any frame is an
   error. The video is decoded twice (detect all, then crop and render) so memory stays flat for long clips.
   Output: driving crop | result side by side, mp4v at the input's frame rate, one progress bar over both passes.
+  A variable-rate driver (a phone's clip) is written at its steady rate, each output frame showing the driving
+  frame on screen at that time (`video.constant_rate_schedule`), so the result plays in step with the driver.
 - A photo of several faces gives its largest (`data.face_crop.crop_largest_face`); the result lists each such
   photo with its count, which `daegan reenact` prints.
 - Every output is written through `model.atomic_write.atomic_file` (a hidden temporary beside it, moved into place
@@ -23,6 +25,7 @@ Choices:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,16 @@ from model.data.errors import DataError
 from model.data.face_crop import Box, FaceCrop, crop_largest_face, crop_square, detect_faces, face_square
 from model.data.images import IMAGE_SUFFIXES, read_image, write_image
 from model.data.prepare import follow_face
-from model.data.video import VIDEO_SUFFIXES, decode_frames, probe_video
+from model.data.video import (
+    VIDEO_SUFFIXES,
+    check_no_frames_lost,
+    constant_rate_schedule,
+    decode_frames,
+    decode_timed_frames,
+    is_constant_rate,
+    probe_video,
+    steady_rate,
+)
 from model.device import pick_device
 
 VIDEO_CODEC = "mp4v"  # OpenCV's built-in MPEG-4 encoder: present in every opencv-python wheel, no ffmpeg needed
@@ -68,7 +80,7 @@ class ReenactResult:
     out: Path  # the file written
     kind: Literal["image", "video"]  # a grid picture (photo driver) or a video (video driver)
     renderer: Renderer  # which network drew the results: "generator" (G) or "decoder" (P's decoder, stage 1)
-    num_frames: int  # frames rendered: 1 for a photo, every decoded frame for a video
+    num_frames: int  # frames written: 1 for a photo; for a video every decoded frame, or its constant-rate resampling
     filled: int  # video frames where the face was lost and the nearest frame's box was used
     width: int  # output picture or video frame size in pixels
     height: int
@@ -146,21 +158,30 @@ def reenact_files(
     return ReenactResult(out, "image", photo.renderer, 1, 0, grid.shape[1], grid.shape[0], several)
 
 
-def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[float, list[Box], int]:
-    """The driving face's crop square in every frame of `video`, followed as `prepare` follows a speaker.
+@dataclass(frozen=True)
+class DrivingTrack:
+    """The driving face followed through a video, and the constant-rate timeline the output is written at."""
 
-    Returns (frame rate, one square per decoded frame, how many frames took the nearest frame's box).
-    """
+    fps: float  # the output's frame rate: the stated rate, or a variable-rate video's steady rate
+    squares: list[Box]  # the face's crop square in every decoded frame
+    filled: int  # frames where no face was followed that took the nearest tracked frame's square
+    schedule: list[int]  # the decoded frame shown at each output frame: every frame once, unless the rate varies
+
+
+def track_driving_face(video: Path, *, progress: tqdm | None = None) -> DrivingTrack:
+    """The driving face's crop square in every frame of `video`, followed as `prepare` follows a speaker, at the
+    frames' real timestamps; a variable-rate video gets a constant-rate schedule (`video.constant_rate_schedule`)."""
     native_fps, num_frames, _ = probe_video(video)
-    detections = []
-    for _, img in decode_frames(video, range(num_frames)):
+    detections, times = [], []
+    for _, time, img in decode_timed_frames(video, range(num_frames)):
         detections.append(detect_faces(img))
+        times.append(time)
         if progress is not None:
             progress.update()
     if not detections:
         raise DataError(video, "no frame could be decoded")
-    times = np.arange(len(detections), dtype=float) / native_fps
-    boxes = follow_face(detections, times)  # a Box, or the reason there is none, per frame
+    check_no_frames_lost(video, times, num_frames, native_fps)
+    boxes = follow_face(detections, np.asarray(times))  # a Box, or the reason there is none, per frame
     have = [i for i, box in enumerate(boxes) if isinstance(box, Box)]
     if not have:
         raise DataError(video, f"no face found in any of its {len(boxes)} frames")
@@ -170,7 +191,10 @@ def track_driving_face(video: Path, *, progress: tqdm | None = None) -> tuple[fl
         if not isinstance(box, Box):
             box = boxes[int(nearest[np.abs(nearest - i).argmin()])]  # the nearest tracked frame's box
         squares.append(face_square(box))
-    return native_fps, squares, len(boxes) - len(have)
+    if len(times) < 2 or is_constant_rate(times, native_fps):
+        return DrivingTrack(native_fps, squares, len(boxes) - len(have), list(range(len(squares))))
+    fps = steady_rate(times)
+    return DrivingTrack(fps, squares, len(boxes) - len(have), constant_rate_schedule(times, fps))
 
 
 def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *,
@@ -181,27 +205,31 @@ def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: P
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
     with tqdm(total=2 * num_frames, unit="frame", disable=not progress, leave=False) as bar:
         bar.set_postfix_str(f"{driving.name}: track")
-        fps, squares, filled = track_driving_face(driving, progress=bar)
-        bar.total = 2 * len(squares)  # the container's frame count can be off; the decoded count is not
+        track = track_driving_face(driving, progress=bar)
+        repeats = Counter(track.schedule)  # how many output frames show each decoded frame
+        bar.total = len(track.squares) + len(repeats)  # the container's frame count can be off; the decoded one not
         bar.set_postfix_str(f"{driving.name}: reenact")
         face = model.embed_face(crops).face  # (3, S, S): embedded once, rendered in every pose
         written = 0
         with atomic_file(out) as tmp:
-            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*VIDEO_CODEC), fps, (2 * size, size))
+            writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*VIDEO_CODEC), track.fps, (2 * size, size))
             if not writer.isOpened():
                 raise DataError(out, f"OpenCV cannot write a {VIDEO_CODEC} video here")
             try:
-                for batch in _batches(decode_frames(driving, range(len(squares))), model.batch_size):
-                    driving_crops = np.stack([crop_square(img, squares[i], size) for i, img in batch])  # (n, S, S, 3)
-                    pose_code = model.encode_pose(driving_crops, normalize=False)
+                frames = decode_frames(driving, sorted(repeats), variable_rate=True)  # timing checked by the track
+                for batch in _batches(frames, model.batch_size):
+                    driving_crops = np.stack([crop_square(img, track.squares[i], size) for i, img in batch])
+                    pose_code = model.encode_pose(driving_crops, normalize=False)  # driving_crops: (n, S, S, 3)
                     results = model.to_images(model.render(face, pose_code, renderer=renderer))  # (n, S, S, 3)
-                    for pair in np.concatenate([driving_crops, results], axis=2):  # (S, 2S, 3): driving | result
-                        writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-                    written += len(batch)
+                    pairs = np.concatenate([driving_crops, results], axis=2)  # (n, S, 2S, 3): driving | result
+                    for (index, _), pair in zip(batch, pairs):
+                        for _ in range(repeats[index]):
+                            writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
+                        written += repeats[index]
                     bar.update(len(batch))
             finally:
                 writer.release()
-    return ReenactResult(out, "video", renderer or model.default_renderer, written, filled, 2 * size, size,
+    return ReenactResult(out, "video", renderer or model.default_renderer, written, track.filled, 2 * size, size,
                          several_faces)
 
 

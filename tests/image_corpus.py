@@ -146,6 +146,69 @@ def _ycck_jpeg(folder: Path) -> Sample:
     return Sample(folder / "ycck.jpg", rgb(reference()), JPEG_TOLERANCE)
 
 
+# sRGB's primaries adapted to D50 (the ICC connection space's white), as the sRGB profile lists them
+SRGB_PRIMARIES_D50 = {"r": (0.4361, 0.2225, 0.0139), "g": (0.3851, 0.7169, 0.0971), "b": (0.1431, 0.0606, 0.7141)}
+D50 = (0.9642, 1.0, 0.8249)
+ICC_GAMMA = 2.2  # the test profile's tone curve
+
+
+def icc_profile(primaries: dict[str, tuple[float, float, float]], gamma: float = ICC_GAMMA) -> bytes:
+    """A minimal ICC v2 RGB display profile (matrix and tone curves), byte by byte after ICC.1:2001-04.
+
+    `primaries` maps "r", "g", "b" to each colorant's XYZ (D50). No ICC file is committed or installed here, and
+    Pillow can create only sRGB, so the test profile that makes colour management visible is written here.
+    """
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v: tuple[float, float, float]) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+
+    text = b"posedex test profile\x00"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags = [(b"desc", desc), (b"cprt", b"text" + bytes(4) + b"none\x00"), (b"wtpt", xyz(D50)),
+            (b"rXYZ", xyz(primaries["r"])), (b"gXYZ", xyz(primaries["g"])), (b"bXYZ", xyz(primaries["b"])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        data += bytes(-len(data) % 4)  # tags start on 4-byte boundaries
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
+              + b"acsp" + bytes(24) + struct.pack(">I", 0) + b"".join(s15(c) for c in D50) + bytes(48))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+SWAPPED_PRIMARIES = {"r": SRGB_PRIMARIES_D50["b"], "g": SRGB_PRIMARIES_D50["g"], "b": SRGB_PRIMARIES_D50["r"]}
+
+
+def as_srgb_from_swapped(img: np.ndarray) -> np.ndarray:
+    """What pixels tagged with the red-blue swapped gamma-2.2 profile look like in sRGB: red and blue exchange, and
+    the tone curve changes from gamma 2.2 to sRGB's."""
+    linear = (img.astype(float) / 255) ** ICC_GAMMA
+    encoded = np.where(linear <= 0.0031308, 12.92 * linear, 1.055 * linear ** (1 / 2.4) - 0.055)
+    return np.rint(encoded[..., ::-1] * 255).astype(np.uint8)
+
+
+def _icc(name: str, tolerance: int, **options: object) -> Callable[[Path], Sample]:
+    """The reference's pixel values tagged with a profile whose red and blue primaries are sRGB's blue and red:
+    a colour-managed decode shows the quadrants red-blue swapped (the top left blue), an unmanaged one as stored."""
+    def make(folder: Path) -> Sample:
+        reference().save(folder / name, icc_profile=icc_profile(SWAPPED_PRIMARIES), **options)
+        return Sample(folder / name, as_srgb_from_swapped(rgb(reference())), tolerance)
+    return make
+
+
+def _broken_icc(folder: Path) -> Sample:
+    """A profile cut short: the pixels decode as stored, as viewers show them (the profile is ignored)."""
+    reference().save(folder / "broken-icc.png", icc_profile=icc_profile(SWAPPED_PRIMARIES)[:100])
+    return Sample(folder / "broken-icc.png", rgb(reference()))
+
+
 def _grey16_png(folder: Path) -> Sample:
     """16-bit grey: every level above 255, so clipping instead of scaling would make the picture white."""
     grey = np.asarray(reference("L")).astype(np.uint16) * 257  # (H, W) in [0, 65535]
@@ -330,6 +393,10 @@ GOOD: dict[str, Callable[[Path], Sample]] = {
     "pgm-16bit": _grey16_pgm,
     "webp": _simple("plain.webp", tolerance=JPEG_TOLERANCE),
     "one-pixel": _one_by_one,
+    "png-icc-profile": _icc("icc.png", tolerance=2),
+    "jpeg-icc-profile": _icc("icc.jpg", tolerance=JPEG_TOLERANCE, quality=95),
+    "tiff-icc-profile": _icc("icc.tif", tolerance=2),
+    "png-icc-profile-broken": _broken_icc,
 }
 BAD: dict[str, Callable[[Path], Sample]] = {
     "zero-bytes": _written("empty.jpg", b"", "empty file (0 bytes)"),

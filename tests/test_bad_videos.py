@@ -19,6 +19,7 @@ from PIL import Image
 from model.cli import main as daegan_main
 from model.config import load_config
 from model.daegan import DAEGAN
+from model.data.collection import load_frame, scan_collection
 from model.data.video import frame_times
 from tests.test_bad_faces import face
 from tests.video_corpus import media_timescale, set_display_matrix, set_frame_durations, write_mp4
@@ -175,6 +176,23 @@ def test_a_variable_rate_video_is_prepared_at_its_real_frame_times(tmp_path, fps
                                   [0.0, 0.2, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1])
 
 
+def test_a_variable_rate_video_in_a_collection_is_sampled_at_its_real_frame_times(tmp_path):
+    """`index build` on a video layout: at 5 fps the frames and times `prepare` keeps, each row's frame decoding
+    to the frame at its time; one that loses frames is skipped and listed."""
+    folder = tmp_path / "root" / "p" / "talk"
+    folder.mkdir(parents=True)
+    variable_rate(folder / "vfr.mp4")
+    variable_rate(folder / "lossy.mp4", whole=False)
+    scan = scan_collection(tmp_path / "root", fps=5)
+    assert scan.frames["frame"].tolist() == [0, 2, 4, 6, 7, 8, 9, 10, 11]
+    assert scan.frames["time"].tolist() == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1])
+    frames = talking()
+    for index in (6, 7, 11):
+        assert np.abs(load_frame(folder / "vfr.mp4", index).astype(float) - frames[index]).mean() < 5  # next: 7
+    assert [(path.name, reason.split(":")[0]) for path, reason in scan.skipped] == [("lossy.mp4",
+                                                                                   "variable frame rate")]
+
+
 def test_a_variable_rate_video_that_loses_frames_is_one_line_and_exit_2(tmp_path):
     video = variable_rate(tmp_path / "vfr.mp4", whole=False)
     result = prepare(video, tmp_path / "out")
@@ -201,15 +219,35 @@ def test_variable_rate_videos_in_a_folder_beside_a_good_one(tmp_path):
     assert stems(tmp_path / "out" / "good" / "good") == [0, 2, 4, 6, 8, 10]  # 10 fps, constant: every second frame
 
 
-@pytest.mark.parametrize("whole", [True, False])
-def test_a_variable_rate_driving_video_is_one_line_and_exit_2(checkpoint, tmp_path, whole):
-    """Reenactment writes a constant-rate video, which would play a variable-rate driver at the wrong times."""
-    video = variable_rate(tmp_path / "vfr.mp4", whole=whole)
+def test_a_variable_rate_driving_video_is_resampled_to_play_in_step(checkpoint, tmp_path):
+    """6 frames of 0.1 s then 6 of 0.3 s: written at the steady 10 fps, each output frame shows the driving frame
+    on screen at its time (the 0.3 s frames three times each), so the result lasts as long as the driver."""
+    video = variable_rate(tmp_path / "vfr.mp4")
+    result = reenact(checkpoint, video, tmp_path / "out.mp4")
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "22 frames" in result.stdout
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(10)
+    lefts = []
+    while (frame := capture.read())[0]:
+        lefts.append(frame[1][:, :64].astype(float))  # the driving crop: which driving frame is shown
+    capture.release()
+    assert len(lefts) == 22  # ticks 0, 0.1, ..., 2.1 s
+    shown = [0, 1, 2, 3, 4, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9, 9, 10, 10, 10, 11]
+    for tick, frame in enumerate(shown):
+        repeat = shown.index(frame)  # the first tick showing this frame
+        assert np.abs(lefts[tick] - lefts[repeat]).mean() < 3, tick  # repeats of one frame (mp4 is lossy)
+    assert np.abs(lefts[6] - lefts[9]).mean() > np.abs(lefts[6] - lefts[8]).mean()  # 0.6 s, then 0.9 s: new frame
+
+
+def test_a_variable_rate_driving_video_that_loses_frames_is_one_line_and_exit_2(checkpoint, tmp_path):
+    """OpenCV decodes 8 of 12 frames: the output would stop 1.5 s early, so it is refused, as `prepare` refuses it."""
+    video = variable_rate(tmp_path / "vfr.mp4", whole=False)
     result = reenact(checkpoint, video, tmp_path / "out.mp4")
     assert result.exit_code == 2, result.output
     shown = result.stderr.split("\r")[-1]  # what a terminal shows: the progress bar (leave=False) is cleared
     assert result.stdout == "" and shown.startswith(
-        f"Error: {video}: variable frame rate: frame 2 is at 0.200 s, not 0.400 s as at the stated 5 fps; "
+        f"Error: {video}: variable frame rate: the container lists 12 frames, OpenCV decodes 8; "
         "re-encode at a constant rate"), result.output
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.png", "vfr.mp4"], "nothing is written"

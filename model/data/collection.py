@@ -5,7 +5,9 @@ Layouts (DESIGN.md, "Data flow"), recognised per file by its place under the roo
 - ``voxceleb1-crops``: ``<root>/<Name>/1.6/<video>/<frame>.jpg``, VoxCeleb1's 1-fps face-crop release; frame stems
   are 25 fps frame numbers, and `vox1_meta.csv` (beside the root or in it) maps names to VoxCeleb1 ids;
 - ``video``:           ``<root>/<id>/<ytid>/<utt>.{mp4,...}``, sampled at ``fps`` with OpenCV; each utterance is one
-  continuous clip and becomes the video ``<ytid>_<utt>`` (the name `daegan prepare` gives its frames).
+  continuous clip and becomes the video ``<ytid>_<utt>`` (the name `daegan prepare` gives its frames). Frames are
+  sampled by their real timestamps (`video.frame_times`, as `daegan prepare` samples), so a variable-rate video
+  gives the frames at the right times; that reads every frame once while scanning (`benchmarks/video_scan.py`).
 
 Choices:
 - ``path`` is absolute: the table stands on its own; the index stores it relative to the root.
@@ -27,7 +29,7 @@ import pandas as pd
 
 from model.data.errors import DataError
 from model.data.images import IMAGE_SUFFIXES, read_image
-from model.data.video import VIDEO_SUFFIXES, probe_video, read_video_frame, video_frame_indices
+from model.data.video import VIDEO_SUFFIXES, frame_times, probe_video, read_video_frame, sampled_frame_indices
 from model.data.voxceleb import VOX_FPS, normalise_name, read_meta
 
 FRAME_COLUMNS = ["identity", "video", "frame", "time", "path", "layout"]
@@ -128,12 +130,13 @@ def _image_row(identity: str, video: str, name: str, path: Path, layout: str) ->
 
 
 def _video_rows(path: Path, identity: str, video: str, fps: float) -> list[dict]:
-    native_fps, num_frames, _ = probe_video(path)
+    native_fps, _, _ = probe_video(path)
+    times = frame_times(path)  # every frame's real timestamp: a variable-rate video is sampled at the right times
     resolved = str(path.resolve())
     return [
-        {"identity": identity, "video": video, "frame": index, "time": index / native_fps, "path": resolved,
+        {"identity": identity, "video": video, "frame": index, "time": times[index], "path": resolved,
          "layout": "video"}
-        for index in video_frame_indices(num_frames, native_fps, fps)
+        for index in sampled_frame_indices(times, native_fps, fps)
     ]
 
 

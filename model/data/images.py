@@ -15,9 +15,13 @@ Choices:
   Pillow's own bomb guard (89 MP, an error above twice that) stays on behind it.
 - Orientation: the EXIF orientation tag (2-8) is applied (`ImageOps.exif_transpose`): phones store a portrait photo
   sideways with a tag that says so, and the face detector and the pose code need the head as the person saw it.
-- Colour: 16-bit greys (PNG, TIFF, PGM) are scaled to 8 bits (v / 257, rounded), not clipped (48-bit RGB PNGs
-  Pillow reduces itself); CMYK and YCCK JPEGs use Pillow's conversion (an embedded ICC profile is not applied:
-  colour accuracy matters less than pose here); 32-bit float pixels are refused: nothing says what range they span.
+- Colour: an embedded ICC profile is applied, converting to sRGB (`ImageCms`, LittleCMS inside Pillow, perceptual
+  intent): phones shoot Display P3, editors save Adobe RGB and CMYK with their profiles, and the training frames
+  are sRGB, so an unconverted picture would show P its face in other colours than a viewer does. A profile that
+  is broken or does not fit the pixels (an RGB profile on a grey picture) is ignored, as viewers ignore it: the
+  pixels are still good. Without a profile, pixels are taken as sRGB; CMYK and YCCK JPEGs without one use
+  Pillow's conversion. 16-bit greys (PNG, TIFF, PGM) are scaled to 8 bits (v / 257, rounded), not clipped (48-bit
+  RGB PNGs Pillow reduces itself); 32-bit float pixels are refused: nothing says what range they span.
 - Transparency (an alpha channel, a palette's or a tRNS transparent colour) is composited on white
   (`BACKGROUND`): what most viewers show behind a cut-out portrait. No training frame has transparency, so there
   is no other convention to follow.
@@ -38,7 +42,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from model.data.errors import DataError
 
@@ -48,6 +52,8 @@ FORMAT_NAMES = "JPEG, PNG, GIF, WebP, TIFF, BMP, PPM/PGM"
 MAX_PIXELS = 64_000_000  # width x height; the module docstring says why
 BACKGROUND = (255, 255, 255)  # behind transparent pixels
 SIXTEEN_TO_EIGHT_BITS = 257  # 65535 / 255: 16-bit white stays white
+SRGB = ImageCms.createProfile("sRGB")  # what every frame is in once decoded
+MANAGED_MODES = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}  # mode: the mode its profile converts to
 
 # Pillow logs some refusals (a TIFF's absurd sample count) as errors before raising them, and Python prints such a
 # record on stderr when nothing handles it: a second line where the user gets one. A library's NullHandler stops
@@ -92,7 +98,7 @@ def _decode(file: BinaryIO, name: str | Path, *, max_pixels: int) -> np.ndarray:
                                           f"{max_pixels:,}")
                 img.load()  # decode now: a truncated file fails here, not later
                 ImageOps.exif_transpose(img, in_place=True)
-                return _to_rgb(img, name)
+                return _to_rgb(_to_srgb(img), name)
         except DataError:
             raise
         except UnidentifiedImageError as err:
@@ -103,6 +109,18 @@ def _decode(file: BinaryIO, name: str | Path, *, max_pixels: int) -> np.ndarray:
             # Pillow's format plugins report malformed data with many exception types (OSError, SyntaxError,
             # struct.error, EOFError, IndexError, ...), and these bytes are the user's: any of them is a bad file.
             raise DataError(name, f"corrupt or truncated image ({type(err).__name__}: {err})") from err
+
+
+def _to_srgb(img: Image.Image) -> Image.Image:
+    """`img` converted to sRGB by its embedded ICC profile; unchanged without one, or with one that does not apply."""
+    profile = img.info.get("icc_profile")
+    if not profile or img.mode not in MANAGED_MODES:
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        return ImageCms.profileToProfile(img, source, SRGB, outputMode=MANAGED_MODES[img.mode])
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return img  # a broken profile, or one for other pixels: the pixels as stored (module docstring)
 
 
 def _to_rgb(img: Image.Image, name: str | Path) -> np.ndarray:

@@ -15,10 +15,10 @@ Choices:
   (rolled-head hits are smaller) and a crop that zooms in and out is worse than one that lags a little.
 - VoxCeleb face tracks, when given, replace the detector and are used as they are (no smoothing): row
   ``first FRAME + floor(i·25/fps)`` of a track is frame ``i`` of its utterance mp4.
-- Sampling is `video.video_frame_indices`, the rule the collection reader applies to video layouts, so a
-  prepared frame and the same frame read from the video directly carry the same number. A video whose frame rate
-  varies is sampled by each frame's real timestamp instead (`video.time_frame_indices`), the stems still being
-  the frames' indices; one whose variable rate makes OpenCV lose frames is an error (see `model.data.video`).
+- Sampling is `video.sampled_frame_indices`, the rule the collection reader applies to video layouts, so a
+  prepared frame and the same frame read from the video directly carry the same number: by frame number at a
+  constant rate, by each frame's real timestamp when the rate varies, the stems being the frames' indices; a
+  video whose variable rate makes OpenCV lose frames is an error (see `model.data.video`).
 - Frames are decoded twice with the detector (detect all, then crop), so that interpolation and smoothing can look
   ahead without holding a whole video in memory.
 - Atomic per video (`model.atomic_write.atomic_folder`): frames go to a hidden sibling ``.<video>.tmp-*`` that is
@@ -54,8 +54,7 @@ from model.data.video import (
     frame_times,
     is_constant_rate,
     probe_video,
-    time_frame_indices,
-    video_frame_indices,
+    sampled_frame_indices,
 )
 from model.data.voxceleb import FACE_CROP_FRAME_DIGITS, VOX_FPS, read_face_track
 
@@ -130,13 +129,9 @@ def prepare_video(
     native_fps, num_frames, frame_size = probe_video(video)
     times = frame_times(video)  # a DataError when a variable rate loses frames
     variable_rate = not is_constant_rate(times, native_fps)
-    if variable_rate:  # sample by real timestamps; every listed frame decodes (`frame_times` checked)
-        indices = time_frame_indices(times, fps)
-        if track is not None:
-            raise DataError(video, f"variable frame rate with a face track (its rows assume {VOX_FPS} fps); "
-                                   f"{REENCODE}")
-    else:  # exactly as the collection reader numbers a video's frames
-        indices = video_frame_indices(num_frames, native_fps, fps)
+    if variable_rate and track is not None:
+        raise DataError(video, f"variable frame rate with a face track (its rows assume {VOX_FPS} fps); {REENCODE}")
+    indices = sampled_frame_indices(times, native_fps, fps)  # exactly as the collection reader samples a video
     passes = 1 if track else 2  # the bar counts each sampled frame once per pass: detect, then crop
     with tqdm(total=len(indices) * passes, unit="frame", disable=not progress, leave=False) as bar:
         if track is not None:

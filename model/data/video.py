@@ -7,11 +7,15 @@ Variable frame rate (a phone's video, say): OpenCV states one rate (frames / dur
 held, so frame i is not at i / fps. Choices:
 - `decode_frames` checks each frame's real timestamp (``CAP_PROP_POS_MSEC``) against i / fps and raises a
   `DataError` naming the rate change unless told the caller samples by timestamp; a constant-rate video decodes
-  exactly as before. Reenactment writes a constant-rate video, so a variable-rate driving video is refused there.
-- `frame_times` reads every frame's timestamp; `daegan prepare` samples by those (`time_frame_indices`), so its
-  frames are the ones at the right times. When OpenCV decodes fewer frames than the container lists and the rate
-  varies (a frame table that disagrees with the header's duration), the lost frames cannot be recovered: that is
-  an error asking for a constant-rate re-encode, never frames silently dropped.
+  exactly as before. `decode_timed_frames` yields each frame with its timestamp, for callers that follow time.
+- `frame_times` reads every frame's timestamp; `daegan prepare` and the collection reader sample by those
+  (`time_frame_indices`), so their frames are the ones at the right times. When OpenCV decodes fewer frames than
+  the container lists and the rate varies (a frame table that disagrees with the header's duration), the lost
+  frames cannot be recovered: that is an error asking for a constant-rate re-encode, never frames silently dropped.
+- Reenactment writes a constant-rate video: a variable-rate driver is resampled as a player shows it
+  (`constant_rate_schedule`: each output slot takes the frame on screen at that time, so slow spans repeat frames)
+  at its steady rate (`steady_rate`: one over the median frame interval, the rate most of the video runs at, so
+  a phone's 30 fps clip with a few long frames stays 30 fps and drops nothing).
 """
 
 from __future__ import annotations
@@ -55,10 +59,36 @@ def time_frame_indices(times: Sequence[float], fps: float) -> list[int]:
     return np.flatnonzero(first).tolist()
 
 
+def sampled_frame_indices(times: Sequence[float], native_fps: float, fps: float) -> list[int]:
+    """The frames sampling at ``fps`` takes, given every frame's timestamp: by frame number at a constant rate
+    (`video_frame_indices`), by real timestamp when the rate varies (`time_frame_indices`)."""
+    if is_constant_rate(times, native_fps):
+        return video_frame_indices(len(times), native_fps, fps)
+    return time_frame_indices(times, fps)
+
+
 def is_constant_rate(times: Sequence[float], native_fps: float) -> bool:
     """Whether frame i of `times` (seconds, from the first frame) lies within `RATE_TOLERANCE` periods of i / fps."""
     expected = np.arange(len(times)) / native_fps
     return bool(np.all(np.abs(np.asarray(times, dtype=float) - expected) <= RATE_TOLERANCE / native_fps))
+
+
+def steady_rate(times: Sequence[float]) -> float:
+    """The rate a variable-rate video mostly runs at: one over its median frame interval (module docstring)."""
+    intervals = np.diff(np.asarray(times, dtype=float))
+    intervals = intervals[intervals > 0]
+    if len(intervals) == 0:
+        raise ValueError("a steady rate needs two frames at different times")
+    return float(1.0 / np.median(intervals))
+
+
+def constant_rate_schedule(times: Sequence[float], rate: float) -> list[int]:
+    """Which frame a player shows at each tick k / `rate` from the first frame to the last: the latest frame whose
+    timestamp (seconds from the first) is not after the tick. A frame longer than a tick repeats; one shorter than
+    a tick may be skipped."""
+    times = np.asarray(times, dtype=float)
+    ticks = np.arange(int(np.floor(times[-1] * rate + TIME_EPSILON)) + 1) / rate
+    return (np.searchsorted(times, ticks + TIME_EPSILON / rate, side="right") - 1).tolist()
 
 
 def frame_times(video: Path) -> list[float]:
@@ -78,10 +108,15 @@ def frame_times(video: Path) -> list[float]:
     finally:
         capture.release()
     times = [t - times[0] for t in times]
+    check_no_frames_lost(video, times, num_frames, native_fps)
+    return times
+
+
+def check_no_frames_lost(video: Path, times: Sequence[float], num_frames: int, native_fps: float) -> None:
+    """A `DataError` when OpenCV decoded fewer frames (`times`) than the container lists and the rate varies."""
     if len(times) < num_frames and not is_constant_rate(times, native_fps):
         raise DataError(video, f"variable frame rate: the container lists {num_frames} frames, OpenCV decodes "
                                f"{len(times)}; {REENCODE}")
-    return times
 
 
 def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
@@ -114,26 +149,32 @@ def decode_frames(video: Path, indices: Sequence[int], *, variable_rate: bool = 
     A frame whose timestamp is not at index / fps (a variable frame rate) is a `DataError`, unless `variable_rate`
     says the caller chose `indices` by real timestamps (`frame_times`).
     """
+    native_fps = probe_video(video)[0] if not variable_rate else 0.0
+    for index, time, img in decode_timed_frames(video, indices):
+        if not variable_rate and abs(time - index / native_fps) > RATE_TOLERANCE / native_fps:
+            raise DataError(video, f"variable frame rate: frame {index} is at {time:.3f} s, not "
+                                   f"{index / native_fps:.3f} s as at the stated {native_fps:g} fps; {REENCODE}")
+        yield index, img
+
+
+def decode_timed_frames(video: Path, indices: Sequence[int]) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield (index, seconds from the first frame, RGB frame) for the wanted frame indices (ascending), decoding
+    only those; stops at the end of the video."""
     wanted = set(indices)
     last = max(indices, default=-1)
     capture = cv2.VideoCapture(str(video))
     try:
-        native_fps = capture.get(cv2.CAP_PROP_FPS)
         first = 0.0
         for index in range(last + 1):
             if not capture.grab():
                 return
             time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
             first = time if index == 0 else first
-            off_rate = native_fps > 0 and abs(time - first - index / native_fps) > RATE_TOLERANCE / native_fps
-            if off_rate and not variable_rate:
-                raise DataError(video, f"variable frame rate: frame {index} is at {time - first:.3f} s, not "
-                                       f"{index / native_fps:.3f} s as at the stated {native_fps:g} fps; {REENCODE}")
             if index in wanted:
                 ok, bgr = capture.retrieve()
                 if not ok:
                     raise DataError(video, f"cannot decode frame {index}")
-                yield index, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                yield index, time - first, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
     except cv2.error as err:
         raise DataError(video, f"OpenCV failed decoding: {err}") from err
     finally:

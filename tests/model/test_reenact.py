@@ -88,7 +88,7 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
     frames = decode_video(out)
     assert len(frames) == CLIP_FRAMES and frames[0].shape == (SIZE, 2 * SIZE, 3)
     # the left half is the driving face cropped where the tracker put it (mp4 is lossy: compare loosely)
-    _, squares, _ = track_driving_face(files["clip"])
+    squares = track_driving_face(files["clip"]).squares
     driving = decode_video(files["clip"])
     for frame, img, square in zip(frames, driving, squares, strict=True):
         crop = crop_square(img, square, SIZE).astype(float)
@@ -105,9 +105,10 @@ def test_lost_face_frames_take_the_nearest_box(files: dict[str, Path], monkeypat
     calls = iter(range(1000))
     box = Box(60.0, 30.0, 50.0, 60.0)
     monkeypatch.setattr(reenact_module, "detect_faces", lambda img: [box] if next(calls) >= 5 else [])
-    fps, squares, filled = track_driving_face(files["clip"])
-    assert fps == pytest.approx(CLIP_FPS) and len(squares) == CLIP_FRAMES and filled == 5
-    assert squares[0] == squares[5]  # the first five frames have no face before the track starts
+    track = track_driving_face(files["clip"])
+    assert track.fps == pytest.approx(CLIP_FPS) and len(track.squares) == CLIP_FRAMES and track.filled == 5
+    assert track.schedule == list(range(CLIP_FRAMES))  # a constant rate: every frame once
+    assert track.squares[0] == track.squares[5]  # the first five frames have no face before the track starts
 
 
 def test_failure_mid_video_keeps_the_old_output(files: dict[str, Path], model: DAEGAN, tmp_path: Path,
