@@ -46,12 +46,12 @@ K = 3  # hits asked of each query
 UNCUT_EVERY = 5  # every 5th round (the first included) runs to its end
 SLOW_ADD = """
 import sys, time
-from indexer import build, store
+from indexer import build, generations
 read = build.FrameReader.__getitem__
 build.FrameReader.__getitem__ = lambda self, i: (time.sleep(0.03), read(self, i))[1]  # a slow disk
-for name in ("fsync_file", "fsync_dir", "_write_json_atomic"):  # slow commit steps: kills land between them
-    step = getattr(store, name)
-    setattr(store, name, lambda *a, _step=step, **k: (time.sleep(0.1), _step(*a, **k))[1])
+for name in ("fsync_file", "fsync_dir", "write_manifest"):  # slow commit steps: kills land between them
+    step = getattr(generations, name)
+    setattr(generations, name, lambda *a, _step=step, **k: (time.sleep(0.1), _step(*a, **k))[1])
 from ui.index_command import main
 main(sys.argv[1:])
 """

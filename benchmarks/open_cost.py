@@ -1,8 +1,8 @@
 """What an open of a 1M-code index costs in checking its FAISS file: the whole file's sha256 (before) against its
-size and the sha256 of its first and last MiB (after; `indexer.store.FileCheck`, issue 14 "Concurrency").
+size and the sha256 of its first and last MiB (after; `indexer.generations.FileCheck`, issue 14 "Concurrency").
 
 The file is a real generation: 1M seeded random unit 64-d float32 vectors in the index `index build` makes for
-flat (`indexer.faiss_index.new_index`), written by the store's own `_write_generation` (write, fsync, then the
+flat (`indexer.faiss_index.new_index`), written by `indexer.generations.write_generation` (write, fsync, then the
 whole sha256 and the `FileCheck` the commit records). The frame rows are left out: they cost the same before and
 after, and 1M SQLite inserts would dominate the run. Each check is timed as the open runs it, median of `--reps`,
 with the file in the page cache (a cold cache makes the whole hash slower still: 256 MB from disk against 2 MiB).
@@ -28,7 +28,7 @@ import numpy as np
 from machine import cpu_model
 
 from indexer.faiss_index import new_index
-from indexer.store import EDGE_BYTES, FileCheck, _write_generation
+from indexer.generations import EDGE_BYTES, FileCheck, write_generation
 from model.checkpoint import file_sha256
 
 
@@ -65,7 +65,7 @@ def main() -> None:
         index = new_index("flat", args.dim, x)
         index.add_with_ids(x, np.arange(1, args.n + 1, dtype=np.int64))
         start = time.perf_counter()
-        sha, check = _write_generation(index, path)
+        sha, check = write_generation(index, path)
         commit_s = time.perf_counter() - start
         del index
         manifest = Path(tmp) / "manifest.json"

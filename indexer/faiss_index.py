@@ -1,6 +1,6 @@
 """FAISS index construction for the pose index: which index type, built how, over which vectors.
 
-Pure functions; `indexer.store` is the only caller that writes or reads index files.
+Pure functions; `indexer.generations` is the only caller that writes or reads index files.
 
 Choices made:
 - Cosine similarity: vectors are L2-normalised float32 in an inner-product index wrapped in `IndexIDMap2`, so the

@@ -13,14 +13,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer import schema
+from indexer.metadata import alembic_config, connect, upgrade_to_head
 from indexer.schema import Build, Frame, Identity, Root, Video
-from indexer.store import _alembic_config, _engine, upgrade_to_head
 
 TABLES = {"identities", "videos", "frames", "builds", "index_state", "roots"}
 
 
 def _migrate(db, target: str, direction=command.upgrade) -> None:
-    config = _alembic_config()
+    config = alembic_config()
     engine = create_engine(f"sqlite:///{db}")
     try:
         with engine.begin() as connection:
@@ -39,7 +39,7 @@ def _tables(db) -> set[str]:
 
 
 def _write_rows(db) -> None:
-    engine = _engine(db, readonly=False)
+    engine = connect(db, readonly=False)
     try:
         with Session(engine) as session, session.begin():
             build = Build(started_at=datetime(2026, 1, 1), checkpoint_sha256="ab" * 32, posedex_version="0",
@@ -74,7 +74,7 @@ def test_upgrade_downgrade_upgrade_on_a_real_file(tmp_path):
     _write_rows(db)
     _migrate(db, "head")  # ...upgrades with its rows intact
     assert _tables(db) == TABLES and _frame_paths(db) == ["id10001/vid/0001.jpg"]
-    engine = _engine(db, readonly=False)
+    engine = connect(db, readonly=False)
     with Session(engine) as session, session.begin():
         session.add(Root(prefix="", path="/data/vox"))
     engine.dispose()
@@ -111,7 +111,7 @@ def test_upgrade_finds_migrations_from_any_working_directory_and_is_idempotent(t
 def test_foreign_keys_are_enforced(tmp_path):
     db = tmp_path / "meta.sqlite"
     upgrade_to_head(db)
-    engine = _engine(db, readonly=False)
+    engine = connect(db, readonly=False)
     try:
         with pytest.raises(IntegrityError), Session(engine) as session, session.begin():
             session.add(Video(identity_id=999, name="orphan"))

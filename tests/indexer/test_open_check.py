@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
-from indexer import store as store_module
+from indexer import generations
 from indexer.store import Store
 from model.data.errors import DataError
 from tests.indexer.test_store import SHA, frame_rows, unit
@@ -26,7 +26,7 @@ N = 2000  # 2000 x 16 float32 + 2000 int64 ids: about 144 kB, well over 2 x EDGE
 @pytest.fixture
 def index_dir(tmp_path, monkeypatch):
     """A committed flat index of `N` vectors whose manifest records a 4 kB head/tail check; yields (dir, x)."""
-    monkeypatch.setattr(store_module, "EDGE_BYTES", EDGE)
+    monkeypatch.setattr(generations, "EDGE_BYTES", EDGE)
     x = unit(np.random.default_rng(0), N, DIM)
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA) as store:
         store.add(frame_rows(N), x)
@@ -54,12 +54,12 @@ def test_manifest_records_size_and_edge_digest(index_dir):
     live = _live(folder)
     assert manifest["index_bytes"] == live.stat().st_size > 2 * EDGE
     assert manifest["index_edge_bytes"] == EDGE
-    assert manifest["index_edge_sha256"] == store_module.FileCheck.of(live, EDGE).edge_sha256
+    assert manifest["index_edge_sha256"] == generations.FileCheck.of(live, EDGE).edge_sha256
 
 
 def test_open_reads_only_the_ends(index_dir, monkeypatch):
     folder, _ = index_dir
-    monkeypatch.setattr(store_module, "file_sha256", lambda *a: pytest.fail("an open hashed the whole file"))
+    monkeypatch.setattr(generations, "file_sha256", lambda *a: pytest.fail("an open hashed the whole file"))
     with Store.open(folder) as store:
         assert len(store) == N
 
@@ -114,8 +114,8 @@ def test_an_index_whose_manifest_predates_the_check_opens_by_the_whole_hash(inde
         del manifest[key]
     manifest_path.write_text(json.dumps(manifest))
     hashed = []
-    real = store_module.file_sha256
-    monkeypatch.setattr(store_module, "file_sha256", lambda path: hashed.append(path) or real(path))
+    real = generations.file_sha256
+    monkeypatch.setattr(generations, "file_sha256", lambda path: hashed.append(path) or real(path))
     with Store.open(folder) as store:  # a reader: opens, verifies clean, writes nothing
         assert len(store) == N and store.verify() == []
     assert hashed and json.loads(manifest_path.read_text()) == manifest

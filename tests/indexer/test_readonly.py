@@ -14,7 +14,8 @@ from alembic import command
 from click.testing import CliRunner
 from sqlalchemy import create_engine
 
-from indexer.store import Store, _alembic_config, _lock, head_revision, schema_revision
+from indexer.metadata import alembic_config, head_revision, schema_revision
+from indexer.store import Store, _lock
 from retrieval.search import Retriever
 from tests.indexer.conftest import FRAMES
 from ui.index_command import main
@@ -34,7 +35,7 @@ def _build(runner: CliRunner, root: Path, checkpoint: Path, out: Path) -> None:
 
 def _downgrade_one(out: Path) -> None:
     """Take the index's database one revision back, as an older posedex would have left it."""
-    config = _alembic_config()
+    config = alembic_config()
     engine = create_engine(f"sqlite:///{out / 'meta.sqlite'}")
     try:
         with engine.begin() as connection:

@@ -17,7 +17,8 @@ from faiss.contrib.datasets import SyntheticDataset
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from indexer import store as store_module
+from indexer.faiss_index import resolve_index_type
+from indexer.metadata import Metadata, connect
 from indexer.schema import Frame
 from indexer.store import Store
 from model.data.errors import DataError
@@ -124,9 +125,9 @@ def test_approximate_indexes_recall_against_flat(tmp_path, index_type):
 
 
 def test_auto_resolves_by_size_and_budget(tmp_path):
-    assert store_module.resolve_index_type("auto", 1000, 128) == "flat"
-    assert store_module.resolve_index_type("auto", 10**6, 128, memory_budget=4 << 30) == "hnsw"
-    assert store_module.resolve_index_type("auto", 10**6, 128, memory_budget=64 << 20) == "ivfpq"
+    assert resolve_index_type("auto", 1000, 128) == "flat"
+    assert resolve_index_type("auto", 10**6, 128, memory_budget=4 << 30) == "hnsw"
+    assert resolve_index_type("auto", 10**6, 128, memory_budget=64 << 20) == "ivfpq"
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA, index_type="auto") as store:
         store.add(frame_rows(10), unit(np.random.default_rng(0), 10))
         assert store.index_type == "flat"
@@ -157,7 +158,7 @@ def test_crash_before_the_database_commit_leaves_the_old_index(filled, tmp_path,
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C after the new generation file is written, before the commit
 
-    monkeypatch.setattr(Store, "_insert_frames", staticmethod(crash))
+    monkeypatch.setattr(Metadata, "_insert_frames", staticmethod(crash))
     with pytest.raises(KeyboardInterrupt):
         store.add(frame_rows(50, start=200), unit(np.random.default_rng(2), 50))
     assert (tmp_path / "idx" / "index.2.faiss").exists()  # written, never published
@@ -173,20 +174,21 @@ CHILD = """
 import os, signal, sys
 import numpy as np
 sys.path.insert(0, {tests!r})
-from indexer import store as store_module
+from indexer import generations
+from indexer.metadata import Metadata
 from indexer.store import Store
 from test_store import frame_rows, unit
 point = {point!r}
 def die(*a, **k):
     os.kill(os.getpid(), signal.SIGKILL)
 if point == "generation_written":
-    original = store_module._write_generation
-    store_module._write_generation = lambda *a: (original(*a), die())
+    original = generations.write_generation
+    generations.write_generation = lambda *a: (original(*a), die())
 elif point == "mid_transaction":
-    original = Store._insert_frames
-    Store._insert_frames = staticmethod(lambda *a: (original(*a), die()))
+    original = Metadata._insert_frames
+    Metadata._insert_frames = staticmethod(lambda *a: (original(*a), die()))
 else:  # committed, manifest not yet replaced
-    store_module._write_json_atomic = die
+    generations.write_manifest = die
 store = Store.open({path!r}, readonly=False)
 store.add(frame_rows(50, start=200), unit(np.random.default_rng(2), 50))
 """
@@ -254,8 +256,10 @@ def test_bad_index_dirs_are_data_errors(filled, tmp_path, damage):
 def test_verify_reports_a_row_deleted_behind_its_back(filled):
     store, _, _ = filled
     assert store.verify() == []
-    with Session(store._engine) as session, session.begin():
+    engine = connect(store.path / "meta.sqlite", readonly=False)  # another connection, not the store's
+    with Session(engine) as session, session.begin():
         session.execute(delete(Frame).where(Frame.id == 17))
+    engine.dispose()
     problems = store.verify()
     assert any("counts differ" in p for p in problems)
     assert any("in FAISS only [17]" in p for p in problems)
