@@ -7,6 +7,7 @@ this layer imports only `retrieval` and `model` (DESIGN.md); the app reaches the
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +44,8 @@ def ui(index_dir: Path, checkpoint: Path | None, port: int, host: str, device: t
     from retrieval.search import Retriever
     from ui.server import serve
 
+    if importlib.util.find_spec("streamlit") is None:  # the `ui` extra: every other command works without it
+        raise click.ClickException("the UI needs Streamlit, which is not installed: pip install 'posedex[ui]'")
     checkpoint = resolve_checkpoint(checkpoint)
     with Retriever(index_dir, checkpoint, device="cpu"):  # a bad index or checkpoint: one line and exit 2, here
         pass

@@ -3,6 +3,7 @@ Streamlit with the config the app reads."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,4 +45,13 @@ def test_a_bad_index_or_checkpoint_is_one_line_before_any_server_starts(runner: 
     result = runner.invoke(main, ["ui", "--index", str(ui_index.index_dir), "--checkpoint", str(ui_index.checkpoint),
                                   "--port", "0"])
     assert result.exit_code == 2 and "--port" in result.stderr
+    assert served == []
+
+
+def test_without_the_ui_extra_the_ui_says_what_to_install(runner: CliRunner, ui_index: AppConfig, served,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "streamlit", None)  # what find_spec sees when Streamlit is not installed
+    result = runner.invoke(main, ["ui", "--index", str(ui_index.index_dir), "--checkpoint", str(ui_index.checkpoint)])
+    assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
+        "Error: the UI needs Streamlit, which is not installed: pip install 'posedex[ui]'"]
     assert served == []
