@@ -6,6 +6,7 @@ and patched by `tests.video_corpus` (VideoWriter writes neither a display matrix
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from model.cli import main as daegan_main
@@ -251,3 +254,41 @@ def test_a_variable_rate_driving_video_that_loses_frames_is_one_line_and_exit_2(
         "re-encode at a constant rate"), result.output
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.png", "vfr.mp4"], "nothing is written"
+
+
+@pytest.fixture(scope="module")
+def valid_mp4(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return write_mp4(tmp_path_factory.mktemp("mp4") / "valid.mp4", talking(6)).read_bytes()
+
+
+@st.composite
+def mutated(draw: st.DrawFn, data: bytes) -> bytes:
+    """`data` with up to 16 bytes overwritten (half the time in the first KiB, where the boxes that describe the
+    stream are), and perhaps cut short."""
+    out = bytearray(data)
+    edits = st.tuples(st.integers(0, min(1023, len(data) - 1)) | st.integers(0, len(data) - 1), st.integers(0, 255))
+    for at, value in draw(st.lists(edits, min_size=1, max_size=16)):
+        out[at] = value
+    return bytes(out[:draw(st.integers(1, len(out)))] if draw(st.booleans()) else out)
+
+
+def test_mutated_mp4_bytes_are_prepared_or_one_line_and_exit_2(valid_mp4: bytes, tmp_path: Path) -> None:
+    """Random byte edits of a valid mp4 through `daegan prepare`: frames written, or exit 2 and one line naming the
+    file; never a traceback (issue 14, "property-based")."""
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(data=mutated(valid_mp4))
+    def check(data: bytes) -> None:
+        video = tmp_path / "fuzz.mp4"
+        video.write_bytes(data)
+        out = tmp_path / "out"
+        result = prepare(video, out)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        if result.exit_code == 0:
+            assert stems(out / "p" / "fuzz"), result.output
+        else:
+            assert result.exit_code == 2, result.output
+            lines = result.stderr.split("\r")[-1].strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"Error: {video}: "), result.stderr
+        shutil.rmtree(out, ignore_errors=True)
+
+    check()
