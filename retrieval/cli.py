@@ -12,25 +12,37 @@ The `index` group that a user runs names `query` by import path beside the other
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from model.cli_common import CHECKPOINT_HELP, POSITIVE, REPO, device_option, resolve_checkpoint
+from model.cli_common import CHECKPOINT_HELP, POSITIVE, REPO, BadInput, device_option, resolve_checkpoint
 
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_INDEX = REPO / "demo" / "index"  # what `make run` builds
+INDEX_VARIABLE = "POSEDEX_INDEX"  # the environment variable naming the index a command uses without --index
+DEMO_INDEX = REPO / "demo" / "index"  # what `make run` builds in a source checkout
+INDEX_HELP = f"Index folder [default: ${INDEX_VARIABLE}, else {DEMO_INDEX.relative_to(REPO)} in a source checkout]."
+
+
+def default_index() -> Path:
+    """The index a command reads when --index is not given: ``$POSEDEX_INDEX``, else the demo index of a source
+    checkout. An installed package has no demo index (its folder is site-packages): there the user must say."""
+    if os.environ.get(INDEX_VARIABLE):
+        return Path(os.environ[INDEX_VARIABLE])
+    if (REPO / "pyproject.toml").is_file():  # running from the checkout, where `make run` puts the demo index
+        return DEMO_INDEX
+    raise BadInput(f"no index given: pass --index DIR or set {INDEX_VARIABLE}")
 QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 
 
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("-k", "k", type=POSITIVE, default=10, show_default=True, help="Number of hits.")
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
-              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(REPO)}, the demo index].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help=INDEX_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
 @click.option("--other-identities", is_flag=True,
               help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).")
@@ -39,7 +51,7 @@ QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
               help="Also save the query and its hits as one picture (PNG or JPEG).")
 @device_option
-def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_identities: bool,
+def query(image: Path, k: int, index_dir: Path | None, checkpoint: Path | None, other_identities: bool,
           identity: str | None, as_json: bool, grid: Path | None, device: torch.device) -> None:
     """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
 
@@ -49,6 +61,7 @@ def query(image: Path, k: int, index_dir: Path, checkpoint: Path | None, other_i
     from retrieval.grid import hits_grid
     from retrieval.search import Retriever
 
+    index_dir = index_dir or default_index()
     checkpoint = resolve_checkpoint(checkpoint)
     with Retriever(index_dir, checkpoint, device=device) as retriever:
         face = retriever.query_face(image)  # read and crop once: a bad image fails here, before any search

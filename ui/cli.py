@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from model.cli_common import CHECKPOINT_HELP, REPO, device_option, resolve_checkpoint
-from retrieval.cli import DEFAULT_INDEX
+from model.cli_common import CHECKPOINT_HELP, device_option, resolve_checkpoint
+from retrieval.cli import INDEX_HELP, default_index
 from ui.settings import DEFAULT_ADDRESS, DEFAULT_PORT, AppConfig, network_warning
 
 if TYPE_CHECKING:
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
 
 @click.command()
-@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=DEFAULT_INDEX,
-              help=f"Index folder [default: {DEFAULT_INDEX.relative_to(REPO)}, the demo index].")
+@click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help=INDEX_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
               help="TCP port to serve on.")
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
                    "(e.g. 0.0.0.0, every network this machine is on) serves it to whoever can reach it, and a "
                    "warning says so.")
 @device_option
-def ui(index_dir: Path, checkpoint: Path | None, port: int, host: str, device: torch.device) -> None:
+def ui(index_dir: Path | None, checkpoint: Path | None, port: int, host: str, device: torch.device) -> None:
     """Browse, query and reenact the index in a web browser (Streamlit) until Ctrl-C.
 
     Pages: Query (upload a photo or pick a frame; see the k frames in the nearest pose), Reenact (a source face in
@@ -46,6 +45,7 @@ def ui(index_dir: Path, checkpoint: Path | None, port: int, host: str, device: t
 
     if importlib.util.find_spec("streamlit") is None:  # the `ui` extra: every other command works without it
         raise click.ClickException("the UI needs Streamlit, which is not installed: pip install 'posedex[ui]'")
+    index_dir = index_dir or default_index()
     checkpoint = resolve_checkpoint(checkpoint)
     with Retriever(index_dir, checkpoint, device="cpu"):  # a bad index or checkpoint: one line and exit 2, here
         pass

@@ -12,7 +12,8 @@ from PIL import Image
 from skimage import data
 
 from model.data.images import write_image
-from retrieval.cli import DEFAULT_INDEX, QUERY_COLUMNS
+from retrieval import cli as retrieval_cli
+from retrieval.cli import INDEX_VARIABLE, QUERY_COLUMNS, default_index
 from tests.image_corpus import BAD, GOOD, write_oriented
 from ui.index_command import main
 
@@ -119,10 +120,24 @@ def test_a_phone_jpeg_stored_turned_with_an_exif_tag_returns_the_upright_jpegs_h
     assert np.allclose([hit["score"] for hit in hits[1]], [hit["score"] for hit in hits[0]], atol=0.01)
 
 
-def test_defaults_to_the_demo_index(runner, tmp_path):
-    assert DEFAULT_INDEX == Path(__file__).resolve().parents[2] / "demo" / "index"
+def test_defaults_to_the_demo_index_in_a_checkout_else_posedex_index(runner, tmp_path, monkeypatch):
+    monkeypatch.delenv(INDEX_VARIABLE, raising=False)
+    assert default_index() == Path(__file__).resolve().parents[2] / "demo" / "index"
     result = runner.invoke(main, ["query", "--help"])
-    assert "demo/index" in result.output
+    assert "POSEDEX_INDEX" in " ".join(result.output.split()) and "demo/index" in result.output
     result = runner.invoke(main, ["query", str(tmp_path / "x.png"), "--index", str(tmp_path / "none"),
                                   "--checkpoint", str(tmp_path / "none.safetensors")])
     assert result.exit_code == 2 and "no such checkpoint file" in result.stderr
+    monkeypatch.setenv(INDEX_VARIABLE, str(tmp_path / "mine"))
+    assert default_index() == tmp_path / "mine"
+    result = runner.invoke(main, ["query", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and result.stderr.strip() == f"Error: {tmp_path / 'mine'}: no such index folder"
+
+
+def test_an_installed_package_without_posedex_index_asks_for_one(runner, tmp_path, monkeypatch):
+    """Installed, REPO is site-packages: no pyproject.toml beside the packages and no demo index to default to."""
+    monkeypatch.delenv(INDEX_VARIABLE, raising=False)
+    monkeypatch.setattr(retrieval_cli, "REPO", tmp_path)
+    result = runner.invoke(main, ["query", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        "Error: no index given: pass --index DIR or set POSEDEX_INDEX")
