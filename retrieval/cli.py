@@ -47,18 +47,28 @@ QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]
 @click.option("--other-identities", is_flag=True,
               help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).")
 @click.option("--identity", default=None, help="The query's identity, for --other-identities on a photo.")
+@click.option("--per-video", type=POSITIVE, default=None, help="At most N hits from one video.")
+@click.option("--per-identity", type=POSITIVE, default=None, help="At most N hits of one identity.")
+@click.option("--moment", "moment_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="Drop a hit within SECONDS of a better hit of the same video (near-duplicate frames).")
+@click.option("--exclude", "exclude", multiple=True, metavar="IDENTITY", help="Never return IDENTITY (repeatable).")
+@click.option("--only", "only", multiple=True, metavar="IDENTITY",
+              help="Return only these identities (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, nothing else.")
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
               help="Also save the query and its hits as one picture (PNG or JPEG).")
 @device_option
 def query(image: Path, k: int, index_dir: Path | None, checkpoint: Path | None, other_identities: bool,
-          identity: str | None, as_json: bool, grid: Path | None, device: torch.device) -> None:
+          identity: str | None, per_video: int | None, per_identity: int | None, moment_s: float | None,
+          exclude: tuple[str, ...], only: tuple[str, ...], as_json: bool, grid: Path | None,
+          device: torch.device) -> None:
     """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
 
-    Example: index query photo.jpg -k 10 --other-identities --grid hits.png
+    Example: index query photo.jpg -k 10 --other-identities --per-video 1 --grid hits.png
     """
     from model.data.face_crop import several_faces_note
     from retrieval.grid import hits_grid
+    from retrieval.hit_rules import HitRules
     from retrieval.search import Retriever
 
     index_dir = index_dir or default_index()
@@ -72,8 +82,10 @@ def query(image: Path, k: int, index_dir: Path | None, checkpoint: Path | None, 
         if other_identities and known is None:
             click.echo(f"note: {image} is not a frame of the index and no --identity was given: "
                        "no identity to drop", err=True)
+        rules = HitRules(per_video=per_video, per_identity=per_identity, moment_s=moment_s, exclude=frozenset(exclude),
+                         only=frozenset(only) if only else None)
         hits = retriever.search(crop, k, other_identities=other_identities and known is not None, identity=known,
-                                crop=False)  # the face found above: detecting it again would double the cost
+                                rules=rules, crop=False)  # the face found above: detecting it again doubles the cost
         if grid is not None:
             hits_grid(crop, hits, retriever.hit_images(hits)).save(grid)
     table = hits[QUERY_COLUMNS]

@@ -18,8 +18,9 @@ Choices (the paper is silent):
 - Hit frames are read (`hit_images`) only from inside the index's roots: a stored path is never trusted to lead
   elsewhere.
 - `other_identities` drops hits of the query's identity (`identity=`, else the identity of the indexed frame the
-  query file is). To still return `k` hits it over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per round,
-  until `k` hits survive or the whole index has been searched.
+  query file is); `rules` (`retrieval.hit_rules.HitRules`) filter identities and cap hits per video, identity and
+  moment. To still return `k` hits a filtered search over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per
+  round, until `k` hits survive or the whole index has been searched.
 - FAISS's `-1` ids are dropped by `Store.search`; this module asserts none reaches `Store.get`.
 - Browsing (what the index holds: counts, videos, frames, their stored pose codes) is answered here too, from the
   same read-only store, so the UI asks the `Retriever` and never reaches into `indexer.store`.
@@ -44,6 +45,7 @@ from model.data.errors import DataError
 from model.data.face_crop import FaceCrop, crop_face, crop_largest_face
 from model.data.images import read_image
 from model.device import pick_device
+from retrieval.hit_rules import HitRules
 
 HIT_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path", "time_s"]
 OVERFETCH = 4  # other_identities: fetch k × this many hits first, and grow the fetch by this factor per round
@@ -124,20 +126,21 @@ class Retriever:
     # ---- searching -----------------------------------------------------------------------------------------------
 
     def search(self, query: Query, k: int = 10, *, other_identities: bool = False, identity: str | None = None,
-               crop: bool | None = None) -> pd.DataFrame:
+               rules: HitRules | None = None, crop: bool | None = None) -> pd.DataFrame:
         """The `k` indexed frames whose pose is nearest to `query`'s, best first.
 
         Returns columns `HIT_COLUMNS`: rank (1 = best), score (cosine similarity, descending), id, identity,
         video, frame, path (relative to the collection root), time_s. Fewer than `k` rows only when the index
         (after filtering) holds fewer. `other_identities=True` keeps only other people than the query's:
         `identity`, else the identity of the indexed frame the query file is; a `ValueError` when neither is known.
+        `rules` filter identities and cap hits per video, per identity and per moment (`HitRules`).
         `crop`: see the module docstring. Unreadable or faceless image files are a `DataError` naming the file.
         """
         return self.search_batch([query], k, other_identities=other_identities,
-                                 identities=None if identity is None else [identity], crop=crop)[0]
+                                 identities=None if identity is None else [identity], rules=rules, crop=crop)[0]
 
     def search_batch(self, queries: Sequence[Query], k: int = 10, *, other_identities: bool = False,
-                     identities: Sequence[str | None] | None = None,
+                     identities: Sequence[str | None] | None = None, rules: HitRules | None = None,
                      crop: bool | None = None) -> list[pd.DataFrame]:
         """`search` for many queries at once (images encoded in one pass, one index search): one table per query.
 
@@ -150,15 +153,17 @@ class Retriever:
         if not queries:
             return []
         prepared = self._prepare(queries, identities or [None] * len(queries), crop)
+        rules = rules or HitRules()
         if other_identities:
             unknown = [i for i, p in enumerate(prepared) if p.identity is None]
             if unknown:
                 raise ValueError(f"other_identities needs the query's identity: query {unknown[0]} is not a frame "
                                  "of the index, so pass identity=")
-        vectors = np.stack([p.vector for p in prepared])  # (Q, dim)
-        if other_identities:  # per query: how far to over-fetch depends on its own neighbours
-            return [self._ranked(p.vector, k, p.identity) for p in prepared]
-        return self._ranked_all(vectors, k)
+        if rules.allows_all and not other_identities:
+            return self._ranked_all(np.stack([p.vector for p in prepared]), k)  # (Q, dim): one index search
+        # per query: how far to over-fetch depends on its own neighbours
+        return [self._ranked(p.vector, k, rules.excluding([p.identity]) if other_identities else rules)
+                for p in prepared]
 
     # ---- browsing ------------------------------------------------------------------------------------------------
 
@@ -210,16 +215,16 @@ class Retriever:
         scores, ids = self.store.search(vectors, k)
         return [self._table(s, i) for s, i in zip(scores, ids)]
 
-    def _ranked(self, vector: np.ndarray, k: int, exclude: str) -> pd.DataFrame:
-        """Top-k of one query without identity `exclude`, over-fetching until k survive or the index is spent."""
+    def _ranked(self, vector: np.ndarray, k: int, rules: HitRules) -> pd.DataFrame:
+        """Top-k of one query that `rules` allow, over-fetching until k pass or the index is spent."""
         fetch = min(k * OVERFETCH, max(len(self.store), 1))
         while True:
             (scores,), (ids,) = self.store.search(vector[None], fetch)
             assert (ids >= 0).all(), "Store.search let a FAISS -1 id through"
             meta = self.store.get(ids)
-            keep = (meta["identity"] != exclude).to_numpy()
-            if keep.sum() >= k or fetch >= len(self.store):
-                return self._table(scores[keep][:k], ids[keep][:k], meta[keep].iloc[:k])
+            keep = rules.keep(meta, k)
+            if len(keep) >= k or fetch >= len(self.store):
+                return self._table(scores[keep], ids[keep], meta.iloc[keep])
             fetch = min(fetch * OVERFETCH, len(self.store))
 
     def _table(self, scores: np.ndarray, ids: np.ndarray, meta: pd.DataFrame | None = None) -> pd.DataFrame:

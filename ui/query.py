@@ -9,6 +9,7 @@ Choices:
 - Hit frames come from `Retriever.hit_images`, which reads only inside the index's recorded collection roots.
 - "Other identities only" needs the query's identity: known for a frame of the index, unknown for a photo, whose
   hits are then all shown (`QueryResult.filtered` says which happened).
+- The page's diversity and identity controls travel as one `HitRules`, so the UI and `index query` answer alike.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image
 
 from model.data.face_crop import crop_face
 from retrieval.grid import hits_grid
+from retrieval.hit_rules import HitRules
 from retrieval.search import Retriever
 
 
@@ -39,6 +41,10 @@ class QueryResult:
         """The query and its hits as one captioned picture (`retrieval.grid.hits_grid`)."""
         return hits_grid(self.crop, self.hits, self.frames)
 
+    def csv(self) -> bytes:
+        """The hits as CSV (UTF-8): what the results download offers."""
+        return self.hits.to_csv(index=False).encode()
+
     def grid_png(self) -> bytes:
         """`grid()` encoded as PNG bytes: what the download button offers."""
         buffer = io.BytesIO()
@@ -47,14 +53,16 @@ class QueryResult:
 
 
 def run_query(retriever: Retriever, image: np.ndarray, k: int, *, crop: bool, source: str,
-              identity: str | None = None, other_identities: bool = False) -> QueryResult:
+              identity: str | None = None, other_identities: bool = False,
+              rules: HitRules | None = None) -> QueryResult:
     """The `k` indexed frames nearest in pose to the face in `image` (RGB uint8 `(H, W, 3)`).
 
     `crop`: find and cut the face first (a photo) or take `image` as the crop it is (a frame of the index).
     `source` names the picture in the `DataError` raised when it holds no face. `identity` is the query's own
-    identity when known; with `other_identities` its frames are dropped from the hits.
+    identity when known; with `other_identities` its frames are dropped from the hits. `rules` cap and filter the
+    hits (`retrieval.hit_rules`).
     """
     face = crop_face(image, retriever.model.size, source=source) if crop else image
     filtered = other_identities and identity is not None
-    hits = retriever.search(face, k, other_identities=filtered, identity=identity, crop=False)
+    hits = retriever.search(face, k, other_identities=filtered, identity=identity, rules=rules, crop=False)
     return QueryResult(face, hits, retriever.hit_images(hits), identity, filtered)

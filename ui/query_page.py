@@ -12,9 +12,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from model.data.errors import DataError
+from retrieval.hit_rules import HitRules
 from retrieval.search import Retriever
 from ui.browse import frame_ui, video_ui
 from ui.pictures import picture_rows
@@ -28,6 +31,7 @@ IMAGE_TYPES = ["jpg", "jpeg", "png"]
 DEFAULT_K = 10
 MAX_K = 50
 COLUMNS = 6  # faces per row of the results grid
+MOMENT_S = 1.0  # "collapse near duplicates": hits of one video within a second of a better one are one moment
 
 
 @dataclass(frozen=True)
@@ -41,12 +45,13 @@ class QueryInput:
     identity: str | None  # known for a frame of the index
     k: int
     other_identities: bool
+    rules: HitRules
 
     @property
     def key(self) -> tuple:
         """The inputs that decide the result (the upload by content hash)."""
         content = hashlib.sha256(self.data).hexdigest() if self.data is not None else self.name
-        return (self.kind, content, self.k, self.other_identities)
+        return (self.kind, content, self.k, self.other_identities, self.rules)
 
 
 def query_ui(retriever: Retriever, config: AppConfig) -> QueryInput | None:
@@ -56,26 +61,42 @@ def query_ui(retriever: Retriever, config: AppConfig) -> QueryInput | None:
     k = right.slider("Results (k)", 1, MAX_K, DEFAULT_K, key="query:k")
     other = right.checkbox("Other identities only", value=True, key="query:other",
                            help="Drop frames of the query's own identity (known for a frame of the index).")
+    rules = rules_ui(right, video_table(config))
     with left:
         if source == UPLOAD:
             file = st.file_uploader("Photo with a face (JPEG or PNG)", type=IMAGE_TYPES, key="query:upload",
                                     max_upload_size=MAX_UPLOAD_MB)
             if file is None:
                 return None
-            return QueryInput("upload", upload_name(file.name), None, file.getvalue(), None, k, other)
+            return QueryInput("upload", upload_name(file.name), None, file.getvalue(), None, k, other, rules)
         choice = video_ui(retriever, video_table(config), key="query")
         row = frame_ui(choice, key="query")
         image = choice.images(retriever, [row])[0]
         st.image(image, caption="query frame", width=160)
         name = f"{choice.identity}/{choice.video}/{choice.frames['frame'].iloc[row]}"
-        return QueryInput("frame", name, image, None, choice.identity, k, other)
+        return QueryInput("frame", name, image, None, choice.identity, k, other, rules)
+
+
+def rules_ui(column: DeltaGenerator, videos: pd.DataFrame) -> HitRules:
+    """The diversity and identity controls: near duplicates collapsed by default, per-video cap, identity filters."""
+    collapse = column.checkbox("Collapse near duplicates", value=True, key="query:collapse",
+                               help=f"Show one frame per moment: hits within {MOMENT_S:g} s of a better hit of the "
+                                    "same video are hidden. Untick to see every frame.")
+    per_video = column.number_input("Hits per video (0: any)", min_value=0, max_value=MAX_K, value=0, step=1,
+                                    key="query:per_video")
+    identities = sorted(videos["identity"].unique())
+    with column.expander("Identities"):
+        only = st.multiselect("Only these", identities, key="query:only")
+        exclude = st.multiselect("Never these", identities, key="query:exclude")
+    return HitRules(per_video=int(per_video) or None, moment_s=MOMENT_S if collapse else None,
+                    exclude=frozenset(exclude), only=frozenset(only) if only else None)
 
 
 def run(retriever: Retriever, query: QueryInput) -> QueryResult:
     """Run `query`: uploads are decoded and face-cropped, index frames go in as the crops they are."""
     image = decode_upload(query.data, query.name) if query.kind == "upload" else query.image
     return run_query(retriever, image, query.k, crop=query.kind == "upload", source=query.name,
-                     identity=query.identity, other_identities=query.other_identities)
+                     identity=query.identity, other_identities=query.other_identities, rules=query.rules)
 
 
 def show_results(result: QueryResult) -> None:
@@ -84,8 +105,11 @@ def show_results(result: QueryResult) -> None:
         captions = ["query"] + [f"#{hit.rank}  {hit.score:.3f}  ·  {hit.identity}  ·  {hit.video}/{hit.frame}"
                                 for hit in result.hits.itertuples()]
         picture_rows([result.crop, *result.frames], captions, columns=COLUMNS)
-    st.download_button("Download the grid (PNG)", result.grid_png(), file_name="posedex_query.png",
-                       mime="image/png", key="query:download")
+    grid, table = st.columns(2)
+    grid.download_button("Download the grid (PNG)", result.grid_png(), file_name="posedex_query.png",
+                         mime="image/png", key="query:download")
+    table.download_button("Download the hits (CSV)", result.csv(), file_name="posedex_hits.csv", mime="text/csv",
+                          key="query:download_csv")
     st.dataframe(result.hits.drop(columns=["id"]), hide_index=True, key="query:table")
 
 

@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import APP_TIMEOUT, png_bytes
-from ui.query_page import BROWSE
+from ui.query_page import BROWSE, MOMENT_S
 from ui.reenact_page import UPLOAD as SOURCE_UPLOAD
 from ui.server import APP
 from ui.settings import MAX_UPLOAD_BYTES
@@ -45,6 +45,29 @@ def test_a_browsed_frame_finds_k_frames_of_other_people(app: AppTest) -> None:
     result = memo(at, "query")
     top = result.hits.iloc[0]
     assert (top["identity"], top["frame"], round(float(top["score"]), 4)) == (identity, 2, 1.0)
+
+
+def test_near_duplicates_are_collapsed_by_default_and_the_controls_change_the_hits(app: AppTest) -> None:
+    """SynthVox frames lie 0.67 s apart: collapsed (the default), no two hits of one video are within a second;
+    untick it and neighbouring frames come back; one hit per video, identity filters, and the CSV of the hits."""
+    at = browse_query(app, 8)
+    at.checkbox(key="query:other").uncheck().run()
+    hits = memo(at, "query").hits
+    for _, video in hits.groupby(["identity", "video"]):
+        times = np.sort(video["time_s"].to_numpy())
+        assert (np.diff(times) >= MOMENT_S).all(), times
+    at.checkbox(key="query:collapse").uncheck().run()
+    every = memo(at, "query").hits
+    assert any((np.diff(np.sort(v["time_s"].to_numpy())) < MOMENT_S).any() for _, v in every.groupby("video"))
+    at.number_input(key="query:per_video").set_value(1).run()
+    one_each = memo(at, "query").hits
+    assert not one_each.duplicated(["identity", "video"]).any() and len(one_each) == 6  # 3 people x 2 videos
+    identity = one_each["identity"].iloc[0]
+    at.multiselect(key="query:exclude").select(identity).run()
+    assert identity not in set(memo(at, "query").hits["identity"])
+    assert at.download_button(key="query:download_csv")
+    csv = memo(at, "query").csv().decode().splitlines()
+    assert csv[0] == ",".join(memo(at, "query").hits.columns) and len(csv) == 1 + len(memo(at, "query").hits)
 
 
 def test_an_uploaded_photo_finds_k_frames_and_bad_files_only_show_a_message(app: AppTest, photo: bytes) -> None:
