@@ -48,6 +48,7 @@ from model.device import pick_device
 from retrieval.hit_rules import HitRules
 
 HIT_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path", "time_s"]
+QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]  # what `index query` prints per hit
 OVERFETCH = 4  # other_identities: fetch k × this many hits first, and grow the fetch by this factor per round
 
 Query = Union[str, Path, np.ndarray, torch.Tensor]  # image file, RGB uint8 (H, W, 3) photo, or pose code (dim,)

@@ -49,6 +49,8 @@ from model.data.errors import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what frame collections and reenactment outputs are made of
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "PPM")  # Pillow's names of the formats we decode
 FORMAT_NAMES = "JPEG, PNG, GIF, WebP, TIFF, BMP, PPM/PGM"
+DECODABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm",
+                      ".pbm")  # the file names of `FORMATS`: what a folder of query photos is searched for
 MAX_PIXELS = 64_000_000  # width x height; the module docstring says why
 BACKGROUND = (255, 255, 255)  # behind transparent pixels
 SIXTEEN_TO_EIGHT_BITS = 257  # 65535 / 255: 16-bit white stays white

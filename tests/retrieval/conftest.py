@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from click.testing import CliRunner
 
 from indexer.store import Store
 from model.checkpoint import file_sha256
@@ -16,6 +17,7 @@ from model.data.collection import read_collection
 from model.data.images import read_image
 from model.data.synthvox import synthesize
 from retrieval.search import Retriever
+from ui.index_command import main
 
 
 def save_tiny_model(path: Path, seed: int) -> Path:
@@ -50,3 +52,14 @@ def retriever(built):
     _, index, checkpoint, *_ = built
     with Retriever(index, checkpoint, device="cpu") as r:
         yield r
+
+
+@pytest.fixture(scope="module")
+def index(built, tmp_path_factory) -> tuple[Path, Path, Path]:
+    """(collection root, index built over it by the CLI, checkpoint)."""
+    root, _, checkpoint, *_ = built
+    out = tmp_path_factory.mktemp("cli") / "index"
+    result = CliRunner().invoke(main, ["build", str(root), "--checkpoint", str(checkpoint), "--out", str(out),
+                                       "--workers", "0", "--device", "cpu", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return root, out, checkpoint

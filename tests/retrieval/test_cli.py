@@ -13,20 +13,10 @@ from skimage import data
 
 from model.data.images import write_image
 from retrieval import cli as retrieval_cli
-from retrieval.cli import INDEX_VARIABLE, QUERY_COLUMNS, default_index
+from retrieval.cli import INDEX_VARIABLE, default_index
+from retrieval.search import QUERY_COLUMNS
 from tests.image_corpus import BAD, GOOD, write_oriented
 from ui.index_command import main
-
-
-@pytest.fixture(scope="module")
-def index(built, tmp_path_factory) -> tuple[Path, Path, Path]:
-    """(collection root, index built over it by the CLI, checkpoint)."""
-    root, _, checkpoint, *_ = built
-    out = tmp_path_factory.mktemp("cli") / "index"
-    result = CliRunner().invoke(main, ["build", str(root), "--checkpoint", str(checkpoint), "--out", str(out),
-                                       "--workers", "0", "--device", "cpu", "--no-progress"])
-    assert result.exit_code == 0, result.output
-    return root, out, checkpoint
 
 
 def query(runner: CliRunner, index, *args: str):
