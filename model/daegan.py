@@ -25,7 +25,10 @@ Choices:
   `data.dataset.to_square`) or float tensors `(..., 3, S, S)` in [-1, 1] on any device. Work runs in chunks of
   `batch_size` frames on `self.device` in eval mode under `torch.inference_mode`; results come back as float32
   CPU tensors. Rendered images are clamped to [-1, 1] (the decoder's residuals are unbounded).
-- No `forward`: training calls the networks themselves (`model.train`); inference calls the methods below.
+- No `forward`: the trainer (`model.train`) builds a DAEGAN and calls its networks, or their DistributedDataParallel
+  wrappers, phase by phase (`model.train_phases`); inference calls the methods below. `generate` is where both
+  decide what G is given: P's rendering as its draft exactly when G refines the decoder
+  (`model.gen_refines_decoder`).
 """
 
 from __future__ import annotations
@@ -308,14 +311,28 @@ class DAEGAN(nn.Module):
         with self._evaluating():
             for chunk in _chunks(n, self.batch_size):
                 f, p = self._on_device(faces[chunk]), self._on_device(pose_code[chunk])
-                if renderer == "generator" and not self.generator.refines_decoder:
-                    out = self.generator(f, p)  # G(f, p), sec. 3.2
-                else:
-                    out = self.pose_embedder.decode(p, f).reconstruction  # R^H + U{R^L + U[T^-1(f)]}, eq. 2
-                    if renderer == "generator":
-                        out = self.generator(f, p, out)  # G refining P's rendering (model.generator)
+                # G (sec. 3.2), or P's decoder alone: R^H + U{R^L + U[T^-1(f)]} (eq. 2)
+                out = self.generate(f, p) if renderer == "generator" else self.pose_embedder.decode(p, f).reconstruction
                 images.append(_cpu(out).clamp(-1, 1))
         return torch.cat(images)
+
+    def generate(self, face: torch.Tensor, pose_code: torch.Tensor, reconstruction: torch.Tensor | None = None, *,
+                 generator: nn.Module | None = None) -> torch.Tensor:
+        """G's image of the embedded face `face` (B, 3, S, S) in the raw pose code `pose_code` (B, pose_dim) (sec. 3.2):
+        (B, 3, S, S), unclamped, with gradients (training calls it; `render` is the inference method).
+
+        A G that refines the decoder (`model.gen_refines_decoder`) takes P's rendering of `face` in `pose_code` as
+        its draft: `reconstruction` (B, 3, S, S) when the caller has it already (training: eq. 2's x), else
+        decoded here. `generator` is the module to run G through (its DistributedDataParallel wrapper while G
+        trains); None runs `self.generator`.
+        """
+        if not self.generator.refines_decoder:
+            draft = None  # G(f, p)
+        elif reconstruction is not None:
+            draft = reconstruction  # G(f, p, x): a residual on top of P's x
+        else:
+            draft = self.pose_embedder.decode(pose_code, face).reconstruction  # x = D_P(p, f), eq. 2
+        return (self.generator if generator is None else generator)(face, pose_code, draft)
 
     @property
     def default_renderer(self) -> Renderer:

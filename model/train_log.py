@@ -6,6 +6,8 @@
   values <= 0 (L_G = -E[D(G)] often is) are left out of the picture, not of the CSV.
 - `sample_grid`: examples down, columns across (inputs, embedded face, pose warp, reconstruction, G's output,
   target), each column headed by its name (`model.image_grid`).
+- `write_samples`: the grid of the same examples (`sample_examples`) at a step, drawn through the model's own
+  inference methods (`DAEGAN.reconstruct`, `DAEGAN.render`), one example (one person) at a time, in float32.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from model.daegan import DAEGAN
+from model.data.dataset import VideoFramesDataset
 from model.image_grid import image_grid
 from model.losses import DiscriminatorLoss, GeneratorLoss, Stage1Loss
+from model.warp import flow_to_colour, resize
 
 
 @dataclass(frozen=True)
@@ -163,3 +168,34 @@ def sample_grid(columns: Sequence[tuple[str, torch.Tensor]]) -> Image.Image:
     tiles = [[to_uint8(images[r]) for _, images in columns] for r in range(b)]  # examples down, columns across
     return image_grid(tiles, tile_size=(w * scale, h * scale), gutter=SAMPLE_GUTTER,
                       column_labels=[name for name, _ in columns])
+
+
+class Examples(NamedTuple):
+    """The fixed examples every sample grid shows."""
+
+    frames: torch.Tensor  # (N, K, 3, S, S)
+    target: torch.Tensor  # (N, 3, S, S)
+
+
+def sample_examples(dataset: VideoFramesDataset, count: int, device: torch.device) -> Examples:
+    """`count` items spread evenly over the dataset (epoch 0's source frames): the same in every grid."""
+    rows = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().tolist()
+    items = [dataset[(row, 0)] for row in rows]
+    return Examples(torch.stack([i.frames for i in items]).to(device),
+                    torch.stack([i.target for i in items]).to(device))
+
+
+def write_samples(model: DAEGAN, examples: Examples, path: Path) -> None:
+    """A sample grid: the K inputs, embedded face, pose warp (colour), the face moved by the warp alone,
+    reconstruction (eq. 2), G's output (once `model.generator_trained`, stage 2), target."""
+    recs = [model.reconstruct(frames, target[None]) for frames, target in zip(examples.frames, examples.target)]
+    size = examples.target.shape[-1]
+    columns = [(f"input {k + 1}", examples.frames[:, k]) for k in range(examples.frames.shape[1])]
+    columns += [("face", torch.stack([r.face for r in recs])),
+                ("pose warp", resize(flow_to_colour(torch.cat([r.flow for r in recs])), size)),  # one scale for all
+                ("warp only", resize(torch.cat([r.warped for r in recs]), size)),
+                ("recon", torch.cat([r.reconstruction for r in recs]))]
+    if model.generator_trained:
+        columns.append(("G(f, p)", torch.cat([model.render(r.face, r.pose_code, renderer="generator") for r in recs])))
+    columns.append(("target", examples.target))
+    sample_grid(columns).save(path)

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = 4
 KILLED_TRAIN = """
 import os, signal, sys
-from model import train
-save = train.save_train_state
+from model import train_run
+save = train_run.save_train_state
 calls = []
 def killing_save(*args, **kwargs):  # SIGKILL at the named point of the second checkpoint write
     calls.append(1)
@@ -31,7 +31,7 @@ def killing_save(*args, **kwargs):  # SIGKILL at the named point of the second c
     save(*args, **kwargs)
     if len(calls) == 2 and sys.argv[1] == "after_state":
         os.kill(os.getpid(), signal.SIGKILL)
-train.save_train_state = killing_save
+train_run.save_train_state = killing_save
 from model.cli import main
 main(sys.argv[2:])
 """

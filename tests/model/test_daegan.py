@@ -188,6 +188,21 @@ def test_reenact_renderer_follows_the_checkpoint_stage(model: DAEGAN, tmp_path: 
     assert DAEGAN.from_checkpoint(path, generator_trained=False).reenact(src, drv).renderer == "decoder"
 
 
+@pytest.mark.parametrize("refines", [True, False])
+def test_generate_is_the_one_rule_for_what_g_is_given(refines: bool) -> None:
+    """`generate` (training's path, given eq. 2's reconstruction) and `render` (inference's, which decodes it) give
+    the same image; G gets P's rendering as its draft exactly when it refines the decoder."""
+    model = make_model(seed=3, **{"model.gen_refines_decoder": refines})
+    face = model.embed_face(images(2, seed=11)).face.expand(3, -1, -1, -1)  # (3, 3, S, S)
+    pose = model.encode_pose(images(3, seed=12), normalize=False)  # (3, pose_dim)
+    with torch.no_grad():
+        rec = model.pose_embedder.decode(pose, face)
+        fake = model.generate(face, pose, rec.reconstruction)
+        expected = model.generator(face, pose, rec.reconstruction if refines else None)
+    assert torch.equal(fake, expected)
+    torch.testing.assert_close(model.render(face, pose, renderer="generator"), fake.clamp(-1, 1))
+
+
 @pytest.mark.parametrize(
     "stage, named, default",
     [("2", "decoder", "decoder"), ("2", "generator", "generator"), ("1", "decoder", "decoder"),

@@ -20,17 +20,19 @@ import torch.multiprocessing as mp
 from PIL import Image
 from safetensors.torch import load_file
 
-import model.train as trainer
+import model.train_phases as phases
 from model.checkpoint import atomic_save_tensors, load_checkpoint, trained_on
 from model.config import Config, load_config
+from model.daegan import DAEGAN
 from model.data.errors import DataError
 from model.data.synthvox import synthesize
 from model.discriminator import Discriminator
 from model.face_embedder import FaceEmbedder
 from model.generator import Generator
 from model.pose_embedder import PoseEmbedder
-from model.train import Networks, init_networks, train
+from model.train import init_networks, train
 from model.train_log import LOSS_TERMS, SAMPLE_GUTTER
+from model.train_phases import Networks
 
 CPU = torch.device("cpu")
 STAGE2_TERMS = [t for t in LOSS_TERMS if t.startswith(("disc_", "gen_"))]
@@ -47,8 +49,8 @@ def tiny(**overrides: object) -> Config:
     return load_config("tiny", {f"train.{k}": v for k, v in overrides.items()})
 
 
-def states(nets: Networks) -> dict[str, torch.Tensor]:
-    return {f"{name}.{k}": v.detach().clone() for name, net in zip(Networks._fields, nets)
+def states(model: DAEGAN) -> dict[str, torch.Tensor]:
+    return {f"{name}.{k}": v.detach().clone() for name, net in model.networks().items()
             for k, v in net.state_dict().items()}
 
 
@@ -97,10 +99,10 @@ def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path,
     frames = torch.rand(2, k, 3, size, size) * 2 - 1
     with torch.no_grad():
         face = rebuilt.face_embedder(frames).face
-        assert torch.equal(face, result.networks.face_embedder(frames).face)
+        assert torch.equal(face, result.model.face_embedder(frames).face)
         rec = rebuilt.pose_embedder(frames[:, 0], face)
         fake = rebuilt.generator(face, rec.pose_code, rec.reconstruction)  # tiny's G refines P's rendering
-        assert torch.equal(fake, result.networks.generator(face, rec.pose_code, rec.reconstruction))
+        assert torch.equal(fake, result.model.generate(face, rec.pose_code, rec.reconstruction))
 
 
 def test_resume_continues_exactly(synthvox: Path, tmp_path: Path) -> None:
@@ -111,7 +113,7 @@ def test_resume_continues_exactly(synthvox: Path, tmp_path: Path) -> None:
     assert first.step == 15
     resumed = train(tiny(max_steps=30), [synthvox], tmp_path / "b", device=CPU, resume=True, progress=False)
     assert resumed.step == 30 and resumed.stage == 2
-    a, b = states(straight.networks), states(resumed.networks)
+    a, b = states(straight.model), states(resumed.model)
     assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a)
     state_a, state_b = (load_file(tmp_path / run / "train_state.safetensors") for run in "ab")
     optimiser_keys = [key for key in state_a if key.startswith("optimizer.")]
@@ -147,27 +149,21 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
     checkpoint = trained.checkpoint
     config = load_config("tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0,
                                   "train.warp_warmup_epochs": 0})  # no stage 1: no warm-up within it
-    size = config.data.size
-    fresh = Networks(FaceEmbedder.from_config(config.model, size=size),
-                     PoseEmbedder.from_config(config.model, size=size),
-                     Generator.from_config(config.model, size=size),
-                     Discriminator.from_config(config.model, size=size))
+    fresh = DAEGAN.from_config(config)
     assert init_networks(fresh, checkpoint, CPU) == ["face_embedder", "pose_embedder", "discriminator"]
     saved = load_checkpoint(checkpoint).states
     for name in ("face_embedder", "pose_embedder", "discriminator"):
         net = getattr(fresh, name)
         assert all(torch.equal(v, saved[name][k]) for k, v in net.state_dict().items())
-    assert not torch.equal(fresh.generator.stem[0].weight[:, :3], trained.networks.generator.stem[0].weight[:, :3])
+    assert not torch.equal(fresh.generator.stem[0].weight[:, :3], trained.model.generator.stem[0].weight[:, :3])
     result = train(config, [synthvox], tmp_path / "b", device=CPU, init=checkpoint, progress=False)
     table = pd.read_csv(tmp_path / "b/losses.csv")
     assert result.stage == 2 and result.step == 12 and (table["stage"] == 2).all()
     with pytest.raises(DataError, match="cannot be combined with --resume"):
         train(config, [synthvox], tmp_path / "b", device=CPU, resume=True, init=checkpoint, progress=False)
     other = load_config("tiny", {f"model.{k}_hidden_dim": 4 for k in ("face", "pose", "gen", "disc")})
-    strangers = Networks(*(cls.from_config(other.model, size=size)
-                           for cls in (FaceEmbedder, PoseEmbedder, Generator, Discriminator)))
     with pytest.raises(DataError, match="no network of this checkpoint matches"):
-        init_networks(strangers, checkpoint, CPU)
+        init_networks(DAEGAN.from_config(other), checkpoint, CPU)
 
 
 def test_a_resumed_run_keeps_what_its_init_weights_saw(synthvox: Path, tmp_path: Path) -> None:
@@ -186,50 +182,58 @@ def test_a_resumed_run_keeps_what_its_init_weights_saw(synthvox: Path, tmp_path:
 
 def test_without_adversarial_stage_g_and_d_never_train(synthvox: Path, tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    phases: list[object] = []
-    real_update = trainer.update
-    monkeypatch.setattr(trainer, "update", lambda opt, loss: (phases.append(opt), real_update(opt, loss)))
+    trained: set[str] = set()
+    real_set_trainable = phases.set_trainable
+
+    def set_trainable(model: DAEGAN, *names: str) -> None:
+        trained.update(names)
+        real_set_trainable(model, *names)
+
+    monkeypatch.setattr(phases, "set_trainable", set_trainable)
     config = tiny(adversarial=False)
     result = train(config, [synthvox], tmp_path / "run", device=CPU, progress=False)
-    assert result.step == 24 and result.stage == 1 and phases == []
+    assert result.step == 24 and result.stage == 1 and trained == {"face_embedder", "pose_embedder"}
     torch.manual_seed(config.train.seed)  # the trainer's initialisation, in its order
     size = config.data.size
     initial = [FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
                Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size)]
-    for name, fresh, trained in zip(Networks._fields, initial, result.networks):
-        same = all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values()))
+    for (name, net), fresh in zip(result.model.networks().items(), initial):
+        same = all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), net.state_dict().values()))
         assert same == (name in ("generator", "discriminator")), name
     table = pd.read_csv(tmp_path / "run/losses.csv")
     assert (table["stage"] == 1).all() and table[STAGE2_TERMS].isna().all().all()
     assert "optimizer.generator.0.exp_avg" not in load_file(tmp_path / "run/train_state.safetensors")
 
 
-def test_stage2_trains_one_network_at_a_time(synthvox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each stage-2 phase changes only its own network: parameters and buffers of the other three (spectral norm's
-    vectors included) are bit-identical from the phase's start to the end of its update."""
+def test_each_phase_trains_only_its_networks(synthvox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each phase changes only its own networks (stage 1: F and P together; stage 2: D, G, F, P one at a time):
+    parameters and buffers of the others (spectral norm's vectors included) are bit-identical from the phase's
+    start to the end of its update."""
     phase: dict[str, object] = {}
-    order: list[str] = []
-    real_set_trainable, real_update = trainer.set_trainable, trainer.update
+    order: list[tuple[str, ...]] = []
+    real_set_trainable, real_update = phases.set_trainable, phases.update
 
-    def set_trainable(nets: Networks, *names: str) -> None:
-        real_set_trainable(nets, *names)
-        phase.update(nets=nets, names=names, before=states(nets))
+    def set_trainable(model: DAEGAN, *names: str) -> None:
+        real_set_trainable(model, *names)
+        phase.update(model=model, names=names, before=states(model))
 
-    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        real_update(optimizer, loss)
-        (name,) = phase["names"]
-        order.append(name)
-        after = states(phase["nets"])
+    def update(loss: torch.Tensor, *optimizers: torch.optim.Optimizer) -> None:
+        real_update(loss, *optimizers)
+        names = phase["names"]
+        order.append(names)
+        after = states(phase["model"])
         for key, value in after.items():
-            if not key.startswith(name + "."):
-                assert torch.equal(value, phase["before"][key]), f"{key} moved while training {name}"
-        assert any(not torch.equal(after[key], phase["before"][key]) for key in after if key.startswith(name + "."))
+            if not key.startswith(tuple(f"{name}." for name in names)):
+                assert torch.equal(value, phase["before"][key]), f"{key} moved while training {names}"
+        for name in names:
+            assert any(not torch.equal(after[key], phase["before"][key]) for key in after if key.startswith(name + "."))
 
-    monkeypatch.setattr(trainer, "set_trainable", set_trainable)
-    monkeypatch.setattr(trainer, "update", update)
+    monkeypatch.setattr(phases, "set_trainable", set_trainable)
+    monkeypatch.setattr(phases, "update", update)
     result = train(tiny(max_steps=27), [synthvox], tmp_path / "run", device=CPU, progress=False)
     assert result.stage == 2
-    assert order == ["discriminator", "generator", "face_embedder", "pose_embedder"] * 3  # steps 25, 26, 27
+    stage2 = [("discriminator",), ("generator",), ("face_embedder",), ("pose_embedder",)]
+    assert order == [("face_embedder", "pose_embedder")] * 24 + stage2 * 3  # stage 1, then steps 25, 26, 27
 
 
 def test_warp_warmup_renders_with_the_warp_alone(synthvox: Path, tmp_path: Path) -> None:
@@ -240,11 +244,11 @@ def test_warp_warmup_renders_with_the_warp_alone(synthvox: Path, tmp_path: Path)
     during = train(dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=12)), [synthvox],
                    tmp_path / "a", device=CPU, progress=False)
     for head in heads:
-        assert all((p == 0).all() for p in getattr(during.networks.pose_embedder, head).parameters()), head
-    assert (during.networks.pose_embedder.flow_head.weight != 0).any()  # the warp learned meanwhile
+        assert all((p == 0).all() for p in getattr(during.model.pose_embedder, head).parameters()), head
+    assert (during.model.pose_embedder.flow_head.weight != 0).any()  # the warp learned meanwhile
     after = train(config, [synthvox], tmp_path / "b", device=CPU, progress=False)
     for head in heads:
-        assert any((p != 0).any() for p in getattr(after.networks.pose_embedder, head).parameters()), head
+        assert any((p != 0).any() for p in getattr(after.model.pose_embedder, head).parameters()), head
 
 
 @pytest.mark.parametrize("through_generator", [True, False])
@@ -253,23 +257,23 @@ def test_pose_embedder_learns_through_the_generator_only_when_told(synthvox: Pat
                                                                    through_generator: bool) -> None:
     """Phase P optimises eq. 5 + eq. 6 (paper), or eq. 5 alone with `train.gen_trains_pose_embedder: false`."""
     seen: dict[str, list[float]] = {"pose": []}
-    real_update = trainer.update
+    real_update = phases.update
 
-    def update(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def update(loss: torch.Tensor, *optimizers: torch.optim.Optimizer) -> None:
         if phase_names == ("pose_embedder",):
             seen["pose"].append(loss.item())
-        real_update(optimizer, loss)
+        real_update(loss, *optimizers)
 
     phase_names: tuple[str, ...] = ()
-    real_set_trainable = trainer.set_trainable
+    real_set_trainable = phases.set_trainable
 
-    def set_trainable(nets: Networks, *names: str) -> None:
+    def set_trainable(model: DAEGAN, *names: str) -> None:
         nonlocal phase_names
         phase_names = names
-        real_set_trainable(nets, *names)
+        real_set_trainable(model, *names)
 
-    monkeypatch.setattr(trainer, "update", update)
-    monkeypatch.setattr(trainer, "set_trainable", set_trainable)
+    monkeypatch.setattr(phases, "update", update)
+    monkeypatch.setattr(phases, "set_trainable", set_trainable)
     config = tiny(max_steps=25, log_every=1, gen_trains_pose_embedder=through_generator)
     train(config, [synthvox], tmp_path / "run", device=CPU, progress=False)
     logged = pd.read_csv(tmp_path / "run/losses.csv").set_index("step")
@@ -294,7 +298,7 @@ def ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     torch.set_num_threads(1)
     config = load_config("tiny", {"train.stage1_epochs": 1, "train.stage2_epochs": 1})
     result = train(config, [Path(data)], Path(out), device=CPU, progress=False)
-    atomic_save_tensors(states(result.networks), Path(out) / f"replica{rank}.safetensors", {"step": str(result.step)})
+    atomic_save_tensors(states(result.model), Path(out) / f"replica{rank}.safetensors", {"step": str(result.step)})
     torch.distributed.destroy_process_group()
 
 
