@@ -8,5 +8,7 @@
   `disentanglement` (retrieval, leakage, probes): the analyses; `evaluate` runs them for one model;
 - `provenance`: each collection held out or seen in training, by the checkpoint's training record; `summary`: the
   held-out collections' headline figures beside their targets;
-- `pictures` and `report` show them; `run` goes from files to a report folder.
+- `results`: what the analyses found, typed; `metrics_file`: metrics.json as one typed document;
+- `picture_pass` (what each picture shows; `pictures` draws them) and `report` show them; `run` goes from files to
+  a report folder.
 """

@@ -10,7 +10,7 @@ P learning from eq. 5 alone in stage 2, and the within-video contrastive term on
 row as data: the config fields it switches on (with the values they had in the row before) and the fields it sets
 on the preset, whose own values are the last row's.
 `run_ablation` trains every row into ``out/runs/<row>/`` with `model.train.train`, evaluates it with
-`evaluate(..., with_pictures=False)` and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
+`evaluate` (no pictures) and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
 
 Notable choices (the paper is silent on how its rows were budgeted; rows 7-13 are ours):
 - One budget: every row takes the same number of steps over the same batches, seed and config otherwise. Rows
@@ -209,7 +209,7 @@ def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[P
             checkpoint = result.checkpoint
             trained = {"steps": result.step, "train_seconds": time.perf_counter() - started, "resumed": resume}
         model = DAEGAN.from_checkpoint(checkpoint, device)
-        found = evaluate(model, collections, settings, inception=inception, with_pictures=False, progress=progress)
+        found = evaluate(model, collections, settings, inception=inception, progress=progress)
         metrics = {**found.metrics.to_json(), **trained, "evaluated_with": evaluated_with}
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, default=float))
         results.append(RowResult(row, config, metrics, skipped=False))

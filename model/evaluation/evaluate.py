@@ -1,8 +1,9 @@
-"""One evaluation of one model: collections in, a metrics dict and pictures out (`daegan evaluate`, issue 6).
+"""One evaluation of one model: collections in, typed metrics out (`daegan evaluate`, issue 6).
 
 `evaluate` is what a caller runs per model: the CLI once, an ablation runner once per trained row, collecting
-`Evaluation.metrics` (typed `results`, written as metrics.json by `to_json()`) into its table. Which analyses run
-depends on each collection:
+`Evaluation.metrics` (typed `results`, written as metrics.json by `to_json()`) into its table. The pictures are a
+pass of their own (`picture_pass`) over `Evaluation.drawn`, what the analyses drew. Which analyses run depends on
+each collection:
 
 - labelled (SynthVox) collections: the paper's protocol (SSIM, L1 against the driving frame; FID), cross-identity
   reenactment against the rendered ground truth (SSIM, L1), pose retrieval against the labels, identity leakage and
@@ -29,19 +30,17 @@ Choices:
 from __future__ import annotations
 
 import hashlib
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tqdm import tqdm
 
 from model.checkpoint import TrainingRecord, trained_on
 from model.daegan import DAEGAN, to_images
 from model.data.synthvox import POSE_COLUMNS
-from model.evaluation import cross_identity, disentanglement, expression, pictures, protocol
+from model.evaluation import cross_identity, disentanglement, expression, protocol
 from model.evaluation import landmarks as lm
 from model.evaluation.fid import FIDInception, fid
 from model.evaluation.frames import EvalCollection
@@ -57,25 +56,46 @@ from model.evaluation.results import (
     ProtocolResult,
     ProtocolSkipped,
     RetrievalSection,
+    TrainedOn,
+    TrainedOnCollection,
 )
 from model.evaluation.settings import EvaluationSettings
 from model.evaluation.summary import summarise
-from model.warp import flow_to_colour, resize
 
 FID_MISSING = "FID: not computed, no Inception weights"
 ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures")  # spawn keys of the seeded generators
 POSE_AND_MOUTH = ("yaw", "pitch", "roll", "mouth_open")  # the parameters of the combined retrieval figure
 
 
-@dataclass
+@dataclass(frozen=True)
+class RetrievalDraw:
+    """A retrieval's queries and hits, and the pose values that label them, as its picture shows them."""
+
+    candidates: list[str]  # the collections whose frames, concatenated in this order, the rows below index
+    found: disentanglement.RetrievalResult  # queries and hits: rows of the candidates' frames
+    values: np.ndarray  # (N, P) the candidates' pose values: labels, or dlib's measures (NaN: no face)
+    judge: str  # who measured `values`: "" for the labels, else named in the picture
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What the analyses of one collection drew, which its pictures show again (`picture_pass`)."""
+
+    videos: list[protocol.VideoDraw]  # the protocol's
+    drivers_from: list[str]  # the collections whose identities may drive its sources across identities
+    retrieval: RetrievalDraw | None  # None: no retrieval ran
+
+
+@dataclass(frozen=True)
 class Evaluation:
-    """What `evaluate` found: the typed `metrics` and the pictures by file name."""
+    """What `evaluate` found: the typed `metrics`, and what each collection's analyses drew by its name (none where
+    the protocol could not run)."""
 
     metrics: Metrics
-    pictures: dict[str, Image.Image] = field(default_factory=dict)
+    drawn: dict[str, Drawn]
 
 
-def _rng(settings: EvaluationSettings, analysis: str, collection: str) -> np.random.Generator:
+def analysis_rng(settings: EvaluationSettings, analysis: str, collection: str) -> np.random.Generator:
     """The generator of one analysis of one collection: keyed by the seed, the analysis and the collection's name."""
     name_key = int.from_bytes(hashlib.sha256(collection.encode()).digest()[:4], "little")
     return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(ANALYSES.index(analysis), name_key)))
@@ -106,7 +126,7 @@ class _Judge:
 
 def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: EvaluationSettings, *,
              inception: FIDInception | None = None, landmarks: lm.LandmarkModel | None = None,
-             renderer: str | None = None, with_pictures: bool = True, progress: bool = True) -> Evaluation:
+             renderer: str | None = None, progress: bool = True) -> Evaluation:
     """Evaluate `model` on `collections` (module docstring). `landmarks` None loads dlib when a real collection
     needs it (and notes why not when it cannot); `inception` None leaves FID out, saying so."""
     renderer = renderer or model.default_renderer
@@ -120,14 +140,14 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
     codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
     record = trained_on(model.metadata)
     results: dict[str, CollectionResult] = {}
-    pictures_by_name: dict[str, Image.Image] = {}
+    drawn: dict[str, Drawn] = {}
     for collection in tqdm(collections, unit="collection", desc="evaluate", disable=not progress):
         described = dict(kind="synthvox" if collection.labelled else "real", root=str(collection.root),
                          synthvox_seed=collection.synth_seed, frame_size=collection.frame_size,
                          frames=len(collection.frames), identities=int(collection.frames["identity"].nunique()),
                          videos=len(set(collection.videos)), training=training_status(record, collection))
         draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
-                                     num_sources=num_sources, rng=_rng(settings, "protocol", collection.name))
+                                     num_sources=num_sources, rng=analysis_rng(settings, "protocol", collection.name))
         if not draws:
             results[collection.name] = CollectionResult(
                 **described, protocol=ProtocolSkipped("no video has two frames or more"))
@@ -135,12 +155,13 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
         same = protocol.reenact_draws(model, collection, draws, renderer=renderer, progress=progress)
         pool = [collection] if collection.labelled else collections
         cross_draws = cross_identity.draw_drivers(collection, draws, pool, num_driving=settings.num_driving,
-                                                  rng=_rng(settings, "cross", collection.name))
+                                                  rng=analysis_rng(settings, "cross", collection.name))
         cross = (cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
                  if cross_draws else None)
         judged: LandmarkScores | None = None
         cross_result: CrossIdentityResult | CrossIdentityJudged | None = None
         analyses: dict[str, object] = {}
+        retrieval: RetrievalDraw | None = None
         if collection.labelled:
             if cross is not None:
                 boxes = expression.region_boxes(collection, cross_draws, model.size)
@@ -148,8 +169,7 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                 cross_result = CrossIdentityResult(len(cross_draws), len(cross.reenacted),
                                                    Baselines(**truth["ssim"]), Baselines(**truth["l1"]),
                                                    expression.region_l1(cross, boxes))
-            analyses = _disentanglement(model, collection, codes[collection.name], settings, pictures_by_name,
-                                        with_pictures)
+            analyses, retrieval = _disentanglement(model, collection, codes[collection.name], settings)
         elif judge is not None:
             judged = _landmark_scores(judge, collection, same)
             if cross is not None:
@@ -157,31 +177,27 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
                 cross_result = CrossIdentityJudged(len(cross_draws), len(cross.reenacted),
                                                    sorted({d.driver.name for d in cross_draws}),
                                                    _landmark_cross(judge, collection, cross, reference))
-            analyses = {"retrieval": _real_retrieval(judge, collection, collections, codes, settings,
-                                                     pictures_by_name, with_pictures)}
+            analyses["retrieval"], retrieval = _real_retrieval(judge, collection, collections, codes, settings)
         fid_value, fid_note = _fid(inception, same)
         protocol_result = ProtocolResult(**protocol.protocol_counts(draws), **protocol.compare(same), fid=fid_value,
                                          fid_note=fid_note, judged=judged)
-        section = CollectionResult(**described, protocol=protocol_result, cross_identity=cross_result, **analyses)
-        results[collection.name] = section
-        if with_pictures:
-            _pictures(model, collection, draws, pool, renderer, settings, pictures_by_name)
-            pictures_by_name[f"{collection.name}_metrics.png"] = pictures.bar_chart(_bars(section))
+        results[collection.name] = CollectionResult(**described, protocol=protocol_result,
+                                                    cross_identity=cross_result, **analyses)
+        drawn[collection.name] = Drawn(draws, [c.name for c in pool], retrieval)
     metrics = Metrics(renderer=renderer, num_sources=num_sources,
                       fid="computed" if inception is not None else FID_MISSING,
                       landmarks=judge_note or ("dlib 68-point landmarks and face recognition"
                                                if judge else "not needed (labelled frames only)"),
                       trained_on=_record_summary(record), collections=results, summary=summarise(results))
-    return Evaluation(metrics, pictures_by_name)
+    return Evaluation(metrics, drawn)
 
 
-def _record_summary(record: TrainingRecord | None) -> dict[str, object] | None:
+def _record_summary(record: TrainingRecord | None) -> TrainedOn | None:
     """What the checkpoint says it trained on, in counts (the identities themselves stay in the checkpoint)."""
     if record is None:
         return None
-    return {"complete": record.complete,
-            "collections": [{"name": c.name, "path": c.path, "synthvox_seed": c.synthvox_seed,
-                             "trained": len(c.trained), "held_out": len(c.held_out)} for c in record.collections]}
+    return TrainedOn(record.complete, [TrainedOnCollection(c.name, c.path, c.synthvox_seed, len(c.trained),
+                                                           len(c.held_out)) for c in record.collections])
 
 
 def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> tuple[float | None, str | None]:
@@ -233,10 +249,11 @@ def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[st
         **judged)
 
 
-def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings,
-                     shown_pictures: dict[str, Image.Image], with_pictures: bool) -> dict[str, object]:
-    """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field."""
-    rng = _rng(settings, "retrieval", collection.name)
+def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings
+                     ) -> tuple[dict[str, object], RetrievalDraw]:
+    """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field, and
+    the retrieval's draw."""
+    rng = analysis_rng(settings, "retrieval", collection.name)
     poses, identities, videos = collection.poses, collection.identities, collection.videos
     queries = _queries(len(codes), settings, rng)
     found = disentanglement.retrieval(codes, poses, identities, queries, k=settings.k, rng=rng)
@@ -249,29 +266,23 @@ def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarra
         {"pose_code": codes, "face": face_features}, poses, POSE_COLUMNS, identities, videos,
         alphas=settings.probe_alphas, folds=settings.probe_folds, test_fraction=settings.probe_test_fraction,
         c=settings.probe_c,
-        max_iter=settings.probe_max_iter, rng=_rng(settings, "probes", collection.name)))
-    if with_pictures and len(found.queries):
-        shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
-        rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
-        labels = [f"yaw {round(poses[q, 0]):d} pitch {round(poses[q, 1]):d}\nmouth {poses[q, 3]:.2f}" for q in shown]
-        shown_pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
-            collection.images[shown], collection.images[found.hits[rows]], row_labels=labels,
-            cell=settings.picture_cell)
-    return out
+        max_iter=settings.probe_max_iter, rng=analysis_rng(settings, "probes", collection.name)))
+    return out, RetrievalDraw([collection.name], found, poses, judge="")
 
 
 def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list[EvalCollection],
-                    codes: dict[str, np.ndarray], settings: EvaluationSettings,
-                    shown_pictures: dict[str, Image.Image], with_pictures: bool) -> RetrievalSection:
-    """Queries from `collection`, hits among every other identity of every collection, judged by dlib."""
-    rng = _rng(settings, "retrieval", collection.name)
+                    codes: dict[str, np.ndarray], settings: EvaluationSettings
+                    ) -> tuple[RetrievalSection, RetrievalDraw | None]:
+    """Queries from `collection`, hits among every other identity of every collection, judged by dlib; and the
+    retrieval's draw (None: no other identity)."""
+    rng = analysis_rng(settings, "retrieval", collection.name)
     own = len(collection.frames)
     queries = _queries(own, settings, rng)
     others = [c for c in collections if c is not collection]
     all_codes = np.concatenate([codes[collection.name], *(codes[c.name] for c in others)])
     identities = np.concatenate([collection.identities, *(c.identities for c in others)])
     if not (identities != identities[0]).any():
-        return RetrievalSection(note="one identity only: no other identity to retrieve")
+        return RetrievalSection(note="one identity only: no other identity to retrieve"), None
     several = len(set(collection.identities)) > 1  # then this collection's other identities are candidates too
     measured = np.arange(own) if several else queries
     values = np.full((len(all_codes), len(lm.MEASURE_COLUMNS)), np.nan)  # NaN: not a query or hit (no face)
@@ -286,96 +297,5 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
         faces_found_queries=float(np.mean(~np.isnan(values[queries, 0]))),
         candidates=int((~np.isnan(values[own if not several else 0:, 0])).sum()),
         candidates_from=sorted({c.name for c in others} | ({collection.name} if several else set())))
-    if with_pictures and len(found.queries):
-        images = torch.cat([collection.images, *(c.images for c in others)])
-        shown = found.queries[:: max(1, len(found.queries) // settings.picture_queries)][: settings.picture_queries]
-        rows = [np.flatnonzero(found.queries == q)[0] for q in shown]
-        labels = [f"yaw {round(values[q, 0]):d} pitch {round(values[q, 1]):d}\nmouth {values[q, 3]:.2f} (dlib)"
-                  for q in shown]
-        shown_pictures[f"{collection.name}_retrieval.png"] = pictures.retrieval_grid(
-            images[shown], images[found.hits[rows]], row_labels=labels, cell=settings.picture_cell)
-    return section
+    return section, RetrievalDraw([collection.name, *(c.name for c in others)], found, values, judge="dlib")
 
-
-def _pictures(model: DAEGAN, collection: EvalCollection, draws: list[protocol.VideoDraw], pool: list[EvalCollection],
-              renderer: str, settings: EvaluationSettings, shown_pictures: dict[str, Image.Image]) -> None:
-    """Fig. 7 for the first protocol video, and the reenactment grid: sources of distinct identities down the
-    side, one random frame of each of other identities of `pool` across the top."""
-    video = draws[0]
-    rows = np.flatnonzero(collection.videos == video.video)[: settings.picture_frames]
-    frames = collection.images[rows]
-    single = model.embed_face(frames.unsqueeze(1))  # each frame alone: (N, 1, ...) fields
-    rebuilt = model.reconstruct(collection.images[video.sources], frames)
-    shown_pictures[f"{collection.name}_disentangling.png"] = pictures.disentangling_picture(
-        frames, flow_to_colour(single.flow[:, 0]), single.face,
-        resize(rebuilt.flow_colour, model.size), rebuilt.reconstruction, cell=settings.picture_cell)
-    seen, sources = set(), []
-    for draw in draws:
-        identity = collection.identities[draw.sources[0]]
-        if identity not in seen:
-            seen.add(identity)
-            sources.append(draw)
-        if len(sources) == settings.picture_sources:
-            break
-    frames_of = [(c, who, np.flatnonzero(c.identities == who)) for c in pool for who in sorted(set(c.identities))
-                 if who not in seen]
-    rng = _rng(settings, "pictures", collection.name)
-    picked = rng.permutation(len(frames_of))[: settings.picture_drivers]
-    drivers = [c.images[rng.choice(rows)] for c, _, rows in (frames_of[i] for i in sorted(picked))]
-    if not drivers:  # one identity only: its own frames drive it
-        drivers = list(collection.images[draws[0].driving[: settings.picture_drivers]])
-    driving = torch.stack(drivers)
-    reenacted = torch.stack([model.reenact(collection.images[d.sources], driving, renderer=renderer).image
-                             for d in sources])
-    shown_pictures[f"{collection.name}_reenactment.png"] = pictures.reenactment_grid(
-        collection.images[[d.sources[0] for d in sources]], driving, reenacted, cell=settings.picture_cell)
-
-
-def _bars(section: CollectionResult) -> list[tuple[str, list[tuple[str, float]]]]:
-    """The bar-chart panels of one collection's metrics: the model first, its baselines after."""
-    panels: list[tuple[str, list[tuple[str, float]]]] = []
-    p = section.protocol
-    if isinstance(p, ProtocolResult):
-        panels.append(("protocol SSIM (higher better)", [("model", p.ssim), ("source frame", p.ssim_source)]))
-        if p.judged is not None:
-            panels.append(("protocol AKD px (lower better)", [("model", p.judged.akd.model),
-                                                               ("source frame", p.judged.akd.source)]))
-            panels.append(("protocol CSIM (higher better)",
-                           [("model", p.judged.csim.model), ("same person", p.judged.csim.same_person)]))
-    c = section.cross_identity
-    if isinstance(c, CrossIdentityResult):
-        panels.append(("cross-identity SSIM vs truth",
-                       [("model", c.ssim.model), ("source frame", c.ssim.source), ("driving frame", c.ssim.driving)]))
-        panels.append(("cross-identity L1 (lower)", [("model", c.l1.model), ("source frame", c.l1.source),
-                                                      ("driving frame", c.l1.driving)]))
-        for region, scores in c.regions.items():
-            panels.append((f"cross-identity {region} L1 (lower)",
-                           [("model", scores.model), ("source", scores.source), ("driving", scores.driving)]))
-    if isinstance(c, CrossIdentityJudged):
-        j = c.judged
-        panels.append(("cross-identity AKD px (lower)", [("model", j.akd.model), ("source frame", j.akd.source)]))
-        driving_csim = j.csim.driving if j.csim.driving is not None else math.nan
-        panels.append(("cross-identity CSIM (higher)", [("model", j.csim.model), ("same person", j.csim.same_person),
-                                                         ("driving frame", driving_csim)]))
-        panels.append(("faces detected (higher)", [("reenactments", j.faces_detected.reenacted),
-                                                   ("driving frames", j.faces_detected.driving)]))
-    r = section.retrieval
-    if r is not None and r.normalised and r.gap_closed is not None:
-        panels.append(("retrieval error, std units (lower)", [(n, r.normalised[n])
-                                                              for n in ("model", "random", "oracle")]))
-        panels.append(("retrieval gap closed (toward 1)", list(r.gap_closed.items())))
-    leak = section.leakage
-    if leak is not None:
-        panels.append(("identity leakage (toward chance)", [("model", leak.model), ("chance", leak.chance),
-                                                            ("oracle", leak.oracle)]))
-    probes = section.probes
-    if probes is not None and probes.pose_r2_from_pose_code is not None and probes.pose_r2_from_face is not None:
-        panels.append(("pose probe mean R^2", [
-            ("from pose code", float(np.mean(list(probes.pose_r2_from_pose_code.values())))),
-            ("from face", float(np.mean(list(probes.pose_r2_from_face.values()))))]))
-    if (probes is not None and probes.identity_accuracy_from_pose_code is not None
-            and probes.identity_accuracy_from_face is not None and probes.identity_chance is not None):
-        panels.append(("identity probe accuracy", [("from pose code", probes.identity_accuracy_from_pose_code),
-                                                   ("from face", probes.identity_accuracy_from_face),
-                                                   ("chance", probes.identity_chance)]))
-    return panels

@@ -1,6 +1,7 @@
-"""The evaluation's files: ``metrics.json`` (every figure, machine-readable), ``report.md`` (the same figures in
-tables beside their baselines, each metric defined in one sentence, the pictures, and the command that made it)
-and the PNGs.
+"""The evaluation's files: ``metrics.json`` (every figure, machine-readable: `metrics_file`), ``report.md`` (the
+same figures in tables beside their baselines, each metric defined in one sentence, the pictures, and the command
+that made it) and the PNGs. report.md is rendered from the typed document (`MetricsFile`) as read back from the
+metrics.json just written, so the two say the same; `render_markdown` renders any metrics.json read back so.
 
 `METRIC_DEFINITIONS` is the one place a metric's meaning is written: units and which direction is better. A figure
 that could not be computed is written as such ("FID: not computed, no Inception weights"), never as a number.
@@ -15,8 +16,21 @@ import json
 import math
 from pathlib import Path
 
-from model.evaluation.evaluate import FID_MISSING, Evaluation
+from PIL import Image
+
+from model.evaluation.evaluate import FID_MISSING
+from model.evaluation.metrics_file import EvaluationHeader, MetricsFile, clean
 from model.evaluation.provenance import HELD_OUT
+from model.evaluation.results import (
+    CollectionResult,
+    CrossIdentityJudged,
+    CrossIdentityResult,
+    LandmarkScores,
+    Metrics,
+    ProtocolSkipped,
+    Summary,
+    TrainedOn,
+)
 
 METRIC_DEFINITIONS = {
     "SSIM": "structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) between an image and its "
@@ -72,19 +86,6 @@ METRIC_DEFINITIONS = {
 }
 
 
-def _clean(value: object) -> object:
-    """JSON-safe: NaN and infinities become null; numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _n(count: int, noun: str) -> str:
     """"1 video", "2 videos"; "identities" for identity."""
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
@@ -97,153 +98,154 @@ def _f(value: object, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def write_report(evaluation: Evaluation, out: str | Path, *, header: dict[str, object], command: str) -> Path:
-    """Write metrics.json, the PNGs and report.md into `out` (created); returns report.md's path."""
+
+def write_report(metrics: Metrics, pictures: dict[str, Image.Image], out: str | Path, *,
+                 header: EvaluationHeader) -> Path:
+    """Write metrics.json, the PNGs (`pictures`, by file name) and report.md into `out` (created); returns
+    report.md's path."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    metrics = {**header, "command": command, **evaluation.metrics.to_json(),
-               "pictures": sorted(evaluation.pictures), "definitions": METRIC_DEFINITIONS}
-    metrics = _clean(metrics)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    for name, picture in evaluation.pictures.items():
+    stored = clean(MetricsFile(header, metrics, sorted(pictures), METRIC_DEFINITIONS).to_json())
+    (out / "metrics.json").write_text(json.dumps(stored, indent=2, allow_nan=False) + "\n")
+    for name, picture in pictures.items():
         picture.save(out / name, optimize=True)
     path = out / "report.md"
-    path.write_text(render_markdown(metrics) + "\n")
+    # rendered from the file's own figures (cleaned, read back): report.md says what metrics.json says
+    path.write_text(render_markdown(MetricsFile.from_json(stored)) + "\n")
     return path
 
 
-def render_markdown(metrics: dict) -> str:
-    """report.md from a metrics dict as `write_report` stores it."""
-    ck = metrics.get("checkpoint", {})
-    ck_fid = metrics.get("fid_weights")
+def render_markdown(document: MetricsFile) -> str:
+    """report.md from metrics.json's document (`MetricsFile.from_json` reads one back from the file)."""
+    ck, m, settings = document.header.checkpoint, document.metrics, document.header.settings
     lines = ["# posedex evaluation", "",
-             f"Checkpoint `{ck.get('path')}` (sha256 `{str(ck.get('sha256', ''))[:16]}`, {ck.get('size')} px, pose "
-             f"code of {ck.get('pose_dim')}, trained to step {ck.get('step')}), reenacting with the "
-             f"**{metrics['renderer']}**, {metrics['num_sources']} source frames per video. posedex "
-             f"{metrics.get('posedex_version')}.", "",
-             *([f"Trained with: `{ck['trained_with']}`", ""] if ck.get("trained_with") else []),
-             *_trained_on(metrics.get("trained_on")),
-             "Regenerate with:", "", "```sh", metrics["command"], "```", "",
-             f"- {FID_MISSING if metrics['fid'] == FID_MISSING else 'FID computed with ' + str(ck_fid)}",
-             f"- Real frames judged by: {metrics['landmarks']}",
-             f"- Seed {metrics['settings']['seed']}; settings in metrics.json. Every metric is defined at the end.",
+             f"Checkpoint `{ck.path}` (sha256 `{ck.sha256[:16]}`, {ck.size} px, pose code of {ck.pose_dim}, trained "
+             f"to step {ck.step}), reenacting with the **{m.renderer}**, {m.num_sources} source frames per video. "
+             f"posedex {document.header.posedex_version}.", "",
+             *([f"Trained with: `{ck.trained_with}`", ""] if ck.trained_with else []),
+             *_trained_on(m.trained_on),
+             "Regenerate with:", "", "```sh", document.header.command, "```", "",
+             f"- {FID_MISSING if m.fid == FID_MISSING else 'FID computed with ' + str(document.header.fid_weights)}",
+             f"- Real frames judged by: {m.landmarks}",
+             f"- Seed {settings.seed}; settings in metrics.json. Every metric is defined at the end.",
              ""]
-    lines += _summary(metrics["summary"])
-    for name, section in metrics["collections"].items():
-        lines += _collection(name, section, metrics)
+    lines += _summary(m.summary)
+    for name, section in m.collections.items():
+        lines += _collection(name, section, document.pictures)
     lines += ["## Definitions", ""]
-    lines += [f"- **{term}**: {text}" for term, text in metrics["definitions"].items()]
+    lines += [f"- **{term}**: {text}" for term, text in document.definitions.items()]
     return "\n".join(lines)
 
 
-def _trained_on(record: dict | None) -> list[str]:
+def _trained_on(record: TrainedOn | None) -> list[str]:
     """What the checkpoint says it trained on, in one paragraph."""
     if record is None:
         return ["Trained on: **unknown** (the checkpoint does not say; no collection here can be called held out).",
                 ""]
-    parts = [f"`{c['name'] or '(no root)'}` ({_n(c['trained'], 'identity')} trained on, {c['held_out']} held out by "
-             f"the split{'; SynthVox seed ' + str(c['synthvox_seed']) if c['synthvox_seed'] is not None else ''})"
-             for c in record["collections"]]
-    incomplete = [] if record["complete"] else ["; it started from weights whose checkpoint does not say what they "
-                                                "trained on"]
+    parts = [f"`{c.name or '(no root)'}` ({_n(c.trained, 'identity')} trained on, {c.held_out} held out by the "
+             f"split{'; SynthVox seed ' + str(c.synthvox_seed) if c.synthvox_seed is not None else ''})"
+             for c in record.collections]
+    incomplete = [] if record.complete else ["; it started from weights whose checkpoint does not say what they "
+                                             "trained on"]
     return ["Trained on: " + "; ".join(parts) + "".join(incomplete) + ".", ""]
 
 
-def _summary(summary: dict) -> list[str]:
+def _summary(summary: Summary) -> list[str]:
     """The held-out collections' headline figures, each beside its baseline and target."""
     lines = ["## Summary: held-out collections only", ""]
-    left = summary["left_out_of_summary"]
+    left = summary.left_out_of_summary
     if left:
         lines += ["Not in the summary: " + "; ".join(f"`{n}`, {label}" for n, label in left.items()) + ".", ""]
-    if not summary["figures"]:
+    if not summary.figures:
         return lines + ["No held-out collection was evaluated: nothing to summarise.", ""]
     lines += ["| collection | figure | value | baseline | target | met |", "|---|---|---|---|---|---|"]
-    for row in summary["figures"]:
-        met = {True: "yes", False: "**no**", None: "n/a"}[row["met"]] if row["target"] else ""
-        lines.append(f"| {row['collection']} | {row['figure']} | {_f(row['value'])} | {_f(row['baseline_value'])} "
-                     f"({row['baseline']}) | {row['target']} | {met} |")
+    for row in summary.figures:
+        met = {True: "yes", False: "**no**", None: "n/a"}[row.met] if row.target else ""
+        lines.append(f"| {row.collection} | {row.figure} | {_f(row.value)} | {_f(row.baseline_value)} "
+                     f"({row.baseline}) | {row.target} | {met} |")
     return lines + [""]
 
 
-def _collection(name: str, s: dict, metrics: dict) -> list[str]:
-    kind = (f"SynthVox, seed {s['synthvox_seed']}, labelled" if s["kind"] == "synthvox"
-            else "real frames, no labels")
-    t = s["training"]
-    status = t["label"] if t["status"] == HELD_OUT else f"{t['label']}: not held-out figures"
-    trained_as = f" (trained on as {', '.join(f'`{n}`' for n in t['trained_as'])})" if t["trained_as"] else ""
+def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str]:
+    """One collection's section: its status, then each analysis that ran, then its pictures."""
+    kind = f"SynthVox, seed {s.synthvox_seed}, labelled" if s.kind == "synthvox" else "real frames, no labels"
+    t = s.training
+    status = t.label if t.status == HELD_OUT else f"{t.label}: not held-out figures"
+    trained_as = f" (trained on as {', '.join(f'`{n}`' for n in t.trained_as)})" if t.trained_as else ""
     lines = [f"## {name} ({kind}): {status}", "",
-             f"`{s['root']}`: {_n(s['frames'], 'frame')} of {_n(s['videos'], 'video')} of "
-             f"{_n(s['identities'], 'identity')}, {s['frame_size']} px on disk. Training status: **{t['label']}**"
+             f"`{s.root}`: {_n(s.frames, 'frame')} of {_n(s.videos, 'video')} of "
+             f"{_n(s.identities, 'identity')}, {s.frame_size} px on disk. Training status: **{t.label}**"
              f"{trained_as}.", ""]
-    p = s.get("protocol", {})
+    p = s.protocol
     lines += ["### Reenactment: the paper's protocol (same person)", ""]
-    if not p.get("videos"):
-        return lines + [p.get("note", "not computed"), ""]
-    lines += [f"{_n(p['videos'], 'video')} (paper: 50), {p['driving_frames']} driving frames "
-              f"({p['driving_per_video'][0]}-{p['driving_per_video'][1]} per video; paper: 32), "
-              f"{p['sources_per_video'][0]}-{p['sources_per_video'][1]} source frames per video from the rest.", "",
+    if isinstance(p, ProtocolSkipped):
+        return lines + [p.note, ""]
+    lines += [f"{_n(p.videos, 'video')} (paper: 50), {p.driving_frames} driving frames "
+              f"({p.driving_per_video[0]}-{p.driving_per_video[1]} per video; paper: 32), "
+              f"{p.sources_per_video[0]}-{p.sources_per_video[1]} source frames per video from the rest.", "",
               "| metric | model | unchanged source frame |", "|---|---|---|",
-              f"| SSIM ↑ | {_f(p['ssim'])} | {_f(p['ssim_source'])} |",
-              f"| L1 ↓ | {_f(p['l1'], 4)} | {_f(p['l1_source'], 4)} |"]
-    if "akd" in p:
-        lines += _judged_rows(p)
-    lines += ["", f"FID ↓: {_f(p['fid'], 2)}" if p.get("fid") is not None else (p.get("fid_note") or FID_MISSING), ""]
-    c = s.get("cross_identity")
-    if c and "ssim" in c:
+              f"| SSIM ↑ | {_f(p.ssim)} | {_f(p.ssim_source)} |",
+              f"| L1 ↓ | {_f(p.l1, 4)} | {_f(p.l1_source, 4)} |"]
+    if p.judged is not None:
+        lines += _judged_rows(p.judged)
+    lines += ["", f"FID ↓: {_f(p.fid, 2)}" if p.fid is not None else (p.fid_note or FID_MISSING), ""]
+    c = s.cross_identity
+    if isinstance(c, CrossIdentityResult):
         lines += ["### Cross-identity reenactment against the rendered ground truth", "",
-                  f"{_n(c['videos'], 'source video')}, each driven by frames of one video of another identity "
-                  f"({c['frames']} driving frames in all); the target is the source identity rendered in the "
+                  f"{_n(c.videos, 'source video')}, each driven by frames of one video of another identity "
+                  f"({c.frames} driving frames in all); the target is the source identity rendered in the "
                   f"driving frame's pose.",
                   "", "| metric | model | unchanged source frame | driving frame |", "|---|---|---|---|",
-                  f"| SSIM ↑ | {_f(c['ssim']['model'])} | {_f(c['ssim']['source'])} | {_f(c['ssim']['driving'])} |",
-                  f"| L1 ↓ | {_f(c['l1']['model'], 4)} | {_f(c['l1']['source'], 4)} | {_f(c['l1']['driving'], 4)} |",
-                  *(f"| {region} region L1 ↓ ({r['pairs']} pairs) | {_f(r['model'], 4)} | {_f(r['source'], 4)} | "
-                    f"{_f(r['driving'], 4)} |" for region, r in c.get("regions", {}).items()),
+                  f"| SSIM ↑ | {_f(c.ssim.model)} | {_f(c.ssim.source)} | {_f(c.ssim.driving)} |",
+                  f"| L1 ↓ | {_f(c.l1.model, 4)} | {_f(c.l1.source, 4)} | {_f(c.l1.driving, 4)} |",
+                  *(f"| {region} region L1 ↓ ({r.pairs} pairs) | {_f(r.model, 4)} | {_f(r.source, 4)} | "
+                    f"{_f(r.driving, 4)} |" for region, r in c.regions.items()),
                   ""]
-    elif c and "akd" in c:
+    elif isinstance(c, CrossIdentityJudged):
         lines += ["### Cross-identity reenactment (no ground truth: judged by dlib)", "",
-                  f"{_n(c['videos'], 'source video')}, {c['frames']} driving frames of other identities "
-                  f"(from {', '.join(c['drivers_from'])}).", "",
-                  "| metric | model | baseline |", "|---|---|---|", *_judged_rows(c), ""]
-    r = s.get("retrieval")
-    if r and r.get("error"):
-        judge = "dlib's measures of query and hits" if r.get("judge") else "the SynthVox labels"
-        lines += [f"### Pose retrieval across identities (Fig. 8): top-{r['k']} by pose code, other identities only",
-                  "", f"{r['queries']} queries; errors against {judge}."
-                  + (f" Candidates: {r['candidates']} frames with a face, from {', '.join(r['candidates_from'])}; "
-                     f"faces found in {r['faces_found_queries']:.0%} of the queries." if r.get("judge") else ""), "",
+                  f"{_n(c.videos, 'source video')}, {c.frames} driving frames of other identities "
+                  f"(from {', '.join(c.drivers_from)}).", "",
+                  "| metric | model | baseline |", "|---|---|---|", *_judged_rows(c.judged), ""]
+    r = s.retrieval
+    if r is not None and r.error:
+        judge = "dlib's measures of query and hits" if r.judge else "the SynthVox labels"
+        lines += [f"### Pose retrieval across identities (Fig. 8): top-{r.k} by pose code, other identities only",
+                  "", f"{r.queries} queries; errors against {judge}."
+                  + (f" Candidates: {r.candidates} frames with a face, from {', '.join(r.candidates_from or [])}; "
+                     f"faces found in {r.faces_found_queries:.0%} of the queries." if r.judge else ""), "",
                   "| parameter | model top-k | random k | oracle | gap closed |", "|---|---|---|---|---|"]
-        for col in r["parameters"]:
-            m, rnd, o = (r["error"][n][col] for n in ("model", "random", "oracle"))
-            lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(r['gap_closed'][col], 2)} |")
-        n = r["normalised"]
-        lines += [f"| **normalised error** | **{_f(n['model'])}** | {_f(n['random'])} | {_f(n['oracle'])} | "
-                  f"{_f(r['gap_closed_normalised'], 2)} |",
+        gap_closed, normalised = r.gap_closed or {}, r.normalised or {}
+        for col in r.parameters or []:
+            m, rnd, o = (r.error[n][col] for n in ("model", "random", "oracle"))
+            lines.append(f"| {col} | {_f(m)} | {_f(rnd)} | {_f(o)} | {_f(gap_closed[col], 2)} |")
+        lines += [f"| **normalised error** | **{_f(normalised['model'])}** | {_f(normalised['random'])} | "
+                  f"{_f(normalised['oracle'])} | {_f(r.gap_closed_normalised, 2)} |",
                   f"| head pose and mouth (yaw, pitch, roll, mouth_open), normalised | | | | "
-                  f"{_f(r['gap_closed_pose_and_mouth'], 2)} |", ""]
-    elif r and r.get("note"):
-        lines += ["### Pose retrieval across identities", "", r["note"], ""]
-    leak = s.get("leakage")
-    if leak:
+                  f"{_f(r.gap_closed_pose_and_mouth, 2)} |", ""]
+    elif r is not None and r.note:
+        lines += ["### Pose retrieval across identities", "", r.note, ""]
+    leak = s.leakage
+    if leak is not None:
         lines += ["### Identity leakage of the pose code", "",
-                  f"Share of the unfiltered top-{r['k'] if r else ''} with the query's identity ({leak['queries']} "
-                  f"queries): model **{_f(leak['model'])}**, chance {_f(leak['chance'])}, oracle {_f(leak['oracle'])}.",
-                  ""]
-    probes = s.get("probes")
-    if probes:
+                  f"Share of the unfiltered top-{r.k if r is not None else ''} with the query's identity "
+                  f"({leak.queries} queries): model **{_f(leak.model)}**, chance {_f(leak.chance)}, oracle "
+                  f"{_f(leak.oracle)}.", ""]
+    probes = s.probes
+    if probes is not None and (probes.pose_r2_from_pose_code is not None
+                               or probes.identity_accuracy_from_pose_code is not None):  # a probe ran
         lines += ["### Linear probes", ""]
-        if "pose_r2_from_pose_code" in probes:
-            ids = probes["pose_identities"]
+        if probes.pose_r2_from_pose_code is not None and probes.pose_identities is not None:
+            ids, from_face = probes.pose_identities, probes.pose_r2_from_face or {}
             lines += [f"Pose R² on {ids['test']} identities held out of the fit ({ids['train']} fitted):", "",
                       "| pose parameter | R² from pose code ↑ | R² from embedded face |", "|---|---|---|"]
-            for col, value in probes["pose_r2_from_pose_code"].items():
-                lines.append(f"| {col} | {_f(value)} | {_f(probes['pose_r2_from_face'][col])} |")
+            for col, value in probes.pose_r2_from_pose_code.items():
+                lines.append(f"| {col} | {_f(value)} | {_f(from_face[col])} |")
             lines.append("")
-        if "identity_accuracy_from_pose_code" in probes:
-            lines += [f"Identity accuracy on held-out videos ({probes['identity_classes']} identities): from the pose "
-                      f"code **{_f(probes['identity_accuracy_from_pose_code'])}**, from the embedded face "
-                      f"{_f(probes['identity_accuracy_from_face'])}, chance {_f(probes['identity_chance'])}.", ""]
-    shown = [f for f in metrics["pictures"] if f.startswith(f"{name}_")]
+        if probes.identity_accuracy_from_pose_code is not None:
+            lines += [f"Identity accuracy on held-out videos ({probes.identity_classes} identities): from the pose "
+                      f"code **{_f(probes.identity_accuracy_from_pose_code)}**, from the embedded face "
+                      f"{_f(probes.identity_accuracy_from_face)}, chance {_f(probes.identity_chance)}.", ""]
+    shown = [f for f in pictures if f.startswith(f"{name}_")]
     if shown:
         lines += ["### Pictures", ""]
         captions = {"retrieval": "Pose retrieval (Fig. 8): query, then its top hits among other identities",
@@ -257,16 +259,16 @@ def _collection(name: str, s: dict, metrics: dict) -> list[str]:
     return lines
 
 
-def _judged_rows(p: dict) -> list[str]:
+def _judged_rows(judged: LandmarkScores) -> list[str]:
     """The dlib rows of a table with columns metric | model | baseline."""
-    akd, csim, faces, missing = p["akd"], p["csim"], p["faces_detected"], p["missing_face_rate"]
-    other = (f"; {_f(csim['driving'])} (driving frame, another person, {csim['driving_pairs']} pairs)"
-             if "driving" in csim else "")
-    return [f"| faces detected ↑ | {_f(faces['reenacted'], 2)} | {_f(faces['driving'], 2)} (driving frames) |",
-            f"| missing-face rate ↓ | {_f(missing['model'], 2)} | {_f(missing['source'], 2)} (unchanged source "
+    akd, csim, faces, missing = judged.akd, judged.csim, judged.faces_detected, judged.missing_face_rate
+    other = (f"; {_f(csim.driving)} (driving frame, another person, {csim.driving_pairs} pairs)"
+             if csim.driving is not None else "")
+    return [f"| faces detected ↑ | {_f(faces.reenacted, 2)} | {_f(faces.driving, 2)} (driving frames) |",
+            f"| missing-face rate ↓ | {_f(missing.model, 2)} | {_f(missing.source, 2)} (unchanged source "
             f"frame) |",
-            f"| AKD to the driver ↓ (px, {akd['pairs']} detected pairs) | {_f(akd['model'], 2)} | "
-            f"{_f(akd['source'], 2)} (unchanged source frame, same pairs; {_f(akd['source_all'], 2)} over its "
-            f"{akd['source_all_pairs']} pairs) |",
-            f"| CSIM to the source ↑ ({csim['pairs']} pairs) | {_f(csim['model'])} | {_f(csim['same_person'])} "
-            f"(same person, {csim['same_person_pairs']} pairs; model / same person {_f(csim['ratio'], 2)}){other} |"]
+            f"| AKD to the driver ↓ (px, {akd.pairs} detected pairs) | {_f(akd.model, 2)} | "
+            f"{_f(akd.source, 2)} (unchanged source frame, same pairs; {_f(akd.source_all, 2)} over its "
+            f"{akd.source_all_pairs} pairs) |",
+            f"| CSIM to the source ↑ ({csim.pairs} pairs) | {_f(csim.model)} | {_f(csim.same_person)} "
+            f"(same person, {csim.same_person_pairs} pairs; model / same person {_f(csim.ratio, 2)}){other} |"]

@@ -1,19 +1,25 @@
 """What an evaluation found, typed: one frozen dataclass per analysis, and `Metrics` that holds them per collection
-(issue 13, "Evaluation returns typed results"). `evaluate` builds them, `summary` and the bar charts read their
-fields, and `to_json()` writes them as metrics.json stores them.
+(issue 13, "Evaluation returns typed results"). `evaluate` builds them, `summary`, the bar charts and report.md
+read their fields, `to_json()` writes them as metrics.json stores them and `from_json()` reads them back.
 
 metrics.json is the contract that report.md, the ablation's table and the docs' figures are read from, so each
 dataclass's fields are its JSON keys in their order. Choices:
 - A field made with `optional()` is left out of the JSON while it is None, as the dict it replaces left the key out
   (a probe that could not run, retrieval's note); a plain field that is None is written as null (FID not computed).
+- A null under an `optional()` key reads back as NaN: None would have been left out, so it was a non-finite
+  figure that metrics.json writes as null (`report`); read back, it writes the same JSON and renders as "n/a".
+- Where a field holds one of several results (the protocol run or skipped, cross-identity against the truth or
+  judged by dlib), each class names in `TOLD_BY` a key that only its JSON holds.
 - The dlib scores (`LandmarkScores`) are one dataclass that the protocol and the real cross-identity sections each
   carry and write flat into their own JSON object, where the dict they replace merged them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+import math
+import types
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Self, get_args, get_origin, get_type_hints
 
 _OMIT_NONE = {"omit_none": True}
 
@@ -33,9 +39,32 @@ def _json(value: object) -> object:
     return value
 
 
+def _from_json(hint: Any, value: Any) -> Any:
+    """`value` as metrics.json holds it, made the type `hint` names: results, and lists, tuples and dicts of them."""
+    if value is None:
+        return None
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is types.UnionType:
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) > 1:
+            kinds = [k for k in kinds if k.TOLD_BY in value]
+        return _from_json(kinds[0], value)
+    if isinstance(hint, type) and issubclass(hint, JSONResult):
+        return hint.from_json(value)
+    if origin is dict:
+        return {k: _from_json(args[1], v) for k, v in value.items()}
+    if origin is list:
+        return [_from_json(args[0], v) for v in value]
+    if origin is tuple:
+        return tuple(_from_json(a, v) for a, v in zip(args, value))
+    return value
+
+
 @dataclass(frozen=True)
 class JSONResult:
     """A result written as metrics.json stores it: its fields in order, `optional()` ones while set."""
+
+    TOLD_BY: ClassVar[str] = ""  # a key only this class's JSON holds, where a field may hold one of several
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -45,6 +74,20 @@ class JSONResult:
                 continue
             out[f.name] = _json(value)
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        """The result that `to_json` wrote as `data` (after metrics.json's cleaning: module docstring)."""
+        hints = get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue  # left out while None
+            value = data[f.name]
+            if value is None and f.metadata.get("omit_none"):
+                value = math.nan
+            values[f.name] = _from_json(hints[f.name], value)
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -134,6 +177,7 @@ class TrainingStatus(JSONResult):
 class ProtocolSkipped(JSONResult):
     """The paper's protocol could not run: no video has two frames."""
 
+    TOLD_BY = "note"
     note: str
 
     def to_json(self) -> dict[str, object]:
@@ -157,16 +201,24 @@ class ProtocolResult(JSONResult):
     fid_note: str | None
     judged: LandmarkScores | None = None
 
+    TOLD_BY = "ssim"
+
     def to_json(self) -> dict[str, object]:
         out = super().to_json()
         out.pop("judged")
         return out | (self.judged.to_json() if self.judged is not None else {})
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        judged = LandmarkScores.from_json(data) if "akd" in data else None
+        return replace(super().from_json(data), judged=judged)
 
 
 @dataclass(frozen=True)
 class CrossIdentityResult(JSONResult):
     """Cross-identity reenactment against SynthVox's rendered ground truth (`cross_identity`, `expression`)."""
 
+    TOLD_BY = "regions"
     videos: int
     frames: int
     ssim: Baselines
@@ -183,9 +235,15 @@ class CrossIdentityJudged(JSONResult):
     drivers_from: list[str]  # the collections the driving frames came from
     judged: LandmarkScores
 
+    TOLD_BY = "drivers_from"
+
     def to_json(self) -> dict[str, object]:
         return {"videos": self.videos, "frames": self.frames, "drivers_from": self.drivers_from,
                 **self.judged.to_json()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Self:
+        return cls(data["videos"], data["frames"], data["drivers_from"], LandmarkScores.from_json(data))
 
 
 @dataclass(frozen=True)
@@ -275,6 +333,25 @@ class Summary(JSONResult):
 
 
 @dataclass(frozen=True)
+class TrainedOnCollection(JSONResult):
+    """One collection of the checkpoint's training record, in counts (the identities stay in the checkpoint)."""
+
+    name: str
+    path: str
+    synthvox_seed: int | None
+    trained: int  # identities trained on
+    held_out: int  # identities the split held out
+
+
+@dataclass(frozen=True)
+class TrainedOn(JSONResult):
+    """What the checkpoint says it trained on (`model.checkpoint.TrainingRecord`), in counts."""
+
+    complete: bool  # False: it started from weights whose checkpoint does not say what they trained on
+    collections: list[TrainedOnCollection]
+
+
+@dataclass(frozen=True)
 class Metrics(JSONResult):
     """One model's evaluation as metrics.json stores it, less the header the caller adds (checkpoint, settings)."""
 
@@ -282,6 +359,6 @@ class Metrics(JSONResult):
     num_sources: int
     fid: str  # "computed" or why not
     landmarks: str  # what judged real frames, or why nothing did
-    trained_on: dict[str, object] | None  # the checkpoint's training record in counts; None: it does not say
+    trained_on: TrainedOn | None  # None: the checkpoint does not say
     collections: dict[str, CollectionResult]
     summary: Summary

@@ -1,7 +1,7 @@
 """From files to a report folder: load the checkpoint, the collections and the optional Inception weights,
-evaluate, write report.md, metrics.json and the PNGs. `daegan evaluate` is a thin wrapper around `evaluate_files`.
-The checkpoint's training record is read first: a collection it partly trained on is read without the identities
-it saw (`settings.held_out_only`; `provenance`)."""
+evaluate, make the pictures, write report.md, metrics.json and the PNGs. `daegan evaluate` is a thin wrapper around
+`evaluate_files`. The checkpoint's training record is read first: a collection it partly trained on is read without
+the identities it saw (`settings.held_out_only`; `provenance`)."""
 
 from __future__ import annotations
 
@@ -20,18 +20,19 @@ from model.data.errors import DataError
 from model.evaluation.evaluate import Evaluation, evaluate
 from model.evaluation.fid import load_inception
 from model.evaluation.frames import load_collection
+from model.evaluation.metrics_file import CheckpointInfo, EvaluationHeader
+from model.evaluation.picture_pass import make_pictures
 from model.evaluation.report import write_report
 from model.evaluation.settings import EvaluationSettings
 
 CHECKPOINT_KEYS = ("step", "stage", "trained_with")  # checkpoint metadata the report repeats
 
 
-def checkpoint_header(path: Path, model: DAEGAN) -> dict[str, object]:
+def checkpoint_header(path: Path, model: DAEGAN) -> CheckpointInfo:
     """Who was evaluated: file, hash, sizes and the training provenance the checkpoint carries."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    info = {"path": str(path), "sha256": digest, "size": model.size, "pose_dim": model.pose_dim}
-    info.update({k: model.metadata[k] for k in CHECKPOINT_KEYS if k in model.metadata})
-    return info
+    return CheckpointInfo(str(path), digest, model.size, model.pose_dim,
+                          **{k: model.metadata[k] for k in CHECKPOINT_KEYS if k in model.metadata})
 
 
 def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: str | Path, *,
@@ -53,10 +54,10 @@ def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: st
                                    held_out_only=settings.held_out_only, progress=progress)
                    for root, name in zip(data_roots, names)]
     evaluation = evaluate(model, collections, settings, inception=inception, renderer=renderer, progress=progress)
-    header = {"posedex_version": __version__, "checkpoint": checkpoint_header(checkpoint, model),
-              "settings": settings.to_dict(),
-              "fid_weights": str(inception_weights) if inception_weights is not None else None}
-    return write_report(evaluation, out, header=header, command=command), evaluation
+    pictures = make_pictures(model, collections, evaluation, settings)
+    header = EvaluationHeader(__version__, checkpoint_header(checkpoint, model), settings,
+                              str(inception_weights) if inception_weights is not None else None, command)
+    return write_report(evaluation.metrics, pictures, out, header=header), evaluation
 
 
 def unique_names(roots: list[Path]) -> list[str]:

@@ -29,7 +29,10 @@ from model.data.images import write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, render, synthesize, talking_trajectory, video_rng
 from model.evaluation.evaluate import FID_MISSING, evaluate
 from model.evaluation.frames import load_collection
+from model.evaluation.metrics_file import EvaluationHeader, MetricsFile
+from model.evaluation.picture_pass import make_pictures
 from model.evaluation.report import render_markdown, write_report
+from model.evaluation.run import checkpoint_header
 from model.evaluation.settings import evaluation_settings
 from model.train import train
 
@@ -123,7 +126,8 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
         assert f"**{term}**" in report
 
 
-def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path], tmp_path: Path) -> None:
+def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(setup: dict[str, Path],
+                                                                              tmp_path: Path) -> None:
     # what an ablation runner calls per trained row; this model claims to have trained on every held_out identity
     model = DAEGAN.from_checkpoint(setup["untrained"])
     seen = tuple(f"sv{i:04d}" for i in range(6))
@@ -131,9 +135,9 @@ def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path], tmp
     settings = evaluation_settings({**SMALL, "num_videos": 2})
     collection = load_collection(setup["held_out"], size=model.size, fps=1.0, max_frames=settings.max_frames,
                                  seed=0, progress=False)
-    found = evaluate(model, [collection], settings, with_pictures=False, progress=False)
+    found = evaluate(model, [collection], settings, progress=False)
     metrics = found.metrics.to_json()
-    assert found.pictures == {} and json.dumps(metrics, default=float)
+    assert json.dumps(metrics, default=float)
     section = metrics["collections"]["held_out"]
     assert section["protocol"]["videos"] == 2 and {"cross_identity", "retrieval", "leakage", "probes"} <= set(section)
     # seen data is said to be seen, and kept out of the summary
@@ -141,8 +145,15 @@ def test_evaluate_returns_one_metrics_dict_per_model(setup: dict[str, Path], tmp
     summary = metrics["summary"]
     assert summary["held_out"] == [] and summary["figures"] == []
     assert summary["left_out_of_summary"] == {"held_out": "seen in training (all 6 identities)"}
-    report = write_report(found, tmp_path, header={"settings": settings.to_dict()}, command="daegan evaluate")
-    assert render_markdown(json.loads((tmp_path / "metrics.json").read_text())) + "\n" == report.read_text()
+    pictures = make_pictures(model, [collection], found, settings)
+    assert sorted(pictures) == [f"held_out_{kind}.png" for kind in ("disentangling", "metrics", "reenactment",
+                                                                      "retrieval")]
+    header = EvaluationHeader("0", checkpoint_header(setup["untrained"], model), settings, None, "daegan evaluate")
+    report = write_report(found.metrics, pictures, tmp_path, header=header)
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    # the typed document reads metrics.json back whole, and report.md renders from it alone
+    assert MetricsFile.from_json(stored).to_json() == stored
+    assert render_markdown(MetricsFile.from_json(stored)) + "\n" == report.read_text()
     text = report.read_text()
     assert "## held_out (SynthVox, seed 1, labelled): seen in training (all 6 identities): not held-out figures" in text
     assert "No held-out collection was evaluated" in text
