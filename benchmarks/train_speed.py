@@ -1,8 +1,9 @@
 """Training throughput per stage, in examples/s (one example = K source frames + 1 target), by precision variant.
 
-What runs: the trainer's own step functions, `model.train.stage1_step` (F + P on eq. 5) and `stage2_step` (the
-D, G, F, P phases on one batch), on networks and Adam optimisers built as `model.train.train` builds them from a
-preset. Each stage is warmed up, then timed over `--steps` steps (CUDA synchronised before the clock stops).
+What runs: the trainer's own step functions, `model.train_phases.stage1_step` (F + P on eq. 5) and `stage2_step`
+(the D, G, F, P phases on one batch), on the DAEGAN and Adam optimisers built as `model.train.train` builds them
+from a preset (`model.train_schedule.build_optimizers`), with P's augmented input made per step (`make_batch`).
+Each stage is warmed up, then timed over `--steps` steps (CUDA synchronised before the clock stops).
 
 Line 1 per variant, data loading excluded: random in-memory batches of the preset's shapes, already on the device.
 Variants, side by side in one run, ratios against the first:
@@ -28,32 +29,22 @@ import torch
 from machine import torch_machine
 
 from model.config import Config, load_config
+from model.daegan import DAEGAN
 from model.data.collection import read_collection
 from model.data.dataset import VideoFramesDataset, make_loader
 from model.data.synthvox import synthesize
 from model.device import pick_device
-from model.discriminator import Discriminator
-from model.face_embedder import FaceEmbedder
-from model.generator import Generator
-from model.pose_embedder import PoseEmbedder
-from model.train import Networks, epoch_batches, stage1_step, stage2_step
-
-STEPS = {1: stage1_step, 2: stage2_step}
+from model.train import epoch_batches
+from model.train_phases import Networks, Trainee, make_batch, stage1_step, stage2_step
+from model.train_schedule import build_optimizers
 
 
-
-def build(config: Config, device: torch.device, channels_last: bool):
-    """Networks and optimisers as `train` builds them (seeded init; Adam with the preset's lrs and betas)."""
+def build(config: Config, device: torch.device, channels_last: bool) -> tuple[DAEGAN, dict]:
+    """The model and optimisers as `train` builds them (seeded init; `build_optimizers`)."""
     torch.manual_seed(config.train.seed)
-    size, tc = config.data.size, config.train
-    nets = Networks(FaceEmbedder.from_config(config.model, size=size),
-                    PoseEmbedder.from_config(config.model, size=size),
-                    Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size))
     memory_format = torch.channels_last if channels_last else torch.preserve_format
-    nets = Networks(*(net.to(device, memory_format=memory_format) for net in nets))
-    optimizers = {name: torch.optim.Adam(net.parameters(), lr=tc.disc_lr if name == "discriminator" else tc.lr,
-                                         betas=tc.betas) for name, net in zip(Networks._fields, nets)}
-    return nets, optimizers
+    model = DAEGAN.from_config(config).to(device, memory_format=memory_format)
+    return model, build_optimizers(model, config.train)
 
 
 def sync(device: torch.device) -> None:
@@ -65,9 +56,9 @@ def throughput(config: Config, device: torch.device, stage: int, batches, *, ste
                bf16: bool, channels_last: bool) -> float:
     """Examples/s of `steps` timed steps of `stage` after `warmup` untimed ones; `batches` yields
     (frames_k (B, K, 3, S, S), target (B, 3, S, S)) on the device."""
-    nets, optimizers = build(config, device, channels_last)
+    model, optimizers = build(config, device, channels_last)
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    step = STEPS[stage]
+    trainee = Trainee(model, Networks(*model.networks().values()), optimizers, ctx, config)
     examples = 0
     for i in range(warmup + steps):
         if i == warmup:
@@ -76,7 +67,11 @@ def throughput(config: Config, device: torch.device, stage: int, batches, *, ste
         frames_k, target = next(batches)
         if channels_last:
             target = target.contiguous(memory_format=torch.channels_last)
-        step(nets, nets, optimizers, frames_k, target, ctx, config)
+        batch = make_batch(frames_k, target, config, step=i, rank=0, device=device)  # P's augmented input too
+        if stage == 1:
+            stage1_step(trainee, batch, residuals=True)
+        else:
+            stage2_step(trainee, batch)
         examples += len(target)
     sync(device)
     return examples / (time.perf_counter() - start)

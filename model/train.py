@@ -75,11 +75,6 @@ class TrainResult:
     checkpoint: Path  # out/checkpoint.safetensors
     model: DAEGAN  # the trained model (this process's replica), in eval mode
 
-    @property
-    def networks(self) -> Networks:
-        """The trained networks F, P, G, D as a tuple."""
-        return Networks(*self.model.networks().values())
-
 
 def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.device, resume: bool = False,
           init: Path | None = None, progress: bool = True) -> TrainResult:

@@ -66,7 +66,7 @@ def test_d_the_warp_carries_the_motion(trained: tuple[TrainResult, Path, Path]) 
     """P's warp alone (residuals left out) rebuilds every frame of a video from its embedded face better than the
     embedded face unmoved: the pose is carried by moving the face's pixels, not painted from the code."""
     result, data, run = trained
-    nets, k = result.networks, load_config(run / "config.yaml").data.num_frames
+    nets, k = result.model, load_config(run / "config.yaml").data.num_frames
     warped, unmoved = [], []
     with torch.no_grad():
         for _, rows in read_collection(data).groupby(["identity", "video"]):
@@ -83,7 +83,7 @@ def test_d_the_warp_carries_the_motion(trained: tuple[TrainResult, Path, Path]) 
 
 def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Path]) -> None:
     result, data, run = trained
-    face_embedder = result.networks.face_embedder
+    face_embedder = result.model.face_embedder
     k = load_config(run / "config.yaml").data.num_frames
     faces = {}
     with torch.no_grad():
@@ -103,7 +103,7 @@ def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Pa
 
 def test_c_pose_codes_group_by_pose_across_identities(trained: tuple[TrainResult, Path, Path]) -> None:
     result, data, _ = trained
-    pose_embedder = result.networks.pose_embedder
+    pose_embedder = result.model.pose_embedder
     recipe = Recipe.read(data / RECIPE_FILE)  # each identity in its first video's scene: scene changes with identity
     renders = torch.stack([torch.stack([to_tensor(recipe.render(i, 0, pose, SIZE)) for pose in POSES])
                            for i in range(IDENTITIES)])  # (I, P, 3, S, S)

@@ -70,7 +70,7 @@ def test_stage2_losses_are_finite_and_content_loss_falls(trained: tuple[TrainRes
 
 def test_generator_beats_the_embedded_face(trained: tuple[TrainResult, Path, Path]) -> None:
     result, data, run = trained
-    nets, config = result.networks, load_config(run / "config.yaml")
+    nets, config = result.model, load_config(run / "config.yaml")
     assert nets.generator.refines_decoder
     collection = read_collection(data)
     split = split_by_identity(collection, test_fraction=config.data.test_fraction, seed=config.data.seed)
@@ -78,7 +78,7 @@ def test_generator_beats_the_embedded_face(trained: tuple[TrainResult, Path, Pat
     poses = talking_trajectory(np.random.default_rng(SEED + 1), NEW_FRAMES)  # a trajectory no video used
     recipe = Recipe.read(data / RECIPE_FILE)
     errors: dict[str, list[float]] = {"G": [], "face": [], "decoder": []}
-    for network in nets:
+    for network in nets.networks().values():
         network.eval()
     with torch.no_grad():
         for identity in training:
