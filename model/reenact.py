@@ -165,6 +165,7 @@ class DrivingTrack:
     fps: float  # the output's frame rate: the stated rate, or a variable-rate video's steady rate
     squares: list[Box]  # the face's crop square in every decoded frame
     filled: int  # frames where no face was followed that took the nearest tracked frame's square
+    times: list[float]  # each decoded frame's timestamp, seconds from the first
     schedule: list[int]  # the decoded frame shown at each output frame: every frame once, unless the rate varies
 
 
@@ -192,9 +193,9 @@ def track_driving_face(video: Path, *, progress: tqdm | None = None) -> DrivingT
             box = boxes[int(nearest[np.abs(nearest - i).argmin()])]  # the nearest tracked frame's box
         squares.append(face_square(box))
     if len(times) < 2 or is_constant_rate(times, native_fps):
-        return DrivingTrack(native_fps, squares, len(boxes) - len(have), list(range(len(squares))))
+        return DrivingTrack(native_fps, squares, len(boxes) - len(have), times, list(range(len(squares))))
     fps = steady_rate(times)
-    return DrivingTrack(fps, squares, len(boxes) - len(have), constant_rate_schedule(times, fps))
+    return DrivingTrack(fps, squares, len(boxes) - len(have), times, constant_rate_schedule(times, fps))
 
 
 def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *,

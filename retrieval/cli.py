@@ -63,6 +63,11 @@ def default_index() -> Path:
 @click.option("--exclude", "exclude", multiple=True, metavar="IDENTITY", help="Never return IDENTITY (repeatable).")
 @click.option("--only", "only", multiple=True, metavar="IDENTITY",
               help="Return only these identities (repeatable).")
+@click.option("--motion", is_flag=True,
+              help="IMAGE is a folder of one clip's frames (name order): find segments that move like it, as for "
+                   "a video file IMAGE.")
+@click.option("--clip-fps", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
+              help="The frame rate of a --motion folder's frames.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, nothing else.")
 @click.option("--grid", type=click.Path(path_type=Path), default=None,
               help="Also save the query and its hits as one picture (PNG or JPEG).")
@@ -70,20 +75,27 @@ def default_index() -> Path:
 def query(image: Path | None, from_csv: Path | None, out: Path | None, k: int, index_dir: Path | None,
           checkpoint: Path | None, other_identities: bool, identity: str | None, per_video: int | None,
           per_identity: int | None, moment_s: float | None, exclude: tuple[str, ...], only: tuple[str, ...],
-          as_json: bool, grid: Path | None, device: torch.device) -> None:
+          motion: bool, clip_fps: float, as_json: bool, grid: Path | None, device: torch.device) -> None:
     """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
 
     IMAGE may be a folder: every image in it is answered in one process (as with --from-csv), one row per hit with
     the query's path, written to --out or printed as CSV; images that cannot be used are skipped and listed.
 
+    IMAGE may be a video clip (or, with --motion, a folder of its frames): the segments of indexed videos whose
+    pose sequence follows the clip's (dynamic time warping), with their start and end frames.
+
     Example: index query photo.jpg -k 10 --other-identities --per-video 1 --grid hits.png
     """
+    from model.data.video import VIDEO_SUFFIXES
     from retrieval.hit_rules import HitRules
     from retrieval.search import Retriever
 
     if (image is None) == (from_csv is None):
         raise click.UsageError("give one IMAGE (a photo or a folder of photos) or --from-csv FILE")
-    many = from_csv is not None or image.is_dir()
+    clip = image is not None and (motion or image.suffix.lower() in VIDEO_SUFFIXES)
+    if clip and out is not None:
+        raise click.UsageError("--out writes many photo queries' hits: a clip's segments print as a table or --json")
+    many = not clip and (from_csv is not None or image.is_dir())
     if many and grid is not None:
         raise click.UsageError("--grid draws one query: give a single photo")
     if not many and out is not None:
@@ -93,7 +105,9 @@ def query(image: Path | None, from_csv: Path | None, out: Path | None, k: int, i
     rules = HitRules(per_video=per_video, per_identity=per_identity, moment_s=moment_s, exclude=frozenset(exclude),
                      only=frozenset(only) if only else None)
     with Retriever(index_dir, checkpoint, device=device) as retriever:
-        if many:
+        if clip:
+            _answer_clip(retriever, image, k, rules, clip_fps, as_json, grid)
+        elif many:
             _answer_many(retriever, image, from_csv, out, k, other_identities, identity, rules, as_json)
         else:
             _answer_one(retriever, image, k, other_identities, identity, rules, as_json, grid)
@@ -148,3 +162,22 @@ def _answer_many(retriever: Retriever, folder: Path | None, from_csv: Path | Non
     hits = result.hits.assign(score=result.hits["score"].round(6))
     click.echo(json.dumps(hits.to_dict("records")) if as_json else hits.to_csv(index=False), nl=False)
     click.echo(f"answered {result.answered} of {len(images)} images ({len(result.skipped)} skipped)", err=True)
+
+
+def _answer_clip(retriever: Retriever, clip_path: Path, k: int, rules: HitRules, clip_fps: float, as_json: bool,
+                 grid: Path | None) -> None:
+    """A clip: the segments that move like it, as a table (or JSON), and their strips when asked."""
+    from retrieval.grid import segments_grid
+    from retrieval.motion_query import read_clip, search_motion
+
+    found = search_motion(retriever, read_clip(retriever, clip_path, clip_fps=clip_fps), k, rules=rules)
+    if grid is not None:
+        strips = [retriever.hit_images(retriever.frames(ids)) for ids in found.frame_ids]
+        segments_grid(list(found.clip.crops), found.segments, strips).save(grid)  # each strip thinned to 8
+    table = found.segments
+    if as_json:
+        click.echo(json.dumps([{**row, "score": round(float(row["score"]), 6)} for row in table.to_dict("records")]))
+        return
+    click.echo(table.to_string(index=False, formatters={"score": "{:.4f}".format}))
+    if grid is not None:
+        click.echo(f"grid: {grid}", err=True)

@@ -48,3 +48,18 @@ def hits_grid(query: np.ndarray, hits, frames: Sequence[np.ndarray], *, cell: in
         [f"#{row.rank}  {row.score:.3f}", str(row.identity), f"{row.video}/{row.frame}"]
         for row in hits.itertuples()]
     return captioned_grid([query, *frames], captions, cell=cell, columns=columns, highlight_first=True)
+
+
+def segments_grid(query: Sequence[np.ndarray], segments, frames: Sequence[Sequence[np.ndarray]], *, cell: int = 96,
+                  columns: int = 8) -> Image.Image:
+    """A motion query's strip over each found segment's strip (`motion_query`): row 0 the clip's samples, row i
+    segment i's frames, each row thinned evenly to at most `columns` pictures; rows labelled with rank, score and
+    identity/video/frames."""
+    def thin(strip: Sequence[np.ndarray]) -> list[np.ndarray]:
+        picks = np.unique(np.linspace(0, len(strip) - 1, min(columns, len(strip))).round().astype(int))
+        return [strip[i] for i in picks]
+
+    rows = [thin(query)] + [thin(strip) for strip in frames]
+    labels = ["query"] + [f"#{row.rank} {row.score:.3f}\n{row.identity}\n{row.video}\n{row.start_frame}-{row.end_frame}"
+                          for row in segments.itertuples()]
+    return image_grid(rows, tile_size=cell, gutter=GUTTER, row_labels=labels, resample=Image.Resampling.BILINEAR)

@@ -51,6 +51,10 @@ class HitRules:
         """Whether every hit passes: the search needs no over-fetching."""
         return self == HitRules()
 
+    def allows(self, identity: str) -> bool:
+        """Whether the identity filters (`exclude`, `only`) let hits of `identity` through."""
+        return identity not in self.exclude and (self.only is None or identity in self.only)
+
     def excluding(self, identities: Iterable[str]) -> HitRules:
         """These rules with `identities` excluded as well."""
         return replace(self, exclude=self.exclude | frozenset(identities))
@@ -68,7 +72,7 @@ class HitRules:
             if len(kept) == k:
                 break
             key = (identity, video)
-            if identity in self.exclude or (self.only is not None and identity not in self.only):
+            if not self.allows(identity):
                 continue
             if self.per_video is not None and per_video[key] >= self.per_video:
                 continue
