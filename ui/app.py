@@ -1,4 +1,4 @@
-"""posedex in the browser: the Streamlit entry. Query, Reenact, Disentangle and Overview pages over one index.
+"""posedex in the browser: the Streamlit entry. Query, Motion, Reenact, Disentangle and Overview pages over one index.
 
 Run by `index ui --index DIR` (which sets the config this reads: `ui.settings.AppConfig`), or by Streamlit itself
 with those environment variables set. Each page is one module with `render(retriever, config)`; the model and the
@@ -10,12 +10,13 @@ from __future__ import annotations
 import streamlit as st
 
 from model.data.errors import DataError
-from ui import disentangle_page, overview_page, query_page, reenact_page
+from ui import disentangle_page, motion_page, overview_page, query_page, reenact_page
 from ui.resources import load_retriever
 from ui.settings import AppConfig
 
 PAGES = {
     "Query": query_page.render,
+    "Motion": motion_page.render,
     "Reenact": reenact_page.render,
     "Disentangle": disentangle_page.render,
     "Overview": overview_page.render,

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from tests.test_bad_faces import face
 from tests.ui.conftest import APP_TIMEOUT, png_bytes
+from tests.video_corpus import write_mp4
 from ui.query_page import BROWSE, MOMENT_S
 from ui.reenact_page import UPLOAD as SOURCE_UPLOAD
 from ui.server import APP
@@ -176,3 +181,20 @@ def test_a_frame_gone_from_the_collection_is_a_message_and_other_pages_still_wor
     assert not at.exception and "A file could not be read" in message and "no such file" in message
     at = at.sidebar.radio(key="page").set_value("Overview").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
+
+
+def test_the_motion_page_finds_segments_of_an_uploaded_clip_and_reenacts_along_one(app: AppTest, tmp_path) -> None:
+    clip = write_mp4(tmp_path / "nod.mp4", [np.roll(face(0, 128), i // 4, axis=0) for i in range(40)], fps=25)
+    at = app.sidebar.radio(key="page").set_value("Motion").run()
+    assert not at.exception and at.info  # asks for a clip
+    at = at.file_uploader(key="motion:upload").upload("nod.mp4", clip.read_bytes(), "video/mp4").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    answer = memo(at, "motion")
+    assert len(answer.found.segments) == 4 and not answer.found.segments.duplicated(["identity", "video"]).any()
+    assert len(at.subheader) == 4 and at.subheader[0].value.startswith("#1 ")
+    gif = Image.open(io.BytesIO(answer.side_by_side_gif(0)))
+    assert gif.format == "GIF" and gif.n_frames == len(answer.strips[0]) and gif.size == (2 * SIZE, SIZE)
+    at = at.button(key="motion:reenact:0").click().run()
+    assert not at.exception and any("the clip's face in its pose" in c for c in captions(at))
+    at = at.file_uploader(key="motion:upload").upload("notes.mp4", b"not a video", "video/mp4").run()
+    assert not at.exception and len(at.error) == 1 and at.error[0].value.startswith("Could not use `notes.mp4`: ")
