@@ -21,8 +21,9 @@ from retrieval.hit_rules import HitRules
 from retrieval.search import Retriever
 from ui.browse import frame_ui, video_ui
 from ui.pictures import picture_rows
+from ui.pose_overlay import draw_pose, pose_caption
 from ui.query import QueryResult, run_query
-from ui.resources import QUERY_SLOT, forget, remembered, session_memo, video_table
+from ui.resources import QUERY_SLOT, forget, landmark_judge, remembered, session_memo, video_table
 from ui.settings import MAX_UPLOAD_MB, AppConfig
 from ui.uploads import decode_upload, friendly, upload_name
 
@@ -100,17 +101,36 @@ def run(retriever: Retriever, query: QueryInput) -> QueryResult:
 
 
 def show_results(result: QueryResult) -> None:
-    """The query face then its hits, captioned, in rows of `COLUMNS`; the grid as a PNG download; the table."""
+    """The query face then its hits, captioned, in rows of `COLUMNS` (with dlib's head pose drawn when asked); the
+    grid as a PNG download; the table."""
     with st.container(key="query_results"):
         captions = ["query"] + [f"#{hit.rank}  {hit.score:.3f}  ·  {hit.identity}  ·  {hit.video}/{hit.frame}"
                                 for hit in result.hits.itertuples()]
-        picture_rows([result.crop, *result.frames], captions, columns=COLUMNS)
+        faces = [result.crop, *result.frames]
+        if st.toggle("Show head pose (dlib)", key="query:pose",
+                     help="dlib's landmarks and facing arrow on every face, and yaw, pitch, roll and mouth opening "
+                          "beside the query's (in brackets: the difference)."):
+            faces, captions = with_pose(faces, captions)
+        picture_rows(faces, captions, columns=COLUMNS)
     grid, table = st.columns(2)
     grid.download_button("Download the grid (PNG)", result.grid_png(), file_name="posedex_query.png",
                          mime="image/png", key="query:download")
     table.download_button("Download the hits (CSV)", result.csv(), file_name="posedex_hits.csv", mime="text/csv",
                           key="query:download_csv")
     st.dataframe(result.hits.drop(columns=["id"]), hide_index=True, key="query:table")
+
+
+def with_pose(faces: list[np.ndarray], captions: list[str]) -> tuple[list[np.ndarray], list[str]]:
+    """The faces with dlib's landmarks and facing arrow drawn, and each caption followed by its pose beside the
+    query's (the first face); unchanged, with a note, when dlib is not installed."""
+    judge = landmark_judge()
+    if isinstance(judge, str):
+        st.caption(f"{judge}: pip install 'posedex[eval]'")
+        return faces, captions
+    measures = [judge.measure(face) for face in faces]
+    drawn = [draw_pose(face, measure) for face, measure in zip(faces, measures)]
+    texts = [pose_caption(measures[0])] + [pose_caption(m, measures[0]) for m in measures[1:]]
+    return drawn, [f"{caption}\n\n{text}" for caption, text in zip(captions, texts)]
 
 
 def render(retriever: Retriever, config: AppConfig) -> None:

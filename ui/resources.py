@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from model.evaluation.landmarks import LandmarkModel, LandmarksUnavailable
 from retrieval.search import Retriever
 from ui.pose_map import map_points, sample_ids
 from ui.settings import AppConfig
@@ -46,6 +47,15 @@ def pose_map(config: AppConfig) -> tuple[pd.DataFrame, np.ndarray]:
     retriever = load_retriever(config)
     ids = sample_ids(retriever.frame_ids())
     return map_points(ids, retriever.pose_codes(ids), retriever.frames(ids))
+
+
+@st.cache_resource(show_spinner="Loading dlib's landmark model…")
+def landmark_judge() -> LandmarkModel | str:
+    """dlib's landmarks and head pose (`model.evaluation.landmarks`), loaded once; what to install when missing."""
+    try:
+        return LandmarkModel()
+    except LandmarksUnavailable as err:
+        return f"head pose needs dlib, which is not available ({err})"
 
 
 def session_memo(slot: str, key: Hashable, compute: Callable[[], T]) -> T:

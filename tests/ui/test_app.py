@@ -198,3 +198,16 @@ def test_the_motion_page_finds_segments_of_an_uploaded_clip_and_reenacts_along_o
     assert not at.exception and any("the clip's face in its pose" in c for c in captions(at))
     at = at.file_uploader(key="motion:upload").upload("notes.mp4", b"not a video", "video/mp4").run()
     assert not at.exception and len(at.error) == 1 and at.error[0].value.startswith("Could not use `notes.mp4`: ")
+
+
+def test_head_pose_is_drawn_and_compared_when_asked(app: AppTest, photo: bytes) -> None:
+    """dlib measures the astronaut and writes its pose under the query and, relative to it, under each hit."""
+    at = app.file_uploader(key="query:upload").upload("astronaut.png", photo, "image/png").run()
+    plain = captions(at)
+    at = at.toggle(key="query:pose").set_value(True).run()
+    assert not at.exception and not at.error
+    shown = captions(at)
+    assert len(shown) == len(plain) and shown[0].startswith("query\n\nyaw ") and "mouth" in shown[0]
+    assert all(caption.startswith(before) for caption, before in zip(shown, plain))
+    hits = shown[1:]
+    assert all("(" in caption or "no face found by dlib" in caption for caption in hits)  # beside the query's
