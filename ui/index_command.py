@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "migrate": "indexer.cli:migrate",
     "query": "retrieval.cli:query",
     "ui": "ui.cli:ui",
+    "serve": "ui.serve_cli:serve",
 }
 
 
