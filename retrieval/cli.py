@@ -1,6 +1,6 @@
 """`index query`: find the indexed frames in the pose of a photo. Thin: parse, call `Retriever`, print.
 
-Output: a table (rank, score, identity, video, frame, path) or, with `--json`, a JSON array of objects with exactly
+Output: a table (rank, score, id, identity, video, frame, path) or, with `--json`, a JSON array of objects with exactly
 those keys and nothing else on stdout; `--grid` also draws the query and its hits as one picture. A missing,
 unreadable or faceless image is one line on stderr and exit code 2 (`model.cli_common.DataErrorGroup`). A photo of
 several faces is searched by its largest, and a note on stderr says how many were found. A folder of photos or a
@@ -118,7 +118,7 @@ def _answer_one(retriever: Retriever, image: Path, k: int, other_identities: boo
     """One photo: the hits as a table (or JSON), the grid picture when asked."""
     from model.data.face_crop import several_faces_note
     from retrieval.grid import hits_grid
-    from retrieval.search import QUERY_COLUMNS
+    from retrieval.search import QUERY_COLUMNS, hit_records
 
     face = retriever.query_face(image)  # read and crop once: a bad image fails here, before any search
     if face.num_faces > 1:
@@ -131,12 +131,10 @@ def _answer_one(retriever: Retriever, image: Path, k: int, other_identities: boo
                             rules=rules, crop=False)  # the face found above: detecting it again doubles the cost
     if grid is not None:
         hits_grid(face.crop, hits, retriever.hit_images(hits)).save(grid)
-    table = hits[QUERY_COLUMNS]
     if as_json:
-        click.echo(json.dumps([{**row, "score": round(float(row["score"]), 6)} for row in
-                               table.to_dict("records")]))
+        click.echo(json.dumps(hit_records(hits)))
         return
-    click.echo(table.to_string(index=False, formatters={"score": "{:.4f}".format}))
+    click.echo(hits[QUERY_COLUMNS].to_string(index=False, formatters={"score": "{:.4f}".format}))
     if grid is not None:
         click.echo(f"grid: {grid}", err=True)
 

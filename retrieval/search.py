@@ -48,10 +48,18 @@ from model.device import pick_device
 from retrieval.hit_rules import HitRules
 
 HIT_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path", "time_s"]
-QUERY_COLUMNS = ["rank", "score", "identity", "video", "frame", "path"]  # what `index query` prints per hit
+QUERY_COLUMNS = ["rank", "score", "id", "identity", "video", "frame", "path"]  # what `index query` prints per hit
+SCORE_DECIMALS = 6  # `index query --json` and `index serve` round scores to this many places
 OVERFETCH = 4  # other_identities: fetch k × this many hits first, and grow the fetch by this factor per round
 
 Query = Union[str, Path, np.ndarray, torch.Tensor]  # image file, RGB uint8 (H, W, 3) photo, or pose code (dim,)
+
+
+def hit_records(hits: pd.DataFrame) -> list[dict]:
+    """A `Retriever.search` table as `index query --json` prints it (and `index serve` answers): `QUERY_COLUMNS`
+    per hit, best first, scores rounded to `SCORE_DECIMALS`; `id` is the frame's id in the index."""
+    return [{**row, "score": round(float(row["score"]), SCORE_DECIMALS)}
+            for row in hits[QUERY_COLUMNS].to_dict("records")]
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ class Hit(BaseModel):
 
     rank: int = Field(description="1 = best")
     score: float = Field(description="cosine similarity of the pose codes, rounded to 6 places")
+    id: int = Field(description="the frame's id in the index: GET /frames/{id}, or POST /query with frame_id")
     identity: str
     video: str
     frame: int = Field(description="frame number within the video")

@@ -28,9 +28,7 @@ from model.daegan import Renderer
 from model.data.errors import DataError
 from model.data.face_crop import crop_largest_face
 from retrieval.hit_rules import HitRules
-from retrieval.search import QUERY_COLUMNS, Retriever
-
-SCORE_DECIMALS = 6  # `index query --json` rounds scores to this many places
+from retrieval.search import Retriever, hit_records
 
 
 class UnknownFrame(LookupError):
@@ -48,13 +46,6 @@ class Reenacted:
 
     face: np.ndarray  # (S, S, 3) uint8
     renderer: Renderer
-
-
-def hit_records(hits: pd.DataFrame) -> list[dict]:
-    """A `Retriever.search` table as `index query --json` prints it: rank, score (6 places), identity, video,
-    frame, path per hit, best first."""
-    return [{**row, "score": round(float(row["score"]), SCORE_DECIMALS)}
-            for row in hits[QUERY_COLUMNS].to_dict("records")]
 
 
 class ServedIndex:

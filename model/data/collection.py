@@ -12,7 +12,8 @@ Layouts (DESIGN.md, "Data flow"), recognised per file by its place under the roo
 Choices:
 - ``path`` is absolute: the table stands on its own; the index stores it relative to the root.
 - ``time`` is seconds into the video when the layout knows it (VoxCeleb crops, videos, a ``time`` column in
-  ``labels.csv``), else NaN: a frame file alone does not say its frame rate.
+  ``labels.csv``, a video folder's ``times.csv`` that `daegan prepare` writes), else NaN: a frame file alone does
+  not say its frame rate. Times let a search tell one moment from another (`retrieval.hit_rules`).
 - Hidden files and folders (``.*``) are ignored: atomic writers keep their unfinished work there.
 - Unreadable videos are skipped and listed (`CollectionScan.skipped`); a root that matches no layout is an error.
 """
@@ -34,6 +35,7 @@ from model.data.voxceleb import VOX_FPS, normalise_name, read_meta
 
 FRAME_COLUMNS = ["identity", "video", "frame", "time", "path", "layout"]
 LABELS_FILE = "labels.csv"
+TIMES_FILE = "times.csv"  # in a frames-layout video folder: frame, time (seconds), as `daegan prepare` writes it
 META_FILE = "vox1_meta.csv"
 VOX_CROP_VERSION_DIR = "1.6"  # the face-crop release's fixed middle folder
 LAYOUT_HELP = (
@@ -73,9 +75,15 @@ def scan_collection(root: str | Path, *, fps: float = 1.0, meta: str | Path | No
         raise DataError(root, f"fps must be >= 0, got {fps}")
     rows: list[dict] = []
     skipped: list[tuple[Path, str]] = []
+    times: dict[tuple[str, str], dict[int, float]] = {}  # (identity, video) -> frame -> seconds, from times.csv
     for path, parts in _walk(root):
         suffix = path.suffix.lower()
-        if suffix in IMAGE_SUFFIXES and len(parts) == 3:
+        if parts[-1] == TIMES_FILE and len(parts) == 3:
+            try:
+                times[(parts[0], parts[1])] = _read_times(path)
+            except DataError as err:
+                skipped.append((err.path, err.reason))
+        elif suffix in IMAGE_SUFFIXES and len(parts) == 3:
             identity, video, name = parts
             rows.append(_image_row(identity, video, name, path, "frames"))
         elif suffix in IMAGE_SUFFIXES and len(parts) == 4 and parts[1] == VOX_CROP_VERSION_DIR:
@@ -93,6 +101,10 @@ def scan_collection(root: str | Path, *, fps: float = 1.0, meta: str | Path | No
         reason = f"no readable frames found; {LAYOUT_HELP}" if skipped else f"no frames found; {LAYOUT_HELP}"
         raise DataError(root, reason)
     frames = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    if times:
+        known = [times.get((i, v), {}).get(f, np.nan) for i, v, f in zip(frames["identity"], frames["video"],
+                                                                           frames["frame"])]
+        frames["time"] = frames["time"].where(frames["time"].notna(), pd.Series(known, dtype=float))
     frames = _apply_meta(frames, root, meta)
     frames = _merge_labels(frames, root)
     frames = frames.sort_values(["identity", "video", "frame"], kind="stable").reset_index(drop=True)
@@ -138,6 +150,15 @@ def _video_rows(path: Path, identity: str, video: str, fps: float) -> list[dict]
          "layout": "video"}
         for index in sampled_frame_indices(times, native_fps, fps)
     ]
+
+
+def _read_times(path: Path) -> dict[int, float]:
+    """A video folder's ``times.csv`` (frame, time) as frame -> seconds."""
+    try:
+        table = pd.read_csv(path)
+        return dict(zip(table["frame"].astype(int), table["time"].astype(float)))
+    except (OSError, KeyError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(path, f"cannot read frame times ({err.__class__.__name__})") from err
 
 
 def _apply_meta(frames: pd.DataFrame, root: Path, meta: str | Path | None) -> pd.DataFrame:

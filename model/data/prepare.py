@@ -21,6 +21,8 @@ Choices:
   video whose variable rate makes OpenCV lose frames is an error (see `model.data.video`).
 - Frames are decoded twice with the detector (detect all, then crop), so that interpolation and smoothing can look
   ahead without holding a whole video in memory.
+- Beside the frames, ``times.csv`` gives each frame's time in seconds (`collection.TIMES_FILE`): the collection
+  reader carries it into the index, where it tells one moment of a video from another. Photos have no times.
 - Atomic per video (`model.atomic_write.atomic_folder`): frames go to a hidden sibling ``.<video>.tmp-*`` that is
   renamed into place when complete; an existing folder is renamed away first and removed after. Readers ignore
   hidden folders. Run one `prepare` per output folder at a time: a start clears the leftovers of an interrupted run
@@ -44,6 +46,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from model.atomic_write import atomic_folder
+from model.data.collection import TIMES_FILE
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import write_image
@@ -163,6 +166,8 @@ def prepare_video(
                 bar.update()
             if not written:
                 raise DataError(video, "no frame could be decoded")
+            pd.DataFrame({"frame": list(written), "time": [round(times[i], 6) for i in written]}).to_csv(
+                tmp / TIMES_FILE, index=False)  # each frame's real time: the collection reader's `time`
     skipped += [(i, ENDS_EARLY) for i in squares if i not in written]
     return PreparedVideo(video, identity, video_name, len(written), sorted(skipped), written)
 

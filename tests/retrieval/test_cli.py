@@ -32,7 +32,7 @@ def test_a_frame_of_the_index_comes_back_first_as_a_table_and_as_json(runner, in
     assert result.exit_code == 0, result.output
     header, first, *rest = result.stdout.splitlines()
     assert header.split() == QUERY_COLUMNS and len(rest) == 4
-    rank, score, identity, video, number, path = first.split()
+    rank, score, _, identity, video, number, path = first.split()
     assert (rank, identity, video, int(number), path) == ("1", "sv0001", "v01", 2, "sv0001/v01/00002.png")
     assert float(score) > 0.99
     result = query(runner, index, str(frame), "-k", "5", "--json")

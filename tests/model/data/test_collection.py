@@ -136,3 +136,18 @@ def test_load_frame_past_the_end_of_a_video(tmp_path: Path) -> None:
     video = write_video(tmp_path / "a" / "b" / "c.mp4", 3)
     with pytest.raises(DataError, match="cannot decode frame 7"):
         load_frame(video, 7)
+
+
+def test_a_video_folders_times_csv_gives_its_frames_times(tmp_path: Path) -> None:
+    """`daegan prepare` writes times.csv beside the frames; a broken one is listed and its frames have no time."""
+    root = tmp_path / "frames"
+    for video in ("v0", "v1", "v2"):
+        for f in range(3):
+            write_frame(root / "p0" / video / f"{f:05d}.png", f)
+    (root / "p0" / "v0" / "times.csv").write_text("frame,time\n0,0.0\n1,0.04\n2,0.5\n")
+    (root / "p0" / "v1" / "times.csv").write_text("not,a,times,file\n1,2\n")
+    scan = scan_collection(root)
+    times = scan.frames.set_index(["video", "frame"])["time"]
+    assert [times["v0", f] for f in range(3)] == [0.0, 0.04, 0.5]
+    assert times["v1"].isna().all() and times["v2"].isna().all()  # broken, and none
+    assert [(p.name, reason) for p, reason in scan.skipped] == [("times.csv", "cannot read frame times (KeyError)")]

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from model.data import prepare as prepare_module
+from model.data.collection import TIMES_FILE, read_collection
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_square, detect_faces, face_square
 from model.data.images import read_image
@@ -71,7 +73,8 @@ def sampled(num_frames: int, native_fps: float, fps: float) -> list[int]:
 
 
 def frame_names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
+    """The frame pictures of a prepared video folder (beside them: times.csv)."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix == ".png")
 
 
 def visible_tree(out: Path) -> list[str]:
@@ -95,6 +98,11 @@ def test_carphone_crops_are_whole_centred_and_stable(tmp_path: Path) -> None:
 
     folder = tmp_path / "carphone" / "carphone_pristine"
     assert frame_names(folder) == [f"{i:07d}.png" for i in sorted(video.squares)]
+    times = pd.read_csv(folder / TIMES_FILE)  # each frame's time, read back by the collection reader
+    assert times["frame"].tolist() == sorted(video.squares)
+    assert times["time"].tolist() == pytest.approx([i / CARPHONE_FPS for i in sorted(video.squares)], abs=1e-3)
+    frames = read_collection(tmp_path)
+    assert frames["time"].tolist() == pytest.approx(times["time"].tolist())
     crops = [read_image(folder / name) for name in frame_names(folder)]
     assert all(crop.shape == (128, 128, 3) for crop in crops)
     faces = [detect_faces(crop) for crop in crops]
@@ -125,7 +133,8 @@ def test_voxceleb_video_layout_names_and_sampling(tmp_path: Path, carphone_frame
     assert sorted(f"{v.identity}/{v.video}" for v in report.videos) == folders
     assert all(v.skipped == [] for v in report.videos)
     frames = [f"{i:07d}.png" for i in (0, 6, 12, 18, 24)]  # 30 fps sampled at 5 fps
-    expected = ["id10001", "id10002", *folders, *(f"{folder}/{name}" for folder in folders for name in frames)]
+    expected = ["id10001", "id10002", *folders, *(f"{folder}/{name}" for folder in folders
+                                                   for name in [*frames, TIMES_FILE])]
     assert visible_tree(out) == sorted(expected)  # nothing else, hidden or not
 
 
