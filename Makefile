@@ -64,7 +64,7 @@ run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/inde
 	$(BIN)/daegan inspect $(DEMO)/carphone
 	$(BIN)/index info --index $(DEMO)/index
 	$(BIN)/index verify --index $(DEMO)/index
-	$(BIN)/index query $(DEMO)/carphone/carphone/carphone/0000060.png -k 10 --other-identities --index $(DEMO)/index \
+	$(BIN)/index query $(DEMO)/carphone/carphone/carphone/0000060.png -k 10 --other-identities --per-video 2 --index $(DEMO)/index \
 		--grid $(DEMO)/query_grid.png
 	@echo "reenactment: $(DEMO)/astronaut_carphone.mp4 (the astronaut photo following the carphone clip)"
 	# Last, in the foreground until Ctrl-C: the browser UI over the demo index, on localhost.
