@@ -5,7 +5,10 @@ loaded once), then `POST /query` with the photo uploaded as multipart form data,
 connection per query (as curl makes), the upload, decoding, face crop, encoding, search and the JSON.
 Baseline: `index query photo.png -k K --json` as a subprocess, per query: the price a script pays that calls the
 CLI once per photo (interpreter and torch start-up, the model and the index loaded each time). Beside them, the
-same query in process (`Retriever.search` on the decoded photo: crop, encode, search), the floor under both.
+same query in process (`Retriever.search` on the decoded photo: crop, encode, search), the floor under both, and
+what the browser UI's Query page computes for the same upload (`ui.query.run_query` on the decoded upload, its hit
+frames read and the grid drawn: `benchmarks/ui_query_speed.py` times its stages and a whole AppTest rerun), so
+the three ways in (CLI, HTTP, UI) are measured in one run.
 
 Index: the demo index that `make run` builds (`demo/index`, the shipped checkpoint) unless `--index` names
 another. The photo: scikit-image's astronaut, 512 x 512 PNG. Figures are p50 and p99 over `--repeats` HTTP
@@ -37,6 +40,8 @@ from skimage import data
 from model.device import pick_device
 from model.resources import default_checkpoint
 from retrieval.search import Retriever
+from ui.query import run_query
+from ui.uploads import decode_upload
 
 REPO = Path(__file__).resolve().parents[1]
 START_TIMEOUT_S = 120
@@ -116,7 +121,7 @@ def main() -> None:
                 for _ in range(args.warmup):
                     urllib.request.urlopen(query_request(url, photo, args.k)).read()
                     retriever.search(image, args.k)
-                http, library, command = [], [], []
+                http, library, command, page = [], [], [], []
                 cli_every = max(1, args.repeats // args.cli_repeats)
                 for r in range(args.repeats):
                     start = time.perf_counter()
@@ -126,6 +131,10 @@ def main() -> None:
                     start = time.perf_counter()
                     retriever.search(image, args.k)
                     library.append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    run_query(retriever, decode_upload(photo, "astronaut.png"), args.k, crop=True,
+                              source="astronaut.png").grid_png()
+                    page.append(time.perf_counter() - start)
                     if r % cli_every == 0 and len(command) < args.cli_repeats:
                         start = time.perf_counter()
                         subprocess.run(cli, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -140,6 +149,7 @@ def main() -> None:
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     report("index query --json, one command per photo", command)
     report("POST /query to index serve (HTTP, new connection)", http, command)
+    report("UI Query page's work for an upload (decode..grid PNG)", page, command)
     report("Retriever.search in process (no HTTP, no start-up)", library, command)
 
 
