@@ -1,5 +1,6 @@
 """End to end in a real browser: `index ui` serves a tiny index on a free localhost port and headless Chromium
-(Debian's, driven by Playwright) uploads a photo, sees the k hits, reenacts, and uploads a corrupt file.
+(Debian's, driven by Playwright) uploads a photo, sees the k hits, reenacts, uploads a corrupt file, and finds
+the segments that move like an uploaded clip.
 
 Screenshots of each step are saved in the test's tmp folder.
 """
@@ -15,8 +16,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.test_bad_faces import face
+from tests.video_corpus import write_mp4
 from ui.settings import AppConfig
 
 pytestmark = pytest.mark.slow  # a real Streamlit server under headless Chromium, ~30 s: not in `make test-fast`
@@ -84,6 +88,7 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
 
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(photo_file.read_bytes()[:5000])
+    clip = write_mp4(tmp_path / "nod.mp4", [np.roll(face(0, 128), i // 4, axis=0) for i in range(40)], fps=25)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
@@ -114,6 +119,14 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
             page.locator("input[type=file]").set_input_files(photo_file)  # the app keeps working
             wait_for_images(page, "query_results", K + 1)
             assert page.get_by_text("Could not use").count() == 0
+
+            page.get_by_text("Motion", exact=True).click()  # query by motion: a clip in, segments out
+            page.get_by_role("heading", name="Motion: other faces that move like this clip").wait_for()
+            page.locator("input[type=file]").set_input_files(clip)
+            page.get_by_role("heading", name="#1", exact=False).wait_for()
+            assert page.locator("[data-testid='stException']").count() == 0
+            page.screenshot(path=tmp_path / "4_motion.png")
         finally:
             browser.close()
-    assert all((tmp_path / name).stat().st_size > 0 for name in ("1_query.png", "2_reenact.png", "3_corrupt.png"))
+    assert all((tmp_path / name).stat().st_size > 0 for name in ("1_query.png", "2_reenact.png", "3_corrupt.png",
+                                                                 "4_motion.png"))
