@@ -13,6 +13,7 @@ Choices made:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import faiss
 import numpy as np
@@ -33,8 +34,37 @@ HNSW_EF_SEARCH = 256
 BLAS_QUERY_THRESHOLD = 20
 
 
-def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`index.search(queries, k)`: (Q, k) scores, descending, and ids, -1 past the end, as FAISS returns them.
+@dataclass(frozen=True)
+class IdFilter:
+    """Which ids a search may return: only `ids` (`keep`), or all but `ids`. Applied inside the search (FAISS's
+    ID selectors), so a filter that removes most of the index costs one search, not rounds of over-fetching."""
+
+    ids: np.ndarray  # int64, the ids named
+    keep: bool  # True: only these ids; False: every id but these
+
+    def allowed(self, ids: np.ndarray) -> np.ndarray:
+        """Which of `ids` pass, as a boolean mask."""
+        return np.isin(ids, self.ids) == self.keep
+
+    def search_parameters(self, inner: faiss.Index) -> faiss.SearchParameters:
+        """FAISS search parameters carrying this filter for `inner`'s kind, with its other search settings."""
+        ids = np.ascontiguousarray(self.ids, dtype=np.int64)
+        named = faiss.IDSelectorBatch(len(ids), faiss.swig_ptr(ids))
+        selector = named if self.keep else faiss.IDSelectorNot(named)
+        if isinstance(inner, faiss.IndexHNSW):
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=inner.hnsw.efSearch)
+        elif isinstance(inner, faiss.IndexIVF):
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=inner.nprobe)
+        else:
+            params = faiss.SearchParameters(sel=selector)
+        params.referenced_objects = [named, selector]  # SWIG holds raw pointers: keep both alive with the params
+        return params
+
+
+def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int, id_filter: IdFilter | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """`index.search(queries, k)`: (Q, k) scores, descending, and ids, -1 past the end, as FAISS returns them;
+    only ids that `id_filter` allows, when given.
 
     Fewer than `BLAS_QUERY_THRESHOLD` queries on a flat index are scored by one BLAS product over a zero-copy view
     of the index's own vectors, then `np.argpartition`: FAISS scans for a few queries on one thread, BLAS uses
@@ -45,11 +75,20 @@ def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int) -> tuple
     n = index.ntotal
     if not (isinstance(inner, faiss.IndexFlat) and inner.metric_type == faiss.METRIC_INNER_PRODUCT
             and 0 < len(queries) < BLAS_QUERY_THRESHOLD and n > 0):
-        return index.search(queries, k)
+        if id_filter is None:
+            return index.search(queries, k)
+        return index.search(queries, k, params=id_filter.search_parameters(inner))
     stored = faiss.rev_swig_ptr(inner.get_xb(), n * inner.d).reshape(n, inner.d)  # (N, d) view, no copy
     id_map = faiss.rev_swig_ptr(index.id_map.data(), n)  # (N,) int64 view
     sims = queries @ stored.T  # (Q, N)
     top = min(k, n)
+    if id_filter is not None:
+        allowed = id_filter.allowed(id_map)  # (N,)
+        sims[:, ~allowed] = -np.inf
+        top = min(top, int(allowed.sum()))
+        if top == 0:
+            return (np.full((len(queries), k), np.finfo(np.float32).min, np.float32),
+                    np.full((len(queries), k), -1, np.int64))
     best = np.argpartition(sims, n - top, axis=1)[:, n - top:]  # (Q, top), unordered; no negated (Q, N) copy
     order = np.argsort(-np.take_along_axis(sims, best, axis=1), axis=1, kind="stable")
     positions = np.take_along_axis(best, order, axis=1)

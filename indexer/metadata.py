@@ -19,7 +19,7 @@ Choices made:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -247,6 +247,17 @@ class Metadata:
         with Session(self.engine) as session:
             found = session.execute(query).all()
         return pd.DataFrame(found, columns=[c.key for c in columns])
+
+    def identity_ids(self, names: Iterable[str]) -> np.ndarray:
+        """The frame ids of the identities `names`, ascending (int64; names the index lacks add none)."""
+        names = list(names)
+        found: list[int] = []
+        with Session(self.engine) as session:
+            for start in range(0, len(names), _CHUNK):
+                query = (select(Frame.id).join(Identity, Frame.identity_id == Identity.id)
+                         .where(Identity.name.in_(names[start:start + _CHUNK])))
+                found.extend(session.scalars(query))
+        return np.sort(np.asarray(found, dtype=np.int64))
 
     def ids(self) -> np.ndarray:
         """Every frame id (= FAISS id), ascending."""

@@ -42,6 +42,7 @@ from indexer.faiss_index import (
     AUTO_MEMORY_BUDGET,
     HNSW_EF_SEARCH,
     INDEX_TYPES,
+    IdFilter,
     new_index,
     search_index,
     tune_search,
@@ -212,10 +213,12 @@ class Store:
 
     # ---- reading -------------------------------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def search(self, queries: np.ndarray, k: int, *, id_filter: IdFilter | None = None
+               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The `k` most cosine-similar frames to each query (Q, dim): per query, scores (descending) and frame ids.
 
-        Rows hold fewer than `k` hits when the index holds fewer: FAISS's `-1` "no result" ids are dropped here.
+        Rows hold fewer than `k` hits when the index (or what `id_filter` allows of it) holds fewer: FAISS's `-1`
+        "no result" ids are dropped here.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
@@ -224,7 +227,7 @@ class Store:
         if len(self) == 0:
             return [np.empty(0, np.float32)] * len(q), [np.empty(0, np.int64)] * len(q)
         k = min(k, len(self))
-        scores, ids = self._search(q, k)
+        scores, ids = self._search(q, k, id_filter)
         keep = ids >= 0
         return [s[m] for s, m in zip(scores, keep)], [i[m] for i, m in zip(ids, keep)]
 
@@ -257,6 +260,10 @@ class Store:
     def ids(self) -> np.ndarray:
         """Every frame id (= FAISS id), ascending."""
         return self._metadata.ids()
+
+    def identity_ids(self, names: Iterable[str]) -> np.ndarray:
+        """The frame ids of the identities `names`, ascending: what an `IdFilter` on identities names."""
+        return self._metadata.identity_ids(names)
 
     def vectors(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """The stored unit pose codes of frames `ids`, in their order: (N, dim) float32.
@@ -357,9 +364,10 @@ class Store:
                                                                        readonly=self.readonly)
             self._gpu = None
 
-    def _search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _search(self, q: np.ndarray, k: int, id_filter: IdFilter | None) -> tuple[np.ndarray, np.ndarray]:
         inner = faiss.downcast_index(self._index.index)
-        if isinstance(inner, faiss.IndexFlat) and faiss.get_num_gpus() > 0:
+        # a filtered search stays on the CPU: FAISS's GPU flat index takes no ID selector
+        if isinstance(inner, faiss.IndexFlat) and faiss.get_num_gpus() > 0 and id_filter is None:
             if self._gpu is None:
                 resources = faiss.StandardGpuResources()
                 gpu = faiss.index_cpu_to_gpu(resources, 0, inner)
@@ -369,7 +377,7 @@ class Store:
             return scores, np.where(positions >= 0, id_map[np.maximum(positions, 0)], -1)
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
-        return search_index(self._index, q, k)
+        return search_index(self._index, q, k, id_filter)
 
 
 def _lock(path: Path) -> int:

@@ -47,6 +47,11 @@ class HitRules:
             object.__setattr__(self, "only", frozenset(self.only))
 
     @property
+    def caps(self) -> bool:
+        """Whether a cap per video, identity or moment applies (these need the hits' metadata to check)."""
+        return self.per_video is not None or self.per_identity is not None or self.moment_s is not None
+
+    @property
     def allows_all(self) -> bool:
         """Whether every hit passes: the search needs no over-fetching."""
         return self == HitRules()

@@ -19,8 +19,10 @@ Choices (the paper is silent):
   elsewhere.
 - `other_identities` drops hits of the query's identity (`identity=`, else the identity of the indexed frame the
   query file is); `rules` (`retrieval.hit_rules.HitRules`) filter identities and cap hits per video, identity and
-  moment. To still return `k` hits a filtered search over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per
-  round, until `k` hits survive or the whole index has been searched.
+  moment. Identity filters (the query's own identity included) run inside the FAISS search as ID selectors
+  (`indexer.faiss_index.IdFilter`): one search however much of the index they remove. The caps need the hits'
+  videos and times, so a capped search over-fetches: `k × OVERFETCH`, growing by `OVERFETCH` per round, until `k`
+  hits survive or the whole index has been searched.
 - FAISS's `-1` ids are dropped by `Store.search`; this module asserts none reaches `Store.get`.
 - Browsing (what the index holds: counts, videos, frames, their stored pose codes) is answered here too, from the
   same read-only store, so the UI asks the `Retriever` and never reaches into `indexer.store`.
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from indexer.faiss_index import IdFilter
 from indexer.store import Store
 from model.checkpoint import file_sha256
 from model.daegan import DAEGAN
@@ -225,16 +228,26 @@ class Retriever:
         return [self._table(s, i) for s, i in zip(scores, ids)]
 
     def _ranked(self, vector: np.ndarray, k: int, rules: HitRules) -> pd.DataFrame:
-        """Top-k of one query that `rules` allow, over-fetching until k pass or the index is spent."""
-        fetch = min(k * OVERFETCH, max(len(self.store), 1))
+        """Top-k of one query that `rules` allow. Identity filters run inside the search (`IdFilter`); the caps per
+        video, identity and moment over-fetch until k pass or the index is spent."""
+        id_filter = self._identity_filter(rules)
+        fetch = k if not rules.caps else min(k * OVERFETCH, max(len(self.store), 1))
         while True:
-            (scores,), (ids,) = self.store.search(vector[None], fetch)
+            (scores,), (ids,) = self.store.search(vector[None], fetch, id_filter=id_filter)
             assert (ids >= 0).all(), "Store.search let a FAISS -1 id through"
             meta = self.store.get(ids)
             keep = rules.keep(meta, k)
-            if len(keep) >= k or fetch >= len(self.store):
+            if len(keep) >= k or len(ids) < fetch or fetch >= len(self.store):
                 return self._table(scores[keep], ids[keep], meta.iloc[keep])
             fetch = min(fetch * OVERFETCH, len(self.store))
+
+    def _identity_filter(self, rules: HitRules) -> IdFilter | None:
+        """The identity filters of `rules` as ids for the search itself: only some identities, or all but some."""
+        if rules.only is not None:
+            return IdFilter(self.store.identity_ids(rules.only - rules.exclude), keep=True)
+        if rules.exclude:
+            return IdFilter(self.store.identity_ids(rules.exclude), keep=False)
+        return None
 
     def _table(self, scores: np.ndarray, ids: np.ndarray, meta: pd.DataFrame | None = None) -> pd.DataFrame:
         """Hits (scores and ids, best first) joined with their metadata as a `HIT_COLUMNS` table."""

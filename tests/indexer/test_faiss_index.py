@@ -8,6 +8,7 @@ import pytest
 
 from indexer.faiss_index import (
     BLAS_QUERY_THRESHOLD,
+    IdFilter,
     new_index,
     search_index,
     unit_vectors,
@@ -48,3 +49,29 @@ def test_memory_mapped_flat_and_other_indexes_answer_as_faiss(tmp_path) -> None:
     for each in (mapped, hnsw):
         np.testing.assert_array_equal(search_index(each, queries, 5)[1], each.search(queries, 5)[1])
     assert (search_index(mapped, queries, 1)[1][:, 0] == faiss.vector_to_array(index.id_map)[:3]).all()
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivfpq"])
+@pytest.mark.parametrize("num_queries", [1, BLAS_QUERY_THRESHOLD])  # the BLAS path and FAISS's own
+@pytest.mark.parametrize("keep", [True, False])
+def test_an_id_filter_acts_inside_the_search(index_type: str, num_queries: int, keep: bool) -> None:
+    """Only the allowed ids come back, k of them when k are allowed, and (exact index) the same as a brute force
+    search over the allowed vectors; half the index named, as the worst case of 'other identities'."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    x = unit_vectors(rng.standard_normal((n, DIM)), DIM)
+    ids = np.arange(n, dtype=np.int64) * 3 + 5
+    index = new_index(index_type, DIM, x)
+    index.add_with_ids(x, ids)
+    named = ids[: n // 2]
+    id_filter = IdFilter(named, keep=keep)
+    queries = unit_vectors(rng.standard_normal((num_queries, DIM)), DIM)
+    scores, found = search_index(index, queries, 10, id_filter)
+    allowed = np.isin(ids, named) == keep
+    assert (found >= 0).all() and np.isin(found, ids[allowed]).all()
+    if index_type == "flat":
+        exact = np.argsort(-(queries @ x[allowed].T), axis=1)[:, :10]
+        assert (found == ids[allowed][exact]).all()
+    few = IdFilter(ids[:3], keep=True)  # fewer allowed than k: -1 past them
+    _, found = search_index(index, queries, 10, few)
+    assert all(set(row[row >= 0]) <= set(ids[:3]) and (row[len(row[row >= 0]):] == -1).all() for row in found)

@@ -89,8 +89,8 @@ def test_create_add_search_get_round_trip_equals_brute_force(filled, tmp_path):
 def test_minus_one_never_reaches_get(tmp_path, monkeypatch):
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA) as store:
         store.add(frame_rows(3), unit(np.random.default_rng(0), 3))
-        monkeypatch.setattr(store, "_search", lambda q, k: (np.ones((1, 5), np.float32),
-                                                             np.array([[2, -1, 1, -1, -1]])))
+        monkeypatch.setattr(store, "_search", lambda q, k, id_filter: (np.ones((1, 5), np.float32),
+                                                                        np.array([[2, -1, 1, -1, -1]])))
         scores, hits = store.search(unit(np.random.default_rng(1), 1), 5)
         assert hits[0].tolist() == [2, 1] and len(scores[0]) == 2
         monkeypatch.undo()

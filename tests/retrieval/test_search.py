@@ -15,6 +15,7 @@ from indexer.store import Store
 from model.checkpoint import file_sha256
 from model.data.errors import DataError
 from model.data.images import read_image, write_image
+from retrieval.hit_rules import HitRules
 from retrieval.search import HIT_COLUMNS, Retriever
 from tests.image_corpus import write_oriented
 from tests.retrieval.conftest import save_tiny_model
@@ -73,25 +74,30 @@ def test_other_identities_drop_the_query_identity_and_still_return_k(built, retr
     assert len(retriever.search(vectors[0], k=100, other_identities=True, identity=identity)) == 16
 
 
-def test_overfetch_grows_until_k_other_identities_survive(tmp_path, built):
-    """Own identity crowds the first k x OVERFETCH hits: the search must widen rather than return too few."""
+def test_other_identities_run_inside_the_search_and_caps_over_fetch(tmp_path, built):
+    """Own identity crowds the nearest 40 frames: the identity filter is an ID selector in the one search (k asked,
+    k found), where a cap per identity must over-fetch and widen until k survive."""
     *_, checkpoint, _, vectors, _ = built
     dim = vectors.shape[1]
     rng = np.random.default_rng(0)
     axis = np.eye(dim, dtype=np.float32)[0]
     near = axis + 0.01 * rng.standard_normal((40, dim)).astype(np.float32)  # identity "a": 40 frames near the query
-    far = -axis + 0.01 * rng.standard_normal((5, dim)).astype(np.float32)  # identity "b": 5 frames far away
-    rows = pd.DataFrame({"path": [f"x/v/{i:03d}.png" for i in range(45)], "identity": ["a"] * 40 + ["b"] * 5,
-                         "video": "v", "frame": range(45)})
+    far = -axis + 0.01 * rng.standard_normal((5, dim)).astype(np.float32)  # "b" .. "f": a frame each, far away
+    rows = pd.DataFrame({"path": [f"x/v/{i:03d}.png" for i in range(45)],
+                         "identity": ["a"] * 40 + ["b", "c", "d", "e", "f"], "video": "v", "frame": range(45)})
     with Store.create(tmp_path / "idx", dim=dim, checkpoint_sha256=file_sha256(checkpoint)) as store:
         store.add(rows, np.concatenate([near, far]))
     with Retriever(tmp_path / "idx", checkpoint, device="cpu") as r:
         calls = []
         search = r.store.search
-        r.store.search = lambda q, k: calls.append(k) or search(q, k)
+        r.store.search = lambda q, k, id_filter=None: calls.append((k, id_filter is not None)) or search(
+            q, k, id_filter=id_filter)
         hits = r.search(axis, k=5, other_identities=True, identity="a")
-    assert hits["identity"].tolist() == ["b"] * 5
-    assert calls == [20, 45]  # k x 4, then widened (capped at the index size)
+        assert sorted(hits["identity"]) == ["b", "c", "d", "e", "f"] and calls == [(5, True)]
+        calls.clear()
+        hits = r.search(axis, k=5, rules=HitRules(per_identity=1))
+        assert sorted(hits["identity"]) == ["a", "b", "c", "d", "e"]
+        assert calls == [(20, False), (45, False)]  # k x 4, then widened (capped at the index size)
 
 
 def test_identity_comes_from_a_frame_path_of_the_index(built, retriever, tmp_path):
