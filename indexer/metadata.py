@@ -249,15 +249,20 @@ class Metadata:
         return pd.DataFrame(found, columns=[c.key for c in columns])
 
     def identity_ids(self, names: Iterable[str]) -> np.ndarray:
-        """The frame ids of the identities `names`, ascending (int64; names the index lacks add none)."""
+        """The frame ids of the identities `names`, ascending (int64; names the index lacks add none).
+
+        Read through SQLAlchemy Core into NumPy, not as ORM scalars: an identity may hold half of millions of frames
+        (`benchmarks/filter_speed.py`), and the rows are only ids.
+        """
         names = list(names)
-        found: list[int] = []
-        with Session(self.engine) as session:
+        found: list[np.ndarray] = []
+        with self.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
                 query = (select(Frame.id).join(Identity, Frame.identity_id == Identity.id)
                          .where(Identity.name.in_(names[start:start + _CHUNK])))
-                found.extend(session.scalars(query))
-        return np.sort(np.asarray(found, dtype=np.int64))
+                rows = connection.execute(query).all()
+                found.append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
+        return np.sort(np.concatenate(found)) if found else np.empty(0, np.int64)
 
     def ids(self) -> np.ndarray:
         """Every frame id (= FAISS id), ascending."""
