@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, so pip takes the locked CPU wheel from the local disk before anything asks for torch.
 	$(BIN)/python -m pip install --quiet -c requirements.lock torch
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[ui,demo,test,eval,serve]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[ui,demo,test,eval,serve,ray]'
 	touch $(STAMP)
 
 # Re-resolve requirements.lock: the newest versions within pyproject.toml's ranges, in a throwaway venv. Then run
@@ -35,7 +35,7 @@ $(STAMP): pyproject.toml requirements.lock
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet torch
-	.venv-lock/bin/python -m pip install --quiet '.[ui,demo,test,eval,serve]'
+	.venv-lock/bin/python -m pip install --quiet '.[ui,demo,test,eval,serve,ray]'
 	{ sed -n '1,2p' requirements.lock; .venv-lock/bin/python -m pip freeze --exclude-editable | grep -v '^posedex=='; } \
 		> requirements.lock.new
 	mv requirements.lock.new requirements.lock && rm -rf .venv-lock

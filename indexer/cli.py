@@ -33,6 +33,14 @@ def _echo_summary(summary, verb: str) -> None:
         click.echo(f"  {path}: {reason}")
 
 
+def _require_ray(use_ray: bool, ray_address: str | None) -> None:
+    """One line, not a traceback, when --ray is asked of an install without Ray."""
+    import importlib.util
+
+    if (use_ray or ray_address is not None) and importlib.util.find_spec("ray") is None:
+        raise click.ClickException("--ray needs Ray, which is not installed: pip install 'posedex[ray]'")
+
+
 def _run_options(command):
     options = [
         click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP),
@@ -43,6 +51,12 @@ def _run_options(command):
         click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
                      help="Frames per second sampled from videos; 0 takes every frame."),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."),
+        click.option("--ray", "use_ray", is_flag=True, default=False,
+                     help="Read and encode on a Ray cluster (GPU encoders where it has GPUs; --workers and --device "
+                          "are then Ray's to choose); this process still writes the index. Needs posedex[ray]."),
+        click.option("--ray-address", default=None, metavar="ADDRESS",
+                     help="Join this Ray cluster (auto, or ray://HEAD:10001) instead of starting one here; "
+                          "implies --ray. The frames must be at the same paths on every node."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -56,18 +70,22 @@ def _run_options(command):
               help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq.")
 @_run_options
 def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path | None, batch_size: int,
-          workers: int, device: torch.device, fps: float, progress: bool) -> None:
+          workers: int, device: torch.device, fps: float, progress: bool, use_ray: bool,
+          ray_address: str | None) -> None:
     """Encode every frame of the collections ROOT... into a pose index, atomically.
 
     With several roots, stored paths are prefixed by each root's folder name. Bad frames are skipped and listed.
 
     Example: index build data/synthvox --checkpoint checkpoints/daegan-small.safetensors --out indexes/synthvox
+
+    On a Ray cluster: index build /shared/voxceleb --out indexes/vox --ray --ray-address auto
     """
     from indexer.build import build_index
 
+    _require_ray(use_ray, ray_address)
     summary = build_index(list(roots), resolve_checkpoint(checkpoint), out, batch_size=batch_size,
                           workers=workers, device=device, index_type=index_type, fps=fps,
-                          progress=progress)
+                          progress=progress, ray=use_ray, ray_address=ray_address)
     _echo_summary(summary, "indexed")
 
 
@@ -76,7 +94,7 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 @_run_options
 def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch_size: int, workers: int,
-        device: torch.device, fps: float, progress: bool) -> None:
+        device: torch.device, fps: float, progress: bool, use_ray: bool, ray_address: str | None) -> None:
     """Encode only the frames of ROOT... the index does not hold yet (give the roots as the build got them).
 
     The checkpoint must be the one the index was built with.
@@ -85,8 +103,10 @@ def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch
     """
     from indexer.build import add_to_index
 
+    _require_ray(use_ray, ray_address)
     summary = add_to_index(list(roots), index_dir, resolve_checkpoint(checkpoint), batch_size=batch_size,
-                           workers=workers, device=device, fps=fps, progress=progress)
+                           workers=workers, device=device, fps=fps, progress=progress, ray=use_ray,
+                           ray_address=ray_address)
     _echo_summary(summary, "added")
 
 
