@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pytest
 import torch
+import uvicorn
 from click.testing import CliRunner, Result
 
 from model.cli import main as daegan_main
@@ -39,8 +40,10 @@ def photos(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`index ui` must refuse before serving; were it to serve, the test fails instead of starting Streamlit."""
+    """`index ui` and `index serve` must refuse before serving; were they to serve, the test fails instead of
+    starting Streamlit or uvicorn."""
     monkeypatch.setattr(server, "serve", lambda *args, **kwargs: pytest.fail("index ui started a server"))
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: pytest.fail("index serve started a server"))
 
 
 def device_commands(photos: Path, checkpoint: Path, out: Path) -> dict[str, tuple[click.Group, list[str]]]:
@@ -58,6 +61,7 @@ def device_commands(photos: Path, checkpoint: Path, out: Path) -> dict[str, tupl
         "index add": (index_main, ["add", str(photos), "--checkpoint", str(checkpoint), "--index", str(out)]),
         "index query": (index_main, ["query", image, "--checkpoint", str(checkpoint), "--index", str(out)]),
         "index ui": (index_main, ["ui", "--checkpoint", str(checkpoint), "--index", str(out)]),
+        "index serve": (index_main, ["serve", "--checkpoint", str(checkpoint), "--index", str(out)]),
     }
 
 
@@ -114,6 +118,7 @@ def test_a_folder_that_is_not_an_index_is_one_line(runner: CliRunner, photos: Pa
         ["verify", "--index", str(photos)],  # no index at all is bad input; a damaged one is a problem found, exit 1
         ["query", image, "--index", str(photos), "--checkpoint", str(checkpoint), "--device", "cpu"],
         ["ui", "--index", str(photos), "--checkpoint", str(checkpoint), "--device", "cpu"],
+        ["serve", "--index", str(photos), "--checkpoint", str(checkpoint), "--device", "cpu"],
         ["add", str(photos), "--index", str(photos), "--checkpoint", str(checkpoint), *fast],
         ["build", str(photos), "--out", str(photos), "--checkpoint", str(checkpoint), *fast],
     ]
