@@ -50,11 +50,13 @@ audit: requirements.lock
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2
 
 # The inner loop: everything but the tests marked slow (long training runs, the real browser, the crash loop).
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 -m "not slow"
 
 # The demo data is made once: each writer is atomic, so its last file exists only when the whole thing does.

@@ -49,17 +49,31 @@ def main() -> None:
     print(torch_machine(device))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synthvox"
-        synthesize(root, identities=args.identities, videos_per_identity=args.videos, frames=args.frames,
-                   size=args.size, seed=0, workers=2, progress=False)
+        synthesize(
+            root,
+            identities=args.identities,
+            videos_per_identity=args.videos,
+            frames=args.frames,
+            size=args.size,
+            seed=0,
+            workers=2,
+            progress=False,
+        )
         n = args.identities * args.videos * args.frames
-        print(f"collection: SynthVox {args.identities} identities x {args.videos} videos x {args.frames} frames = "
-              f"{n} PNG frames at {args.size} px; checkpoint {args.checkpoint.name}; batch {args.batch_size}, "
-              f"{args.workers} reader workers, {device}")
+        print(
+            f"collection: SynthVox {args.identities} identities x {args.videos} videos x {args.frames} frames = "
+            f"{n} PNG frames at {args.size} px; checkpoint {args.checkpoint.name}; batch {args.batch_size}, "
+            f"{args.workers} reader workers, {device}"
+        )
 
         model = DAEGAN.from_checkpoint(args.checkpoint, device)
         rows, _ = scan_roots(root_prefixes(root))
-        loader = DataLoader(FrameReader(rows["file"].tolist(), rows["frame"].tolist(), model.size),
-                            batch_size=args.batch_size, num_workers=args.workers, collate_fn=_collate)
+        loader = DataLoader(
+            FrameReader(rows["file"].tolist(), rows["frame"].tolist(), model.size),
+            batch_size=args.batch_size,
+            num_workers=args.workers,
+            collate_fn=_collate,
+        )
         start = time.perf_counter()
         batches = [batch["images"] for batch in loader]
         decode = time.perf_counter() - start
@@ -69,14 +83,22 @@ def main() -> None:
         encode = time.perf_counter() - start
 
         start = time.perf_counter()
-        with Store.create(Path(tmp) / "write", dim=model.pose_dim,
-                          checkpoint_sha256=file_sha256(args.checkpoint)) as store:
+        with Store.create(
+            Path(tmp) / "write", dim=model.pose_dim, checkpoint_sha256=file_sha256(args.checkpoint)
+        ) as store:
             store.add(rows.drop(columns="file"), codes, roots=root_prefixes(root))
         write = time.perf_counter() - start
 
         start = time.perf_counter()
-        summary = build_index(root, args.checkpoint, Path(tmp) / "e2e", batch_size=args.batch_size,
-                              workers=args.workers, device=device, progress=False)
+        summary = build_index(
+            root,
+            args.checkpoint,
+            Path(tmp) / "e2e",
+            batch_size=args.batch_size,
+            workers=args.workers,
+            device=device,
+            progress=False,
+        )
         end_to_end = time.perf_counter() - start
         assert summary.added == n, summary
 

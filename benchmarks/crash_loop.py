@@ -98,8 +98,16 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
     DAEGAN.from_config(load_config("tiny")).save(checkpoint)
     pool = workdir / "pool"
     identities = 4
-    synthesize(pool, identities=identities, videos_per_identity=(kills + 12) // identities + 1, frames=3, size=32,
-               seed=seed, workers=1, progress=False)
+    synthesize(
+        pool,
+        identities=identities,
+        videos_per_identity=(kills + 12) // identities + 1,
+        frames=3,
+        size=32,
+        seed=seed,
+        workers=1,
+        progress=False,
+    )
     videos = sorted(pool.glob("*/*"))
     root, index = workdir / "collection", workdir / "index"
     runner = CliRunner()
@@ -111,12 +119,42 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
     for identity in sorted(pool.iterdir()):
         (root / identity.name).mkdir(parents=True)
     grow()
-    result = runner.invoke(index_main, ["build", str(root), "--checkpoint", str(checkpoint), "--out", str(index),
-                                        "--workers", "0", "--device", "cpu", "--no-progress"])
+    result = runner.invoke(
+        index_main,
+        [
+            "build",
+            str(root),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(index),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     photo = next(root.glob("*/*/*.png"))
-    add = [sys.executable, "-c", SLOW_ADD, "add", str(root), "--index", str(index), "--checkpoint", str(checkpoint),
-           "--workers", "0", "--batch-size", "2", "--device", "cpu", "--no-progress"]
+    add = [
+        sys.executable,
+        "-c",
+        SLOW_ADD,
+        "add",
+        str(root),
+        "--index",
+        str(index),
+        "--checkpoint",
+        str(checkpoint),
+        "--workers",
+        "0",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--no-progress",
+    ]
     span = 0.0  # how long the last uncut add took: the range the kill delays are drawn from
     rounds = 0
     orphans_seen: set[str] = set()  # since the last completed write
@@ -158,8 +196,9 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
             if not before <= after:
                 violations.append(f"round {rounds}: committed frames lost: {sorted(before - after)[:5]}")
             elif after not in (before, wanted):
-                violations.append(f"round {rounds}: half a build is there: {len(after - before)} of "
-                                  f"{len(wanted - before)} new frames")
+                violations.append(
+                    f"round {rounds}: half a build is there: {len(after - before)} of {len(wanted - before)} new frames"
+                )
             elif after == wanted and after != before:
                 figures.killed_after_commit += 1
         result = runner.invoke(index_main, ["verify", "--index", str(index)])
@@ -169,14 +208,30 @@ def crash_loop(kills: int, *, seed: int, workdir: Path, log: Callable[[str], Non
                 figures.manifest_lagging += 1
             else:
                 violations.append(f"round {rounds}: verify: {problems}")
-        result = runner.invoke(index_main, ["query", str(photo), "--index", str(index), "--checkpoint",
-                                            str(checkpoint), "--device", "cpu", "-k", str(K), "--json"])
+        result = runner.invoke(
+            index_main,
+            [
+                "query",
+                str(photo),
+                "--index",
+                str(index),
+                "--checkpoint",
+                str(checkpoint),
+                "--device",
+                "cpu",
+                "-k",
+                str(K),
+                "--json",
+            ],
+        )
         if result.exit_code != 0 or len(json.loads(result.stdout)) != K:
             violations.append(f"round {rounds}: query: {result.output.strip()[-300:]}")
         else:
             figures.queries += 1
-        log(f"round {rounds}: {'killed' if killed else 'completed'} after {time.perf_counter() - t0:.2f} s, "
-            f"{len(after)} frames, orphans {orphans}")
+        log(
+            f"round {rounds}: {'killed' if killed else 'completed'} after {time.perf_counter() - t0:.2f} s, "
+            f"{len(after)} frames, orphans {orphans}"
+        )
     if not violations:  # a last, uncut write: every leftover of the kills is tidied, every frame is there
         final = subprocess.run(add, cwd=REPO, capture_output=True, text=True)
         after = _paths(index)
@@ -197,16 +252,21 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object, nothing else")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="crash_loop-") as tmp:
-        figures = crash_loop(args.kills, seed=args.seed, workdir=Path(tmp),
-                             log=(lambda line: None) if args.json else print)
+        figures = crash_loop(
+            args.kills, seed=args.seed, workdir=Path(tmp), log=(lambda line: None) if args.json else print
+        )
     if args.json:
         print(json.dumps(asdict(figures)))
     else:
-        print(f"kills: {figures.kills} (of them after the commit point: {figures.killed_after_commit}, "
-              f"manifest lagging: {figures.manifest_lagging}); uncut adds: {figures.completed}")
-        print(f"commits survived: {figures.commits_survived}; frames checked: {figures.frames_checked} "
-              f"(final index: {figures.final_frames} frames); orphan generation files found: "
-              f"{figures.orphans_found} (none outlived the next write); queries answered: {figures.queries}")
+        print(
+            f"kills: {figures.kills} (of them after the commit point: {figures.killed_after_commit}, "
+            f"manifest lagging: {figures.manifest_lagging}); uncut adds: {figures.completed}"
+        )
+        print(
+            f"commits survived: {figures.commits_survived}; frames checked: {figures.frames_checked} "
+            f"(final index: {figures.final_frames} frames); orphan generation files found: "
+            f"{figures.orphans_found} (none outlived the next write); queries answered: {figures.queries}"
+        )
         print(f"time: {figures.seconds:.1f} s")
         for violation in figures.violations:
             print(f"VIOLATION {violation}")

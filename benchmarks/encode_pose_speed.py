@@ -26,7 +26,6 @@ from model.device import pick_device
 BATCH_SIZES = (1, 64)
 
 
-
 def frames_per_s(run, frames: torch.Tensor, batch_size: int, device: torch.device, repeats: int) -> float:
     """Best-of-`repeats` frames/s of `run(batch)` over `frames` in batches of `batch_size`, after one warm-up."""
     best = float("inf")
@@ -35,7 +34,7 @@ def frames_per_s(run, frames: torch.Tensor, batch_size: int, device: torch.devic
             torch.cuda.synchronize(device)
         start = time.perf_counter()
         for first in range(0, len(frames), batch_size):
-            run(frames[first:first + batch_size])
+            run(frames[first : first + batch_size])
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if repeat:  # the first run warms up
@@ -45,8 +44,12 @@ def frames_per_s(run, frames: torch.Tensor, batch_size: int, device: torch.devic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", nargs="?", default="checkpoints/daegan-small.safetensors",
-                        help="a posedex checkpoint (default: checkpoints/daegan-small.safetensors)")
+    parser.add_argument(
+        "checkpoint",
+        nargs="?",
+        default="checkpoints/daegan-small.safetensors",
+        help="a posedex checkpoint (default: checkpoints/daegan-small.safetensors)",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     parser.add_argument("--frames", type=int, default=256, help="frames encoded per timed run (default: 256)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure, best kept (default: 3)")
@@ -57,8 +60,10 @@ def main() -> None:
     device = pick_device(args.device)
     model = DAEGAN.from_checkpoint(args.checkpoint, device)
     print(torch_machine(device))
-    print(f"checkpoint {args.checkpoint}: {model.size} px, pose_dim {model.pose_dim}; device {device}; "
-          f"{args.frames} frames per run, best of {args.repeats}; frames/s")
+    print(
+        f"checkpoint {args.checkpoint}: {model.size} px, pose_dim {model.pose_dim}; device {device}; "
+        f"{args.frames} frames per run, best of {args.repeats}; frames/s"
+    )
     frames = torch.rand(args.frames, 3, model.size, model.size, generator=torch.Generator().manual_seed(0)) * 2 - 1
     on_device = frames.to(device)  # (N, 3, S, S): the baseline's input, already where the weights are
     encoder = model.pose_embedder  # eval mode: `from_checkpoint` returns the model in eval mode
@@ -69,14 +74,20 @@ def main() -> None:
         def run(batch: torch.Tensor) -> None:
             with torch.no_grad(), ctx:
                 net.encode(batch)
+
         return run
 
     variants = [("PoseEmbedder.encode, fp32 (baseline)", direct(False, encoder), on_device)]
     if device.type == "cuda":
         channels_last = copy.deepcopy(encoder).to(memory_format=torch.channels_last)
-        variants += [("PoseEmbedder.encode, bf16", direct(True, encoder), on_device),
-                     ("PoseEmbedder.encode, bf16 + channels_last", direct(True, channels_last),
-                      on_device.contiguous(memory_format=torch.channels_last))]
+        variants += [
+            ("PoseEmbedder.encode, bf16", direct(True, encoder), on_device),
+            (
+                "PoseEmbedder.encode, bf16 + channels_last",
+                direct(True, channels_last),
+                on_device.contiguous(memory_format=torch.channels_last),
+            ),
+        ]
     variants.append(("DAEGAN.encode_pose (API)", lambda batch: model.encode_pose(batch), frames))
 
     print(f"{'':<44}" + "".join(f"{f'batch {b}':>14}{'ratio':>8}" for b in BATCH_SIZES))

@@ -70,8 +70,14 @@ def main() -> None:
     own = centre + 0.3 * rng.standard_normal((half, DIM)).astype(np.float32)  # identity "a", around the query
     others = rng.standard_normal((args.n - half, DIM)).astype(np.float32)  # 1,000 identities elsewhere
     identities = ["a"] * half + [f"p{i % 1000:04d}" for i in range(args.n - half)]
-    rows = pd.DataFrame({"path": [f"{p}/v/{i:07d}.png" for i, p in enumerate(identities)], "identity": identities,
-                         "video": "v", "frame": np.arange(args.n)})
+    rows = pd.DataFrame(
+        {
+            "path": [f"{p}/v/{i:07d}.png" for i, p in enumerate(identities)],
+            "identity": identities,
+            "video": "v",
+            "frame": np.arange(args.n),
+        }
+    )
     queries = centre + 0.3 * rng.standard_normal((args.repeats, DIM)).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = Path(tmp) / "model.safetensors"
@@ -81,22 +87,27 @@ def main() -> None:
         start = time.perf_counter()
         with Store.create(Path(tmp) / "index", dim=DIM, checkpoint_sha256=file_sha256(checkpoint)) as store:
             store.add(rows, np.concatenate([own, others]))
-        print(f"machine: {cpu_model()}, {os.cpu_count()} cores, faiss {faiss.__version__}; index of {args.n:,} "
-              f"codes built in {time.perf_counter() - start:.0f} s; identity 'a' holds {half:,}")
+        print(
+            f"machine: {cpu_model()}, {os.cpu_count()} cores, faiss {faiss.__version__}; index of {args.n:,} "
+            f"codes built in {time.perf_counter() - start:.0f} s; identity 'a' holds {half:,}"
+        )
         with Retriever(Path(tmp) / "index", checkpoint, device="cpu") as retriever:
             assert "a" not in set(over_fetch(retriever.store, queries[0], args.k, "a")["identity"])
             found = retriever.search(queries[0], args.k, other_identities=True, identity="a")
             assert len(found) == args.k and "a" not in set(found["identity"])
             ours_each = iter(queries)
-            ours = median_ms(lambda: retriever.search(next(ours_each), args.k, other_identities=True,
-                                                      identity="a"), args.repeats)
+            ours = median_ms(
+                lambda: retriever.search(next(ours_each), args.k, other_identities=True, identity="a"), args.repeats
+            )
             ids_ms = median_ms(lambda: retriever.store.identity_ids(["a"]), args.repeats)
             base_each = iter(queries)
             base = median_ms(lambda: over_fetch(retriever.store, next(base_each), args.k, "a"), args.repeats)
             plain_each = iter(queries)
             plain = median_ms(lambda: retriever.search(next(plain_each), args.k), args.repeats)
-    print(f"other identities, ID selector in the search (ours): p50 {ours:8.1f} ms "
-          f"(of which the identity's {half:,} ids from SQLite: {ids_ms:.1f} ms)")
+    print(
+        f"other identities, ID selector in the search (ours): p50 {ours:8.1f} ms "
+        f"(of which the identity's {half:,} ids from SQLite: {ids_ms:.1f} ms)"
+    )
     print(f"other identities, over-fetch and widen (before):   p50 {base:8.1f} ms")
     print(f"unfiltered search, for scale:                       p50 {plain:8.1f} ms")
     print(f"ratio before / ours: {base / ours:.1f}x")

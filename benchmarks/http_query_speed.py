@@ -62,11 +62,18 @@ def free_port() -> int:
 def query_request(url: str, photo: bytes, k: int) -> urllib.request.Request:
     """`POST /query` with `image` and `k` as multipart form data, as `curl -F` sends them."""
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\n{k}\r\n'
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="k"\r\n\r\n{k}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="astronaut.png"\r\n'
-            "Content-Type: image/png\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    return urllib.request.Request(f"{url}/query", data=body, method="POST",
-                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return urllib.request.Request(
+        f"{url}/query", data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
 
 
 def wait_until_healthy(url: str, process: subprocess.Popen) -> None:
@@ -108,12 +115,14 @@ def main() -> None:
         photo_file = Path(tmp) / "astronaut.png"
         photo_file.write_bytes(photo)
         common = ["--index", str(args.index), "--checkpoint", str(checkpoint), "--device", args.device]
-        cli = [sys.executable, "-m", "ui.index_command", "query", str(photo_file), "-k", str(args.k), "--json",
-               *common]
+        cli = [sys.executable, "-m", "ui.index_command", "query", str(photo_file), "-k", str(args.k), "--json", *common]
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = subprocess.Popen([sys.executable, "-m", "ui.index_command", "serve", "--port", str(port), *common],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "ui.index_command", "serve", "--port", str(port), *common],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_until_healthy(url, server)
             with Retriever(args.index, checkpoint, device=device) as retriever:
@@ -132,8 +141,9 @@ def main() -> None:
                     retriever.search(image, args.k)
                     library.append(time.perf_counter() - start)
                     start = time.perf_counter()
-                    run_query(retriever, decode_upload(photo, "astronaut.png"), args.k, crop=True,
-                              source="astronaut.png").grid_png()
+                    run_query(
+                        retriever, decode_upload(photo, "astronaut.png"), args.k, crop=True, source="astronaut.png"
+                    ).grid_png()
                     page.append(time.perf_counter() - start)
                     if r % cli_every == 0 and len(command) < args.cli_repeats:
                         start = time.perf_counter()
@@ -145,8 +155,10 @@ def main() -> None:
 
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(torch_machine(device))
-    print(f"index {args.index}, k {args.k}, photo 512 x 512 PNG; load average {load}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
+    print(
+        f"index {args.index}, k {args.k}, photo 512 x 512 PNG; load average {load}; "
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}"
+    )
     report("index query --json, one command per photo", command)
     report("POST /query to index serve (HTTP, new connection)", http, command)
     report("UI Query page's work for an upload (decode..grid PNG)", page, command)

@@ -23,5 +23,7 @@ def torch_machine(device) -> str:
     import torch
 
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
-    return (f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads){gpu}")
+    return (
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads){gpu}"
+    )

@@ -56,8 +56,10 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, faiss {faiss.__version__}, "
-          f"OMP threads {faiss.omp_get_max_threads()}")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores, faiss {faiss.__version__}, "
+        f"OMP threads {faiss.omp_get_max_threads()}"
+    )
     x = np.random.default_rng(0).standard_normal((args.n, args.dim)).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,11 +71,21 @@ def main() -> None:
         commit_s = time.perf_counter() - start
         del index
         manifest = Path(tmp) / "manifest.json"
-        manifest.write_text(json.dumps({"index_sha256": sha, "index_bytes": check.size,
-                                        "index_edge_bytes": check.edge_bytes, "index_edge_sha256": check.edge_sha256}))
+        manifest.write_text(
+            json.dumps(
+                {
+                    "index_sha256": sha,
+                    "index_bytes": check.size,
+                    "index_edge_bytes": check.edge_bytes,
+                    "index_edge_sha256": check.edge_sha256,
+                }
+            )
+        )
         size = path.stat().st_size
-        print(f"file: {args.n} x {args.dim} flat, {size} bytes ({size / 2**20:.1f} MiB); commit (write, fsync, "
-              f"whole sha256 and the ends) {commit_s:.2f} s; edge {EDGE_BYTES} bytes; {args.reps} reps, warm cache")
+        print(
+            f"file: {args.n} x {args.dim} flat, {size} bytes ({size / 2**20:.1f} MiB); commit (write, fsync, "
+            f"whole sha256 and the ends) {commit_s:.2f} s; edge {EDGE_BYTES} bytes; {args.reps} reps, warm cache"
+        )
         file_sha256(path)  # into the page cache
 
         def before() -> None:
@@ -84,16 +96,19 @@ def main() -> None:
             assert FileCheck.of(path, recorded.edge_bytes) == recorded
 
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if hasattr(faiss, "IO_FLAG_MMAP_IFC") else 0
-        rows = [("before: whole-file sha256", *measure(before, args.reps)),
-                ("after: size + first/last MiB sha256", *measure(after, args.reps)),
-                ("(for scale) faiss.read_index, mmap", *measure(lambda: faiss.read_index(str(path), flags),
-                                                             args.reps))]
+        rows = [
+            ("before: whole-file sha256", *measure(before, args.reps)),
+            ("after: size + first/last MiB sha256", *measure(after, args.reps)),
+            ("(for scale) faiss.read_index, mmap", *measure(lambda: faiss.read_index(str(path), flags), args.reps)),
+        ]
     print(f"{'check on open':40s} {'median ms':>10s} {'bytes read':>12s}")
     for label, seconds, read in rows:
         print(f"{label:40s} {seconds * 1e3:10.2f} {read:12d}")
     (_, t_before, b_before), (_, t_after, b_after) = rows[:2]
-    print(f"after / before: time {t_after / t_before:.4f} ({t_before / t_after:.0f}x less), "
-          f"bytes {b_after / b_before:.4f} ({b_before / max(b_after, 1):.0f}x less)")
+    print(
+        f"after / before: time {t_after / t_before:.4f} ({t_before / t_after:.0f}x less), "
+        f"bytes {b_after / b_before:.4f} ({b_before / max(b_after, 1):.0f}x less)"
+    )
 
 
 if __name__ == "__main__":

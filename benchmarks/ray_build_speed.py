@@ -36,8 +36,16 @@ def timed_build(root: Path, out: Path, args: argparse.Namespace, device: torch.d
     """Seconds of one whole build into a fresh `out`."""
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    summary = build_index(root, args.checkpoint, out, batch_size=args.batch_size, workers=args.workers,
-                          device=device, progress=False, ray=ray)
+    summary = build_index(
+        root,
+        args.checkpoint,
+        out,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        device=device,
+        progress=False,
+        ray=ray,
+    )
     seconds = time.perf_counter() - start
     assert summary.added == args.identities * args.videos * args.frames and not summary.skipped, summary
     return seconds
@@ -54,8 +62,9 @@ def ray_stream(root: Path, args: argparse.Namespace) -> tuple[float, float]:
     size = DAEGAN.from_checkpoint(args.checkpoint).size
     start = time.perf_counter()
     first, after = None, 0
-    for batch in encode_with_ray(rows["file"].tolist(), rows["frame"].tolist(), args.checkpoint, size=size,
-                                 batch_size=args.batch_size):
+    for batch in encode_with_ray(
+        rows["file"].tolist(), rows["frame"].tolist(), args.checkpoint, size=size, batch_size=args.batch_size
+    ):
         if first is None:
             first = time.perf_counter()
         else:
@@ -83,17 +92,29 @@ def main() -> None:
     ray.init(include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - start
     resources = ray.cluster_resources()
-    print(f"ray {ray.__version__}: {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs; "
-          f"started in {ray_start:.1f} s (not counted below)")
+    print(
+        f"ray {ray.__version__}: {int(resources.get('CPU', 0))} CPUs, {int(resources.get('GPU', 0))} GPUs; "
+        f"started in {ray_start:.1f} s (not counted below)"
+    )
     try:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp) / "synthvox"
-            synthesize(root, identities=args.identities, videos_per_identity=args.videos, frames=args.frames,
-                       size=args.size, seed=0, workers=2, progress=False)
+            synthesize(
+                root,
+                identities=args.identities,
+                videos_per_identity=args.videos,
+                frames=args.frames,
+                size=args.size,
+                seed=0,
+                workers=2,
+                progress=False,
+            )
             n = args.identities * args.videos * args.frames
-            print(f"collection: SynthVox {args.identities} identities x {args.videos} videos x {args.frames} frames "
-                  f"= {n} PNG frames at {args.size} px; checkpoint {args.checkpoint.name}; batch {args.batch_size}; "
-                  f"single process: {args.workers} reader workers, {device}")
+            print(
+                f"collection: SynthVox {args.identities} identities x {args.videos} videos x {args.frames} frames "
+                f"= {n} PNG frames at {args.size} px; checkpoint {args.checkpoint.name}; batch {args.batch_size}; "
+                f"single process: {args.workers} reader workers, {device}"
+            )
             times: dict[str, list[float]] = {"single process": [], "ray": []}
             for repeat in range(args.repeats + 1):  # the first round warms the page cache and is not counted
                 for name in times:
@@ -108,10 +129,14 @@ def main() -> None:
     print(f"\n{'build':<16} {'seconds':>8} {'frames/s':>9}   (best of {args.repeats}, end to end)")
     for name, seconds in best.items():
         print(f"{name:<16} {seconds:8.2f} {n / seconds:9.1f}")
-    print(f"ray pipeline alone: {pool_start:.1f} s to its first batch (the actor pool starting), then "
-          f"{streaming:.1f} frames/s")
-    print(f"\nindex build --ray: {n / best['ray']:.1f} frames/s; {best['single process'] / best['ray']:.2f}x the "
-          f"single-process build ({n / best['single process']:.1f} frames/s)")
+    print(
+        f"ray pipeline alone: {pool_start:.1f} s to its first batch (the actor pool starting), then "
+        f"{streaming:.1f} frames/s"
+    )
+    print(
+        f"\nindex build --ray: {n / best['ray']:.1f} frames/s; {best['single process'] / best['ray']:.2f}x the "
+        f"single-process build ({n / best['single process']:.1f} frames/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -50,15 +50,13 @@ NUM_QUERIES = 1_000  # pool the latency loop cycles through, and the recall set
 NEAR_NOISE = 0.3  # norm of the perturbation for the "near" query set
 
 
-
-
-
 def load_note() -> str:
     """The 1-minute load average against the core count: other processes on a small box skew every latency."""
     load = os.getloadavg()[0]
     busy = load > 0.5 * (os.cpu_count() or 1)
     return f"load average {load:.2f} on {os.cpu_count()} cores" + (
-        " -- WARNING: the machine is busy with other work, latencies below are inflated and noisy" if busy else "")
+        " -- WARNING: the machine is busy with other work, latencies below are inflated and noisy" if busy else ""
+    )
 
 
 def default_dim() -> int:
@@ -99,10 +97,16 @@ def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
     return float(np.mean([len(set(f[f >= 0]) & set(t)) / k for f, t in zip(found, truth)]))
 
 
-def latency_ms(search: Callable[[np.ndarray], object], queries: np.ndarray, batch: int,
-               budget_s: float, min_reps: int = 20, max_reps: int = 1000) -> tuple[float, float, int]:
+def latency_ms(
+    search: Callable[[np.ndarray], object],
+    queries: np.ndarray,
+    batch: int,
+    budget_s: float,
+    min_reps: int = 20,
+    max_reps: int = 1000,
+) -> tuple[float, float, int]:
     """p50 and p99 wall milliseconds of `search` on successive batches from `queries`, and the rep count."""
-    batches = [queries[i:i + batch] for i in range(0, len(queries) - batch + 1, batch)]
+    batches = [queries[i : i + batch] for i in range(0, len(queries) - batch + 1, batch)]
     search(batches[0])  # warm-up: page in, allocate
     start = time.perf_counter()
     search(batches[0])
@@ -149,8 +153,15 @@ def product_index(index_type: str, db: np.ndarray) -> faiss.Index:
     return index
 
 
-def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | None,
-               skip_hnsw_above: int, approximate: tuple[str, ...] = ("hnsw", "ivfpq")) -> list[Row]:
+def bench_size(
+    n: int,
+    dim: int,
+    seed: int,
+    budget_s: float,
+    gpu_res: object | None,
+    skip_hnsw_above: int,
+    approximate: tuple[str, ...] = ("hnsw", "ivfpq"),
+) -> list[Row]:
     """All indexes and the baseline at one database size; rows for both query sets and both batch sizes."""
     print(f"\n== n = {n:,}, d = {dim} ==", flush=True)
     db, query_sets = make_data(n, dim, seed)
@@ -186,8 +197,9 @@ def bench_size(n: int, dim: int, seed: int, budget_s: float, gpu_res: object | N
                     if name == "flat":
                         flat_p50[device] = p50
                     vs_flat = None if exact else flat_p50[device] / p50
-                    rows.append(Row(f"{name}{setting}", device, n, qname, batch, p50, p99, reps, np50 / p50,
-                                    vs_flat, recall))
+                    rows.append(
+                        Row(f"{name}{setting}", device, n, qname, batch, p50, p99, reps, np50 / p50, vs_flat, recall)
+                    )
                     print(_format(rows[-1]), flush=True)
     return rows
 
@@ -212,15 +224,19 @@ def _settings(name: str, device: str, index: faiss.Index) -> list[tuple[str, Cal
     return [("", lambda: None)]
 
 
-HEADER = (f"{'index':<24} {'dev':<4} {'n':>9} {'queries':<8} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} "
-          f"{'reps':>5} {'vs numpy':>9} {'vs flat':>8} {'recall@10':>9}")
+HEADER = (
+    f"{'index':<24} {'dev':<4} {'n':>9} {'queries':<8} {'batch':>5} {'p50 ms':>9} {'p99 ms':>9} "
+    f"{'reps':>5} {'vs numpy':>9} {'vs flat':>8} {'recall@10':>9}"
+)
 
 
 def _format(row: Row) -> str:
     vs_flat = f"{row.vs_flat:7.1f}x" if row.vs_flat is not None else f"{'-':>8}"
     recall = f"{row.recall:9.3f}" if row.recall is not None else f"{'-':>9}"
-    return (f"{row.index:<24} {row.device:<4} {row.n:>9,} {row.queries:<8} {row.batch:>5} {row.p50_ms:9.3f} "
-            f"{row.p99_ms:9.3f} {row.reps:>5} {row.vs_numpy:8.2f}x {vs_flat} {recall}")
+    return (
+        f"{row.index:<24} {row.device:<4} {row.n:>9,} {row.queries:<8} {row.batch:>5} {row.p50_ms:9.3f} "
+        f"{row.p99_ms:9.3f} {row.reps:>5} {row.vs_numpy:8.2f}x {vs_flat} {recall}"
+    )
 
 
 def verdicts(rows: list[Row]) -> None:
@@ -228,16 +244,19 @@ def verdicts(rows: list[Row]) -> None:
     print("\nverdicts (p50 latency):")
     groups = sorted({(r.n, r.device, r.queries, r.batch) for r in rows})
     if all(n < 1_000_000 for n, *_ in groups):
-        print(f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL} at 1M: not evaluated "
-              "(no 1M size run)")
+        print(
+            f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL} at 1M: not evaluated (no 1M size run)"
+        )
     for n, device, qname, batch in groups:
         group = [r for r in rows if (r.n, r.device, r.queries, r.batch) == (n, device, qname, batch)]
         flat = next(r for r in group if r.index == "flat")
         if device == "cpu":
             met = flat.vs_numpy >= 1.0
-            print(f"  flat no slower than numpy  n={n:>9,} {device} {qname:<7} batch {batch:>2}: "
-                  f"{'met' if met else 'NOT met'} (flat {flat.p50_ms:.3f} ms vs numpy "
-                  f"{flat.p50_ms * flat.vs_numpy:.3f} ms, {flat.vs_numpy:.2f}x)")
+            print(
+                f"  flat no slower than numpy  n={n:>9,} {device} {qname:<7} batch {batch:>2}: "
+                f"{'met' if met else 'NOT met'} (flat {flat.p50_ms:.3f} ms vs numpy "
+                f"{flat.p50_ms * flat.vs_numpy:.3f} ms, {flat.vs_numpy:.2f}x)"
+            )
         if n < 1_000_000:
             continue
         good = [r for r in group if r.recall is not None and r.recall >= TARGET_RECALL]
@@ -245,13 +264,17 @@ def verdicts(rows: list[Row]) -> None:
         if best is None:
             top = max((r for r in group if r.recall is not None), key=lambda r: r.recall, default=None)
             detail = f"best recall {top.recall:.3f} ({top.index})" if top else "no approximate index ran"
-            print(f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL}  n={n:,} {device} {qname:<7} "
-                  f"batch {batch:>2}: NOT met (no setting reaches the recall; {detail})")
+            print(
+                f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL}  n={n:,} {device} {qname:<7} "
+                f"batch {batch:>2}: NOT met (no setting reaches the recall; {detail})"
+            )
             continue
         met = best.vs_flat >= TARGET_SPEEDUP
-        print(f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL}  n={n:,} {device} {qname:<7} "
-              f"batch {batch:>2}: {'met' if met else 'NOT met'} ({best.index}: {best.vs_flat:.1f}x flat, "
-              f"recall {best.recall:.3f}, {best.p50_ms:.3f} ms)")
+        print(
+            f"  approx >= {TARGET_SPEEDUP:.0f}x flat @ recall >= {TARGET_RECALL}  n={n:,} {device} {qname:<7} "
+            f"batch {batch:>2}: {'met' if met else 'NOT met'} ({best.index}: {best.vs_flat:.1f}x flat, "
+            f"recall {best.recall:.3f}, {best.p50_ms:.3f} ms)"
+        )
 
 
 def main() -> None:
@@ -262,10 +285,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="faiss OpenMP threads")
     parser.add_argument("--budget-s", type=float, default=1.0, help="seconds of reps per latency measurement")
-    parser.add_argument("--approximate", nargs="*", choices=["hnsw", "ivfpq"], default=["hnsw", "ivfpq"],
-                        help="approximate indexes to build (none: flat against NumPy only, in a minute)")
-    parser.add_argument("--skip-hnsw-above", type=int, default=10**9,
-                        help="skip the HNSW build above this many vectors (slow on small machines)")
+    parser.add_argument(
+        "--approximate",
+        nargs="*",
+        choices=["hnsw", "ivfpq"],
+        default=["hnsw", "ivfpq"],
+        help="approximate indexes to build (none: flat against NumPy only, in a minute)",
+    )
+    parser.add_argument(
+        "--skip-hnsw-above",
+        type=int,
+        default=10**9,
+        help="skip the HNSW build above this many vectors (slow on small machines)",
+    )
     args = parser.parse_args()
     dim = args.dim if args.dim is not None else default_dim()
     sizes = [100_000] if args.quick else args.sizes
@@ -274,19 +306,28 @@ def main() -> None:
     gpu_res = faiss.StandardGpuResources() if num_gpus > 0 else None
 
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    thread_env = {v: os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                          "MKL_NUM_THREADS")}
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count), {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}")
-    print(f"numpy {np.__version__} (BLAS {blas.get('name')} {blas.get('version')}), faiss {faiss.__version__}, "
-          f"faiss omp threads {faiss.omp_get_max_threads()}, GPUs {num_gpus}")
-    print(f"thread env: {thread_env}; OPENBLAS_CORETYPE "
-          f"{'set to ' + os.environ['OPENBLAS_CORETYPE'] if 'OPENBLAS_CORETYPE' in os.environ else 'unset'}")
+    thread_env = {v: os.environ.get(v, "unset") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count), {platform.system()} {platform.release()}, "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"numpy {np.__version__} (BLAS {blas.get('name')} {blas.get('version')}), faiss {faiss.__version__}, "
+        f"faiss omp threads {faiss.omp_get_max_threads()}, GPUs {num_gpus}"
+    )
+    print(
+        f"thread env: {thread_env}; OPENBLAS_CORETYPE "
+        f"{'set to ' + os.environ['OPENBLAS_CORETYPE'] if 'OPENBLAS_CORETYPE' in os.environ else 'unset'}"
+    )
     print(load_note())
-    print(f"config: d={dim}, sizes {sizes}, k={K}, batches 1 and {BATCH}, {NUM_QUERIES} queries per set, "
-          f"seed {args.seed}, {args.budget_s:g} s of reps per measurement")
-    print(f"indexes as `index build` makes them (indexer/faiss_index.py); efSearch in {EF_SEARCH_SWEEP}, "
-          f"nprobe in {NPROBE_SWEEP}; FAISS's default BLAS threshold {FAISS_DEFAULT_BLAS_THRESHOLD}")
+    print(
+        f"config: d={dim}, sizes {sizes}, k={K}, batches 1 and {BATCH}, {NUM_QUERIES} queries per set, "
+        f"seed {args.seed}, {args.budget_s:g} s of reps per measurement"
+    )
+    print(
+        f"indexes as `index build` makes them (indexer/faiss_index.py); efSearch in {EF_SEARCH_SWEEP}, "
+        f"nprobe in {NPROBE_SWEEP}; FAISS's default BLAS threshold {FAISS_DEFAULT_BLAS_THRESHOLD}"
+    )
 
     rows: list[Row] = []
     start = time.perf_counter()

@@ -41,8 +41,10 @@ def main() -> None:
                 found.append(len(faces) > 0)
                 yaws.append(abs(pose.yaw))
     found, yaws = np.array(found), np.array(yaws)
-    print(f"frames with |yaw| < {FRONTAL_YAW:g} deg: {len(found)} "
-          f"({args.identities} identities x {args.videos} videos x {args.frames} frames, {args.size} px)")
+    print(
+        f"frames with |yaw| < {FRONTAL_YAW:g} deg: {len(found)} "
+        f"({args.identities} identities x {args.videos} videos x {args.frames} frames, {args.size} px)"
+    )
     print(f"Haar frontal detection rate: {found.mean():.1%} ({found.sum()}/{len(found)}); required >= 80%")
     for low in range(0, int(FRONTAL_YAW), 5):
         band = (yaws >= low) & (yaws < low + 5)

@@ -43,9 +43,6 @@ def io_floor(root: Path, identities: int, videos: int, frames: int, size: int, w
         list(pool.map(_write_constant_video, folders, [frames] * len(folders), [size] * len(folders)))
 
 
-
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--identities", type=int, default=100)
@@ -55,18 +52,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     total = args.identities * args.videos * args.frames
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count), {platform.system()} {platform.release()}, "
-          f"python {platform.python_version()}")
-    print(f"config: {args.identities} identities x {args.videos} videos x {args.frames} frames = {total} frames, "
-          f"{args.size} px png, {args.workers} workers")
+    print(
+        f"machine: {cpu_model()}, {os.cpu_count()} cores (os.cpu_count), {platform.system()} {platform.release()}, "
+        f"python {platform.python_version()}"
+    )
+    print(
+        f"config: {args.identities} identities x {args.videos} videos x {args.frames} frames = {total} frames, "
+        f"{args.size} px png, {args.workers} workers"
+    )
     scratch = Path(tempfile.mkdtemp(prefix="synthvox-bench-"))
     try:
         start = time.perf_counter()
         io_floor(scratch / "floor", args.identities, args.videos, args.frames, args.size, args.workers)
         floor_s = time.perf_counter() - start
         start = time.perf_counter()
-        synthesize(scratch / "synthvox", identities=args.identities, videos_per_identity=args.videos,
-                   frames=args.frames, size=args.size, seed=0, workers=args.workers, progress=False)
+        synthesize(
+            scratch / "synthvox",
+            identities=args.identities,
+            videos_per_identity=args.videos,
+            frames=args.frames,
+            size=args.size,
+            seed=0,
+            workers=args.workers,
+            progress=False,
+        )
         ours_s = time.perf_counter() - start
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

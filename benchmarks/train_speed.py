@@ -52,8 +52,17 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def throughput(config: Config, device: torch.device, stage: int, batches, *, steps: int, warmup: int,
-               bf16: bool, channels_last: bool) -> float:
+def throughput(
+    config: Config,
+    device: torch.device,
+    stage: int,
+    batches,
+    *,
+    steps: int,
+    warmup: int,
+    bf16: bool,
+    channels_last: bool,
+) -> float:
     """Examples/s of `steps` timed steps of `stage` after `warmup` untimed ones; `batches` yields
     (frames_k (B, K, 3, S, S), target (B, 3, S, S)) on the device."""
     model, optimizers = build(config, device, channels_last)
@@ -89,8 +98,12 @@ def random_batches(config: Config, device: torch.device):
 
 def loader_batches(config: Config, root: Path, device: torch.device):
     """The trainer's batches over the collection at `root`, epoch after epoch, moved to the device."""
-    dataset = VideoFramesDataset(read_collection(root, fps=config.data.fps), num_frames=config.data.num_frames,
-                                 size=config.data.size, seed=config.data.seed)
+    dataset = VideoFramesDataset(
+        read_collection(root, fps=config.data.fps),
+        num_frames=config.data.num_frames,
+        size=config.data.size,
+        seed=config.data.seed,
+    )
     loader = make_loader(dataset, batch_size=config.data.batch_size, workers=config.data.workers, device=device)
     per_epoch = len(dataset) // config.data.batch_size
     for epoch in range(10**9):
@@ -115,8 +128,10 @@ def main() -> None:
     config = load_config(args.preset, overrides)
     d = config.data
     print(torch_machine(device))
-    print(f"preset {args.preset}: {d.size} px, K = {d.num_frames}, batch {d.batch_size}; device {device}; "
-          f"{args.warmup} warm-up + {args.steps} timed steps per stage; examples/s (K sources + 1 target each)")
+    print(
+        f"preset {args.preset}: {d.size} px, K = {d.num_frames}, batch {d.batch_size}; device {device}; "
+        f"{args.warmup} warm-up + {args.steps} timed steps per stage; examples/s (K sources + 1 target each)"
+    )
 
     variants = [("fp32 eager", False, False), ("bf16 autocast", True, False)]
     if device.type == "cuda":
@@ -127,8 +142,16 @@ def main() -> None:
         cells = []
         for stage in (1, 2):
             try:
-                rate = throughput(config, device, stage, random_batches(config, device), steps=args.steps,
-                                  warmup=args.warmup, bf16=bf16, channels_last=channels_last)
+                rate = throughput(
+                    config,
+                    device,
+                    stage,
+                    random_batches(config, device),
+                    steps=args.steps,
+                    warmup=args.warmup,
+                    bf16=bf16,
+                    channels_last=channels_last,
+                )
             except RuntimeError as err:  # a variant this build cannot run: say so, keep the others
                 cells.append(f"{'failed: ' + str(err).splitlines()[0][:40]:>24}")
                 continue
@@ -142,13 +165,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synthvox"
         frames = max(8, -(-(args.warmup + args.steps) * d.batch_size // 4))  # 2 x 2 videos: no epoch runs dry
-        synthesize(root, identities=2, videos_per_identity=2, frames=frames, size=d.size, seed=0, workers=1,
-                   progress=False)
-        rates = [throughput(config, device, stage, loader_batches(config, root, device), steps=args.steps,
-                            warmup=args.warmup, bf16=bf16, channels_last=False) for stage in (1, 2)]
+        synthesize(
+            root, identities=2, videos_per_identity=2, frames=frames, size=d.size, seed=0, workers=1, progress=False
+        )
+        rates = [
+            throughput(
+                config,
+                device,
+                stage,
+                loader_batches(config, root, device),
+                steps=args.steps,
+                warmup=args.warmup,
+                bf16=bf16,
+                channels_last=False,
+            )
+            for stage in (1, 2)
+        ]
     label = f"with DataLoader ({d.workers} workers, {'bf16' if bf16 else 'fp32'})"
-    print(f"{label:<34}{rates[0]:>16.1f}{rates[0] / baseline[1]:>7.2f}x{'':>4}{rates[1]:>16.1f}"
-          f"{rates[1] / baseline[2]:>7.2f}x   (ratios vs fp32 eager in-memory)")
+    print(
+        f"{label:<34}{rates[0]:>16.1f}{rates[0] / baseline[1]:>7.2f}x{'':>4}{rates[1]:>16.1f}"
+        f"{rates[1] / baseline[2]:>7.2f}x   (ratios vs fp32 eager in-memory)"
+    )
 
 
 if __name__ == "__main__":

@@ -58,8 +58,20 @@ def peak_memory_mib(pid: int) -> float:
 
 def start_server(index: Path, checkpoint: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    command = [sys.executable, "-m", "ui.index_command", "ui", "--index", str(index), "--checkpoint",
-               str(checkpoint), "--port", str(port), "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "ui.index_command",
+        "ui",
+        "--index",
+        str(index),
+        "--checkpoint",
+        str(checkpoint),
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -81,7 +93,9 @@ def wait_for_images(page, container: str, count: int) -> None:
     page.wait_for_function(
         """([selector, count]) => Array.from(document.querySelectorAll(selector))
                .filter(img => img.complete && img.naturalWidth > 0).length >= count""",
-        arg=[f".st-key-{container} [data-testid='stImage'] img", count], timeout=STEP_TIMEOUT_MS)
+        arg=[f".st-key-{container} [data-testid='stImage'] img", count],
+        timeout=STEP_TIMEOUT_MS,
+    )
 
 
 def session(url: str, photo: Path, stop_at: float, latencies: list[float], failures: list[str]) -> None:
@@ -96,14 +110,29 @@ def session(url: str, photo: Path, stop_at: float, latencies: list[float], failu
             page.goto(url)
             page.get_by_role("heading", name="Query: other faces in this pose").wait_for()
             while time.monotonic() < stop_at:
-                for name, action in (("upload", lambda: (page.locator("input[type=file]").set_input_files(photo),
-                                                         wait_for_images(page, "query_results", K + 1))),
-                                     ("reenact", lambda: (page.get_by_text("Reenact", exact=True).click(),
-                                                          wait_for_images(page, "reenact_results", K + 1))),
-                                     ("query", lambda: (page.get_by_text("Query", exact=True).click(),
-                                                        page.get_by_role("heading",
-                                                                         name="Query: other faces in this pose")
-                                                        .wait_for()))):
+                for name, action in (
+                    (
+                        "upload",
+                        lambda: (
+                            page.locator("input[type=file]").set_input_files(photo),
+                            wait_for_images(page, "query_results", K + 1),
+                        ),
+                    ),
+                    (
+                        "reenact",
+                        lambda: (
+                            page.get_by_text("Reenact", exact=True).click(),
+                            wait_for_images(page, "reenact_results", K + 1),
+                        ),
+                    ),
+                    (
+                        "query",
+                        lambda: (
+                            page.get_by_text("Query", exact=True).click(),
+                            page.get_by_role("heading", name="Query: other faces in this pose").wait_for(),
+                        ),
+                    ),
+                ):
                     start = time.monotonic()
                     try:
                         action()
@@ -122,8 +151,9 @@ def run(url: str, photo: Path, sessions: int, seconds: float) -> tuple[list[floa
     latencies: list[float] = []
     failures: list[str] = []
     stop_at = time.monotonic() + seconds
-    threads = [threading.Thread(target=session, args=(url, photo, stop_at, latencies, failures))
-               for _ in range(sessions)]
+    threads = [
+        threading.Thread(target=session, args=(url, photo, stop_at, latencies, failures)) for _ in range(sessions)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -134,8 +164,10 @@ def run(url: str, photo: Path, sessions: int, seconds: float) -> tuple[list[floa
 def report(label: str, latencies: list[float], failures: list[str]) -> None:
     if latencies:
         p50, p95 = np.percentile(latencies, [50, 95])
-        print(f"{label}: {len(latencies)} steps, {len(failures)} failed; step latency p50 {p50:.2f} s, "
-              f"p95 {p95:.2f} s, max {max(latencies):.2f} s")
+        print(
+            f"{label}: {len(latencies)} steps, {len(failures)} failed; step latency p50 {p50:.2f} s, "
+            f"p95 {p95:.2f} s, max {max(latencies):.2f} s"
+        )
     else:
         print(f"{label}: no step finished; {len(failures)} failed")
     for failure in sorted(set(failures)):
@@ -159,8 +191,10 @@ def main() -> None:
     try:
         report("1 session (baseline)", *run(url, photo, 1, args.seconds / 2))
         report(f"{args.sessions} sessions at once", *run(url, photo, args.sessions, args.seconds))
-        print(f"server peak memory (VmHWM, process and children): {peak_memory_mib(process.pid):.0f} MiB; "
-              f"the model and index are loaded once per process")
+        print(
+            f"server peak memory (VmHWM, process and children): {peak_memory_mib(process.pid):.0f} MiB; "
+            f"the model and index are loaded once per process"
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -78,8 +78,10 @@ def report(label: str, seconds: np.ndarray, baseline: np.ndarray | None = None) 
     p50, p99 = np.percentile(seconds, 50) * 1e3, np.percentile(seconds, 99) * 1e3
     line = f"{label:<44} p50 {p50:8.1f} ms   p99 {p99:8.1f} ms"
     if baseline is not None:
-        line += (f"   ratio to baseline: p50 {p50 / (np.percentile(baseline, 50) * 1e3):.2f}x, "
-                 f"p99 {p99 / (np.percentile(baseline, 99) * 1e3):.2f}x")
+        line += (
+            f"   ratio to baseline: p50 {p50 / (np.percentile(baseline, 50) * 1e3):.2f}x, "
+            f"p99 {p99 / (np.percentile(baseline, 99) * 1e3):.2f}x"
+        )
     print(line)
 
 
@@ -103,9 +105,11 @@ def main() -> None:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"load average {load}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
     summary = retriever.summary()
-    print(f"index {args.index}: {summary.num_vectors} frames ({summary.index_type}), model {retriever.model.size} px; "
-          f"query {NAME} {photo.shape[1]}x{photo.shape[0]}, k={args.k}; {args.repeats} queries after "
-          f"{args.warmup} warm-up")
+    print(
+        f"index {args.index}: {summary.num_vectors} frames ({summary.index_type}), model {retriever.model.size} px; "
+        f"query {NAME} {photo.shape[1]}x{photo.shape[0]}, k={args.k}; {args.repeats} queries after "
+        f"{args.warmup} warm-up"
+    )
 
     config = AppConfig(args.index, args.checkpoint, str(device))
     os.environ.update(config.to_env())
@@ -118,11 +122,15 @@ def main() -> None:
         app.slider(key="query:k").set_value(ks[i % 2]).run()
         assert not app.exception and len(app.session_state["memo:query"][1].hits) == ks[i % 2]
 
-    baseline, ours, rerun = timings([
-        lambda i: retriever.search(photo, args.k),
-        lambda i: run_query(retriever, decode_upload(upload, NAME), args.k, crop=True, source=NAME).grid_png(),
-        app_query,
-    ], args.repeats, args.warmup)
+    baseline, ours, rerun = timings(
+        [
+            lambda i: retriever.search(photo, args.k),
+            lambda i: run_query(retriever, decode_upload(upload, NAME), args.k, crop=True, source=NAME).grid_png(),
+            app_query,
+        ],
+        args.repeats,
+        args.warmup,
+    )
     report("baseline: Retriever.search(photo, k)", baseline)
     report("UI path: decode, query, hit frames, grid PNG", ours, baseline)
     report("whole app rerun (AppTest), new query", rerun, baseline)

@@ -68,20 +68,26 @@ def main() -> None:
         paths = [root / f"id{i:05d}" / "yt" / "00001.mp4" for i in range(args.videos)]
         for path in paths:
             write_video(path, num_frames, args.size, rng)
-        print(f"{args.videos} videos of {num_frames} frames ({args.seconds:g} s at {NATIVE_FPS:g} fps), "
-              f"{args.size}x{args.size} mp4v, sampled at {args.fps:g} fps")
+        print(
+            f"{args.videos} videos of {num_frames} frames ({args.seconds:g} s at {NATIVE_FPS:g} fps), "
+            f"{args.size}x{args.size} mp4v, sampled at {args.fps:g} fps"
+        )
         frames = scan_collection(root, fps=args.fps).frames
         assert len(frames) == header_only_scan(paths, args.fps), "both scans sample the same frames here"
         timed = median_seconds(lambda: scan_collection(root, fps=args.fps), args.reps)
         header = median_seconds(lambda: header_only_scan(paths, args.fps), args.reps)
         decode = median_seconds(lambda: [load_frame(p, f) for p, f in zip(frames["path"], frames["frame"])], args.reps)
     per_video = 1000 / args.videos
-    print(f"scan by timestamps (ours): {timed * per_video:8.1f} ms/video ({num_frames * args.videos / timed:,.0f} "
-          "frames/s read)")
+    print(
+        f"scan by timestamps (ours): {timed * per_video:8.1f} ms/video ({num_frames * args.videos / timed:,.0f} "
+        "frames/s read)"
+    )
     print(f"header-only scan (before): {header * per_video:8.1f} ms/video")
     print(f"decoding the {len(frames)} sampled frames (the build's read): {decode * per_video:8.1f} ms/video")
-    print(f"ratio timestamps / header-only: {timed / header:.1f}x; scan by timestamps / build's decode: "
-          f"{timed / decode:.2f}x")
+    print(
+        f"ratio timestamps / header-only: {timed / header:.1f}x; scan by timestamps / build's decode: "
+        f"{timed / decode:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -107,10 +107,13 @@ class FrameReader(Dataset):
 
 def _collate(items: list[tuple[int, torch.Tensor | None, int, int, str]]) -> dict:
     good = [item for item in items if item[1] is not None]
-    return {"rows": [item[0] for item in good],
-            "images": torch.stack([item[1] for item in good]) if good else None,  # (B, 3, S, S)
-            "width": [item[2] for item in good], "height": [item[3] for item in good],
-            "bad": [(item[0], item[4]) for item in items if item[1] is None]}
+    return {
+        "rows": [item[0] for item in good],
+        "images": torch.stack([item[1] for item in good]) if good else None,  # (B, 3, S, S)
+        "width": [item[2] for item in good],
+        "height": [item[3] for item in good],
+        "bad": [(item[0], item[4]) for item in items if item[1] is None],
+    }
 
 
 def root_prefixes(roots: Sequence[Path] | Path, recorded: Mapping[str, Path] | None = None) -> dict[str, Path]:
@@ -134,11 +137,13 @@ def root_prefixes(roots: Sequence[Path] | Path, recorded: Mapping[str, Path] | N
         else:
             prefix = folder.name
             if prefix in recorded:
-                raise DataError(root, f"the index already holds a root named {prefix!r} at {recorded[prefix]}; "
-                                      "stored paths would clash (rename or link one)")
+                raise DataError(
+                    root,
+                    f"the index already holds a root named {prefix!r} at {recorded[prefix]}; "
+                    "stored paths would clash (rename or link one)",
+                )
         if prefix in prefixes:
-            raise DataError(root, "several roots share this folder name; stored paths would clash "
-                                  "(rename or link one)")
+            raise DataError(root, "several roots share this folder name; stored paths would clash (rename or link one)")
         prefixes[prefix] = folder
     return prefixes
 
@@ -150,19 +155,35 @@ def scan_roots(roots: Mapping[str, Path], *, fps: float = 1.0) -> tuple[pd.DataF
     for prefix, root in roots.items():
         scan = scan_collection(root, fps=fps)
         frames = scan.frames
-        table = pd.DataFrame({
-            "path": [stored_path(prefix, root, Path(p), f) for p, f in zip(frames["path"], frames["frame"])],
-            "identity": frames["identity"].astype(str), "video": frames["video"].astype(str),
-            "frame": frames["frame"].astype(int), "time_s": frames["time"].astype(float),
-            "file": frames["path"].astype(str)})
+        table = pd.DataFrame(
+            {
+                "path": [stored_path(prefix, root, Path(p), f) for p, f in zip(frames["path"], frames["frame"])],
+                "identity": frames["identity"].astype(str),
+                "video": frames["video"].astype(str),
+                "frame": frames["frame"].astype(int),
+                "time_s": frames["time"].astype(float),
+                "file": frames["path"].astype(str),
+            }
+        )
         tables.append(table)
         skipped += [(str(path), reason) for path, reason in scan.skipped]
     return pd.concat(tables, ignore_index=True), skipped
 
 
-def build_index(roots: Sequence[Path] | Path, checkpoint: Path, out: Path, *, batch_size: int = 64,
-                workers: int = 2, device: str | torch.device = "auto", index_type: str = "flat", fps: float = 1.0,
-                progress: bool = True, ray: bool = False, ray_address: str | None = None) -> BuildSummary:
+def build_index(
+    roots: Sequence[Path] | Path,
+    checkpoint: Path,
+    out: Path,
+    *,
+    batch_size: int = 64,
+    workers: int = 2,
+    device: str | torch.device = "auto",
+    index_type: str = "flat",
+    fps: float = 1.0,
+    progress: bool = True,
+    ray: bool = False,
+    ray_address: str | None = None,
+) -> BuildSummary:
     """Encode every frame of the collection `roots` with the model at `checkpoint` into the index at `out`.
 
     `out` is created when it does not exist (dim: the model's pose_dim; checkpoint: its sha256). An existing index
@@ -170,14 +191,35 @@ def build_index(roots: Sequence[Path] | Path, checkpoint: Path, out: Path, *, ba
     `ray` (or a `ray_address`: "auto", "ray://HEAD:10001") reads and encodes on a Ray cluster
     (`indexer.ray_encode`; `workers` and `device` are then the cluster's to choose); the writer stays here.
     """
-    return _run(roots, Path(checkpoint), Path(out), only_new=False, batch_size=batch_size, workers=workers,
-                device=device, index_type=index_type, fps=fps, progress=progress,
-                ray=ray or ray_address is not None, ray_address=ray_address)
+    return _run(
+        roots,
+        Path(checkpoint),
+        Path(out),
+        only_new=False,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        index_type=index_type,
+        fps=fps,
+        progress=progress,
+        ray=ray or ray_address is not None,
+        ray_address=ray_address,
+    )
 
 
-def add_to_index(roots: Sequence[Path] | Path, index_dir: Path, checkpoint: Path, *, batch_size: int = 64,
-                 workers: int = 2, device: str | torch.device = "auto", fps: float = 1.0,
-                 progress: bool = True, ray: bool = False, ray_address: str | None = None) -> BuildSummary:
+def add_to_index(
+    roots: Sequence[Path] | Path,
+    index_dir: Path,
+    checkpoint: Path,
+    *,
+    batch_size: int = 64,
+    workers: int = 2,
+    device: str | torch.device = "auto",
+    fps: float = 1.0,
+    progress: bool = True,
+    ray: bool = False,
+    ray_address: str | None = None,
+) -> BuildSummary:
     """Encode only the frames of `roots` whose stored paths the index at `index_dir` lacks, as one new build.
 
     `checkpoint` must be the one the index was built with (same sha256), else a `DataError`. `ray` and
@@ -186,14 +228,37 @@ def add_to_index(roots: Sequence[Path] | Path, index_dir: Path, checkpoint: Path
     index_dir = Path(index_dir)
     if not index_dir.is_dir():
         raise DataError(index_dir, "no such index folder (make one with `index build`)")
-    return _run(roots, Path(checkpoint), index_dir, only_new=True, batch_size=batch_size, workers=workers,
-                device=device, index_type="flat", fps=fps, progress=progress,
-                ray=ray or ray_address is not None, ray_address=ray_address)
+    return _run(
+        roots,
+        Path(checkpoint),
+        index_dir,
+        only_new=True,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        index_type="flat",
+        fps=fps,
+        progress=progress,
+        ray=ray or ray_address is not None,
+        ray_address=ray_address,
+    )
 
 
-def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int, workers: int,
-         device: str | torch.device, index_type: str, fps: float, progress: bool, ray: bool,
-         ray_address: str | None) -> BuildSummary:
+def _run(
+    roots,
+    checkpoint: Path,
+    out: Path,
+    *,
+    only_new: bool,
+    batch_size: int,
+    workers: int,
+    device: str | torch.device,
+    index_type: str,
+    fps: float,
+    progress: bool,
+    ray: bool,
+    ray_address: str | None,
+) -> BuildSummary:
     if batch_size < 1 or workers < 0:
         raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {batch_size}, {workers}")
     started = time.perf_counter()
@@ -206,12 +271,18 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
     sha = file_sha256(checkpoint)
     model = DAEGAN.from_checkpoint(checkpoint, device)
     created = not out.exists()
-    store = (Store.create(out, dim=model.pose_dim, checkpoint_sha256=sha, index_type=index_type) if created
-             else Store.open(out, readonly=False))
+    store = (
+        Store.create(out, dim=model.pose_dim, checkpoint_sha256=sha, index_type=index_type)
+        if created
+        else Store.open(out, readonly=False)
+    )
     try:
         if store.checkpoint_sha256 != sha:
-            raise DataError(checkpoint, f"sha256 {sha[:12]} differs from the checkpoint {out} was built with "
-                                        f"({store.checkpoint_sha256[:12]}); use that checkpoint or a new index")
+            raise DataError(
+                checkpoint,
+                f"sha256 {sha[:12]} differs from the checkpoint {out} was built with "
+                f"({store.checkpoint_sha256[:12]}); use that checkpoint or a new index",
+            )
         if store.dim != model.pose_dim:
             raise DataError(checkpoint, f"pose codes of dim {model.pose_dim}, but {out} holds dim {store.dim}")
         prefixes = root_prefixes(roots, store.roots())
@@ -219,14 +290,23 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
         existing = store.paths()
         known = rows["path"].isin(existing)
         if known.any() and not only_new:
-            raise DataError(out, f"already holds {int(known.sum())} of these frames "
-                                 f"(e.g. {rows['path'][known].iloc[0]}); use `index add` to add only new ones")
+            raise DataError(
+                out,
+                f"already holds {int(known.sum())} of these frames "
+                f"(e.g. {rows['path'][known].iloc[0]}); use `index add` to add only new ones",
+            )
         todo = rows[~known].reset_index(drop=True)
         if ray:
             from indexer.ray_encode import encode_with_ray  # Ray is imported only when a build asks for it
 
-            batches = encode_with_ray(todo["file"].tolist(), todo["frame"].tolist(), checkpoint, size=model.size,
-                                      batch_size=batch_size, address=ray_address)
+            batches = encode_with_ray(
+                todo["file"].tolist(),
+                todo["frame"].tolist(),
+                checkpoint,
+                size=model.size,
+                batch_size=batch_size,
+                address=ray_address,
+            )
         else:
             batches = _encode_locally(todo, model, device, batch_size, workers)
         try:
@@ -239,29 +319,50 @@ def _run(roots, checkpoint: Path, out: Path, *, only_new: bool, batch_size: int,
             shutil.rmtree(out, ignore_errors=True)  # a failed first build leaves no index behind
         raise
     store.close()
-    return BuildSummary(index_dir=out, added=added, skipped=[*skipped, *bad], already_indexed=int(known.sum()),
-                        seconds=time.perf_counter() - started)
+    return BuildSummary(
+        index_dir=out,
+        added=added,
+        skipped=[*skipped, *bad],
+        already_indexed=int(known.sum()),
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _encode_locally(rows: pd.DataFrame, model: DAEGAN, device: torch.device, batch_size: int,
-                    workers: int) -> Generator[EncodedFrames]:
+def _encode_locally(
+    rows: pd.DataFrame, model: DAEGAN, device: torch.device, batch_size: int, workers: int
+) -> Generator[EncodedFrames]:
     """Reader -> encoder in this process: a `DataLoader` of `workers` reading processes, `encode_pose` on `device`."""
     reader = FrameReader(rows["file"].tolist(), rows["frame"].tolist(), model.size)
-    loader = DataLoader(reader, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        reader,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=device.type == "cuda",
+    )
     for batch in loader:
         codes = model.encode_pose(batch["images"]).numpy() if batch["rows"] else None  # (B, pose_dim), unit rows
-        yield EncodedFrames(rows=batch["rows"], codes=codes, width=batch["width"], height=batch["height"],
-                            bad=batch["bad"])
+        yield EncodedFrames(
+            rows=batch["rows"], codes=codes, width=batch["width"], height=batch["height"], bad=batch["bad"]
+        )
 
 
-def _write(store: Store, rows: pd.DataFrame, batches: Iterator[EncodedFrames], roots: Mapping[str, Path],
-           scan_skipped: list[tuple[str, str]], progress: bool) -> tuple[int, list[tuple[str, str]]]:
+def _write(
+    store: Store,
+    rows: pd.DataFrame,
+    batches: Iterator[EncodedFrames],
+    roots: Mapping[str, Path],
+    scan_skipped: list[tuple[str, str]],
+    progress: bool,
+) -> tuple[int, list[tuple[str, str]]]:
     """The writer: every batch of `rows` into one build of `store`, committed at the end; returns (frames added,
     frames skipped)."""
     bad: list[tuple[str, str]] = []
-    with store.start_build(roots=roots) as build, tqdm(total=len(rows), unit="frame", desc="encoding",
-                                                       disable=not progress, dynamic_ncols=True) as bar:
+    with (
+        store.start_build(roots=roots) as build,
+        tqdm(total=len(rows), unit="frame", desc="encoding", disable=not progress, dynamic_ncols=True) as bar,
+    ):
         for path, reason in scan_skipped:
             build.skip(path, reason)
         for batch in batches:

@@ -24,8 +24,10 @@ INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivfpq"])
 
 
 def _echo_summary(summary, verb: str) -> None:
-    click.echo(f"{verb} {summary.added} frames to {summary.index_dir} in {summary.seconds:.1f} s "
-               f"({summary.frames_per_s:.1f} frames/s)")
+    click.echo(
+        f"{verb} {summary.added} frames to {summary.index_dir} in {summary.seconds:.1f} s "
+        f"({summary.frames_per_s:.1f} frames/s)"
+    )
     if summary.already_indexed:
         click.echo(f"already indexed: {summary.already_indexed} frames")
     click.echo(f"skipped: {len(summary.skipped)}")
@@ -45,18 +47,37 @@ def _run_options(command):
     options = [
         click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP),
         click.option("--batch-size", type=POSITIVE, default=64, show_default=True, help="Frames per encoder pass."),
-        click.option("--workers", type=click.IntRange(min=0), default=2, show_default=True,
-                     help="Frame-reading processes (0 reads in this process)."),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=0),
+            default=2,
+            show_default=True,
+            help="Frame-reading processes (0 reads in this process).",
+        ),
         device_option,
-        click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
-                     help="Frames per second sampled from videos; 0 takes every frame."),
+        click.option(
+            "--fps",
+            type=click.FloatRange(min=0),
+            default=1.0,
+            show_default=True,
+            help="Frames per second sampled from videos; 0 takes every frame.",
+        ),
         click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar."),
-        click.option("--ray", "use_ray", is_flag=True, default=False,
-                     help="Read and encode on a Ray cluster (GPU encoders where it has GPUs; --workers and --device "
-                          "are then Ray's to choose); this process still writes the index. Needs posedex[ray]."),
-        click.option("--ray-address", default=None, metavar="ADDRESS",
-                     help="Join this Ray cluster (auto, or ray://HEAD:10001) instead of starting one here; "
-                          "implies --ray. The frames must be at the same paths on every node."),
+        click.option(
+            "--ray",
+            "use_ray",
+            is_flag=True,
+            default=False,
+            help="Read and encode on a Ray cluster (GPU encoders where it has GPUs; --workers and --device "
+            "are then Ray's to choose); this process still writes the index. Needs posedex[ray].",
+        ),
+        click.option(
+            "--ray-address",
+            default=None,
+            metavar="ADDRESS",
+            help="Join this Ray cluster (auto, or ray://HEAD:10001) instead of starting one here; "
+            "implies --ray. The frames must be at the same paths on every node.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -66,12 +87,27 @@ def _run_options(command):
 @click.command()
 @click.argument("roots", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Index folder (created if absent).")
-@click.option("--index-type", type=INDEX_TYPES, default="auto", show_default=True,
-              help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq.")
+@click.option(
+    "--index-type",
+    type=INDEX_TYPES,
+    default="auto",
+    show_default=True,
+    help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq.",
+)
 @_run_options
-def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path | None, batch_size: int,
-          workers: int, device: torch.device, fps: float, progress: bool, use_ray: bool,
-          ray_address: str | None) -> None:
+def build(
+    roots: tuple[Path, ...],
+    out: Path,
+    index_type: str,
+    checkpoint: Path | None,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    fps: float,
+    progress: bool,
+    use_ray: bool,
+    ray_address: str | None,
+) -> None:
     """Encode every frame of the collections ROOT... into a pose index, atomically.
 
     With several roots, stored paths are prefixed by each root's folder name. Bad frames are skipped and listed.
@@ -83,9 +119,19 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
     from indexer.build import build_index
 
     _require_ray(use_ray, ray_address)
-    summary = build_index(list(roots), resolve_checkpoint(checkpoint), out, batch_size=batch_size,
-                          workers=workers, device=device, index_type=index_type, fps=fps,
-                          progress=progress, ray=use_ray, ray_address=ray_address)
+    summary = build_index(
+        list(roots),
+        resolve_checkpoint(checkpoint),
+        out,
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        index_type=index_type,
+        fps=fps,
+        progress=progress,
+        ray=use_ray,
+        ray_address=ray_address,
+    )
     _echo_summary(summary, "indexed")
 
 
@@ -93,8 +139,18 @@ def build(roots: tuple[Path, ...], out: Path, index_type: str, checkpoint: Path 
 @click.argument("roots", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 @_run_options
-def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch_size: int, workers: int,
-        device: torch.device, fps: float, progress: bool, use_ray: bool, ray_address: str | None) -> None:
+def add(
+    roots: tuple[Path, ...],
+    index_dir: Path,
+    checkpoint: Path | None,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    fps: float,
+    progress: bool,
+    use_ray: bool,
+    ray_address: str | None,
+) -> None:
     """Encode only the frames of ROOT... the index does not hold yet (give the roots as the build got them).
 
     The checkpoint must be the one the index was built with.
@@ -104,9 +160,18 @@ def add(roots: tuple[Path, ...], index_dir: Path, checkpoint: Path | None, batch
     from indexer.build import add_to_index
 
     _require_ray(use_ray, ray_address)
-    summary = add_to_index(list(roots), index_dir, resolve_checkpoint(checkpoint), batch_size=batch_size,
-                           workers=workers, device=device, fps=fps, progress=progress, ray=use_ray,
-                           ray_address=ray_address)
+    summary = add_to_index(
+        list(roots),
+        index_dir,
+        resolve_checkpoint(checkpoint),
+        batch_size=batch_size,
+        workers=workers,
+        device=device,
+        fps=fps,
+        progress=progress,
+        ray=use_ray,
+        ray_address=ray_address,
+    )
     _echo_summary(summary, "added")
 
 

@@ -61,8 +61,9 @@ class IdFilter:
         return params
 
 
-def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int, id_filter: IdFilter | None = None
-                 ) -> tuple[np.ndarray, np.ndarray]:
+def search_index(
+    index: faiss.IndexIDMap2, queries: np.ndarray, k: int, id_filter: IdFilter | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """`index.search(queries, k)`: (Q, k) scores, descending, and ids, -1 past the end, as FAISS returns them;
     only ids that `id_filter` allows, when given.
 
@@ -73,8 +74,12 @@ def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int, id_filte
     """
     inner = faiss.downcast_index(index.index)
     n = index.ntotal
-    if not (isinstance(inner, faiss.IndexFlat) and inner.metric_type == faiss.METRIC_INNER_PRODUCT
-            and 0 < len(queries) < BLAS_QUERY_THRESHOLD and n > 0):
+    if not (
+        isinstance(inner, faiss.IndexFlat)
+        and inner.metric_type == faiss.METRIC_INNER_PRODUCT
+        and 0 < len(queries) < BLAS_QUERY_THRESHOLD
+        and n > 0
+    ):
         if id_filter is None:
             return index.search(queries, k)
         return index.search(queries, k, params=id_filter.search_parameters(inner))
@@ -87,9 +92,11 @@ def search_index(index: faiss.IndexIDMap2, queries: np.ndarray, k: int, id_filte
         sims[:, ~allowed] = -np.inf
         top = min(top, int(allowed.sum()))
         if top == 0:
-            return (np.full((len(queries), k), np.finfo(np.float32).min, np.float32),
-                    np.full((len(queries), k), -1, np.int64))
-    best = np.argpartition(sims, n - top, axis=1)[:, n - top:]  # (Q, top), unordered; no negated (Q, N) copy
+            return (
+                np.full((len(queries), k), np.finfo(np.float32).min, np.float32),
+                np.full((len(queries), k), -1, np.int64),
+            )
+    best = np.argpartition(sims, n - top, axis=1)[:, n - top :]  # (Q, top), unordered; no negated (Q, N) copy
     order = np.argsort(-np.take_along_axis(sims, best, axis=1), axis=1, kind="stable")
     positions = np.take_along_axis(best, order, axis=1)
     scores = np.full((len(queries), k), np.finfo(np.float32).min, dtype=np.float32)  # FAISS's "no result" score

@@ -95,8 +95,11 @@ class FileCheck:
         try:
             if manifest.get("index_sha256") != index_sha256:
                 return None  # a manifest lagging the database's commit describes another generation
-            return cls(size=int(manifest["index_bytes"]), edge_bytes=int(manifest["index_edge_bytes"]),
-                       edge_sha256=str(manifest["index_edge_sha256"]))
+            return cls(
+                size=int(manifest["index_bytes"]),
+                edge_bytes=int(manifest["index_edge_bytes"]),
+                edge_sha256=str(manifest["index_edge_sha256"]),
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None  # written before posedex recorded it (or unreadable): open by the whole file's sha256
 
@@ -116,11 +119,22 @@ def write_generation(index: faiss.Index, path: Path) -> tuple[str, FileCheck]:
 
 def manifest_of(state: IndexState, check: FileCheck) -> dict:
     """The manifest of `state`, with `check` of its live FAISS file (what opens read instead of the whole file)."""
-    return {"format": FORMAT, "posedex_version": __version__, "checkpoint_sha256": state.checkpoint_sha256,
-            "dim": state.dim, "metric": state.metric, "index_type": state.index_type, "count": state.num_vectors,
-            "created": state.created_at.isoformat() + "Z", "generation": state.generation,
-            "index_file": state.index_file, "index_sha256": state.index_sha256, "index_bytes": check.size,
-            "index_edge_bytes": check.edge_bytes, "index_edge_sha256": check.edge_sha256}
+    return {
+        "format": FORMAT,
+        "posedex_version": __version__,
+        "checkpoint_sha256": state.checkpoint_sha256,
+        "dim": state.dim,
+        "metric": state.metric,
+        "index_type": state.index_type,
+        "count": state.num_vectors,
+        "created": state.created_at.isoformat() + "Z",
+        "generation": state.generation,
+        "index_file": state.index_file,
+        "index_sha256": state.index_sha256,
+        "index_bytes": check.size,
+        "index_edge_bytes": check.edge_bytes,
+        "index_edge_sha256": check.edge_sha256,
+    }
 
 
 def write_manifest(folder: Path, state: IndexState, check: FileCheck) -> None:
@@ -151,11 +165,17 @@ def read_generation(folder: Path, state: IndexState, *, mmap: bool) -> tuple[fai
     else:
         check = FileCheck.of(live, recorded.edge_bytes)
         if check.size != recorded.size:
-            raise DataError(live, f"size {check.size} bytes does not match the recorded {recorded.size}: "
-                                  "truncated, corrupt or replaced FAISS file")
+            raise DataError(
+                live,
+                f"size {check.size} bytes does not match the recorded {recorded.size}: "
+                "truncated, corrupt or replaced FAISS file",
+            )
         if check.edge_sha256 != recorded.edge_sha256:
-            raise DataError(live, f"sha256 of its first and last {recorded.edge_bytes} bytes does not match the "
-                                  "recorded one: corrupt or replaced FAISS file")
+            raise DataError(
+                live,
+                f"sha256 of its first and last {recorded.edge_bytes} bytes does not match the "
+                "recorded one: corrupt or replaced FAISS file",
+            )
     flags = 0
     if mmap and state.index_type in ("flat", "hnsw") and hasattr(faiss, "IO_FLAG_MMAP_IFC"):
         flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
@@ -166,13 +186,16 @@ def read_generation(folder: Path, state: IndexState, *, mmap: bool) -> tuple[fai
     if not isinstance(index, faiss.IndexIDMap2) or index.d != state.dim:
         raise DataError(live, f"not an id-mapped index of dim {state.dim}")
     if index.ntotal != state.num_vectors or index.id_map.size() != index.ntotal:
-        raise DataError(live, f"holds {index.ntotal} vectors and {index.id_map.size()} ids, the database records "
-                              f"{state.num_vectors}")
+        raise DataError(
+            live,
+            f"holds {index.ntotal} vectors and {index.id_map.size()} ids, the database records {state.num_vectors}",
+        )
     return index, check
 
 
-def follow(folder: Path, metadata: Metadata, state: IndexState, *,
-           readonly: bool) -> tuple[IndexState, faiss.IndexIDMap2, FileCheck]:
+def follow(
+    folder: Path, metadata: Metadata, state: IndexState, *, readonly: bool
+) -> tuple[IndexState, faiss.IndexIDMap2, FileCheck]:
     """The generation `state` names, read; a reader whose file was just replaced follows the newer one.
 
     Between a reader's reading the state and opening its file, a writer may commit the next generation and remove
@@ -191,9 +214,18 @@ def follow(folder: Path, metadata: Metadata, state: IndexState, *,
             state, attempt = newer, attempt + 1
 
 
-def publish(folder: Path, metadata: Metadata, state: IndexState, index: faiss.IndexIDMap2, index_type: str,
-            build_id: int, rows: pd.DataFrame, ids: np.ndarray, skipped: list[dict],
-            roots: Mapping[str, Path]) -> tuple[IndexState, FileCheck]:
+def publish(
+    folder: Path,
+    metadata: Metadata,
+    state: IndexState,
+    index: faiss.IndexIDMap2,
+    index_type: str,
+    build_id: int,
+    rows: pd.DataFrame,
+    ids: np.ndarray,
+    skipped: list[dict],
+    roots: Mapping[str, Path],
+) -> tuple[IndexState, FileCheck]:
     """Steps 1-4 of the commit protocol (module docstring): make `index` the generation after `state`'s, with the
     frame rows `rows` of build `build_id` (FAISS ids `ids`); returns the new state and the new file's check.
 
@@ -203,9 +235,18 @@ def publish(folder: Path, metadata: Metadata, state: IndexState, index: faiss.In
     index_file = generation_file(generation)
     sha, check = write_generation(index, folder / index_file)
     try:
-        new_state = metadata.commit_build(build_id, rows, ids, skipped, roots, generation=generation,
-                                          index_file=index_file, index_sha256=sha, num_vectors=index.ntotal,
-                                          index_type=index_type)
+        new_state = metadata.commit_build(
+            build_id,
+            rows,
+            ids,
+            skipped,
+            roots,
+            generation=generation,
+            index_file=index_file,
+            index_sha256=sha,
+            num_vectors=index.ntotal,
+            index_type=index_type,
+        )
     except ValueError:
         (folder / index_file).unlink(missing_ok=True)
         raise
@@ -237,12 +278,12 @@ def recover(folder: Path, metadata: Metadata, state: IndexState, check: FileChec
         manifest = {}
     expected = manifest_of(state, check)  # completes a manifest written before opens checked ends
     if {k: manifest.get(k) for k in expected if k != "posedex_version"} != {
-            k: v for k, v in expected.items() if k != "posedex_version"}:
+        k: v for k, v in expected.items() if k != "posedex_version"
+    }:
         write_manifest(folder, state, check)
 
 
-def verify(folder: Path, metadata: Metadata, state: IndexState, index: faiss.IndexIDMap2,
-           edge_bytes: int) -> list[str]:
+def verify(folder: Path, metadata: Metadata, state: IndexState, index: faiss.IndexIDMap2, edge_bytes: int) -> list[str]:
     """Every disagreement between the live FAISS file (`index`, as loaded), the rows and the manifest of `state`.
 
     The whole file's sha256 is taken here (an open checks only its size and ends, `edge_bytes` each).
@@ -257,8 +298,7 @@ def verify(folder: Path, metadata: Metadata, state: IndexState, index: faiss.Ind
     live_build = metadata.build(state.live_build_id) if state.live_build_id is not None else None
     faiss_ids = np.sort(faiss.vector_to_array(index.id_map).astype(np.int64))
     if index.ntotal != len(row_ids) or state.num_vectors != len(row_ids):
-        problems.append(f"counts differ: FAISS {index.ntotal}, frame rows {len(row_ids)}, "
-                        f"recorded {state.num_vectors}")
+        problems.append(f"counts differ: FAISS {index.ntotal}, frame rows {len(row_ids)}, recorded {state.num_vectors}")
     if len(faiss_ids) != len(row_ids) or not np.array_equal(faiss_ids, row_ids):
         only_faiss = np.setdiff1d(faiss_ids, row_ids)[:10].tolist()
         only_rows = np.setdiff1d(row_ids, faiss_ids)[:10].tolist()
@@ -266,18 +306,28 @@ def verify(folder: Path, metadata: Metadata, state: IndexState, index: faiss.Ind
     if index.d != state.dim:
         problems.append(f"FAISS dim {index.d} differs from the recorded dim {state.dim}")
     if live_build is not None and (live_build.status != "committed" or live_build.index_file != state.index_file):
-        problems.append(f"build {live_build.id} made {state.index_file} live but reads {live_build.status}, "
-                        f"{live_build.index_file}")
+        problems.append(
+            f"build {live_build.id} made {state.index_file} live but reads {live_build.status}, {live_build.index_file}"
+        )
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as err:
         return [*problems, f"{folder / MANIFEST}: unreadable ({err})"]
     expected = manifest_of(state, FileCheck.of(live, edge_bytes))
-    for key in ("checkpoint_sha256", "dim", "metric", "index_type", "count", "generation", "index_file",
-                "index_sha256", "index_bytes", "index_edge_sha256"):
+    for key in (
+        "checkpoint_sha256",
+        "dim",
+        "metric",
+        "index_type",
+        "count",
+        "generation",
+        "index_file",
+        "index_sha256",
+        "index_bytes",
+        "index_edge_sha256",
+    ):
         if key in ("index_bytes", "index_edge_sha256") and key not in manifest:
             continue  # a manifest written before opens checked size and ends: opens hash the whole file
         if manifest.get(key) != expected[key]:
-            problems.append(f"{folder / MANIFEST}: {key} is {manifest.get(key)!r}, database says "
-                            f"{expected[key]!r}")
+            problems.append(f"{folder / MANIFEST}: {key} is {manifest.get(key)!r}, database says {expected[key]!r}")
     return problems

@@ -35,8 +35,9 @@ class IndexBuild:
     Use `Store.start_build`. In a ``with`` block, leaving normally commits and leaving by an exception aborts.
     """
 
-    def __init__(self, store: Store, build_id: int, next_id: int, memory_budget: int,
-                 roots: Mapping[str, Path]) -> None:
+    def __init__(
+        self, store: Store, build_id: int, next_id: int, memory_budget: int, roots: Mapping[str, Path]
+    ) -> None:
         self.store = store
         self.roots = dict(roots)
         self.build_id = build_id

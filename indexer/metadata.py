@@ -108,8 +108,10 @@ def require_head(db: Path) -> None:
         return
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
     if current in known:
-        raise DataError(db, f"schema revision {current} is older than this posedex's {head}: "
-                            f"run `index migrate --index {db.parent}`")
+        raise DataError(
+            db,
+            f"schema revision {current} is older than this posedex's {head}: run `index migrate --index {db.parent}`",
+        )
     raise DataError(db, f"schema revision {current} unknown to posedex {__version__}; upgrade posedex")
 
 
@@ -163,13 +165,24 @@ class Metadata:
             raise DataError(self.db, "holds no index state: not a complete posedex index")
         return state
 
-    def create_state(self, *, dim: int, index_type: str, checkpoint_sha256: str, index_file: str,
-                     index_sha256: str) -> IndexState:
+    def create_state(
+        self, *, dim: int, index_type: str, checkpoint_sha256: str, index_file: str, index_sha256: str
+    ) -> IndexState:
         """Record a new, empty index at generation 0 whose FAISS file is `index_file`; returns its state row."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
-            state = IndexState(id=1, dim=dim, metric=METRIC, index_type=index_type,
-                               checkpoint_sha256=checkpoint_sha256, created_at=now(), generation=0,
-                               index_file=index_file, index_sha256=index_sha256, num_vectors=0, live_build_id=None)
+            state = IndexState(
+                id=1,
+                dim=dim,
+                metric=METRIC,
+                index_type=index_type,
+                checkpoint_sha256=checkpoint_sha256,
+                created_at=now(),
+                generation=0,
+                index_file=index_file,
+                index_sha256=index_sha256,
+                num_vectors=0,
+                live_build_id=None,
+            )
             session.add(state)
         return state
 
@@ -180,8 +193,10 @@ class Metadata:
         another's vector count.
         """
         names = ("frames", "identities", "videos", "builds")
-        counts_of = [select(func.count()).select_from(table).scalar_subquery().label(name)
-                     for name, table in zip(names, (Frame, Identity, Video, Build))]
+        counts_of = [
+            select(func.count()).select_from(table).scalar_subquery().label(name)
+            for name, table in zip(names, (Frame, Identity, Video, Build))
+        ]
         with Session(self.engine) as session:
             state, *numbers = session.execute(select(IndexState, *counts_of).where(IndexState.id == 1)).one()
         return state, dict(zip(names, numbers))
@@ -197,14 +212,26 @@ class Metadata:
         if (ids < 0).any():
             raise ValueError("negative id: FAISS's -1 means 'no result' and must be dropped before get()")
         unique = np.unique(ids)
-        columns = [Frame.id, Frame.path, Identity.name.label("identity"), Video.name.label("video"), Frame.frame,
-                   Frame.time_s, Frame.width, Frame.height]
+        columns = [
+            Frame.id,
+            Frame.path,
+            Identity.name.label("identity"),
+            Video.name.label("video"),
+            Frame.frame,
+            Frame.time_s,
+            Frame.width,
+            Frame.height,
+        ]
         found = []
         with Session(self.engine) as session:
             for start in range(0, len(unique), _CHUNK):
-                chunk = unique[start:start + _CHUNK].tolist()
-                query = (select(*columns).join(Identity, Frame.identity_id == Identity.id)
-                         .join(Video, Frame.video_id == Video.id).where(Frame.id.in_(chunk)))
+                chunk = unique[start : start + _CHUNK].tolist()
+                query = (
+                    select(*columns)
+                    .join(Identity, Frame.identity_id == Identity.id)
+                    .join(Video, Frame.video_id == Video.id)
+                    .where(Frame.id.in_(chunk))
+                )
                 found.extend(session.execute(query).all())
         table = pd.DataFrame(found, columns=[c.key for c in columns]).set_index("id")
         missing = np.setdiff1d(unique, table.index.to_numpy())
@@ -223,17 +250,20 @@ class Metadata:
         found = []
         with Session(self.engine) as session:
             for start in range(0, len(paths), _CHUNK):
-                chunk = list(paths[start:start + _CHUNK])
+                chunk = list(paths[start : start + _CHUNK])
                 query = select(*columns).join(Identity, Frame.identity_id == Identity.id).where(Frame.path.in_(chunk))
                 found.extend(session.execute(query).all())
         return pd.DataFrame(found, columns=[c.key for c in columns])
 
     def videos(self) -> pd.DataFrame:
         """Every video and its frame count, sorted: identity, video, num_frames."""
-        query = (select(Identity.name.label("identity"), Video.name.label("video"),
-                        func.count(Frame.id).label("num_frames"))
-                 .join(Video, Video.identity_id == Identity.id).join(Frame, Frame.video_id == Video.id)
-                 .group_by(Identity.name, Video.name).order_by(Identity.name, Video.name))
+        query = (
+            select(Identity.name.label("identity"), Video.name.label("video"), func.count(Frame.id).label("num_frames"))
+            .join(Video, Video.identity_id == Identity.id)
+            .join(Frame, Frame.video_id == Video.id)
+            .group_by(Identity.name, Video.name)
+            .order_by(Identity.name, Video.name)
+        )
         with Session(self.engine) as session:
             found = session.execute(query).all()
         return pd.DataFrame(found, columns=["identity", "video", "num_frames"])
@@ -241,9 +271,13 @@ class Metadata:
     def video_frames(self, identity: str, video: str) -> pd.DataFrame:
         """The frames of one video in frame order: id, path, frame, time_s."""
         columns = [Frame.id, Frame.path, Frame.frame, Frame.time_s]
-        query = (select(*columns).join(Video, Frame.video_id == Video.id)
-                 .join(Identity, Frame.identity_id == Identity.id)
-                 .where(Identity.name == identity, Video.name == video).order_by(Frame.frame, Frame.id))
+        query = (
+            select(*columns)
+            .join(Video, Frame.video_id == Video.id)
+            .join(Identity, Frame.identity_id == Identity.id)
+            .where(Identity.name == identity, Video.name == video)
+            .order_by(Frame.frame, Frame.id)
+        )
         with Session(self.engine) as session:
             found = session.execute(query).all()
         return pd.DataFrame(found, columns=[c.key for c in columns])
@@ -258,8 +292,11 @@ class Metadata:
         found: list[np.ndarray] = []
         with self.engine.connect() as connection:
             for start in range(0, len(names), _CHUNK):
-                query = (select(Frame.id).join(Identity, Frame.identity_id == Identity.id)
-                         .where(Identity.name.in_(names[start:start + _CHUNK])))
+                query = (
+                    select(Frame.id)
+                    .join(Identity, Frame.identity_id == Identity.id)
+                    .where(Identity.name.in_(names[start : start + _CHUNK]))
+                )
                 rows = connection.execute(query).all()
                 found.append(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
         return np.sort(np.concatenate(found)) if found else np.empty(0, np.int64)
@@ -284,8 +321,15 @@ class Metadata:
     def start_build(self, checkpoint_sha256: str) -> tuple[int, int]:
         """Record a running build; returns its id and the first frame id it may give out."""
         with Session(self.engine) as session, session.begin():
-            build = Build(started_at=now(), checkpoint_sha256=checkpoint_sha256, posedex_version=__version__,
-                          status="running", num_added=0, num_skipped=0, skipped_json="[]")
+            build = Build(
+                started_at=now(),
+                checkpoint_sha256=checkpoint_sha256,
+                posedex_version=__version__,
+                status="running",
+                num_added=0,
+                num_skipped=0,
+                skipped_json="[]",
+            )
             session.add(build)
             session.flush()
             build_id = build.id
@@ -305,9 +349,20 @@ class Metadata:
             for build in session.scalars(select(Build).where(Build.status == "running")):
                 build.status, build.finished_at = "interrupted", now()
 
-    def commit_build(self, build_id: int, rows: pd.DataFrame, ids: np.ndarray, skipped: list[dict],
-                     roots: Mapping[str, Path], *, generation: int, index_file: str, index_sha256: str,
-                     num_vectors: int, index_type: str) -> IndexState:
+    def commit_build(
+        self,
+        build_id: int,
+        rows: pd.DataFrame,
+        ids: np.ndarray,
+        skipped: list[dict],
+        roots: Mapping[str, Path],
+        *,
+        generation: int,
+        index_file: str,
+        index_sha256: str,
+        num_vectors: int,
+        index_type: str,
+    ) -> IndexState:
         """In ONE transaction, insert build `build_id`'s frame rows with their `ids`, record its `roots`, and make
         `index_file` (of `generation`) live; returns the new state. A `ValueError` when rows clash with the index.
 
@@ -321,8 +376,12 @@ class Metadata:
                 state.generation, state.index_file, state.index_sha256 = generation, index_file, index_sha256
                 state.num_vectors, state.index_type, state.live_build_id = num_vectors, index_type, build_id
                 build = session.get(Build, build_id)
-                build.status, build.finished_at, build.generation, build.index_file = ("committed", now(),
-                                                                                       generation, index_file)
+                build.status, build.finished_at, build.generation, build.index_file = (
+                    "committed",
+                    now(),
+                    generation,
+                    index_file,
+                )
                 build.num_added, build.num_skipped, build.skipped_json = len(ids), len(skipped), json.dumps(skipped)
         except IntegrityError as err:
             raise ValueError(f"frame rows clash with the index (a path already indexed?): {err.orig}") from None
@@ -339,11 +398,18 @@ class Metadata:
         for frame_id, row in zip(ids.tolist(), rows.to_dict("records")):
             key = (identities[row["identity"]], row["video"])
             if key not in videos:
-                videos[key] = session.scalar(insert(Video).values(identity_id=key[0], name=key[1])
-                                             .returning(Video.id))
-            records.append({"id": frame_id, "path": row["path"], "identity_id": key[0], "video_id": videos[key],
-                            "frame": row["frame"], "build_id": build_id,
-                            **{c: row.get(c) for c in OPTIONAL_COLUMNS}})
+                videos[key] = session.scalar(insert(Video).values(identity_id=key[0], name=key[1]).returning(Video.id))
+            records.append(
+                {
+                    "id": frame_id,
+                    "path": row["path"],
+                    "identity_id": key[0],
+                    "video_id": videos[key],
+                    "frame": row["frame"],
+                    "build_id": build_id,
+                    **{c: row.get(c) for c in OPTIONAL_COLUMNS},
+                }
+            )
         if records:
             session.execute(insert(Frame), records)
 

@@ -61,8 +61,16 @@ class RayPlan:
     batch_size: int  # frames per read task and per encoder call
 
 
-def encode_with_ray(files: Sequence[str], frames: Sequence[int], checkpoint: Path, *, size: int, batch_size: int,
-                    address: str | None = None, encoders: int | None = None) -> Generator[EncodedFrames]:
+def encode_with_ray(
+    files: Sequence[str],
+    frames: Sequence[int],
+    checkpoint: Path,
+    *,
+    size: int,
+    batch_size: int,
+    address: str | None = None,
+    encoders: int | None = None,
+) -> Generator[EncodedFrames]:
     """Read, crop and encode frame `i` of the table (`files[i]`, `frames[i]`) on a Ray cluster; yields
     `EncodedFrames` whose positions, taken together, are 0..N-1 in ascending order, each once.
 
@@ -88,8 +96,11 @@ def plan_for(resources: dict[str, float], *, frames: int, batch_size: int, encod
     else per CPU, and never more than there are batches (Ray Data warns of actors that could get no work)."""
     gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 1))
     batches = max(1, -(-frames // batch_size))
-    return RayPlan(encoders=min(encoders or max(1, gpus or cpus), batches), gpus_per_encoder=1 if gpus else 0,
-                   batch_size=batch_size)
+    return RayPlan(
+        encoders=min(encoders or max(1, gpus or cpus), batches),
+        gpus_per_encoder=1 if gpus else 0,
+        batch_size=batch_size,
+    )
 
 
 def read_squares(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
@@ -125,8 +136,13 @@ class PoseEncoder:
         if len(good):
             images = torch.stack([to_tensor(img) for img in batch["img"][good]])  # (G, 3, S, S) in [-1, 1]
             code[good] = self.model.encode_pose(images).numpy()
-        return {"row": batch["row"], "code": code, "width": batch["width"], "height": batch["height"],
-                "reason": batch["reason"]}
+        return {
+            "row": batch["row"],
+            "code": code,
+            "width": batch["width"],
+            "height": batch["height"],
+            "reason": batch["reason"],
+        }
 
 
 def in_order(batches: Iterator[dict[str, np.ndarray]], total: int) -> Iterator[EncodedFrames]:
@@ -137,8 +153,12 @@ def in_order(batches: Iterator[dict[str, np.ndarray]], total: int) -> Iterator[E
     for batch in batches:
         for j, row in enumerate(batch["row"].tolist()):
             if row >= next_row and row not in pending:
-                pending[row] = (batch["code"][j], int(batch["width"][j]), int(batch["height"][j]),
-                                str(batch["reason"][j]))
+                pending[row] = (
+                    batch["code"][j],
+                    int(batch["width"][j]),
+                    int(batch["height"][j]),
+                    str(batch["reason"][j]),
+                )
         ready = []
         while next_row in pending:
             ready.append((next_row, *pending.pop(next_row)))
@@ -146,20 +166,25 @@ def in_order(batches: Iterator[dict[str, np.ndarray]], total: int) -> Iterator[E
         if ready:
             yield _encoded(ready)
     if next_row != total or pending:
-        raise RuntimeError(f"the Ray pipeline returned {next_row} of {total} frames in order "
-                           f"({len(pending)} more out of order)")
+        raise RuntimeError(
+            f"the Ray pipeline returned {next_row} of {total} frames in order ({len(pending)} more out of order)"
+        )
 
 
 def _encoded(ready: list[tuple[int, np.ndarray, int, int, str]]) -> EncodedFrames:
     good = [item for item in ready if not item[4]]
-    return EncodedFrames(rows=[item[0] for item in good],
-                         codes=np.stack([item[1] for item in good]) if good else None,
-                         width=[item[2] for item in good], height=[item[3] for item in good],
-                         bad=[(item[0], item[4]) for item in ready if item[4]])
+    return EncodedFrames(
+        rows=[item[0] for item in good],
+        codes=np.stack([item[1] for item in good]) if good else None,
+        width=[item[2] for item in good],
+        height=[item[3] for item in good],
+        bad=[(item[0], item[4]) for item in ready if item[4]],
+    )
 
 
-def _dataset(files: Sequence[str], frames: Sequence[int], checkpoint: bytes, *, size: int,
-             plan: RayPlan) -> ray.data.Dataset:
+def _dataset(
+    files: Sequence[str], frames: Sequence[int], checkpoint: bytes, *, size: int, plan: RayPlan
+) -> ray.data.Dataset:
     with warnings.catch_warnings():  # Ray 2.60's DataContext warns about its own deprecated field when first made
         warnings.simplefilter("ignore", DeprecationWarning)
         context = ray.data.DataContext.get_current()
@@ -169,13 +194,19 @@ def _dataset(files: Sequence[str], frames: Sequence[int], checkpoint: bytes, *, 
     items = [{"row": i, "file": str(f), "frame": int(n)} for i, (f, n) in enumerate(zip(files, frames))]
     dataset = ray.data.from_items(items, override_num_blocks=_num_blocks(len(items), plan))
     read_cpus = 1  # the encoders ask the same: on a CPU cluster Ray Data fuses the two steps (module docstring)
-    dataset = dataset.map_batches(read_squares, fn_kwargs={"size": size}, batch_size=plan.batch_size,
-                                  batch_format="numpy", num_cpus=read_cpus)
+    dataset = dataset.map_batches(
+        read_squares, fn_kwargs={"size": size}, batch_size=plan.batch_size, batch_format="numpy", num_cpus=read_cpus
+    )
     sha = hashlib.sha256(checkpoint).hexdigest()
-    return dataset.map_batches(PoseEncoder, fn_constructor_kwargs={"checkpoint": checkpoint, "sha256": sha},
-                               batch_size=plan.batch_size, batch_format="numpy",
-                               compute=ray.data.ActorPoolStrategy(size=plan.encoders),
-                               num_cpus=read_cpus, num_gpus=plan.gpus_per_encoder)
+    return dataset.map_batches(
+        PoseEncoder,
+        fn_constructor_kwargs={"checkpoint": checkpoint, "sha256": sha},
+        batch_size=plan.batch_size,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=plan.encoders),
+        num_cpus=read_cpus,
+        num_gpus=plan.gpus_per_encoder,
+    )
 
 
 def _num_blocks(n: int, plan: RayPlan) -> int:

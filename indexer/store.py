@@ -100,8 +100,7 @@ class Store:
         self._lock_fd = lock_fd
         self._gpu: tuple[object, faiss.Index, np.ndarray] | None = None  # a flat index's GPU copy, made on first use
         tune_search()
-        self._state, self._index, self._check = generations.follow(path, metadata, metadata.state(),
-                                                                   readonly=readonly)
+        self._state, self._index, self._check = generations.follow(path, metadata, metadata.state(), readonly=readonly)
 
     # ---- opening and closing -------------------------------------------------------------------------------------
 
@@ -125,8 +124,13 @@ class Store:
             sha, check = write_generation(new_index(placeholder, dim), tmp / index_file)
             metadata = Metadata(tmp / DATABASE, readonly=False)
             try:
-                state = metadata.create_state(dim=dim, index_type=index_type, checkpoint_sha256=checkpoint_sha256,
-                                              index_file=index_file, index_sha256=sha)
+                state = metadata.create_state(
+                    dim=dim,
+                    index_type=index_type,
+                    checkpoint_sha256=checkpoint_sha256,
+                    index_file=index_file,
+                    index_sha256=sha,
+                )
                 write_manifest(tmp, state, check)
             finally:
                 metadata.close()
@@ -204,17 +208,28 @@ class Store:
         """
         self._refresh()
         s, counts = self._metadata.snapshot()
-        return {"path": str(self.path), "dim": s.dim, "metric": s.metric, "index_type": s.index_type,
-                "checkpoint_sha256": s.checkpoint_sha256, "count": s.num_vectors,
-                "num_frames": counts["frames"], "num_identities": counts["identities"],
-                "num_videos": counts["videos"], "num_builds": counts["builds"], "generation": s.generation,
-                "index_file": s.index_file, "created": s.created_at.isoformat() + "Z",
-                "size_bytes": sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())}
+        return {
+            "path": str(self.path),
+            "dim": s.dim,
+            "metric": s.metric,
+            "index_type": s.index_type,
+            "checkpoint_sha256": s.checkpoint_sha256,
+            "count": s.num_vectors,
+            "num_frames": counts["frames"],
+            "num_identities": counts["identities"],
+            "num_videos": counts["videos"],
+            "num_builds": counts["builds"],
+            "generation": s.generation,
+            "index_file": s.index_file,
+            "created": s.created_at.isoformat() + "Z",
+            "size_bytes": sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()),
+        }
 
     # ---- reading -------------------------------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int, *, id_filter: IdFilter | None = None
-               ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    def search(
+        self, queries: np.ndarray, k: int, *, id_filter: IdFilter | None = None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The `k` most cosine-similar frames to each query (Q, dim): per query, scores (descending) and frame ids.
 
         Rows hold fewer than `k` hits when the index (or what `id_filter` allows of it) holds fewer: FAISS's `-1`
@@ -304,8 +319,14 @@ class Store:
 
     # ---- writing -------------------------------------------------------------------------------------------------
 
-    def add(self, rows: pd.DataFrame, vectors: np.ndarray, *, skipped: Iterable[tuple[str, str]] = (),
-            roots: Mapping[str, Path] | None = None) -> np.ndarray:
+    def add(
+        self,
+        rows: pd.DataFrame,
+        vectors: np.ndarray,
+        *,
+        skipped: Iterable[tuple[str, str]] = (),
+        roots: Mapping[str, Path] | None = None,
+    ) -> np.ndarray:
         """Add frames (one row per vector; columns `ROW_COLUMNS` and any of `OPTIONAL_COLUMNS` of
         `indexer.metadata`) as one build.
 
@@ -323,8 +344,9 @@ class Store:
             raise
         return ids
 
-    def start_build(self, *, roots: Mapping[str, Path] | None = None,
-                    memory_budget: int = AUTO_MEMORY_BUDGET) -> IndexBuild:
+    def start_build(
+        self, *, roots: Mapping[str, Path] | None = None, memory_budget: int = AUTO_MEMORY_BUDGET
+    ) -> IndexBuild:
         """A build to stream batches into; nothing is visible until its `commit()`.
 
         `roots` {prefix: folder} are the collection folders its frames come from, recorded at commit.
@@ -337,13 +359,22 @@ class Store:
         """A copy of the live generation's FAISS index, for a build to add its vectors to."""
         return faiss.clone_index(self._index)
 
-    def publish(self, index: faiss.IndexIDMap2, index_type: str, build_id: int, rows: pd.DataFrame,
-                ids: np.ndarray, skipped: list[dict], roots: Mapping[str, Path]) -> None:
+    def publish(
+        self,
+        index: faiss.IndexIDMap2,
+        index_type: str,
+        build_id: int,
+        rows: pd.DataFrame,
+        ids: np.ndarray,
+        skipped: list[dict],
+        roots: Mapping[str, Path],
+    ) -> None:
         """Make `index` the next generation, with build `build_id`'s frame `rows` (FAISS ids `ids`), `skipped`
         frames and `roots`: the commit protocol (`indexer.generations`). What `IndexBuild.commit` calls."""
         self._require_writer()
-        self._state, self._check = generations.publish(self.path, self._metadata, self._state, index, index_type,
-                                                       build_id, rows, ids, skipped, roots)
+        self._state, self._check = generations.publish(
+            self.path, self._metadata, self._state, index, index_type, build_id, rows, ids, skipped, roots
+        )
         self._index, self._gpu = index, None
 
     def abort_build(self, build_id: int) -> None:
@@ -360,8 +391,9 @@ class Store:
         """Follow a generation another process committed since this store was opened (one small query if none)."""
         state = self._metadata.state()
         if state.generation != self._state.generation:
-            self._state, self._index, self._check = generations.follow(self.path, self._metadata, state,
-                                                                       readonly=self.readonly)
+            self._state, self._index, self._check = generations.follow(
+                self.path, self._metadata, state, readonly=self.readonly
+            )
             self._gpu = None
 
     def _search(self, q: np.ndarray, k: int, id_filter: IdFilter | None) -> tuple[np.ndarray, np.ndarray]:

@@ -77,8 +77,9 @@ def _blur(x: torch.Tensor, sigmas: torch.Tensor, max_sigma: float) -> torch.Tens
     return flat.view(b, c, h, w)
 
 
-def augment_pose_input(img: torch.Tensor, config: AugmentConfig, *,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def augment_pose_input(
+    img: torch.Tensor, config: AugmentConfig, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """img: (B, 3, H, W) in [-1, 1] -> the same frames, each disturbed as `config` allows (module docstring); the
     draws come from the CPU `generator` (`step_generator`), else from torch's global one."""
     assert img.dim() == 4 and img.shape[1] == 3, f"img must be (B, 3, H, W), got {tuple(img.shape)}"

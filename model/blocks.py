@@ -100,8 +100,9 @@ class AdaIN(nn.Module):
 class AdaINResBlock(nn.Module):
     """Pre-activation residual block whose two norms are AdaIN on the pose code (generator middle and back end)."""
 
-    def __init__(self, in_dim: int, out_dim: int, *, pose_dim: int, hidden_dim: int,
-                 resample: Resample = "none") -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int, *, pose_dim: int, hidden_dim: int, resample: Resample = "none"
+    ) -> None:
         super().__init__()
         self.resample = resample
         self.norm1 = AdaIN(in_dim, pose_dim, hidden_dim)

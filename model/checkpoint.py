@@ -69,8 +69,9 @@ def atomic_save_tensors(tensors: Mapping[str, torch.Tensor], path: str | Path, m
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=dict(metadata))
 
 
-def read_tensors(path: Path, *, expected_format: str, what: str, device: torch.device = torch.device("cpu")
-                 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def read_tensors(
+    path: Path, *, expected_format: str, what: str, device: torch.device = torch.device("cpu")
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Every tensor and the metadata of a safetensors file whose ``format`` metadata is `expected_format`.
 
     `what` names the kind of file in the `DataError` raised when it is unreadable or of another format.
@@ -136,16 +137,20 @@ class TrainingRecord:
     def trained_as(self, identity: str, synthvox_seed: int | None) -> list[str]:
         """Names of the training collections that trained on `identity` of a collection of `synthvox_seed` (None:
         not SynthVox, or not known); empty when none did (module docstring: how names and seeds match)."""
-        return [c.name for c in self.collections if identity in c.trained
-                and (c.synthvox_seed is None or synthvox_seed is None or c.synthvox_seed == synthvox_seed)]
+        return [
+            c.name
+            for c in self.collections
+            if identity in c.trained
+            and (c.synthvox_seed is None or synthvox_seed is None or c.synthvox_seed == synthvox_seed)
+        ]
 
     def to_json(self) -> str:
-        return json.dumps({"collections": [dataclasses.asdict(c) for c in self.collections],
-                           "complete": self.complete})
+        return json.dumps({"collections": [dataclasses.asdict(c) for c in self.collections], "complete": self.complete})
 
 
-def training_record(roots: Sequence[Path], frames: pd.DataFrame, trained: pd.DataFrame, *,
-                    init: Path | None = None) -> str:
+def training_record(
+    roots: Sequence[Path], frames: pd.DataFrame, trained: pd.DataFrame, *, init: Path | None = None
+) -> str:
     """The ``trained_on`` metadata (JSON) of a run on the collections `roots`: `frames` is their frame table
     (every root's rows, identities unique across roots, absolute ``path`` per row), `trained` its rows trained on;
     `init` the checkpoint whose weights the run started from."""
@@ -158,10 +163,16 @@ def training_record(roots: Sequence[Path], frames: pd.DataFrame, trained: pd.Dat
         owner = next((i for i, root in enumerate(resolved) if Path(path).is_relative_to(root)), -1)
         (trained_of if identity in trained_ids else held_of).setdefault(owner, []).append(str(identity))
     owners = sorted(set(trained_of) | set(held_of))
-    collections = [TrainedCollection(resolved[i].name if i >= 0 else "", str(resolved[i]) if i >= 0 else "",
-                                     _synthvox_seed(resolved[i]) if i >= 0 else None,
-                                     tuple(sorted(trained_of.get(i, []))), tuple(sorted(held_of.get(i, []))))
-                   for i in owners]
+    collections = [
+        TrainedCollection(
+            resolved[i].name if i >= 0 else "",
+            str(resolved[i]) if i >= 0 else "",
+            _synthvox_seed(resolved[i]) if i >= 0 else None,
+            tuple(sorted(trained_of.get(i, []))),
+            tuple(sorted(held_of.get(i, []))),
+        )
+        for i in owners
+    ]
     complete = True
     if init is not None:
         with safe_open(init, framework="pt") as file:
@@ -187,10 +198,18 @@ def trained_on(metadata: Mapping[str, str], *, source: str | Path = "checkpoint"
         return None
     try:
         value = json.loads(text)
-        collections = tuple(TrainedCollection(str(c["name"]), str(c["path"]), c["synthvox_seed"],
-                                              tuple(map(str, c["trained"])), tuple(map(str, c["held_out"])))
-                            for c in value["collections"])
+        collections = tuple(
+            TrainedCollection(
+                str(c["name"]),
+                str(c["path"]),
+                c["synthvox_seed"],
+                tuple(map(str, c["trained"])),
+                tuple(map(str, c["held_out"])),
+            )
+            for c in value["collections"]
+        )
         return TrainingRecord(collections, bool(value["complete"]))
     except (ValueError, KeyError, TypeError) as err:
-        raise DataError(Path(source), f"its {TRAINED_ON_KEY} metadata is not a training record "
-                                      f"({err.__class__.__name__}: {err})") from err
+        raise DataError(
+            Path(source), f"its {TRAINED_ON_KEY} metadata is not a training record ({err.__class__.__name__}: {err})"
+        ) from err

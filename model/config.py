@@ -40,8 +40,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hold_out", tuple(str(p) for p in self.hold_out))  # YAML gives a list
         if self.size < 8 or self.size % 4:
-            raise ValueError(f"data.size must be a multiple of 4 and >= 8 (the pose warp is at size/4), "
-                             f"got {self.size}")
+            raise ValueError(
+                f"data.size must be a multiple of 4 and >= 8 (the pose warp is at size/4), got {self.size}"
+            )
         if self.num_frames < 1:
             raise ValueError(f"data.num_frames must be >= 1, got {self.num_frames}")
         if self.batch_size < 1 or self.workers < 0 or self.fps < 0:
@@ -86,26 +87,41 @@ class ModelConfig:
         from model.warp import ALIGN_CORNERS  # the one constant the code uses; the config records it
 
         if self.align_corners != ALIGN_CORNERS:
-            raise ValueError(f"model.align_corners must be {ALIGN_CORNERS} (warp.ALIGN_CORNERS), "
-                             f"got {self.align_corners}")
-        sizes = {name: getattr(self, name) for name in ("max_hidden_dim", "face_hidden_dim", "num_face_levels",
-                                                        "pose_dim", "pose_hidden_dim", "gen_hidden_dim",
-                                                        "num_gen_down", "num_gen_blocks", "adain_hidden_dim",
-                                                        "disc_hidden_dim", "num_disc_layers")}
+            raise ValueError(
+                f"model.align_corners must be {ALIGN_CORNERS} (warp.ALIGN_CORNERS), got {self.align_corners}"
+            )
+        sizes = {
+            name: getattr(self, name)
+            for name in (
+                "max_hidden_dim",
+                "face_hidden_dim",
+                "num_face_levels",
+                "pose_dim",
+                "pose_hidden_dim",
+                "gen_hidden_dim",
+                "num_gen_down",
+                "num_gen_blocks",
+                "adain_hidden_dim",
+                "disc_hidden_dim",
+                "num_disc_layers",
+            )
+        }
         for name, value in sizes.items():
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
         if self.num_pose_levels < 2:
-            raise ValueError(f"model.num_pose_levels must be >= 2 (the pose warp is at size/4), "
-                             f"got {self.num_pose_levels}")
+            raise ValueError(
+                f"model.num_pose_levels must be >= 2 (the pose warp is at size/4), got {self.num_pose_levels}"
+            )
 
     def check_size(self, size: int) -> None:
         """Raise ValueError unless every network can work on `size`-pixel frames."""
         for name in ("num_face_levels", "num_pose_levels", "num_gen_down", "num_disc_layers"):
             levels = getattr(self, name)
             if size % 2**levels or size // 2**levels < 2:
-                raise ValueError(f"data.size {size} must be divisible by 2**model.{name} = {2**levels} "
-                                 f"and leave at least 2 pixels")
+                raise ValueError(
+                    f"data.size {size} must be divisible by 2**model.{name} = {2**levels} and leave at least 2 pixels"
+                )
 
 
 @dataclass(frozen=True)
@@ -127,8 +143,13 @@ class LossConfig:
     contrast_temperature: float = 0.1  # tau of that term's softmax over cosine similarities (SimCLR's range)
 
     def __post_init__(self) -> None:
-        for name in ("smooth_weight", "content_weight", "feature_matching_weight", "residual_weight",
-                     "contrast_weight"):
+        for name in (
+            "smooth_weight",
+            "content_weight",
+            "feature_matching_weight",
+            "residual_weight",
+            "contrast_weight",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if self.contrast_temperature <= 0:
@@ -227,8 +248,7 @@ class Config:
         self.model.check_size(self.data.size)
         factor = 2 ** (self.loss.pyramid_levels - 1)  # the pyramid L1's coarsest downsampling (model.losses)
         if self.data.size % factor:
-            raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = "
-                             f"{factor}")
+            raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = {factor}")
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:

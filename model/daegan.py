@@ -101,8 +101,9 @@ def images_to_frames(images: Images, size: int) -> torch.Tensor:
     if isinstance(images, torch.Tensor) and images.is_floating_point():
         frames = images.unsqueeze(0) if images.dim() == 3 else images
         if frames.dim() != 4 or frames.shape[1:] != (3, size, size):
-            raise ValueError(f"float frames must be (3, {size}, {size}) or (N, 3, {size}, {size}), "
-                             f"got {tuple(images.shape)}")
+            raise ValueError(
+                f"float frames must be (3, {size}, {size}) or (N, 3, {size}, {size}), got {tuple(images.shape)}"
+            )
         return frames
     if isinstance(images, torch.Tensor):
         images = images.cpu().numpy()
@@ -147,8 +148,14 @@ class DAEGAN(nn.Module):
     # --- building, loading, saving ---------------------------------------------------------------------------------
 
     @classmethod
-    def from_config(cls, config: Config, *, with_discriminator: bool = True, generator_trained: bool = False,
-                    batch_size: int = BATCH_SIZE) -> DAEGAN:
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        with_discriminator: bool = True,
+        generator_trained: bool = False,
+        batch_size: int = BATCH_SIZE,
+    ) -> DAEGAN:
         """Freshly initialised networks for `config` (what training starts from)."""
         size = config.data.size
         return cls(
@@ -181,18 +188,26 @@ class DAEGAN(nn.Module):
         stage = checkpoint.metadata.get(STAGE_KEY, "").strip().lower()
         if generator_trained is None:
             generator_trained = stage in GENERATOR_STAGES
-        required = [*REQUIRED_NETWORKS, *(["generator"] if generator_trained else []),
-                    *(["discriminator"] if with_discriminator else [])]
+        required = [
+            *REQUIRED_NETWORKS,
+            *(["generator"] if generator_trained else []),
+            *(["discriminator"] if with_discriminator else []),
+        ]
         missing = [name for name in required if name not in checkpoint.states]
         if missing:
             held = ", ".join(sorted(checkpoint.states)) or "none"
             raise DataError(path, f"checkpoint holds no weights for {', '.join(missing)} (it holds: {held})")
         named = checkpoint.metadata.get(RENDERER_KEY)
-        if named is not None and (named not in ("generator", "decoder") or (named == "generator" and not
-                                                                           generator_trained)):
+        if named is not None and (
+            named not in ("generator", "decoder") or (named == "generator" and not generator_trained)
+        ):
             raise DataError(path, f"checkpoint names renderer {named!r}, which it cannot use")
-        model = cls.from_config(checkpoint.config, with_discriminator=with_discriminator,
-                                generator_trained=generator_trained, batch_size=batch_size)
+        model = cls.from_config(
+            checkpoint.config,
+            with_discriminator=with_discriminator,
+            generator_trained=generator_trained,
+            batch_size=batch_size,
+        )
         model.metadata = dict(checkpoint.metadata)
         for name, net in model.networks().items():
             if name not in checkpoint.states:
@@ -207,8 +222,11 @@ class DAEGAN(nn.Module):
 
     def networks(self) -> dict[str, nn.Module]:
         """The networks by their checkpoint names: face_embedder, pose_embedder, generator[, discriminator]."""
-        nets: dict[str, nn.Module] = {"face_embedder": self.face_embedder, "pose_embedder": self.pose_embedder,
-                                      "generator": self.generator}
+        nets: dict[str, nn.Module] = {
+            "face_embedder": self.face_embedder,
+            "pose_embedder": self.pose_embedder,
+            "generator": self.generator,
+        }
         if self.discriminator is not None:
             nets["discriminator"] = self.discriminator
         return nets
@@ -287,8 +305,12 @@ class DAEGAN(nn.Module):
         """
         x = self.to_frames(frames)  # (N, 3, S, S)
         with self._evaluating():
-            codes = torch.cat([_cpu(self.pose_embedder.encode(self._on_device(x[chunk])))
-                               for chunk in _chunks(len(x), self.batch_size)])  # (N, pose_dim)
+            codes = torch.cat(
+                [
+                    _cpu(self.pose_embedder.encode(self._on_device(x[chunk])))
+                    for chunk in _chunks(len(x), self.batch_size)
+                ]
+            )  # (N, pose_dim)
         return nn.functional.normalize(codes, dim=1) if normalize else codes
 
     @torch.inference_mode()
@@ -316,8 +338,14 @@ class DAEGAN(nn.Module):
                 images.append(_cpu(out).clamp(-1, 1))
         return torch.cat(images)
 
-    def generate(self, face: torch.Tensor, pose_code: torch.Tensor, reconstruction: torch.Tensor | None = None, *,
-                 generator: nn.Module | None = None) -> torch.Tensor:
+    def generate(
+        self,
+        face: torch.Tensor,
+        pose_code: torch.Tensor,
+        reconstruction: torch.Tensor | None = None,
+        *,
+        generator: nn.Module | None = None,
+    ) -> torch.Tensor:
         """G's image of the embedded face `face` (B, 3, S, S) in the raw pose code `pose_code` (B, pose_dim) (sec. 3.2):
         (B, 3, S, S), unclamped, with gradients (training calls it; `render` is the inference method).
 
@@ -343,8 +371,13 @@ class DAEGAN(nn.Module):
             return named
         return "generator" if self.generator_trained else "decoder"
 
-    def reenact(self, source_frames: Images | torch.Tensor, driving_frames: Images | torch.Tensor, *,
-                renderer: Renderer | None = None) -> Reenactment:
+    def reenact(
+        self,
+        source_frames: Images | torch.Tensor,
+        driving_frames: Images | torch.Tensor,
+        *,
+        renderer: Renderer | None = None,
+    ) -> Reenactment:
         """The face of the K source frames (one person) in the pose of each of the N driving frames (anyone).
 
         Returns images `(N, 3, S, S)`; `Reenactment.renderer` says whether G or P's decoder drew them.
@@ -355,8 +388,7 @@ class DAEGAN(nn.Module):
         return Reenactment(self.render(face, pose_code, renderer=renderer), face, pose_code, renderer)
 
     @torch.inference_mode()
-    def reconstruct(self, source_frames: Images | torch.Tensor, target_frames: Images | torch.Tensor
-                    ) -> Reconstruction:
+    def reconstruct(self, source_frames: Images | torch.Tensor, target_frames: Images | torch.Tensor) -> Reconstruction:
         """Rebuild each of N target frames from the embedded face of K source frames with P's decoder (eq. 2),
         with the warps that did it as pictures: the paper's Fig. 7. Same person: stage 1's reconstruction;
         different people: reenactment by warping."""
@@ -368,8 +400,10 @@ class DAEGAN(nn.Module):
             for chunk in _chunks(len(x), self.batch_size):
                 target = self._on_device(x[chunk])
                 parts.append(self.pose_embedder(target, face.expand(len(target), -1, -1, -1)))
-        rec = [torch.cat([_cpu(getattr(p, name)) for p in parts]) for name in ("reconstruction", "pose_code",
-                                                                               "flow", "warped")]
+        rec = [
+            torch.cat([_cpu(getattr(p, name)) for p in parts])
+            for name in ("reconstruction", "pose_code", "flow", "warped")
+        ]
         return Reconstruction(
             face=embedding.face,
             face_flow=embedding.flow,

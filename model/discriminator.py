@@ -48,16 +48,18 @@ class Discriminator(nn.Module):
         super().__init__()
         self.conditional, self.num_layers = conditional, num_layers
         widths = [6 if conditional else 3] + [min(hidden_dim * 2**i, max_hidden_dim) for i in range(num_layers)]
-        self.layers = nn.ModuleList(spectral_norm(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1))
-                                    for i in range(num_layers))
+        self.layers = nn.ModuleList(
+            spectral_norm(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1)) for i in range(num_layers)
+        )
         self.to_logits = spectral_norm(nn.Conv2d(widths[-1], 1, 3, padding=1))
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, size: int) -> Discriminator:
         """Build from the `model` section for `size`-pixel frames."""
         config.check_size(size)
-        return cls(config.disc_hidden_dim, config.num_disc_layers, config.max_hidden_dim,
-                   conditional=config.disc_conditional)
+        return cls(
+            config.disc_hidden_dim, config.num_disc_layers, config.max_hidden_dim, conditional=config.disc_conditional
+        )
 
     def forward(self, img: torch.Tensor, condition: torch.Tensor | None = None) -> DiscriminatorOutput:
         """img: (B, 3, H, W) in [-1, 1], real or synthesised; condition: (B, 3, H, W) embedded face, given exactly

@@ -53,8 +53,9 @@ class Generator(nn.Module):
         self.front = nn.Sequential(*(ResBlock(widths[i], widths[i + 1], resample="down") for i in range(num_down)))
         self.attention = SelfAttention(widths[-1])
         self.middle = nn.ModuleList(AdaINResBlock(widths[-1], widths[-1], **adain) for _ in range(num_blocks))
-        self.back = nn.ModuleList(AdaINResBlock(widths[i + 1], widths[i], resample="up", **adain)
-                                  for i in reversed(range(num_down)))
+        self.back = nn.ModuleList(
+            AdaINResBlock(widths[i + 1], widths[i], resample="up", **adain) for i in reversed(range(num_down))
+        )
         self.out_norm = nn.InstanceNorm2d(widths[0], affine=True)
         self.out_conv = nn.Conv2d(widths[0], 3, 7, padding=3)
         if refines_decoder:  # the residual starts at zero: an untrained G returns the draft
@@ -65,9 +66,15 @@ class Generator(nn.Module):
     def from_config(cls, config: ModelConfig, *, size: int) -> Generator:
         """Build from the `model` section for `size`-pixel frames."""
         config.check_size(size)
-        return cls(config.pose_dim, config.gen_hidden_dim, config.num_gen_down, num_blocks=config.num_gen_blocks,
-                   adain_hidden_dim=config.adain_hidden_dim, max_hidden_dim=config.max_hidden_dim,
-                   refines_decoder=config.gen_refines_decoder)
+        return cls(
+            config.pose_dim,
+            config.gen_hidden_dim,
+            config.num_gen_down,
+            num_blocks=config.num_gen_blocks,
+            adain_hidden_dim=config.adain_hidden_dim,
+            max_hidden_dim=config.max_hidden_dim,
+            refines_decoder=config.gen_refines_decoder,
+        )
 
     def forward(self, face: torch.Tensor, pose_code: torch.Tensor, draft: torch.Tensor | None = None) -> torch.Tensor:
         """face: (B, 3, H, W) embedded face; pose_code: (B, pose_dim); draft: (B, 3, H, W), P's rendering of `face`

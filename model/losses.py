@@ -72,18 +72,28 @@ def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def pyramid_l1(prediction: torch.Tensor, target: torch.Tensor, levels: int) -> torch.Tensor:
     """Mean over `levels` resolutions (full, 1/2, 1/4, ...; area downsampling) of the L1 error of (B, C, H, W)
     images; `levels=1` is `l1`."""
-    assert levels >= 1 and prediction.shape[-1] % 2 ** (levels - 1) == 0, \
+    assert levels >= 1 and prediction.shape[-1] % 2 ** (levels - 1) == 0, (
         f"{levels} levels of {prediction.shape[-1]} px"
+    )
     errors = []
     for level in range(levels):
         errors.append(l1(downsample(prediction, 2**level), downsample(target, 2**level)))
     return torch.stack(errors).mean()
 
 
-def stage1_loss(target: torch.Tensor, reconstruction: torch.Tensor, face_flow: torch.Tensor,
-                pose_flow: torch.Tensor, residuals: Sequence[torch.Tensor] = (), *, smooth_weight: float,
-                residual_weight: float = 0.0, pyramid_levels: int = 1, contrast: torch.Tensor | None = None,
-                contrast_weight: float = 0.0) -> Stage1Loss:
+def stage1_loss(
+    target: torch.Tensor,
+    reconstruction: torch.Tensor,
+    face_flow: torch.Tensor,
+    pose_flow: torch.Tensor,
+    residuals: Sequence[torch.Tensor] = (),
+    *,
+    smooth_weight: float,
+    residual_weight: float = 0.0,
+    pyramid_levels: int = 1,
+    contrast: torch.Tensor | None = None,
+    contrast_weight: float = 0.0,
+) -> Stage1Loss:
     """Eq. 5 for a batch, plus the residual budget and the contrastive term.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
@@ -98,16 +108,26 @@ def stage1_loss(target: torch.Tensor, reconstruction: torch.Tensor, face_flow: t
     return Stage1Loss(reconstruction_term, smoothness, residual, contrast, total)
 
 
-def within_video_contrast(anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, *,
-                          temperature: float) -> torch.Tensor:
+def within_video_contrast(
+    anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor, *, temperature: float
+) -> torch.Tensor:
     """L_C (module docstring): the mean over the batch of -log softmax of the positive's cosine among the positive
     and the negatives', divided by `temperature`. anchor, positive: (B, D) pose codes of two views of each target;
     negatives: (B, K, D) codes of K other frames of the same video."""
-    assert anchor.shape == positive.shape and negatives.shape[0::2] == anchor.shape, \
+    assert anchor.shape == positive.shape and negatives.shape[0::2] == anchor.shape, (
         f"{tuple(anchor.shape)}, {tuple(positive.shape)}, {tuple(negatives.shape)}"
+    )
     anchor, positive, negatives = (F.normalize(x.float(), dim=-1) for x in (anchor, positive, negatives))
-    logits = torch.cat([(anchor * positive).sum(-1, keepdim=True),  # (B, 1): the other view of the same frame
-                        torch.einsum("bd,bkd->bk", anchor, negatives)], dim=1) / temperature  # (B, 1 + K)
+    logits = (
+        torch.cat(
+            [
+                (anchor * positive).sum(-1, keepdim=True),  # (B, 1): the other view of the same frame
+                torch.einsum("bd,bkd->bk", anchor, negatives),
+            ],
+            dim=1,
+        )
+        / temperature
+    )  # (B, 1 + K)
     return F.cross_entropy(logits, torch.zeros(len(anchor), dtype=torch.long, device=anchor.device))
 
 
@@ -124,9 +144,16 @@ def feature_matching(fake_features: Sequence[torch.Tensor], real_features: Seque
     return torch.stack([l1(fake, real.detach()) for fake, real in zip(fake_features, real_features)]).mean()
 
 
-def generator_loss(fake_logits: torch.Tensor, fake: torch.Tensor, target: torch.Tensor,
-                   fake_features: Sequence[torch.Tensor], real_features: Sequence[torch.Tensor], *,
-                   content_weight: float, feature_matching_weight: float) -> GeneratorLoss:
+def generator_loss(
+    fake_logits: torch.Tensor,
+    fake: torch.Tensor,
+    target: torch.Tensor,
+    fake_features: Sequence[torch.Tensor],
+    real_features: Sequence[torch.Tensor],
+    *,
+    content_weight: float,
+    feature_matching_weight: float,
+) -> GeneratorLoss:
     """Eq. 6's objective for G.
 
     fake_logits: D(G(f, p)); fake, target: (B, 3, H, W), G's image and the driving frame; *_features: D's

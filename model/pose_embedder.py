@@ -77,8 +77,9 @@ class PoseEmbedder(nn.Module):
         self.to_code = nn.Linear(flat, pose_dim)
         self.from_code = nn.Linear(pose_dim, flat)
         # up[j] doubles the size from level j+1 to level j; the warp is read at level 2 (W/4) or level 0 (W)
-        self.up = nn.ModuleList(ResBlock(widths[j + 1], widths[j], resample="up", norm=False)
-                                for j in range(num_levels))
+        self.up = nn.ModuleList(
+            ResBlock(widths[j + 1], widths[j], resample="up", norm=False) for j in range(num_levels)
+        )
         if multi_scale:
             self.flow_head = zero_init(nn.Conv2d(widths[2], 2, 3, padding=1))
             self.low_head = zero_init(nn.Conv2d(widths[1], 3, 3, padding=1))
@@ -91,9 +92,15 @@ class PoseEmbedder(nn.Module):
     def from_config(cls, config: ModelConfig, *, size: int) -> PoseEmbedder:
         """Build from the `model` section for `size`-pixel frames."""
         config.check_size(size)
-        return cls(size, config.pose_dim, config.pose_hidden_dim, num_levels=config.num_pose_levels,
-                   max_hidden_dim=config.max_hidden_dim, multi_scale=config.multi_scale,
-                   warp_full_resolution=config.warp_full_resolution)
+        return cls(
+            size,
+            config.pose_dim,
+            config.pose_hidden_dim,
+            num_levels=config.num_pose_levels,
+            max_hidden_dim=config.max_hidden_dim,
+            multi_scale=config.multi_scale,
+            warp_full_resolution=config.warp_full_resolution,
+        )
 
     def encode(self, frame: torch.Tensor) -> torch.Tensor:
         """frame: (B, 3, H, W) in [-1, 1] -> pose code (B, pose_dim)."""
@@ -131,8 +138,9 @@ class PoseEmbedder(nn.Module):
             reconstruction = keep * residual_high + resize(low, self.size)  # eq. 2
         return PoseReconstruction(reconstruction, pose_code, flow, warped, residual_low, residual_high)
 
-    def forward(self, frame: torch.Tensor, face: torch.Tensor, *, residuals: bool = True,
-                views: torch.Tensor | None = None) -> PoseReconstruction:
+    def forward(
+        self, frame: torch.Tensor, face: torch.Tensor, *, residuals: bool = True, views: torch.Tensor | None = None
+    ) -> PoseReconstruction:
         """frame: (B, 3, H, W) in [-1, 1], what the encoder sees (the target, or an augmented copy of it);
         face: (B, 3, H, W), its video's embedded face. `residuals` as in `decode`. `views` (V, 3, H, W): further
         frames to encode, not decode, in the same pass (the contrastive term's, `model.losses`); their codes come
@@ -140,4 +148,4 @@ class PoseEmbedder(nn.Module):
         if views is None:
             return self.decode(self.encode(frame), face, residuals=residuals)
         codes = self.encode(torch.cat([frame, views]))
-        return self.decode(codes[:len(frame)], face, residuals=residuals)._replace(view_codes=codes[len(frame):])
+        return self.decode(codes[: len(frame)], face, residuals=residuals)._replace(view_codes=codes[len(frame) :])

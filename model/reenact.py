@@ -95,9 +95,15 @@ def load_sources(paths: Sequence[Path], size: int) -> list[FaceCrop]:
     return [crop_largest_face(read_image(path), size, source=path) for path in paths]
 
 
-def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndarray, *,
-                  source_names: Sequence[str | Path] | None = None, driving_name: str | Path = "driving",
-                  renderer: Renderer | None = None) -> PhotoReenactment:
+def reenact_photo(
+    model: DAEGAN,
+    sources: Sequence[np.ndarray],
+    driving: np.ndarray,
+    *,
+    source_names: Sequence[str | Path] | None = None,
+    driving_name: str | Path = "driving",
+    renderer: Renderer | None = None,
+) -> PhotoReenactment:
     """Reenact in memory: RGB uint8 photos in (whole pictures; faces are found and cropped here), crops and the
     result out. The names label the `DataError` raised when a photo has no face; `renderer` None is the model's
     default (see `DAEGAN.default_renderer`)."""
@@ -108,8 +114,13 @@ def reenact_photo(model: DAEGAN, sources: Sequence[np.ndarray], driving: np.ndar
     driving_face = crop_largest_face(driving, model.size, source=driving_name)
     crops = [face.crop for face in faces]
     out = model.reenact(crops, driving_face.crop, renderer=renderer)
-    return PhotoReenactment(crops, driving_face.crop, model.to_images(out.image[0]), out.renderer,
-                            tuple(face.num_faces for face in [*faces, driving_face]))
+    return PhotoReenactment(
+        crops,
+        driving_face.crop,
+        model.to_images(out.image[0]),
+        out.renderer,
+        tuple(face.num_faces for face in [*faces, driving_face]),
+    )
 
 
 def reenact_files(
@@ -146,11 +157,19 @@ def reenact_files(
     if is_video:
         faces = load_sources(sources, model.size)
         several = tuple((path, face.num_faces) for path, face in zip(sources, faces) if face.num_faces > 1)
-        return _reenact_video(model, [face.crop for face in faces], driving, out, renderer=renderer,
-                              progress=progress, several_faces=several)
+        return _reenact_video(
+            model,
+            [face.crop for face in faces],
+            driving,
+            out,
+            renderer=renderer,
+            progress=progress,
+            several_faces=several,
+        )
     images = [read_image(path) for path in sources]
-    photo = reenact_photo(model, images, read_image(driving), source_names=sources, driving_name=driving,
-                          renderer=renderer)
+    photo = reenact_photo(
+        model, images, read_image(driving), source_names=sources, driving_name=driving, renderer=renderer
+    )
     grid = photo.grid()
     with atomic_file(out) as tmp:
         write_image(tmp, grid)
@@ -198,9 +217,16 @@ def track_driving_face(video: Path, *, progress: tqdm | None = None) -> DrivingT
     return DrivingTrack(fps, squares, len(boxes) - len(have), times, constant_rate_schedule(times, fps))
 
 
-def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: Path, *,
-                   renderer: Renderer | None, progress: bool,
-                   several_faces: tuple[tuple[Path, int], ...]) -> ReenactResult:
+def _reenact_video(
+    model: DAEGAN,
+    crops: list[np.ndarray],
+    driving: Path,
+    out: Path,
+    *,
+    renderer: Renderer | None,
+    progress: bool,
+    several_faces: tuple[tuple[Path, int], ...],
+) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch."""
     size = model.size
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
@@ -230,8 +256,9 @@ def _reenact_video(model: DAEGAN, crops: list[np.ndarray], driving: Path, out: P
                     bar.update(len(batch))
             finally:
                 writer.release()
-    return ReenactResult(out, "video", renderer or model.default_renderer, written, track.filled, 2 * size, size,
-                         several_faces)
+    return ReenactResult(
+        out, "video", renderer or model.default_renderer, written, track.filled, 2 * size, size, several_faces
+    )
 
 
 def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:

@@ -76,8 +76,16 @@ class TrainResult:
     model: DAEGAN  # the trained model (this process's replica), in eval mode
 
 
-def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.device, resume: bool = False,
-          init: Path | None = None, progress: bool = True) -> TrainResult:
+def train(
+    config: Config,
+    data_roots: list[Path],
+    out: Path,
+    *,
+    device: torch.device,
+    resume: bool = False,
+    init: Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
     """Train DAE-GAN on the frame collections `data_roots` (concatenated), writing the run into `out`.
 
     `out` gets config.yaml, checkpoint.safetensors, train_state.safetensors, losses.csv, losses.png and
@@ -104,26 +112,41 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
 
     # -- data: the training identities of every collection, K source frames + one target per item ---------------
     frames = read_collections(data_roots, fps=config.data.fps)
-    split = split_by_identity(frames, test_fraction=config.data.test_fraction, seed=config.data.seed,
-                              hold_out=config.data.hold_out)
+    split = split_by_identity(
+        frames, test_fraction=config.data.test_fraction, seed=config.data.seed, hold_out=config.data.hold_out
+    )
     train_frames = frames[split == TRAIN]
     if train_frames.empty:
-        say(f"no training identities after the split ({frames['identity'].nunique()} identities, all held out): "
-            "training on all of them")
+        say(
+            f"no training identities after the split ({frames['identity'].nunique()} identities, all held out): "
+            "training on all of them"
+        )
         train_frames = frames
-    dataset = VideoFramesDataset(train_frames, num_frames=config.data.num_frames, size=config.data.size,
-                                 seed=config.data.seed)
-    loader = make_loader(dataset, batch_size=config.data.batch_size, workers=config.data.workers, device=device,
-                         num_replicas=world, rank=rank)
+    dataset = VideoFramesDataset(
+        train_frames, num_frames=config.data.num_frames, size=config.data.size, seed=config.data.seed
+    )
+    loader = make_loader(
+        dataset,
+        batch_size=config.data.batch_size,
+        workers=config.data.workers,
+        device=device,
+        num_replicas=world,
+        rank=rank,
+    )
     steps_per_epoch = len(dataset) // world // config.data.batch_size  # the same on every rank
     if steps_per_epoch == 0:
-        raise DataError(data_roots[0], f"{len(dataset)} training frames make no batch of {config.data.batch_size}"
-                                       f"{f' per process ({world} processes)' if distributed else ''}")
+        raise DataError(
+            data_roots[0],
+            f"{len(dataset)} training frames make no batch of {config.data.batch_size}"
+            f"{f' per process ({world} processes)' if distributed else ''}",
+        )
     plan = Plan.from_config(tc, steps_per_epoch=steps_per_epoch)
-    say(f"training on {len(dataset)} frames of {dataset.frames['identity'].nunique()} identities: "
+    say(
+        f"training on {len(dataset)} frames of {dataset.frames['identity'].nunique()} identities: "
         f"{steps_per_epoch} steps/epoch, stage 1 {plan.stage1_steps} steps, stage 2 {plan.stage2_steps} steps"
         f"{f', stopping at {plan.last_step}' if plan.last_step < plan.planned_steps else ''}; {device}"
-        f"{', bf16' if use_bf16 else ''}{f', {world} processes' if distributed else ''}")
+        f"{', bf16' if use_bf16 else ''}{f', {world} processes' if distributed else ''}"
+    )
 
     # -- the model, its optimisers (Adam, sec. 4) and linear-decay schedules ------------------------------------
     torch.manual_seed(tc.seed)
@@ -132,8 +155,16 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         loaded = init_networks(model, Path(init), device)
         say(f"initialised from {init}: {', '.join(loaded)} (the rest start fresh)")
     nets = Networks(*model.networks().values())
-    wrapped = Networks(*(DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
-                         for net in nets)) if distributed else nets
+    wrapped = (
+        Networks(
+            *(
+                DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+                for net in nets
+            )
+        )
+        if distributed
+        else nets
+    )
     optimizers = build_optimizers(model, tc)
     schedulers = build_schedulers(optimizers, plan, tc)
     trainee = Trainee(model, wrapped, optimizers, ctx, config)
@@ -157,21 +188,33 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
         if not main_process:
             return
         epoch = step // steps_per_epoch
-        metadata = {"step": str(step), "epoch": str(epoch), "losses": json.dumps(losses.present() if losses else {}),
-                    TRAINED_ON_KEY: record}  # and "stage", from model.generator_trained (`DAEGAN.save`)
-        run.write(model, optimizers, schedulers, progress=TrainProgress(step, epoch, steps_per_epoch),
-                  metadata=metadata)
+        metadata = {
+            "step": str(step),
+            "epoch": str(epoch),
+            "losses": json.dumps(losses.present() if losses else {}),
+            TRAINED_ON_KEY: record,
+        }  # and "stage", from model.generator_trained (`DAEGAN.save`)
+        run.write(
+            model, optimizers, schedulers, progress=TrainProgress(step, epoch, steps_per_epoch), metadata=metadata
+        )
         plot_losses(log.read(), run.losses_png)
 
     # -- the loop: a batch through its stage's phases, then the schedules; rows, samples, checkpoints when due -----
-    bar = tqdm(total=plan.last_step, initial=step, unit="step", desc="train",
-               disable=not (progress and main_process), dynamic_ncols=True)
+    bar = tqdm(
+        total=plan.last_step,
+        initial=step,
+        unit="step",
+        desc="train",
+        disable=not (progress and main_process),
+        dynamic_ncols=True,
+    )
     losses: StepLosses | None = None
     stage = plan.stage_of(step)
     while step < plan.last_step:
         epoch, skip = divmod(step, steps_per_epoch)
-        for frames_k, target, _, _ in epoch_batches(loader, epoch, skip * config.data.batch_size,
-                                                    steps_per_epoch - skip):
+        for frames_k, target, _, _ in epoch_batches(
+            loader, epoch, skip * config.data.batch_size, steps_per_epoch - skip
+        ):
             batch = make_batch(frames_k, target, config, step=step, rank=rank, device=device)
             stage = plan.stage_of(step)
             model.generator_trained = stage == 2  # from here on, samples show G and checkpoints say stage 2
@@ -188,8 +231,14 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
                 if main_process:
                     lr = tc.lr * plan.embedder_lr(step - 1, tc.embedder_lr_factor_stage2)  # what this step used
                     log.append(step=step, stage=stage, epoch=epoch, lr=lr, losses=losses)
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in losses.present().items()
-                                     if k in ("reconstruction", "disc_total", "gen_total")}, refresh=False)
+                    bar.set_postfix(
+                        {
+                            k: f"{v:.3g}"
+                            for k, v in losses.present().items()
+                            if k in ("reconstruction", "disc_total", "gen_total")
+                        },
+                        refresh=False,
+                    )
             if main_process and (step % tc.sample_every == 0 or step == plan.last_step):
                 write_samples(model, examples, run.sample(step))
             if step % tc.checkpoint_every == 0 or step == plan.last_step:
@@ -203,8 +252,10 @@ def train(config: Config, data_roots: list[Path], out: Path, *, device: torch.de
     if distributed:
         dist.barrier()
     if step < plan.planned_steps:
-        say(f"stopped at step {step} of {plan.planned_steps} (train.max_steps); --resume with a higher max_steps "
-            "continues")
+        say(
+            f"stopped at step {step} of {plan.planned_steps} (train.max_steps); --resume with a higher max_steps "
+            "continues"
+        )
     return TrainResult(step=step, stage=stage, losses=losses, checkpoint=run.checkpoint, model=model)
 
 

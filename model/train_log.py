@@ -49,8 +49,9 @@ class StepLosses:
     gen_total: float | None = None  # eq. 6
 
     @classmethod
-    def from_terms(cls, stage1: Stage1Loss, disc: DiscriminatorLoss | None = None,
-                   gen: GeneratorLoss | None = None) -> StepLosses:
+    def from_terms(
+        cls, stage1: Stage1Loss, disc: DiscriminatorLoss | None = None, gen: GeneratorLoss | None = None
+    ) -> StepLosses:
         """Read the loss tensors (one device sync)."""
         values = torch.stack([t.detach().float() for t in (*stage1, *(disc or ()), *(gen or ()))]).tolist()
         stage1_values, values = values[:5], values[5:]
@@ -96,9 +97,13 @@ class LossLog:
 
 PLOT_SIZE = (960, 640)
 PLOT_MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel's axes box
-PANELS = (("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "stage1_total")),
-          ("stage 2: generator and discriminator (eqs. 6-7)", ("disc_total", "gen_adversarial", "gen_content",
-                                                                 "gen_feature_matching", "gen_total")))
+PANELS = (
+    ("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "stage1_total")),
+    (
+        "stage 2: generator and discriminator (eqs. 6-7)",
+        ("disc_total", "gen_adversarial", "gen_content", "gen_feature_matching", "gen_total"),
+    ),
+)
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
 
 
@@ -134,7 +139,7 @@ def plot_losses(table: pd.DataFrame, path: Path) -> None:
             return list(zip(px.tolist(), py.tolist()))
 
         for decade in range(low, high + 1):  # horizontal grid line and label per power of ten
-            (_, y), = to_xy(np.array([x_range[0]]), np.array([float(decade)]))
+            ((_, y),) = to_xy(np.array([x_range[0]]), np.array([float(decade)]))
             draw.line((left, y, right, y), fill=(225, 225, 225))
             draw.text((4, y - 6), f"1e{decade}", fill="black", font=font)
         for i, (term, x, y) in enumerate(series):
@@ -166,8 +171,9 @@ def sample_grid(columns: Sequence[tuple[str, torch.Tensor]]) -> Image.Image:
         assert images.shape == (b, 3, h, w), f"column {name}: {tuple(images.shape)} vs {(b, 3, h, w)}"
     scale = max(1, math.ceil(SAMPLE_MIN_CELL / h))
     tiles = [[to_uint8(images[r]) for _, images in columns] for r in range(b)]  # examples down, columns across
-    return image_grid(tiles, tile_size=(w * scale, h * scale), gutter=SAMPLE_GUTTER,
-                      column_labels=[name for name, _ in columns])
+    return image_grid(
+        tiles, tile_size=(w * scale, h * scale), gutter=SAMPLE_GUTTER, column_labels=[name for name, _ in columns]
+    )
 
 
 class Examples(NamedTuple):
@@ -181,8 +187,9 @@ def sample_examples(dataset: VideoFramesDataset, count: int, device: torch.devic
     """`count` items spread evenly over the dataset (epoch 0's source frames): the same in every grid."""
     rows = torch.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().long().tolist()
     items = [dataset[(row, 0)] for row in rows]
-    return Examples(torch.stack([i.frames for i in items]).to(device),
-                    torch.stack([i.target for i in items]).to(device))
+    return Examples(
+        torch.stack([i.frames for i in items]).to(device), torch.stack([i.target for i in items]).to(device)
+    )
 
 
 def write_samples(model: DAEGAN, examples: Examples, path: Path) -> None:
@@ -191,10 +198,12 @@ def write_samples(model: DAEGAN, examples: Examples, path: Path) -> None:
     recs = [model.reconstruct(frames, target[None]) for frames, target in zip(examples.frames, examples.target)]
     size = examples.target.shape[-1]
     columns = [(f"input {k + 1}", examples.frames[:, k]) for k in range(examples.frames.shape[1])]
-    columns += [("face", torch.stack([r.face for r in recs])),
-                ("pose warp", resize(flow_to_colour(torch.cat([r.flow for r in recs])), size)),  # one scale for all
-                ("warp only", resize(torch.cat([r.warped for r in recs]), size)),
-                ("recon", torch.cat([r.reconstruction for r in recs]))]
+    columns += [
+        ("face", torch.stack([r.face for r in recs])),
+        ("pose warp", resize(flow_to_colour(torch.cat([r.flow for r in recs])), size)),  # one scale for all
+        ("warp only", resize(torch.cat([r.warped for r in recs]), size)),
+        ("recon", torch.cat([r.reconstruction for r in recs])),
+    ]
     if model.generator_trained:
         columns.append(("G(f, p)", torch.cat([model.render(r.face, r.pose_code, renderer="generator") for r in recs])))
     columns.append(("target", examples.target))

@@ -84,8 +84,9 @@ class StepTerms(NamedTuple):
     gen: GeneratorLoss | None  # eq. 6 (phase G)
 
 
-def make_batch(frames_k: torch.Tensor, target: torch.Tensor, config: Config, *, step: int, rank: int,
-               device: torch.device) -> Batch:
+def make_batch(
+    frames_k: torch.Tensor, target: torch.Tensor, config: Config, *, step: int, rank: int, device: torch.device
+) -> Batch:
     """The loader's batch moved to `device`, with P's augmented input and L_C's views drawn from the generators of
     (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew."""
     frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
@@ -96,8 +97,9 @@ def make_batch(frames_k: torch.Tensor, target: torch.Tensor, config: Config, *, 
     return Batch(frames_k, target, pose_input, views)
 
 
-def contrast_views(frames_k: torch.Tensor, target: torch.Tensor, config: Config, generator: torch.Generator
-                   ) -> torch.Tensor | None:
+def contrast_views(
+    frames_k: torch.Tensor, target: torch.Tensor, config: Config, generator: torch.Generator
+) -> torch.Tensor | None:
     """What P encodes for L_C: a second augmented view of each target, then views of each item's K source frames,
     (B + B*K, 3, S, S); None when `loss.contrast_weight` is 0 (nothing extra is encoded)."""
     if config.loss.contrast_weight == 0:
@@ -140,22 +142,23 @@ def stage2_step(t: Trainee, batch: Batch) -> StepTerms:
     return StepTerms(s1, disc, gen)
 
 
-def discriminator_phase(t: Trainee, target: torch.Tensor, face: torch.Tensor, rec: PoseReconstruction
-                        ) -> DiscriminatorLoss:
+def discriminator_phase(
+    t: Trainee, target: torch.Tensor, face: torch.Tensor, rec: PoseReconstruction
+) -> DiscriminatorLoss:
     """Phase D: eq. 7 on the real `target` against G's image of `face` in `rec`'s pose, made without gradients."""
     set_trainable(t.model, "discriminator")
     with t.ctx:
         with torch.no_grad():
             fake = t.model.generate(face, rec.pose_code, rec.reconstruction)
-        fake_logits, real_logits, _, _ = judge(t.wrapped.discriminator, fake, target, face,
-                                               t.config.model.disc_conditional)
+        fake_logits, real_logits, _, _ = judge(
+            t.wrapped.discriminator, fake, target, face, t.config.model.disc_conditional
+        )
         disc = discriminator_loss(real_logits, fake_logits)
     update(disc.total, t.optimizers["discriminator"])
     return disc
 
 
-def generator_phase(t: Trainee, target: torch.Tensor, face: torch.Tensor, rec: PoseReconstruction
-                    ) -> GeneratorLoss:
+def generator_phase(t: Trainee, target: torch.Tensor, face: torch.Tensor, rec: PoseReconstruction) -> GeneratorLoss:
     """Phase G: eq. 6 for G's image of `face` in `rec`'s pose against `target`, with F, P, D frozen."""
     set_trainable(t.model, "generator")
     with t.ctx:
@@ -164,8 +167,9 @@ def generator_phase(t: Trainee, target: torch.Tensor, face: torch.Tensor, rec: P
     return gen
 
 
-def embedder_phase(t: Trainee, batch: Batch, names: tuple[str, ...], *, adversarial: bool,
-                   residuals: bool = True) -> Stage1Loss:
+def embedder_phase(
+    t: Trainee, batch: Batch, names: tuple[str, ...], *, adversarial: bool, residuals: bool = True
+) -> Stage1Loss:
     """Train the embedders `names` (F, P or both) on eq. 5, plus eq. 6 through the frozen G and D when
     `adversarial`; the other embedder runs frozen. P encodes L_C's views when it trains (L_C moves P alone);
     `residuals` as `PoseEmbedder.forward`. Returns eq. 5's terms."""
@@ -174,19 +178,23 @@ def embedder_phase(t: Trainee, batch: Batch, names: tuple[str, ...], *, adversar
     pose_embedder = t.wrapped.pose_embedder if "pose_embedder" in names else t.model.pose_embedder
     with t.ctx:
         embedding = face_embedder(batch.frames_k)
-        rec = pose_embedder(batch.pose_input, embedding.face, residuals=residuals,
-                            views=batch.views if "pose_embedder" in names else None)
+        rec = pose_embedder(
+            batch.pose_input,
+            embedding.face,
+            residuals=residuals,
+            views=batch.views if "pose_embedder" in names else None,
+        )
         s1 = embedders_loss(batch.target, embedding, rec, t.config)
         objective = s1.total
         if adversarial:
-            objective = objective + adversarial_objective(t, t.model.generator, embedding.face, rec,
-                                                          batch.target).total
+            objective = objective + adversarial_objective(t, t.model.generator, embedding.face, rec, batch.target).total
     update(objective, *(t.optimizers[name] for name in names))
     return s1
 
 
-def embedders_loss(target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReconstruction,
-                   config: Config) -> Stage1Loss:
+def embedders_loss(
+    target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReconstruction, config: Config
+) -> Stage1Loss:
     """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
     encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
     source frames of each item)."""
@@ -194,28 +202,49 @@ def embedders_loss(target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReco
     contrast = None
     if rec.view_codes is not None:
         b, dim = rec.pose_code.shape
-        contrast = within_video_contrast(rec.pose_code, rec.view_codes[:b], rec.view_codes[b:].view(b, -1, dim),
-                                         temperature=config.loss.contrast_temperature)
-    return stage1_loss(target, rec.reconstruction.float(), embedding.flow.float(), rec.flow.float(), residuals,
-                       smooth_weight=config.loss.smooth_weight, residual_weight=config.loss.residual_weight,
-                       pyramid_levels=config.loss.pyramid_levels, contrast=contrast,
-                       contrast_weight=config.loss.contrast_weight)
+        contrast = within_video_contrast(
+            rec.pose_code,
+            rec.view_codes[:b],
+            rec.view_codes[b:].view(b, -1, dim),
+            temperature=config.loss.contrast_temperature,
+        )
+    return stage1_loss(
+        target,
+        rec.reconstruction.float(),
+        embedding.flow.float(),
+        rec.flow.float(),
+        residuals,
+        smooth_weight=config.loss.smooth_weight,
+        residual_weight=config.loss.residual_weight,
+        pyramid_levels=config.loss.pyramid_levels,
+        contrast=contrast,
+        contrast_weight=config.loss.contrast_weight,
+    )
 
 
-def adversarial_objective(t: Trainee, generator: torch.nn.Module, face: torch.Tensor, rec: PoseReconstruction,
-                          target: torch.Tensor) -> GeneratorLoss:
+def adversarial_objective(
+    t: Trainee, generator: torch.nn.Module, face: torch.Tensor, rec: PoseReconstruction, target: torch.Tensor
+) -> GeneratorLoss:
     """Eq. 6 for G's image of `face` in `rec`'s pose (G run as `generator`) against the driving frame `target`,
     judged by the frozen D."""
     fake = t.model.generate(face, rec.pose_code, rec.reconstruction, generator=generator)
-    fake_logits, _, fake_features, real_features = judge(t.model.discriminator, fake, target, face,
-                                                         t.config.model.disc_conditional)
-    return generator_loss(fake_logits, fake.float(), target, fake_features, real_features,
-                          content_weight=t.config.loss.content_weight,
-                          feature_matching_weight=t.config.loss.feature_matching_weight)
+    fake_logits, _, fake_features, real_features = judge(
+        t.model.discriminator, fake, target, face, t.config.model.disc_conditional
+    )
+    return generator_loss(
+        fake_logits,
+        fake.float(),
+        target,
+        fake_features,
+        real_features,
+        content_weight=t.config.loss.content_weight,
+        feature_matching_weight=t.config.loss.feature_matching_weight,
+    )
 
 
-def judge(disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, face: torch.Tensor, conditional: bool
-          ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+def judge(
+    disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor, face: torch.Tensor, conditional: bool
+) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """D on fake and real in one pass: (fake logits, real logits, fake features, real features)."""
     condition = torch.cat([face, face]) if conditional else None  # a conditional D sees f beside either image
     out = disc(torch.cat([fake, real]), condition)  # (2B, ...)

@@ -41,8 +41,13 @@ CONFIG_FILE, CHECKPOINT_FILE, STATE_FILE = "config.yaml", "checkpoint.safetensor
 PENDING_FILE = "checkpoint.pending.safetensors"  # the next checkpoint, until the train state of its step is written
 LOSSES_CSV, LOSSES_PNG, SAMPLES_DIR = "losses.csv", "losses.png", "samples"
 # Config fields that may differ when resuming: they change when or what is written, never the arithmetic.
-RESUMABLE_CHANGES = ("train.max_steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
-                     "data.workers")
+RESUMABLE_CHANGES = (
+    "train.max_steps",
+    "train.log_every",
+    "train.sample_every",
+    "train.checkpoint_every",
+    "data.workers",
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +84,7 @@ class RunFolder:
         """The sample grid of step `step`."""
         return self.path / SAMPLES_DIR / f"step_{step:07d}.png"
 
-    def open(self, config: Config, *, resume: bool, init: Path | None, main_process: bool,
-             distributed: bool) -> None:
+    def open(self, config: Config, *, resume: bool, init: Path | None, main_process: bool, distributed: bool) -> None:
         """Start a run here (refused when the folder holds one), or check that the run here can be resumed with
         `config` (settling an interrupted checkpoint write first); then write the config (main process)."""
         holds_run = (self.path / CONFIG_FILE).exists() or self.checkpoint.exists()
@@ -94,8 +98,9 @@ class RunFolder:
             dist.barrier()  # rank 0 has settled an interrupted checkpoint write before anyone reads the pair
         if resume:
             if not self.state.is_file() or not self.checkpoint.is_file():
-                raise DataError(self.path, "holds no run to resume (no checkpoint.safetensors and "
-                                           "train_state.safetensors)")
+                raise DataError(
+                    self.path, "holds no run to resume (no checkpoint.safetensors and train_state.safetensors)"
+                )
             check_resumable(load_config(self.path / CONFIG_FILE), config, self.path / CONFIG_FILE)
         if distributed:
             dist.barrier()  # every rank has looked at the folder before rank 0 writes into it
@@ -103,8 +108,15 @@ class RunFolder:
             (self.path / SAMPLES_DIR).mkdir(parents=True, exist_ok=True)
             save_config(config, self.path / CONFIG_FILE)
 
-    def resume(self, model: DAEGAN, optimizers: dict[str, torch.optim.Optimizer],
-               schedulers: dict[str, LRScheduler], *, steps_per_epoch: int, device: torch.device) -> Resumed:
+    def resume(
+        self,
+        model: DAEGAN,
+        optimizers: dict[str, torch.optim.Optimizer],
+        schedulers: dict[str, LRScheduler],
+        *,
+        steps_per_epoch: int,
+        device: torch.device,
+    ) -> Resumed:
         """Load the weights (and whether G has trained) into `model`, and the optimisers, schedules and RNG states
         from the train state, in place; refuse a pair from different steps, or data that make a different number
         of steps per epoch."""
@@ -114,16 +126,29 @@ class RunFolder:
         model.generator_trained = checkpoint.metadata.get(STAGE_KEY) in GENERATOR_STAGES
         state = load_train_state(self.state, optimizers=optimizers, schedulers=schedulers)
         if int(checkpoint.metadata["step"]) != state.step:
-            raise DataError(self.state, f"is at step {state.step} but the checkpoint at step "
-                                        f"{checkpoint.metadata['step']} (interrupted between the two writes)")
+            raise DataError(
+                self.state,
+                f"is at step {state.step} but the checkpoint at step "
+                f"{checkpoint.metadata['step']} (interrupted between the two writes)",
+            )
         if state.steps_per_epoch != steps_per_epoch:
-            raise DataError(self.path, f"the data make {steps_per_epoch} steps per epoch, the run had "
-                                       f"{state.steps_per_epoch}: resume with the same data")
+            raise DataError(
+                self.path,
+                f"the data make {steps_per_epoch} steps per epoch, the run had "
+                f"{state.steps_per_epoch}: resume with the same data",
+            )
         # what the weights have seen, --init's weights included
         return Resumed(step=state.step, trained_on=checkpoint.metadata.get(TRAINED_ON_KEY))
 
-    def write(self, model: DAEGAN, optimizers: dict[str, torch.optim.Optimizer],
-              schedulers: dict[str, LRScheduler], *, progress: TrainProgress, metadata: dict[str, str]) -> None:
+    def write(
+        self,
+        model: DAEGAN,
+        optimizers: dict[str, torch.optim.Optimizer],
+        schedulers: dict[str, LRScheduler],
+        *,
+        progress: TrainProgress,
+        metadata: dict[str, str],
+    ) -> None:
         """The checkpoint (with `metadata`) and the train state at `progress`, as one unit (module docstring)."""
         model.save(self.path / PENDING_FILE, metadata)
         save_train_state(self.state, progress=progress, optimizers=optimizers, schedulers=schedulers)
@@ -153,13 +178,20 @@ def settle_pending_checkpoint(out: Path) -> None:
 
 def check_resumable(saved: Config, given: Config, path: Path) -> None:
     """A run continues only with the config it started with (bar `RESUMABLE_CHANGES`)."""
+
     def flat(config: Config) -> dict[str, object]:
-        return {f"{section}.{key}": value for section, values in dataclasses.asdict(config).items()
-                for key, value in values.items()}
+        return {
+            f"{section}.{key}": value
+            for section, values in dataclasses.asdict(config).items()
+            for key, value in values.items()
+        }
 
     before, after = flat(saved), flat(given)
     changed = [key for key in before if before[key] != after[key] and key not in RESUMABLE_CHANGES]
     if changed:
         key = changed[0]
-        raise DataError(path, f"the run was started with {key}={before[key]!r}, not {after[key]!r}; a resumed run "
-                              f"keeps its config (only {', '.join(RESUMABLE_CHANGES)} may change)")
+        raise DataError(
+            path,
+            f"the run was started with {key}={before[key]!r}, not {after[key]!r}; a resumed run "
+            f"keeps its config (only {', '.join(RESUMABLE_CHANGES)} may change)",
+        )

@@ -40,11 +40,13 @@ class Plan:
         stage1_steps = config.stage1_epochs * steps_per_epoch
         stage2_steps = config.stage2_epochs * steps_per_epoch if config.adversarial else 0
         planned_steps = stage1_steps + stage2_steps
-        return cls(steps_per_epoch=steps_per_epoch,
-                   stage1_steps=stage1_steps,
-                   warmup_steps=round(config.warp_warmup_epochs * steps_per_epoch),
-                   stage2_steps=stage2_steps,
-                   last_step=min(planned_steps, config.max_steps or planned_steps))
+        return cls(
+            steps_per_epoch=steps_per_epoch,
+            stage1_steps=stage1_steps,
+            warmup_steps=round(config.warp_warmup_epochs * steps_per_epoch),
+            stage2_steps=stage2_steps,
+            last_step=min(planned_steps, config.max_steps or planned_steps),
+        )
 
     @property
     def planned_steps(self) -> int:
@@ -68,22 +70,29 @@ class Plan:
 
 def build_optimizers(model: DAEGAN, config: TrainConfig) -> dict[str, torch.optim.Adam]:
     """Adam for each network of `model` by its name (sec. 4): `train.disc_lr` for D, `train.lr` for the others."""
-    return {name: torch.optim.Adam(net.parameters(), lr=config.disc_lr if name == "discriminator" else config.lr,
-                                   betas=config.betas)
-            for name, net in model.networks().items()}
+    return {
+        name: torch.optim.Adam(
+            net.parameters(), lr=config.disc_lr if name == "discriminator" else config.lr, betas=config.betas
+        )
+        for name, net in model.networks().items()
+    }
 
 
-def build_schedulers(optimizers: dict[str, torch.optim.Optimizer], plan: Plan, config: TrainConfig
-                     ) -> dict[str, LambdaLR]:
+def build_schedulers(
+    optimizers: dict[str, torch.optim.Optimizer], plan: Plan, config: TrainConfig
+) -> dict[str, LambdaLR]:
     """The linear-decay schedule of each optimiser, by network name (module docstring)."""
+
     def embedders(step: int) -> float:  # a plain function, so that the scheduler's state_dict leaves it out
         return plan.embedder_lr(step, config.embedder_lr_factor_stage2)
 
     def adversarial(stage2_step: int) -> float:
         return plan.adversarial_lr(stage2_step)
 
-    return {name: LambdaLR(optimizer, embedders if name in EMBEDDERS else adversarial)
-            for name, optimizer in optimizers.items()}
+    return {
+        name: LambdaLR(optimizer, embedders if name in EMBEDDERS else adversarial)
+        for name, optimizer in optimizers.items()
+    }
 
 
 def step_schedulers(schedulers: dict[str, LambdaLR], stage: int) -> None:

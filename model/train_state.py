@@ -36,8 +36,13 @@ class TrainProgress:
     steps_per_epoch: int
 
 
-def save_train_state(path: str | Path, *, progress: TrainProgress, optimizers: Mapping[str, torch.optim.Optimizer],
-                     schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler]) -> None:
+def save_train_state(
+    path: str | Path,
+    *,
+    progress: TrainProgress,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler],
+) -> None:
     """Write optimisers, schedulers, progress and this process's RNG states to `path`, atomically."""
     tensors: dict[str, torch.Tensor] = {}
     metadata = {"format": FORMAT, "progress": json.dumps(asdict(progress))}
@@ -64,8 +69,12 @@ def save_train_state(path: str | Path, *, progress: TrainProgress, optimizers: M
     atomic_save_tensors(tensors, path, metadata)
 
 
-def load_train_state(path: str | Path, *, optimizers: Mapping[str, torch.optim.Optimizer],
-                     schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler]) -> TrainProgress:
+def load_train_state(
+    path: str | Path,
+    *,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    schedulers: Mapping[str, torch.optim.lr_scheduler.LRScheduler],
+) -> TrainProgress:
     """Restore what `save_train_state` wrote into freshly built optimisers and schedulers, and the RNG states;
     return the progress. Optimiser tensors go to the device of the parameters they belong to."""
     path = Path(path)
@@ -78,7 +87,7 @@ def load_train_state(path: str | Path, *, optimizers: Mapping[str, torch.optim.O
         prefix = f"optimizer.{name}."
         for key, tensor in tensors.items():
             if key.startswith(prefix):
-                index, _, field = key[len(prefix):].partition(".")
+                index, _, field = key[len(prefix) :].partition(".")
                 state.setdefault(int(index), {})[field] = tensor
         for group in saved["param_groups"]:
             group["betas"] = tuple(group["betas"])  # JSON turned the tuple into a list

@@ -26,8 +26,9 @@ ALIGN_CORNERS = False  # every grid_sample / interpolate in model/ passes this; 
 PADDING_MODE = "border"  # grid_sample's padding for samples that fall outside the source image
 
 
-def identity_grid(height: int, width: int, *, device: torch.device | None = None,
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def identity_grid(
+    height: int, width: int, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """The sampling grid that reproduces the image: `(1, H, W, 2)`, last axis (x, y) in normalised coordinates."""
     if ALIGN_CORNERS:
         xs = torch.linspace(-1.0, 1.0, width, device=device, dtype=dtype)
@@ -74,8 +75,7 @@ def warp(img: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     assert img.dim() == 4 and img.shape[0] == flow.shape[0], f"img {tuple(img.shape)} vs flow {tuple(flow.shape)}"
     grid = flow_to_grid(flow)  # float32 whatever the autocast dtype (flow_to_grid)
     with torch.autocast(img.device.type, enabled=False):
-        return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode=PADDING_MODE,
-                             align_corners=ALIGN_CORNERS)
+        return F.grid_sample(img.float(), grid, mode="bilinear", padding_mode=PADDING_MODE, align_corners=ALIGN_CORNERS)
 
 
 def resize(img: torch.Tensor, size: int) -> torch.Tensor:

@@ -57,8 +57,13 @@ def images_in_folder(folder: Path) -> list[QueryImage]:
     """Every decodable image under `folder`, recursively, sorted; hidden files and folders skipped."""
     if not folder.is_dir():
         raise DataError(folder, "no such folder")
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in DECODABLE_SUFFIXES and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    found = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.suffix.lower() in DECODABLE_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+    )
     if not found:
         raise DataError(folder, f"no images in this folder (looked for {', '.join(DECODABLE_SUFFIXES)})")
     return [QueryImage(path) for path in found]
@@ -80,8 +85,16 @@ def images_in_csv(table: Path) -> list[QueryImage]:
     return [QueryImage(table.parent / path, identity or None) for path, identity in zip(rows["path"], identities)]
 
 
-def batch_query(retriever: Retriever, images: Sequence[QueryImage], k: int, *, other_identities: bool = False,
-                rules: HitRules | None = None, batch_size: int = 64, progress: bool = True) -> BatchResult:
+def batch_query(
+    retriever: Retriever,
+    images: Sequence[QueryImage],
+    k: int,
+    *,
+    other_identities: bool = False,
+    rules: HitRules | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> BatchResult:
     """Answer every image: read and crop each (skipping bad ones), then search in chunks of `batch_size`.
 
     `other_identities` drops each query's own identity where it is known (given, or a frame of the index); a
@@ -90,7 +103,7 @@ def batch_query(retriever: Retriever, images: Sequence[QueryImage], k: int, *, o
     tables, skipped, answered = [], [], 0
     with tqdm(total=len(images), unit="image", disable=not progress, leave=False) as bar:
         for start in range(0, len(images), batch_size):
-            chunk = images[start:start + batch_size]
+            chunk = images[start : start + batch_size]
             crops, identities, ready = [], [], []
             for image in chunk:
                 try:
@@ -108,9 +121,15 @@ def batch_query(retriever: Retriever, images: Sequence[QueryImage], k: int, *, o
     return BatchResult(hits[BATCH_COLUMNS], skipped, answered)
 
 
-def _search_chunk(retriever: Retriever, crops: list[np.ndarray], identities: list[str | None],
-                  ready: list[tuple[QueryImage, int]], k: int, other_identities: bool,
-                  rules: HitRules | None) -> list[pd.DataFrame]:
+def _search_chunk(
+    retriever: Retriever,
+    crops: list[np.ndarray],
+    identities: list[str | None],
+    ready: list[tuple[QueryImage, int]],
+    k: int,
+    other_identities: bool,
+    rules: HitRules | None,
+) -> list[pd.DataFrame]:
     """One search per chunk: queries of known identity filtered (`other_identities`), the others not."""
     if not crops:
         return []
@@ -119,8 +138,14 @@ def _search_chunk(retriever: Retriever, crops: list[np.ndarray], identities: lis
     for want in (False, True):
         rows = [i for i, f in enumerate(filtered) if f == want]
         if rows:
-            results = retriever.search_batch([crops[i] for i in rows], k, other_identities=want,
-                                             identities=[identities[i] for i in rows], rules=rules, crop=False)
+            results = retriever.search_batch(
+                [crops[i] for i in rows],
+                k,
+                other_identities=want,
+                identities=[identities[i] for i in rows],
+                rules=rules,
+                crop=False,
+            )
             for i, table in zip(rows, results):
                 found[i] = table
     tables = []

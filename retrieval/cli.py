@@ -45,37 +45,80 @@ def default_index() -> Path:
 
 @click.command()
 @click.argument("image", type=click.Path(path_type=Path), required=False)
-@click.option("--from-csv", type=click.Path(path_type=Path), default=None,
-              help="Answer every image a CSV names (a 'path' column; 'identity' optional), like a folder IMAGE.")
-@click.option("--out", type=click.Path(path_type=Path), default=None,
-              help="Many queries (a folder or --from-csv): write the hits here, .csv or .parquet [default: CSV on "
-                   "stdout].")
+@click.option(
+    "--from-csv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Answer every image a CSV names (a 'path' column; 'identity' optional), like a folder IMAGE.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Many queries (a folder or --from-csv): write the hits here, .csv or .parquet [default: CSV on stdout].",
+)
 @click.option("-k", "k", type=POSITIVE, default=10, show_default=True, help="Number of hits.")
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help=INDEX_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
-@click.option("--other-identities", is_flag=True,
-              help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).")
+@click.option(
+    "--other-identities",
+    is_flag=True,
+    help="Drop hits of the query's own identity (known when IMAGE is a frame of the index, or --identity).",
+)
 @click.option("--identity", default=None, help="The query's identity, for --other-identities on a photo.")
 @click.option("--per-video", type=POSITIVE, default=None, help="At most N hits from one video.")
 @click.option("--per-identity", type=POSITIVE, default=None, help="At most N hits of one identity.")
-@click.option("--moment", "moment_s", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Drop a hit within SECONDS of a better hit of the same video (near-duplicate frames).")
+@click.option(
+    "--moment",
+    "moment_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="Drop a hit within SECONDS of a better hit of the same video (near-duplicate frames).",
+)
 @click.option("--exclude", "exclude", multiple=True, metavar="IDENTITY", help="Never return IDENTITY (repeatable).")
-@click.option("--only", "only", multiple=True, metavar="IDENTITY",
-              help="Return only these identities (repeatable).")
-@click.option("--motion", is_flag=True,
-              help="IMAGE is a folder of one clip's frames (name order): find segments that move like it, as for "
-                   "a video file IMAGE.")
-@click.option("--clip-fps", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
-              help="The frame rate of a --motion folder's frames.")
+@click.option("--only", "only", multiple=True, metavar="IDENTITY", help="Return only these identities (repeatable).")
+@click.option(
+    "--motion",
+    is_flag=True,
+    help="IMAGE is a folder of one clip's frames (name order): find segments that move like it, as for "
+    "a video file IMAGE.",
+)
+@click.option(
+    "--clip-fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=25.0,
+    show_default=True,
+    help="The frame rate of a --motion folder's frames.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, nothing else.")
-@click.option("--grid", type=click.Path(path_type=Path), default=None,
-              help="Also save the query and its hits as one picture (PNG or JPEG).")
+@click.option(
+    "--grid",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also save the query and its hits as one picture (PNG or JPEG).",
+)
 @device_option
-def query(image: Path | None, from_csv: Path | None, out: Path | None, k: int, index_dir: Path | None,
-          checkpoint: Path | None, other_identities: bool, identity: str | None, per_video: int | None,
-          per_identity: int | None, moment_s: float | None, exclude: tuple[str, ...], only: tuple[str, ...],
-          motion: bool, clip_fps: float, as_json: bool, grid: Path | None, device: torch.device) -> None:
+def query(
+    image: Path | None,
+    from_csv: Path | None,
+    out: Path | None,
+    k: int,
+    index_dir: Path | None,
+    checkpoint: Path | None,
+    other_identities: bool,
+    identity: str | None,
+    per_video: int | None,
+    per_identity: int | None,
+    moment_s: float | None,
+    exclude: tuple[str, ...],
+    only: tuple[str, ...],
+    motion: bool,
+    clip_fps: float,
+    as_json: bool,
+    grid: Path | None,
+    device: torch.device,
+) -> None:
     """The K indexed frames whose pose is nearest to the face in IMAGE (a photo, or a frame of the index).
 
     IMAGE may be a folder: every image in it is answered in one process (as with --from-csv), one row per hit with
@@ -102,8 +145,13 @@ def query(image: Path | None, from_csv: Path | None, out: Path | None, k: int, i
         raise click.UsageError("--out writes many queries' hits: give a folder or --from-csv")
     index_dir = index_dir or default_index()
     checkpoint = resolve_checkpoint(checkpoint)
-    rules = HitRules(per_video=per_video, per_identity=per_identity, moment_s=moment_s, exclude=frozenset(exclude),
-                     only=frozenset(only) if only else None)
+    rules = HitRules(
+        per_video=per_video,
+        per_identity=per_identity,
+        moment_s=moment_s,
+        exclude=frozenset(exclude),
+        only=frozenset(only) if only else None,
+    )
     with Retriever(index_dir, checkpoint, device=device) as retriever:
         if clip:
             _answer_clip(retriever, image, k, rules, clip_fps, as_json, grid)
@@ -113,8 +161,16 @@ def query(image: Path | None, from_csv: Path | None, out: Path | None, k: int, i
             _answer_one(retriever, image, k, other_identities, identity, rules, as_json, grid)
 
 
-def _answer_one(retriever: Retriever, image: Path, k: int, other_identities: bool, identity: str | None,
-                rules: HitRules, as_json: bool, grid: Path | None) -> None:
+def _answer_one(
+    retriever: Retriever,
+    image: Path,
+    k: int,
+    other_identities: bool,
+    identity: str | None,
+    rules: HitRules,
+    as_json: bool,
+    grid: Path | None,
+) -> None:
     """One photo: the hits as a table (or JSON), the grid picture when asked."""
     from model.data.face_crop import several_faces_note
     from retrieval.grid import hits_grid
@@ -125,10 +181,12 @@ def _answer_one(retriever: Retriever, image: Path, k: int, other_identities: boo
         click.echo(f"note: {several_faces_note(image, face.num_faces)}", err=True)
     known = identity if identity is not None else retriever.identity_of(image)
     if other_identities and known is None:
-        click.echo(f"note: {image} is not a frame of the index and no --identity was given: "
-                   "no identity to drop", err=True)
-    hits = retriever.search(face.crop, k, other_identities=other_identities and known is not None, identity=known,
-                            rules=rules, crop=False)  # the face found above: detecting it again doubles the cost
+        click.echo(
+            f"note: {image} is not a frame of the index and no --identity was given: no identity to drop", err=True
+        )
+    hits = retriever.search(
+        face.crop, k, other_identities=other_identities and known is not None, identity=known, rules=rules, crop=False
+    )  # the face found above: detecting it again doubles the cost
     if grid is not None:
         hits_grid(face.crop, hits, retriever.hit_images(hits)).save(grid)
     if as_json:
@@ -139,8 +197,17 @@ def _answer_one(retriever: Retriever, image: Path, k: int, other_identities: boo
         click.echo(f"grid: {grid}", err=True)
 
 
-def _answer_many(retriever: Retriever, folder: Path | None, from_csv: Path | None, out: Path | None, k: int,
-                 other_identities: bool, identity: str | None, rules: HitRules, as_json: bool) -> None:
+def _answer_many(
+    retriever: Retriever,
+    folder: Path | None,
+    from_csv: Path | None,
+    out: Path | None,
+    k: int,
+    other_identities: bool,
+    identity: str | None,
+    rules: HitRules,
+    as_json: bool,
+) -> None:
     """A folder or a CSV of photos: every hit to `out` (CSV or Parquet) or stdout; skipped images listed."""
     from retrieval.batch_query import QueryImage, batch_query, images_in_csv, images_in_folder, write_hits
 
@@ -154,16 +221,19 @@ def _answer_many(retriever: Retriever, folder: Path | None, from_csv: Path | Non
         raise BadInput(f"{from_csv or folder}: none of its {len(images)} images could be searched")
     if out is not None:
         write_hits(result.hits, out)
-        click.echo(f"answered {result.answered} of {len(images)} images ({len(result.skipped)} skipped): "
-                   f"{len(result.hits)} hits to {out}")
+        click.echo(
+            f"answered {result.answered} of {len(images)} images ({len(result.skipped)} skipped): "
+            f"{len(result.hits)} hits to {out}"
+        )
         return
     hits = result.hits.assign(score=result.hits["score"].round(6))
     click.echo(json.dumps(hits.to_dict("records")) if as_json else hits.to_csv(index=False), nl=False)
     click.echo(f"answered {result.answered} of {len(images)} images ({len(result.skipped)} skipped)", err=True)
 
 
-def _answer_clip(retriever: Retriever, clip_path: Path, k: int, rules: HitRules, clip_fps: float, as_json: bool,
-                 grid: Path | None) -> None:
+def _answer_clip(
+    retriever: Retriever, clip_path: Path, k: int, rules: HitRules, clip_fps: float, as_json: bool, grid: Path | None
+) -> None:
     """A clip: the segments that move like it, as a table (or JSON), and their strips when asked."""
     from retrieval.grid import segments_grid
     from retrieval.motion_query import read_clip, search_motion

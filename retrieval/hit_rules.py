@@ -83,8 +83,11 @@ class HitRules:
                 continue
             if self.per_identity is not None and per_identity[identity] >= self.per_identity:
                 continue
-            if self.moment_s is not None and not np.isnan(time) and any(
-                    abs(time - seen) < self.moment_s for seen in moments[key]):
+            if (
+                self.moment_s is not None
+                and not np.isnan(time)
+                and any(abs(time - seen) < self.moment_s for seen in moments[key])
+            ):
                 continue
             kept.append(row)
             per_video[key] += 1

@@ -73,16 +73,21 @@ def read_clip(retriever: Retriever, path: Path, *, clip_fps: float = 25.0) -> Cl
     """
     size = retriever.model.size
     if path.is_dir():
-        files = sorted(p for p in path.iterdir()
-                       if p.suffix.lower() in DECODABLE_SUFFIXES and not p.name.startswith("."))
+        files = sorted(
+            p for p in path.iterdir() if p.suffix.lower() in DECODABLE_SUFFIXES and not p.name.startswith(".")
+        )
         if len(files) < 2:
             raise DataError(path, "a clip needs at least two frames (images in name order)")
         crops = np.stack([crop_largest_face(read_image(f), size, source=f).crop for f in files])
         times = np.arange(len(files)) / clip_fps
     else:
         track = track_driving_face(path)
-        crops = np.stack([crop_square(img, track.squares[i], size)
-                          for i, img in decode_frames(path, range(len(track.squares)), variable_rate=True)])
+        crops = np.stack(
+            [
+                crop_square(img, track.squares[i], size)
+                for i, img in decode_frames(path, range(len(track.squares)), variable_rate=True)
+            ]
+        )
         times = np.asarray(track.times[: len(crops)], dtype=float)
         if len(crops) < 2:
             raise DataError(path, "a clip needs at least two frames")
@@ -90,8 +95,7 @@ def read_clip(retriever: Retriever, path: Path, *, clip_fps: float = 25.0) -> Cl
     return Clip(crops, times, codes)
 
 
-def search_motion(retriever: Retriever, clip: Clip, k: int = 10, *, rules: HitRules | None = None
-                  ) -> MotionResult:
+def search_motion(retriever: Retriever, clip: Clip, k: int = 10, *, rules: HitRules | None = None) -> MotionResult:
     """The `k` best non-overlapping segments of indexed videos whose pose sequence follows `clip` (module
     docstring), best first."""
     rules = rules or HitRules()
@@ -114,8 +118,9 @@ def search_motion(retriever: Retriever, clip: Clip, k: int = 10, *, rules: HitRu
 
 def _video_intervals(frames: pd.DataFrame) -> dict[tuple[str, str], float]:
     """Each video's frame interval in seconds: its median time step, else the index's median, else 1 s."""
-    steps = frames.groupby(["identity", "video"])["time_s"].apply(lambda t: np.nanmedian(np.diff(t.to_numpy()))
-                                                                  if t.notna().sum() > 1 else np.nan)
+    steps = frames.groupby(["identity", "video"])["time_s"].apply(
+        lambda t: np.nanmedian(np.diff(t.to_numpy())) if t.notna().sum() > 1 else np.nan
+    )
     known = steps[steps > 0]
     fallback = float(known.median()) if len(known) else DEFAULT_INTERVAL_S
     return {key: round(float(step), 3) if step > 0 else fallback for key, step in steps.items()}
@@ -141,15 +146,19 @@ def _window_scores(query: np.ndarray, codes: np.ndarray, group: pd.DataFrame) ->
             if i == 0 and j == 0:
                 current[j] = 2 * cost
                 continue
-            candidates = [previous[j] + cost, current[j - 1] + cost if j else inf,
-                          previous[j - 1] + 2 * cost if i and j else inf]
+            candidates = [
+                previous[j] + cost,
+                current[j - 1] + cost if j else inf,
+                previous[j - 1] + 2 * cost if i and j else inf,
+            ]
             current[j] = np.minimum.reduce(candidates)
         previous = current
     return 1.0 - previous[length - 1] / (2 * length), starts
 
 
-def _best_segments(frames: pd.DataFrame, found: list[tuple[float, int, int]], k: int, rules: HitRules,
-                   clip: Clip) -> MotionResult:
+def _best_segments(
+    frames: pd.DataFrame, found: list[tuple[float, int, int]], k: int, rules: HitRules, clip: Clip
+) -> MotionResult:
     """The first `k` windows of `found` (score, start row, length; best first) that overlap no better window of
     the same video and that `rules`' per-video and per-identity caps allow."""
     taken: dict[tuple[str, str], list[tuple[int, int]]] = {}
@@ -164,13 +173,23 @@ def _best_segments(frames: pd.DataFrame, found: list[tuple[float, int, int]], k:
         if any(start < end and begin < start + length for begin, end in taken.get(key, [])):
             continue
         if (rules.per_video is not None and per_video[key] >= rules.per_video) or (
-                rules.per_identity is not None and per_identity[key[0]] >= rules.per_identity):
+            rules.per_identity is not None and per_identity[key[0]] >= rules.per_identity
+        ):
             continue
         taken.setdefault(key, []).append((start, start + length))
         per_video[key] += 1
         per_identity[key[0]] += 1
-        rows.append({"rank": len(rows) + 1, "score": score, "identity": key[0], "video": key[1],
-                     "start_frame": int(first["frame"]), "end_frame": int(last["frame"]),
-                     "start_s": float(first["time_s"]), "end_s": float(last["time_s"])})
-        ids.append(frames["id"].to_numpy()[start:start + length])
+        rows.append(
+            {
+                "rank": len(rows) + 1,
+                "score": score,
+                "identity": key[0],
+                "video": key[1],
+                "start_frame": int(first["frame"]),
+                "end_frame": int(last["frame"]),
+                "start_s": float(first["time_s"]),
+                "end_s": float(last["time_s"]),
+            }
+        )
+        ids.append(frames["id"].to_numpy()[start : start + length])
     return MotionResult(pd.DataFrame(rows, columns=SEGMENT_COLUMNS), ids, clip)

@@ -61,8 +61,9 @@ Query = Union[str, Path, np.ndarray, torch.Tensor]  # image file, RGB uint8 (H, 
 def hit_records(hits: pd.DataFrame) -> list[dict]:
     """A `Retriever.search` table as `index query --json` prints it (and `index serve` answers): `QUERY_COLUMNS`
     per hit, best first, scores rounded to `SCORE_DECIMALS`; `id` is the frame's id in the index."""
-    return [{**row, "score": round(float(row["score"]), SCORE_DECIMALS)}
-            for row in hits[QUERY_COLUMNS].to_dict("records")]
+    return [
+        {**row, "score": round(float(row["score"]), SCORE_DECIMALS)} for row in hits[QUERY_COLUMNS].to_dict("records")
+    ]
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,9 @@ class Retriever:
     Use as a context manager, or call `close()` when done.
     """
 
-    def __init__(self, index_dir: Path, checkpoint: Path, *, device: str | torch.device = "auto",
-                 collection: Path | None = None) -> None:
+    def __init__(
+        self, index_dir: Path, checkpoint: Path, *, device: str | torch.device = "auto", collection: Path | None = None
+    ) -> None:
         """Open the index at `index_dir` read-only and load `checkpoint` on `device` ("auto", "cpu", "cuda[:N]").
 
         `collection` is the root the index was built from (optional): it makes "is this file a frame of the
@@ -109,12 +111,16 @@ class Retriever:
             self.model = DAEGAN.from_checkpoint(checkpoint, torch_device)  # first: a broken file says what is wrong
             sha = file_sha256(checkpoint)
             if sha != self.store.checkpoint_sha256:
-                raise DataError(checkpoint, f"sha256 {sha[:12]} differs from the {self.store.checkpoint_sha256[:12]} "
-                                            f"the index {self.store.path} was built with: pose codes of another "
-                                            "model cannot be compared; query with that checkpoint or rebuild")
+                raise DataError(
+                    checkpoint,
+                    f"sha256 {sha[:12]} differs from the {self.store.checkpoint_sha256[:12]} "
+                    f"the index {self.store.path} was built with: pose codes of another "
+                    "model cannot be compared; query with that checkpoint or rebuild",
+                )
             if self.model.pose_dim != self.store.dim:
-                raise DataError(checkpoint, f"pose_dim {self.model.pose_dim} differs from the index's dim "
-                                            f"{self.store.dim}")
+                raise DataError(
+                    checkpoint, f"pose_dim {self.model.pose_dim} differs from the index's dim {self.store.dim}"
+                )
         except BaseException:
             self.store.close()
             raise
@@ -137,8 +143,16 @@ class Retriever:
 
     # ---- searching -----------------------------------------------------------------------------------------------
 
-    def search(self, query: Query, k: int = 10, *, other_identities: bool = False, identity: str | None = None,
-               rules: HitRules | None = None, crop: bool | None = None) -> pd.DataFrame:
+    def search(
+        self,
+        query: Query,
+        k: int = 10,
+        *,
+        other_identities: bool = False,
+        identity: str | None = None,
+        rules: HitRules | None = None,
+        crop: bool | None = None,
+    ) -> pd.DataFrame:
         """The `k` indexed frames whose pose is nearest to `query`'s, best first.
 
         Returns columns `HIT_COLUMNS`: rank (1 = best), score (cosine similarity, descending), id, identity,
@@ -148,12 +162,25 @@ class Retriever:
         `rules` filter identities and cap hits per video, per identity and per moment (`HitRules`).
         `crop`: see the module docstring. Unreadable or faceless image files are a `DataError` naming the file.
         """
-        return self.search_batch([query], k, other_identities=other_identities,
-                                 identities=None if identity is None else [identity], rules=rules, crop=crop)[0]
+        return self.search_batch(
+            [query],
+            k,
+            other_identities=other_identities,
+            identities=None if identity is None else [identity],
+            rules=rules,
+            crop=crop,
+        )[0]
 
-    def search_batch(self, queries: Sequence[Query], k: int = 10, *, other_identities: bool = False,
-                     identities: Sequence[str | None] | None = None, rules: HitRules | None = None,
-                     crop: bool | None = None) -> list[pd.DataFrame]:
+    def search_batch(
+        self,
+        queries: Sequence[Query],
+        k: int = 10,
+        *,
+        other_identities: bool = False,
+        identities: Sequence[str | None] | None = None,
+        rules: HitRules | None = None,
+        crop: bool | None = None,
+    ) -> list[pd.DataFrame]:
         """`search` for many queries at once (images encoded in one pass, one index search): one table per query.
 
         `identities` gives each query's identity (None entries: look it up as `search` does).
@@ -169,22 +196,30 @@ class Retriever:
         if other_identities:
             unknown = [i for i, p in enumerate(prepared) if p.identity is None]
             if unknown:
-                raise ValueError(f"other_identities needs the query's identity: query {unknown[0]} is not a frame "
-                                 "of the index, so pass identity=")
+                raise ValueError(
+                    f"other_identities needs the query's identity: query {unknown[0]} is not a frame "
+                    "of the index, so pass identity="
+                )
         if rules.allows_all and not other_identities:
             return self._ranked_all(np.stack([p.vector for p in prepared]), k)  # (Q, dim): one index search
         # per query: how far to over-fetch depends on its own neighbours
-        return [self._ranked(p.vector, k, rules.excluding([p.identity]) if other_identities else rules)
-                for p in prepared]
+        return [
+            self._ranked(p.vector, k, rules.excluding([p.identity]) if other_identities else rules) for p in prepared
+        ]
 
     # ---- browsing ------------------------------------------------------------------------------------------------
 
     def summary(self) -> IndexSummary:
         """How many frames, identities, videos and pose codes the index holds, and the codes' length and index type."""
         info = self.store.info()
-        return IndexSummary(num_frames=info["num_frames"], num_identities=info["num_identities"],
-                            num_videos=info["num_videos"], num_vectors=info["count"], dim=info["dim"],
-                            index_type=info["index_type"])
+        return IndexSummary(
+            num_frames=info["num_frames"],
+            num_identities=info["num_identities"],
+            num_videos=info["num_videos"],
+            num_vectors=info["count"],
+            dim=info["dim"],
+            index_type=info["index_type"],
+        )
 
     def manifest(self) -> dict:
         """The build's manifest as written beside the index (`manifest.json`): what a person checks first."""
@@ -259,8 +294,9 @@ class Retriever:
         table.insert(0, "rank", np.arange(1, len(ids) + 1))
         return table[HIT_COLUMNS]
 
-    def _prepare(self, queries: Sequence[Query], identities: Sequence[str | None],
-                 crop: bool | None) -> list[_Prepared]:
+    def _prepare(
+        self, queries: Sequence[Query], identities: Sequence[str | None], crop: bool | None
+    ) -> list[_Prepared]:
         """Every query as a unit pose code (images encoded together) and its identity when known."""
         vectors: list[np.ndarray | None] = []
         known: list[str | None] = []
@@ -278,12 +314,13 @@ class Retriever:
                     raise ValueError(f"a pose code query must have length {self.dim}, got {array.shape[0]}")
                 vectors.append(array.astype(np.float32))
             elif array.ndim == 3 and array.shape[2] == 3 and array.dtype == np.uint8:
-                images.append(crop_face(array, self.model.size, source="<image array>") if crop is not False
-                              else array)
+                images.append(crop_face(array, self.model.size, source="<image array>") if crop is not False else array)
                 vectors.append(None)
             else:
-                raise ValueError("a query is an image file, an RGB uint8 (H, W, 3) array or a pose code "
-                                 f"({self.dim},); got an array {array.dtype} {array.shape}")
+                raise ValueError(
+                    "a query is an image file, an RGB uint8 (H, W, 3) array or a pose code "
+                    f"({self.dim},); got an array {array.dtype} {array.shape}"
+                )
             known.append(identity)
         codes = iter(self.model.encode_pose(images).numpy() if images else [])  # (N, dim), unit rows
         return [_Prepared(v if v is not None else next(codes), i) for v, i in zip(vectors, known)]

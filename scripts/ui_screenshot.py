@@ -62,9 +62,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         photo = Path(tmp) / "astronaut.png"
         write_image(photo, data.astronaut())
-        server = subprocess.Popen([sys.executable, "-m", "ui.index_command", "ui", "--index", str(args.index),
-                                   "--port", str(port), "--device", "cpu"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL, env={**os.environ})
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ui.index_command",
+                "ui",
+                "--index",
+                str(args.index),
+                "--port",
+                str(port),
+                "--device",
+                "cpu",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ},
+        )
         try:
             wait_until_healthy(url, server)
             with sync_playwright() as playwright:

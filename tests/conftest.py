@@ -67,8 +67,22 @@ def tiny_indexed_collection(folder: Path) -> tuple[Path, Path, Path]:
     DAEGAN.from_config(load_config("tiny")).save(checkpoint)
     root = folder / "synthvox"
     synthesize(root, identities=2, videos_per_identity=1, frames=2, size=32, seed=0, workers=1, progress=False)
-    built = CliRunner().invoke(index_main, ["build", str(root), "--out", str(folder / "index"), "--checkpoint",
-                                            str(checkpoint), "--workers", "0", "--device", "cpu", "--no-progress"])
+    built = CliRunner().invoke(
+        index_main,
+        [
+            "build",
+            str(root),
+            "--out",
+            str(folder / "index"),
+            "--checkpoint",
+            str(checkpoint),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert built.exit_code == 0, built.output
     return checkpoint, root, folder / "index"
 
@@ -102,8 +116,11 @@ def vox_crops_tree(tmp_path: Path) -> Path:
             write_frame(root / name / "1.6" / f"yt{n}xyz" / f"{f:07d}.jpg", 40 * n + f % 7)
     # tab-separated, names with the trailing spaces and dots the real table has
     meta = ["VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet"]
-    meta += ["id10001\tA.J._Buckley \tm\tIreland\tdev", "id10275\tEartha_Kitt\tf\tUSA\ttest",
-             "id10900\tRobert_Downey_Jr\tm\tUSA\tdev"]
+    meta += [
+        "id10001\tA.J._Buckley \tm\tIreland\tdev",
+        "id10275\tEartha_Kitt\tf\tUSA\ttest",
+        "id10900\tRobert_Downey_Jr\tm\tUSA\tdev",
+    ]
     (tmp_path / "vox1_meta.csv").write_text("\n".join(meta) + "\n")
     return root
 

@@ -23,9 +23,15 @@ QUADRANTS = ((220, 40, 40), (40, 200, 60), (40, 60, 210), (230, 200, 60))  # top
 JPEG_TOLERANCE = 8  # a flat block's colour after a lossy round trip (chroma subsampling included)
 # The orientation tag's transposition (EXIF 2-8, as `ImageOps.exif_transpose` undoes it) and its inverse, which
 # turns the upright picture into what a camera stores.
-STORED_AS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-             8: Image.Transpose.ROTATE_270}
+STORED_AS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 ORIENTATION_TAG = 0x0112
 
 
@@ -47,8 +53,15 @@ def reference(mode: str = "RGB") -> Image.Image:
     """The upright test picture in `mode` (RGB, or L for the grey formats)."""
     img = np.empty((HEIGHT, WIDTH, 3), np.uint8)
     h, w = HEIGHT // 2, WIDTH // 2
-    for (rows, cols), colour in zip([(slice(0, h), slice(0, w)), (slice(0, h), slice(w, None)),
-                                     (slice(h, None), slice(0, w)), (slice(h, None), slice(w, None))], QUADRANTS):
+    for (rows, cols), colour in zip(
+        [
+            (slice(0, h), slice(0, w)),
+            (slice(0, h), slice(w, None)),
+            (slice(h, None), slice(0, w)),
+            (slice(h, None), slice(w, None)),
+        ],
+        QUADRANTS,
+    ):
         img[rows, cols] = colour
     return Image.fromarray(img).convert(mode)
 
@@ -61,8 +74,9 @@ def quadrant_centres(img: np.ndarray) -> np.ndarray:
     """The mean colour of the middle of each quadrant `(4, 3)`, away from the edges a lossy codec blurs."""
     h, w = img.shape[0] // 2, img.shape[1] // 2
     dy, dx = h // 4, w // 4
-    return np.array([img[y + dy:y + h - dy, x + dx:x + w - dx].reshape(-1, 3).mean(axis=0)
-                     for y in (0, h) for x in (0, w)])
+    return np.array(
+        [img[y + dy : y + h - dy, x + dx : x + w - dx].reshape(-1, 3).mean(axis=0) for y in (0, h) for x in (0, w)]
+    )
 
 
 def assert_decoded(img: np.ndarray, sample: Sample) -> None:
@@ -92,6 +106,7 @@ def _exif_jpeg(orientation: int) -> Callable[[Path], Sample]:
     def make(folder: Path) -> Sample:
         path = write_oriented(folder / f"orientation{orientation}.jpg", reference(), orientation, quality=95)
         return Sample(path, rgb(reference()), JPEG_TOLERANCE)
+
     return make
 
 
@@ -158,6 +173,7 @@ def icc_profile(primaries: dict[str, tuple[float, float, float]], gamma: float =
     `primaries` maps "r", "g", "b" to each colorant's XYZ (D50). No ICC file is committed or installed here, and
     Pillow can create only sRGB, so the test profile that makes colour management visible is written here.
     """
+
     def s15(v: float) -> bytes:
         return struct.pack(">i", round(v * 65536))
 
@@ -167,9 +183,17 @@ def icc_profile(primaries: dict[str, tuple[float, float, float]], gamma: float =
     text = b"posedex test profile\x00"
     desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
     curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
-    tags = [(b"desc", desc), (b"cprt", b"text" + bytes(4) + b"none\x00"), (b"wtpt", xyz(D50)),
-            (b"rXYZ", xyz(primaries["r"])), (b"gXYZ", xyz(primaries["g"])), (b"bXYZ", xyz(primaries["b"])),
-            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    tags = [
+        (b"desc", desc),
+        (b"cprt", b"text" + bytes(4) + b"none\x00"),
+        (b"wtpt", xyz(D50)),
+        (b"rXYZ", xyz(primaries["r"])),
+        (b"gXYZ", xyz(primaries["g"])),
+        (b"bXYZ", xyz(primaries["b"])),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
     offset = 128 + 4 + 12 * len(tags)
     table, body = b"", b""
     for signature, data in tags:
@@ -177,8 +201,18 @@ def icc_profile(primaries: dict[str, tuple[float, float, float]], gamma: float =
         table += signature + struct.pack(">II", offset + len(body), len(data))
         body += data
     size = offset + len(body)
-    header = (struct.pack(">I", size) + bytes(4) + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ " + bytes(12)
-              + b"acsp" + bytes(24) + struct.pack(">I", 0) + b"".join(s15(c) for c in D50) + bytes(48))
+    header = (
+        struct.pack(">I", size)
+        + bytes(4)
+        + struct.pack(">I", 0x02100000)
+        + b"mntrRGB XYZ "
+        + bytes(12)
+        + b"acsp"
+        + bytes(24)
+        + struct.pack(">I", 0)
+        + b"".join(s15(c) for c in D50)
+        + bytes(48)
+    )
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
 
@@ -197,9 +231,11 @@ def as_srgb_from_swapped(img: np.ndarray) -> np.ndarray:
 def _icc(name: str, tolerance: int, **options: object) -> Callable[[Path], Sample]:
     """The reference's pixel values tagged with a profile whose red and blue primaries are sRGB's blue and red:
     a colour-managed decode shows the quadrants red-blue swapped (the top left blue), an unmanaged one as stored."""
+
     def make(folder: Path) -> Sample:
         reference().save(folder / name, icc_profile=icc_profile(SWAPPED_PRIMARIES), **options)
         return Sample(folder / name, as_srgb_from_swapped(rgb(reference())), tolerance)
+
     return make
 
 
@@ -238,7 +274,11 @@ def _grey16_pgm(folder: Path) -> Sample:
 def _palette(transparent: int | None) -> Image.Image:
     """The reference as a 4-colour palette picture; quadrant `transparent` (0-3) is the transparent index."""
     indices = np.zeros((HEIGHT, WIDTH), np.uint8)
-    indices[:HEIGHT // 2, WIDTH // 2:], indices[HEIGHT // 2:, :WIDTH // 2], indices[HEIGHT // 2:, WIDTH // 2:] = 1, 2, 3
+    indices[: HEIGHT // 2, WIDTH // 2 :], indices[HEIGHT // 2 :, : WIDTH // 2], indices[HEIGHT // 2 :, WIDTH // 2 :] = (
+        1,
+        2,
+        3,
+    )
     img = Image.fromarray(indices, "P")
     img.putpalette([value for colour in QUADRANTS for value in colour])
     if transparent is not None:
@@ -251,7 +291,7 @@ def _on_white(transparent_quadrant: int) -> np.ndarray:
     img = rgb(reference()).copy()
     h, w = HEIGHT // 2, WIDTH // 2
     y, x = divmod(transparent_quadrant, 2)
-    img[y * h:(y + 1) * h, x * w:(x + 1) * w] = 255
+    img[y * h : (y + 1) * h, x * w : (x + 1) * w] = 255
     return img
 
 
@@ -263,22 +303,22 @@ def _palette_png(folder: Path) -> Sample:
 def _rgba_png(folder: Path) -> Sample:
     """Bottom right fully transparent, top right half transparent: both composited on white."""
     alpha = np.full((HEIGHT, WIDTH), 255, np.uint8)
-    alpha[HEIGHT // 2:, WIDTH // 2:] = 0
-    alpha[:HEIGHT // 2, WIDTH // 2:] = 128
+    alpha[HEIGHT // 2 :, WIDTH // 2 :] = 0
+    alpha[: HEIGHT // 2, WIDTH // 2 :] = 128
     rgba = np.concatenate([rgb(reference()), alpha[..., None]], axis=2)
     Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
     expected = _on_white(3).astype(float)
-    expected[:HEIGHT // 2, WIDTH // 2:] = (expected[:HEIGHT // 2, WIDTH // 2:] * 128 + 255 * 127) / 255
+    expected[: HEIGHT // 2, WIDTH // 2 :] = (expected[: HEIGHT // 2, WIDTH // 2 :] * 128 + 255 * 127) / 255
     return Sample(folder / "rgba.png", np.rint(expected).astype(np.uint8), 1)
 
 
 def _la_png(folder: Path) -> Sample:
     grey = np.asarray(reference("L"))
     alpha = np.full((HEIGHT, WIDTH), 255, np.uint8)
-    alpha[HEIGHT // 2:, WIDTH // 2:] = 0
+    alpha[HEIGHT // 2 :, WIDTH // 2 :] = 0
     Image.fromarray(np.stack([grey, alpha], axis=2), "LA").save(folder / "la.png")
     expected = rgb(reference("L")).copy()
-    expected[HEIGHT // 2:, WIDTH // 2:] = 255
+    expected[HEIGHT // 2 :, WIDTH // 2 :] = 255
     return Sample(folder / "la.png", expected)
 
 
@@ -290,8 +330,14 @@ def _grey_png(folder: Path) -> Sample:
 def _animation(folder: Path, name: str, **options: object) -> Sample:
     """Two frames, the second the first upside down: only the first may come back."""
     first = reference()
-    first.save(folder / name, save_all=True, append_images=[first.transpose(Image.Transpose.ROTATE_180)],
-               duration=100, loop=0, **options)
+    first.save(
+        folder / name,
+        save_all=True,
+        append_images=[first.transpose(Image.Transpose.ROTATE_180)],
+        duration=100,
+        loop=0,
+        **options,
+    )
     return Sample(folder / name, rgb(first))
 
 
@@ -304,6 +350,7 @@ def _simple(name: str, mode: str = "RGB", tolerance: int = 0) -> Callable[[Path]
     def make(folder: Path) -> Sample:
         reference(mode).save(folder / name)
         return Sample(folder / name, rgb(reference(mode)), tolerance)
+
     return make
 
 
@@ -313,6 +360,7 @@ def _truncated(name: str) -> Callable[[Path], Sample]:
         data = (folder / name).read_bytes()
         (folder / name).write_bytes(data[: len(data) // 2])
         return Sample(folder / name, reason="corrupt or truncated")
+
     return make
 
 
@@ -321,8 +369,8 @@ def _png_header(folder: Path, name: str, width: int, height: int) -> Path:
     reference().save(folder / name)
     data = bytearray((folder / name).read_bytes())
     ihdr = data.index(b"IHDR")
-    data[ihdr + 4:ihdr + 12] = struct.pack(">II", width, height)
-    data[ihdr + 17:ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr:ihdr + 17])))
+    data[ihdr + 4 : ihdr + 12] = struct.pack(">II", width, height)
+    data[ihdr + 17 : ihdr + 21] = struct.pack(">I", zlib.crc32(bytes(data[ihdr : ihdr + 17])))
     (folder / name).write_bytes(bytes(data))
     return folder / name
 
@@ -336,7 +384,7 @@ def _bomb_jpeg(folder: Path) -> Sample:
     reference().save(folder / "bomb.jpg")
     data = bytearray((folder / "bomb.jpg").read_bytes())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 9] = struct.pack(">HH", 65_000, 65_000)  # height, width
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 65_000, 65_000)  # height, width
     (folder / "bomb.jpg").write_bytes(bytes(data))
     return Sample(folder / "bomb.jpg", reason="image too large")
 
@@ -355,14 +403,17 @@ def _written(name: str, data: bytes, reason: str) -> Callable[[Path], Sample]:
     def make(folder: Path) -> Sample:
         (folder / name).write_bytes(data)
         return Sample(folder / name, reason=reason)
+
     return make
 
 
 def _unknown_format(name: str) -> Callable[[Path], Sample]:
     """A format Pillow writes but we do not read (EPS would even run Ghostscript)."""
+
     def make(folder: Path) -> Sample:
         reference().save(folder / name)
         return Sample(folder / name, reason="not an image Pillow can decode")
+
     return make
 
 

@@ -129,10 +129,25 @@ def another_models_file(good: Path, bad: Path, tripwire: Path) -> str:
     return "not a posedex checkpoint (format 'pt'"
 
 
-BAD: dict[str, Callable[[Path, Path, Path], str]] = {f.__name__: f for f in (
-    truncated, empty, raw_pickle, torch_saved, wrong_shape, config_of_another_size, missing_network, no_metadata,
-    no_config, config_not_json, config_not_a_mapping, config_with_unknown_key, config_with_bad_value,
-    another_models_file)}
+BAD: dict[str, Callable[[Path, Path, Path], str]] = {
+    f.__name__: f
+    for f in (
+        truncated,
+        empty,
+        raw_pickle,
+        torch_saved,
+        wrong_shape,
+        config_of_another_size,
+        missing_network,
+        no_metadata,
+        no_config,
+        config_not_json,
+        config_not_a_mapping,
+        config_with_unknown_key,
+        config_with_bad_value,
+        another_models_file,
+    )
+}
 
 
 @pytest.fixture(scope="module")
@@ -149,17 +164,70 @@ def run_command(command: str, checkpoint: Path, setup: tuple[Path, Path, Path, P
     _, root, index, photo = setup
     runner = CliRunner()
     if command == "daegan reenact":
-        return runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(photo),
-                                           "--driving", str(photo), "--out", str(out / "out.png"), "--device", "cpu"])
+        return runner.invoke(
+            daegan_main,
+            [
+                "reenact",
+                "--checkpoint",
+                str(checkpoint),
+                "--source",
+                str(photo),
+                "--driving",
+                str(photo),
+                "--out",
+                str(out / "out.png"),
+                "--device",
+                "cpu",
+            ],
+        )
     if command == "daegan evaluate":
-        return runner.invoke(daegan_main, ["evaluate", "--checkpoint", str(checkpoint), "--data", str(root),
-                                           "--out", str(out / "report"), "--device", "cpu"])
+        return runner.invoke(
+            daegan_main,
+            [
+                "evaluate",
+                "--checkpoint",
+                str(checkpoint),
+                "--data",
+                str(root),
+                "--out",
+                str(out / "report"),
+                "--device",
+                "cpu",
+            ],
+        )
     if command == "index build":
-        return runner.invoke(index_main, ["build", str(root), "--out", str(out / "index"), "--checkpoint",
-                                          str(checkpoint), "--workers", "0", "--device", "cpu", "--no-progress"])
+        return runner.invoke(
+            index_main,
+            [
+                "build",
+                str(root),
+                "--out",
+                str(out / "index"),
+                "--checkpoint",
+                str(checkpoint),
+                "--workers",
+                "0",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ],
+        )
     assert command == "index query"
-    return runner.invoke(index_main, ["query", str(photo), "--index", str(index), "--checkpoint", str(checkpoint),
-                                      "--grid", str(out / "hits.png"), "--device", "cpu"])
+    return runner.invoke(
+        index_main,
+        [
+            "query",
+            str(photo),
+            "--index",
+            str(index),
+            "--checkpoint",
+            str(checkpoint),
+            "--grid",
+            str(out / "hits.png"),
+            "--device",
+            "cpu",
+        ],
+    )
 
 
 COMMANDS = ["daegan reenact", "daegan evaluate", "index build", "index query"]

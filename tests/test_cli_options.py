@@ -51,12 +51,28 @@ def device_commands(photos: Path, checkpoint: Path, out: Path) -> dict[str, tupl
     image = str(photos / "face.png")
     return {
         "daegan train": (daegan_main, ["train", "--config", "tiny", "--data", str(photos), "--out", str(out)]),
-        "daegan reenact": (daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", image,
-                                         "--driving", image, "--out", str(out / "reenacted.png")]),
-        "daegan evaluate": (daegan_main, ["evaluate", "--checkpoint", str(checkpoint), "--data", str(photos),
-                                          "--out", str(out)]),
-        "daegan ablate": (daegan_main, ["ablate", "--config", "tiny", "--data", str(photos), "--eval-data",
-                                        str(photos), "--out", str(out)]),
+        "daegan reenact": (
+            daegan_main,
+            [
+                "reenact",
+                "--checkpoint",
+                str(checkpoint),
+                "--source",
+                image,
+                "--driving",
+                image,
+                "--out",
+                str(out / "reenacted.png"),
+            ],
+        ),
+        "daegan evaluate": (
+            daegan_main,
+            ["evaluate", "--checkpoint", str(checkpoint), "--data", str(photos), "--out", str(out)],
+        ),
+        "daegan ablate": (
+            daegan_main,
+            ["ablate", "--config", "tiny", "--data", str(photos), "--eval-data", str(photos), "--out", str(out)],
+        ),
         "index build": (index_main, ["build", str(photos), "--checkpoint", str(checkpoint), "--out", str(out)]),
         "index add": (index_main, ["add", str(photos), "--checkpoint", str(checkpoint), "--index", str(out)]),
         "index query": (index_main, ["query", image, "--checkpoint", str(checkpoint), "--index", str(out)]),
@@ -74,8 +90,9 @@ def one_line(result: Result) -> str:
     return lines[0]
 
 
-def test_every_command_that_takes_device_is_covered_and_checks_it(photos: Path, checkpoint: Path,
-                                                                   tmp_path: Path) -> None:
+def test_every_command_that_takes_device_is_covered_and_checks_it(
+    photos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
     found = set()
     for group, prog in ((daegan_main, "daegan"), (index_main, "index")):
         ctx = click.Context(group)
@@ -87,15 +104,22 @@ def test_every_command_that_takes_device_is_covered_and_checks_it(photos: Path, 
     assert found == set(device_commands(photos, checkpoint, tmp_path / "out"))
 
 
-@pytest.mark.parametrize("device, reason", [
-    ("tpu", "device must be auto, cpu or cuda[:N], got 'tpu'"),
-    ("cuda:x", "device must be auto, cpu or cuda[:N], got 'cuda:x'"),
-    (MISSING_GPU, f"device {MISSING_GPU} was asked for, but torch sees no such CUDA GPU (use cpu or auto)"),
-    pytest.param("cuda", "device cuda was asked for, but torch sees no such CUDA GPU (use cpu or auto)",
-                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")),
-])
-def test_a_device_this_machine_lacks_is_one_line(runner: CliRunner, photos: Path, checkpoint: Path, tmp_path: Path,
-                                                 no_server: None, device: str, reason: str) -> None:
+@pytest.mark.parametrize(
+    "device, reason",
+    [
+        ("tpu", "device must be auto, cpu or cuda[:N], got 'tpu'"),
+        ("cuda:x", "device must be auto, cpu or cuda[:N], got 'cuda:x'"),
+        (MISSING_GPU, f"device {MISSING_GPU} was asked for, but torch sees no such CUDA GPU (use cpu or auto)"),
+        pytest.param(
+            "cuda",
+            "device cuda was asked for, but torch sees no such CUDA GPU (use cpu or auto)",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU"),
+        ),
+    ],
+)
+def test_a_device_this_machine_lacks_is_one_line(
+    runner: CliRunner, photos: Path, checkpoint: Path, tmp_path: Path, no_server: None, device: str, reason: str
+) -> None:
     out = tmp_path / "out"
     for command, (group, args) in device_commands(photos, checkpoint, out).items():
         line = one_line(runner.invoke(group, [*args, "--device", device]))
@@ -105,13 +129,17 @@ def test_a_device_this_machine_lacks_is_one_line(runner: CliRunner, photos: Path
 
 @pytest.mark.parametrize("k", ["0", "-3"])
 def test_k_below_one_is_one_line(runner: CliRunner, photos: Path, checkpoint: Path, k: str) -> None:
-    line = one_line(runner.invoke(index_main, ["query", str(photos / "face.png"), "-k", k, "--checkpoint",
-                                               str(checkpoint), "--device", "cpu"]))
+    line = one_line(
+        runner.invoke(
+            index_main, ["query", str(photos / "face.png"), "-k", k, "--checkpoint", str(checkpoint), "--device", "cpu"]
+        )
+    )
     assert line == f"Error: Invalid value for '-k': {k} is not in the range x>=1."
 
 
-def test_a_folder_that_is_not_an_index_is_one_line(runner: CliRunner, photos: Path, checkpoint: Path,
-                                                   no_server: None) -> None:
+def test_a_folder_that_is_not_an_index_is_one_line(
+    runner: CliRunner, photos: Path, checkpoint: Path, no_server: None
+) -> None:
     image, fast = str(photos / "face.png"), ["--device", "cpu", "--workers", "0", "--no-progress"]
     commands = [
         ["info", "--index", str(photos)],
@@ -125,6 +153,8 @@ def test_a_folder_that_is_not_an_index_is_one_line(runner: CliRunner, photos: Pa
     for args in commands:
         assert one_line(runner.invoke(index_main, args)) == f"Error: {photos}: {NOT_AN_INDEX}", args
         assert [path.name for path in photos.iterdir()] == ["face.png"], args  # nothing written into it
-    for args in (["info", "--index", image], ["build", str(photos), "--out", image, "--checkpoint", str(checkpoint),
-                                              *fast]):  # a file where a folder belongs
+    for args in (
+        ["info", "--index", image],
+        ["build", str(photos), "--out", image, "--checkpoint", str(checkpoint), *fast],
+    ):  # a file where a folder belongs
         assert one_line(runner.invoke(index_main, args)) == f"Error: {image}: not a folder", args

@@ -21,11 +21,28 @@ MAX_FILES_BACK = 8  # the device tool brings back at most this many files from $
 
 def test_gpu_train_script_leaves_a_checkpoint_in_out(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "DEVICE": "cpu", "IDENTITIES": "2",
-           "WORKERS": "1", "BATCH": "4", "MAX_STEPS": "3", "CHECKPOINT_EVERY": "2", "MINUTES": "5",
-           "WORK": str(tmp_path / "work"), "TRAIN_ARGS": "--set loss.contrast_weight=0.2"}
-    done = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_train.sh")], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "OUT": str(out),
+        "PYTHON": sys.executable,
+        "DEVICE": "cpu",
+        "IDENTITIES": "2",
+        "WORKERS": "1",
+        "BATCH": "4",
+        "MAX_STEPS": "3",
+        "CHECKPOINT_EVERY": "2",
+        "MINUTES": "5",
+        "WORK": str(tmp_path / "work"),
+        "TRAIN_ARGS": "--set loss.contrast_weight=0.2",
+    }
+    done = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_train.sh")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     files = sorted(p.name for p in out.iterdir())
     assert {"checkpoint.safetensors", "losses.csv", "config.yaml", "gpu_train.log"} <= set(files)

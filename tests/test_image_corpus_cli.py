@@ -30,8 +30,22 @@ def photos(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def reenact(runner: CliRunner, checkpoint: Path, source: Path, driving: Path, out: Path):
-    return runner.invoke(daegan_main, ["reenact", "--checkpoint", str(checkpoint), "--source", str(source),
-                                       "--driving", str(driving), "--out", str(out), "--device", "cpu"])
+    return runner.invoke(
+        daegan_main,
+        [
+            "reenact",
+            "--checkpoint",
+            str(checkpoint),
+            "--source",
+            str(source),
+            "--driving",
+            str(driving),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
 
 
 @pytest.mark.parametrize("role", ["source", "driving"])
@@ -48,8 +62,9 @@ def test_every_bad_file_of_the_image_corpus_is_one_line_and_exit_2(runner, photo
 
 
 @pytest.mark.parametrize("orientation", [3, 6, 8])
-def test_a_phone_photo_stored_turned_with_an_exif_tag_is_reenacted_as_the_upright_photo(runner, photos, tmp_path,
-                                                                                       orientation):
+def test_a_phone_photo_stored_turned_with_an_exif_tag_is_reenacted_as_the_upright_photo(
+    runner, photos, tmp_path, orientation
+):
     """The picture written (source crop, driver, result) matches the upright photo's within a lossy codec's error;
     read sideways, the detector finds the face turned, or not at all."""
     checkpoint, good = photos

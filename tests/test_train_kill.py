@@ -47,10 +47,24 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("point", ["after_state", "before_state"])
 def test_resume_after_a_kill_in_a_checkpoint_write_finishes_the_run(frames, tmp_path, point):
     out = tmp_path / "run"
-    args = ["train", "--config", "tiny", "--data", str(frames), "--out", str(out), "--device", "cpu",
-            "--set", "train.checkpoint_every=1", "--set", f"train.max_steps={STEPS}"]
-    child = subprocess.run([sys.executable, "-c", KILLED_TRAIN, point, *args], cwd=REPO, capture_output=True,
-                           text=True, timeout=120)
+    args = [
+        "train",
+        "--config",
+        "tiny",
+        "--data",
+        str(frames),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--set",
+        "train.checkpoint_every=1",
+        "--set",
+        f"train.max_steps={STEPS}",
+    ]
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_TRAIN, point, *args], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert child.returncode == -9, child.stderr
     result = CliRunner().invoke(main, [*args, "--resume"])
     assert result.exit_code == 0, result.output

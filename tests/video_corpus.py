@@ -36,10 +36,10 @@ def box_chain(data: bytes | bytearray, path: list[bytes]) -> list[tuple[int, int
         while True:
             if offset + 8 > end:
                 raise KeyError(f"no {kind!r} box")
-            size, found = struct.unpack(">I4s", data[offset:offset + 8])
+            size, found = struct.unpack(">I4s", data[offset : offset + 8])
             header = 8
             if size == 1:
-                size, header = struct.unpack(">Q", data[offset + 8:offset + 16])[0], 16
+                size, header = struct.unpack(">Q", data[offset + 8 : offset + 16])[0], 16
             elif size == 0:
                 size = end - offset  # the box runs to the end of its parent
             if found == kind:
@@ -68,10 +68,10 @@ def replace_payload(path: Path, box_path: list[bytes], payload: bytes) -> Path:
     assert box_path[0] == b"moov" and data.find(b"mdat") < chain[0][0], "moov after mdat"
     offset, header, size = chain[-1]
     grow = header + len(payload) - size
-    data[offset + header:offset + size] = payload
+    data[offset + header : offset + size] = payload
     for box, box_header, box_size in chain:
         assert box_header == 8, "32-bit box sizes"
-        data[box:box + 4] = struct.pack(">I", box_size + grow)
+        data[box : box + 4] = struct.pack(">I", box_size + grow)
     path.write_bytes(bytes(data))
     return path
 
@@ -82,7 +82,7 @@ def set_display_matrix(path: Path, matrix: tuple[int, ...]) -> Path:
     start, _ = find_box(data, [b"moov", b"trak", b"tkhd"])
     assert data[start] == 0, "a version-0 track header"
     at = start + 40  # after version/flags, times, track id, reserved, duration, reserved, layer, group, volume
-    data[at:at + 36] = struct.pack(">9i", *matrix)
+    data[at : at + 36] = struct.pack(">9i", *matrix)
     path.write_bytes(bytes(data))
     return path
 
@@ -96,8 +96,8 @@ def set_frame_durations(path: Path, durations: list[int], *, whole: bool = True)
     box = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stts"]
     data = path.read_bytes()
     start, _ = find_box(data, box)
-    version_flags, count = struct.unpack(">II", data[start:start + 8])
-    listed = sum(struct.unpack(">I", data[start + 8 + 8 * i:start + 12 + 8 * i])[0] for i in range(count))
+    version_flags, count = struct.unpack(">II", data[start : start + 8])
+    listed = sum(struct.unpack(">I", data[start + 8 + 8 * i : start + 12 + 8 * i])[0] for i in range(count))
     assert listed == len(durations), f"one duration per frame: the file lists {listed} frames"
     runs: list[list[int]] = []
     for duration in durations:
@@ -117,21 +117,21 @@ def _set_durations(path: Path, media_units: int) -> None:
     writes them: a reader that trusts the header's duration must see the same length as the frame table."""
     data = bytearray(path.read_bytes())
     media_start, _ = find_box(data, [b"moov", b"trak", b"mdia", b"mdhd"])
-    media_scale = struct.unpack(">I", data[media_start + 12:media_start + 16])[0]
+    media_scale = struct.unpack(">I", data[media_start + 12 : media_start + 16])[0]
     movie_start, _ = find_box(data, [b"moov", b"mvhd"])
-    movie_scale = struct.unpack(">I", data[movie_start + 12:movie_start + 16])[0]
+    movie_scale = struct.unpack(">I", data[movie_start + 12 : movie_start + 16])[0]
     movie_units = round(media_units * movie_scale / media_scale)
-    data[media_start + 16:media_start + 20] = struct.pack(">I", media_units)
-    data[movie_start + 16:movie_start + 20] = struct.pack(">I", movie_units)
+    data[media_start + 16 : media_start + 20] = struct.pack(">I", media_units)
+    data[movie_start + 16 : movie_start + 20] = struct.pack(">I", movie_units)
     track_start, _ = find_box(data, [b"moov", b"trak", b"tkhd"])
-    data[track_start + 20:track_start + 24] = struct.pack(">I", movie_units)  # after version/flags, times, id, 0
+    data[track_start + 20 : track_start + 24] = struct.pack(">I", movie_units)  # after version/flags, times, id, 0
     try:
         edit_start, _ = find_box(data, [b"moov", b"trak", b"edts", b"elst"])
     except KeyError:
         pass
     else:
-        assert struct.unpack(">I", data[edit_start + 4:edit_start + 8])[0] == 1, "one edit"
-        data[edit_start + 8:edit_start + 12] = struct.pack(">I", movie_units)
+        assert struct.unpack(">I", data[edit_start + 4 : edit_start + 8])[0] == 1, "one edit"
+        data[edit_start + 8 : edit_start + 12] = struct.pack(">I", movie_units)
     for start in (media_start, movie_start, track_start):
         assert data[start] == 0, "version-0 headers"
     path.write_bytes(bytes(data))
@@ -142,4 +142,4 @@ def media_timescale(path: Path) -> int:
     data = path.read_bytes()
     start, _ = find_box(data, [b"moov", b"trak", b"mdia", b"mdhd"])
     assert data[start] == 0, "a version-0 media header"
-    return struct.unpack(">I", data[start + 12:start + 16])[0]
+    return struct.unpack(">I", data[start + 12 : start + 16])[0]

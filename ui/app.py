@@ -41,9 +41,11 @@ def main() -> None:
         st.caption("Find faces by pose, and reenact them.")
         page = st.radio("Page", list(PAGES), key="page")
         summary = retriever.summary()
-        st.caption(f"Index `{config.index_dir.name}`: {summary.num_frames:,} frames of {summary.num_identities} "
-                   f"identities, {summary.num_videos} videos. Model {retriever.model.size} px, "
-                   f"pose code {retriever.dim}-D.")
+        st.caption(
+            f"Index `{config.index_dir.name}`: {summary.num_frames:,} frames of {summary.num_identities} "
+            f"identities, {summary.num_videos} videos. Model {retriever.model.size} px, "
+            f"pose code {retriever.dim}-D."
+        )
     try:
         PAGES[page](retriever, config)
     except DataError as err:  # e.g. a frame file gone from the collection: say which, keep the app usable

@@ -45,8 +45,9 @@ def video_ui(retriever: Retriever, videos: pd.DataFrame, *, key: str) -> VideoCh
     identity = left.selectbox("Identity", identities, key=f"{key}:identity")
     names = videos.loc[videos["identity"] == identity, "video"].tolist()
     counts = dict(zip(names, videos.loc[videos["identity"] == identity, "num_frames"]))
-    video = right.selectbox("Video", names, key=f"{key}:video",
-                            format_func=lambda name: f"{name} ({counts[name]} frames)")
+    video = right.selectbox(
+        "Video", names, key=f"{key}:video", format_func=lambda name: f"{name} ({counts[name]} frames)"
+    )
     return VideoChoice(identity, video, retriever.video_frames(identity, video))
 
 

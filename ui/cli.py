@@ -24,12 +24,19 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help=INDEX_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True,
-              help="TCP port to serve on.")
-@click.option("--host", "--address", "host", default=DEFAULT_ADDRESS, show_default=True,
-              help="Address to bind. The UI has no login: any address but loopback "
-                   "(e.g. 0.0.0.0, every network this machine is on) serves it to whoever can reach it, and a "
-                   "warning says so.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True, help="TCP port to serve on."
+)
+@click.option(
+    "--host",
+    "--address",
+    "host",
+    default=DEFAULT_ADDRESS,
+    show_default=True,
+    help="Address to bind. The UI has no login: any address but loopback "
+    "(e.g. 0.0.0.0, every network this machine is on) serves it to whoever can reach it, and a "
+    "warning says so.",
+)
 @device_option
 def ui(index_dir: Path | None, checkpoint: Path | None, port: int, host: str, device: torch.device) -> None:
     """Browse, query and reenact the index in a web browser (Streamlit) until Ctrl-C.

@@ -56,5 +56,7 @@ def figure7(model: DAEGAN, sources: Sequence[np.ndarray], targets: Sequence[np.n
 
 def _enlarged(images: np.ndarray, size: int) -> list[np.ndarray]:
     """(N, h, w, 3) uint8 pictures blown up to (size, size) with nearest neighbour: each flow vector stays a block."""
-    return [img if img.shape[0] == size else cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
-            for img in images]
+    return [
+        img if img.shape[0] == size else cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
+        for img in images
+    ]

@@ -27,16 +27,25 @@ def show(figure: Figure7) -> None:
     """Fig. 7 as rows of pictures: sources and their warps with the embedded face, then per target frame its warp,
     the warped face and the reconstruction."""
     st.subheader("Face embedder: K source frames → embedded face")
-    st.image([*figure.sources, figure.face], caption=[*(f"x{k + 1}" for k in range(len(figure.sources))),
-                                                      "embedded face f"], width=CELL_PX)
+    st.image(
+        [*figure.sources, figure.face],
+        caption=[*(f"x{k + 1}" for k in range(len(figure.sources))), "embedded face f"],
+        width=CELL_PX,
+    )
     st.image(figure.source_flows, caption=[f"T{k + 1}" for k in range(len(figure.source_flows))], width=CELL_PX)
     st.subheader("Pose embedder: the embedded face warped back into each frame")
     n = len(figure.targets)
-    for label, row in (("frame", figure.targets), ("warp T⁻¹ (colour)", figure.flows),
-                       ("warped face T⁻¹(f)", figure.warped), ("reconstruction", figure.reconstructions)):
+    for label, row in (
+        ("frame", figure.targets),
+        ("warp T⁻¹ (colour)", figure.flows),
+        ("warped face T⁻¹(f)", figure.warped),
+        ("reconstruction", figure.reconstructions),
+    ):
         st.image(row, caption=[label] * n, width=CELL_PX)
-    st.caption(f"Flow colours: hue is the direction each pixel is fetched from, saturation its length (full at "
-               f"{FLOW_FULL_SCALE / 2:.1%} of the image width, in both rows); white is no motion.")
+    st.caption(
+        f"Flow colours: hue is the direction each pixel is fetched from, saturation its length (full at "
+        f"{FLOW_FULL_SCALE / 2:.1%} of the image width, in both rows); white is no motion."
+    )
 
 
 def render(retriever: Retriever, config: AppConfig) -> None:
@@ -47,14 +56,24 @@ def render(retriever: Retriever, config: AppConfig) -> None:
     left, right = st.columns(2)
     sources, targets = 1, 1
     if available > 1:
-        sources = left.slider("Source frames (K)", 1, min(MAX_SOURCE_FRAMES, available),
-                              min(DEFAULT_SOURCE_FRAMES, available), key="disentangle:k")
-        targets = right.slider("Frames shown", 1, min(MAX_TARGETS, available), min(DEFAULT_TARGETS, available),
-                               key="disentangle:targets")
+        sources = left.slider(
+            "Source frames (K)",
+            1,
+            min(MAX_SOURCE_FRAMES, available),
+            min(DEFAULT_SOURCE_FRAMES, available),
+            key="disentangle:k",
+        )
+        targets = right.slider(
+            "Frames shown", 1, min(MAX_TARGETS, available), min(DEFAULT_TARGETS, available), key="disentangle:targets"
+        )
     source_rows, target_rows = spread(sources, available), spread(targets, available)
     with st.spinner("Embedding and reconstructing…"):
-        figure = session_memo(SLOT, (choice.key, tuple(source_rows), tuple(target_rows)),
-                              lambda: figure7(retriever.model, choice.images(retriever, source_rows),
-                                              choice.images(retriever, target_rows)))
+        figure = session_memo(
+            SLOT,
+            (choice.key, tuple(source_rows), tuple(target_rows)),
+            lambda: figure7(
+                retriever.model, choice.images(retriever, source_rows), choice.images(retriever, target_rows)
+            ),
+        )
     with st.container(key="disentangle_figure"):
         show(figure)

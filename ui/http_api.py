@@ -87,9 +87,12 @@ class Problem(BaseModel):
     detail: str
 
 
-ERRORS = {400: {"model": Problem, "description": "bad input: an upload that cannot be used, or a bad combination"},
-          413: {"model": Problem, "description": "an upload over the size limit"}}
+ERRORS = {
+    400: {"model": Problem, "description": "bad input: an upload that cannot be used, or a bad combination"},
+    413: {"model": Problem, "description": "an upload over the size limit"},
+}
 NOT_FOUND = {404: {"model": Problem, "description": "no such frame, or its picture cannot be read"}}
+
 
 def local_hosts(host: str) -> list[str] | None:
     """The `Host` header names a server bound to `host` answers: loopback names only when `host` is loopback,
@@ -105,8 +108,12 @@ def create_app(retriever: Retriever, *, allowed_hosts: list[str] | None = None) 
     """The API over `retriever`, which stays open while the app serves; `allowed_hosts` (None: any) names the
     `Host` headers answered (`local_hosts`)."""
     served = ServedIndex(retriever)
-    app = FastAPI(title="posedex", version=__version__, max_body_size=MAX_REQUEST_BYTES,
-                  description="Find faces by pose in a FAISS index of pose codes, and reenact them (DAE-GAN).")
+    app = FastAPI(
+        title="posedex",
+        version=__version__,
+        max_body_size=MAX_REQUEST_BYTES,
+        description="Find faces by pose in a FAISS index of pose codes, and reenact them (DAE-GAN).",
+    )
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts)
 
@@ -129,48 +136,67 @@ def create_app(retriever: Retriever, *, allowed_hosts: list[str] | None = None) 
         return Info(**served.info(), version=__version__)
 
     @app.post("/query", responses=ERRORS | NOT_FOUND)
-    def query(image: Annotated[UploadFile | None, File(description="a photo (JPEG, PNG, ...): its largest face "
-                                                                   "is the query")] = None,
-              frame_id: Annotated[int | None, Form(ge=0, description="or an indexed frame's id")] = None,
-              k: Annotated[int, Form(ge=1, le=MAX_K, description="number of hits")] = 10,
-              other_identities: Annotated[bool, Form(description="drop hits of the query's own identity (a frame's, "
-                                                                 "or `identity` for a photo)")] = False,
-              identity: Annotated[str | None, Form(description="the photo's identity, for other_identities")] = None,
-              per_video: Annotated[int | None, Form(ge=1, description="at most N hits from one video")] = None,
-              per_identity: Annotated[int | None, Form(ge=1, description="at most N hits of one identity")] = None,
-              moment_s: Annotated[float | None, Form(ge=0, description="drop a hit within this many seconds of a "
-                                                                       "better hit of the same video")] = None,
-              exclude: Annotated[list[str], Form(description="never return these identities")] = [],
-              only: Annotated[list[str], Form(description="return only these identities")] = [],
-              ) -> list[Hit]:
+    def query(
+        image: Annotated[
+            UploadFile | None, File(description="a photo (JPEG, PNG, ...): its largest face is the query")
+        ] = None,
+        frame_id: Annotated[int | None, Form(ge=0, description="or an indexed frame's id")] = None,
+        k: Annotated[int, Form(ge=1, le=MAX_K, description="number of hits")] = 10,
+        other_identities: Annotated[
+            bool, Form(description="drop hits of the query's own identity (a frame's, or `identity` for a photo)")
+        ] = False,
+        identity: Annotated[str | None, Form(description="the photo's identity, for other_identities")] = None,
+        per_video: Annotated[int | None, Form(ge=1, description="at most N hits from one video")] = None,
+        per_identity: Annotated[int | None, Form(ge=1, description="at most N hits of one identity")] = None,
+        moment_s: Annotated[
+            float | None,
+            Form(ge=0, description="drop a hit within this many seconds of a better hit of the same video"),
+        ] = None,
+        exclude: Annotated[list[str], Form(description="never return these identities")] = [],
+        only: Annotated[list[str], Form(description="return only these identities")] = [],
+    ) -> list[Hit]:
         """The `k` indexed frames nearest in pose to a photo's face or to an indexed frame, best first: the JSON
         `index query --json` prints."""
         image = _given(image)
         if (image is None) == (frame_id is None):
             raise HTTPException(400, "give an image or a frame_id, not both")
-        rules = HitRules(per_video=per_video, per_identity=per_identity, moment_s=moment_s,
-                         exclude=frozenset(exclude), only=frozenset(only) if only else None)
+        rules = HitRules(
+            per_video=per_video,
+            per_identity=per_identity,
+            moment_s=moment_s,
+            exclude=frozenset(exclude),
+            only=frozenset(only) if only else None,
+        )
         if frame_id is not None:
             return served.query_frame(frame_id, k, rules=rules, other_identities=other_identities)
         img, name = _decoded(image)
         if other_identities and identity is None:
-            raise HTTPException(400, f"{name}: other_identities needs the photo's identity: give identity, or "
-                                     "query by frame_id")
+            raise HTTPException(
+                400, f"{name}: other_identities needs the photo's identity: give identity, or query by frame_id"
+            )
         return served.query_photo(img, name, k, rules=rules, other_identities=other_identities, identity=identity)
 
-    @app.get("/frames/{frame_id}", response_class=Response,
-             responses={200: {"content": PNG, "description": "the frame as stored"}} | NOT_FOUND)
+    @app.get(
+        "/frames/{frame_id}",
+        response_class=Response,
+        responses={200: {"content": PNG, "description": "the frame as stored"}} | NOT_FOUND,
+    )
     def frame(frame_id: Annotated[int, Path(ge=0)]) -> Response:
         """An indexed frame's picture (PNG), read from inside the index's collection folders."""
         return Response(png(served.frame(frame_id)), media_type="image/png")
 
-    @app.post("/reenact", response_class=Response,
-              responses={200: {"content": PNG, "description": "the source face in the driver's pose, S x S"}}
-              | ERRORS | NOT_FOUND)
-    def reenact(source: Annotated[UploadFile, File(description="a photo of the source person")],
-                driving: Annotated[UploadFile | None, File(description="a photo in the driving pose")] = None,
-                frame_id: Annotated[int | None, Form(ge=0, description="or an indexed frame as the driver")] = None,
-                ) -> Response:
+    @app.post(
+        "/reenact",
+        response_class=Response,
+        responses={200: {"content": PNG, "description": "the source face in the driver's pose, S x S"}}
+        | ERRORS
+        | NOT_FOUND,
+    )
+    def reenact(
+        source: Annotated[UploadFile, File(description="a photo of the source person")],
+        driving: Annotated[UploadFile | None, File(description="a photo in the driving pose")] = None,
+        frame_id: Annotated[int | None, Form(ge=0, description="or an indexed frame as the driver")] = None,
+    ) -> Response:
         """The source photo's face in the pose of a driving photo's face or of an indexed frame (PNG)."""
         driving = _given(driving)
         if (driving is None) == (frame_id is None):

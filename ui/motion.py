@@ -47,12 +47,12 @@ class MotionAnswer:
         frames = self.strips[row]
         clip = self.found.clip
         picks = np.linspace(0, len(clip.crops) - 1, len(frames)).round().astype(int)  # the clip at each moment
-        return animated_gif([np.concatenate([clip.crops[p], _square(f, clip.crops.shape[1])], axis=1)
-                             for p, f in zip(picks, frames)])
+        return animated_gif(
+            [np.concatenate([clip.crops[p], _square(f, clip.crops.shape[1])], axis=1) for p, f in zip(picks, frames)]
+        )
 
 
-def run_motion_query(retriever: Retriever, data: bytes, name: str, k: int, *, per_video: int | None
-                     ) -> MotionAnswer:
+def run_motion_query(retriever: Retriever, data: bytes, name: str, k: int, *, per_video: int | None) -> MotionAnswer:
     """The `k` segments of indexed videos that move like the uploaded clip (`retrieval.motion_query`)."""
     from retrieval.hit_rules import HitRules
 

@@ -25,31 +25,42 @@ def map_chart(points: pd.DataFrame, explained: np.ndarray) -> alt.Chart:
     """The pose map as an Altair scatter plot, coloured by identity, with a click selection named `SELECTION`."""
     pick = alt.selection_point(name=SELECTION, fields=["id"], on="click")
     legend = alt.Legend(title="identity") if points["identity"].nunique() <= MAX_LEGEND else None
-    return (alt.Chart(points).mark_circle(size=POINT_SIZE)
-            .encode(x=alt.X("pc1:Q", title=f"pose PC 1 ({explained[0]:.0%} of the variance)"),
-                    y=alt.Y("pc2:Q", title=f"pose PC 2 ({explained[1]:.0%})"),
-                    color=alt.Color("identity:N", legend=legend),
-                    opacity=alt.condition(pick, alt.value(0.85), alt.value(0.25)),
-                    tooltip=["identity", "video", "frame"])
-            .add_params(pick).properties(height=MAP_HEIGHT))
+    return (
+        alt.Chart(points)
+        .mark_circle(size=POINT_SIZE)
+        .encode(
+            x=alt.X("pc1:Q", title=f"pose PC 1 ({explained[0]:.0%} of the variance)"),
+            y=alt.Y("pc2:Q", title=f"pose PC 2 ({explained[1]:.0%})"),
+            color=alt.Color("identity:N", legend=legend),
+            opacity=alt.condition(pick, alt.value(0.85), alt.value(0.25)),
+            tooltip=["identity", "video", "frame"],
+        )
+        .add_params(pick)
+        .properties(height=MAP_HEIGHT)
+    )
 
 
 def counts(videos: pd.DataFrame) -> None:
     """Frames per identity as a bar chart, and the table of videos."""
     per_identity = videos.groupby("identity", sort=True).agg(videos=("video", "size"), frames=("num_frames", "sum"))
     st.bar_chart(per_identity["frames"], x_label="identity", y_label="frames", height=240)
-    st.dataframe(videos.rename(columns={"num_frames": "frames"}), hide_index=True, height=240,
-                 key="overview:videos")
+    st.dataframe(videos.rename(columns={"num_frames": "frames"}), hide_index=True, height=240, key="overview:videos")
 
 
 def render(retriever: Retriever, config: AppConfig) -> None:
     """The page."""
     st.header("Overview: what the index holds")
     summary = retriever.summary()
-    for column, (label, value) in zip(st.columns(5), [("frames", summary.num_frames),
-                                                      ("identities", summary.num_identities),
-                                                      ("videos", summary.num_videos), ("pose dim", summary.dim),
-                                                      ("index", summary.index_type)]):
+    for column, (label, value) in zip(
+        st.columns(5),
+        [
+            ("frames", summary.num_frames),
+            ("identities", summary.num_identities),
+            ("videos", summary.num_videos),
+            ("pose dim", summary.dim),
+            ("index", summary.index_type),
+        ],
+    ):
         column.metric(label, value)
     left, right = st.columns([3, 2])
     with left:
@@ -64,8 +75,9 @@ def render(retriever: Retriever, config: AppConfig) -> None:
         st.caption(f"A seeded sample of {len(points):,} of the {summary.num_vectors:,} frames.")
     plot, picked = st.columns([3, 1])
     with plot:
-        event = st.altair_chart(map_chart(points, explained), on_select="rerun", selection_mode=SELECTION,
-                                key="overview:map")
+        event = st.altair_chart(
+            map_chart(points, explained), on_select="rerun", selection_mode=SELECTION, key="overview:map"
+        )
     frame_id = selected_id(event.selection)
     with picked:
         if frame_id is None:
@@ -73,5 +85,8 @@ def render(retriever: Retriever, config: AppConfig) -> None:
             return
         row = retriever.frames([frame_id])
         hit = row.iloc[0]
-        st.image(retriever.hit_images(row)[0], caption=f"{hit['identity']}  ·  {hit['video']}/{hit['frame']}",
-                 width="stretch")
+        st.image(
+            retriever.hit_images(row)[0],
+            caption=f"{hit['identity']}  ·  {hit['video']}/{hit['frame']}",
+            width="stretch",
+        )

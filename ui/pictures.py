@@ -17,6 +17,7 @@ def picture_rows(images: Sequence[np.ndarray], captions: Sequence[str], *, colum
     if len(images) != len(captions):
         raise ValueError(f"{len(images)} images but {len(captions)} captions")
     for start in range(0, len(images), columns):
-        for column, image, caption in zip(st.columns(columns), images[start:start + columns],
-                                          captions[start:start + columns]):
+        for column, image, caption in zip(
+            st.columns(columns), images[start : start + columns], captions[start : start + columns]
+        ):
             column.image(image, caption=caption, width="stretch")

@@ -31,11 +31,11 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     signs = np.sign(components[np.arange(len(components)), np.abs(components).argmax(axis=1)])
     components = components * signs[:, None]  # deterministic orientation
     xy = np.zeros((len(vectors), 2))
-    xy[:, :len(components)] = x @ components.T  # (N, 2)
-    total = float((singular ** 2).sum())
+    xy[:, : len(components)] = x @ components.T  # (N, 2)
+    total = float((singular**2).sum())
     explained = np.zeros(2)
     if total > 0:
-        explained[:len(components)] = singular[:2] ** 2 / total
+        explained[: len(components)] = singular[:2] ** 2 / total
     return xy.astype(np.float32), explained
 
 
@@ -50,8 +50,16 @@ def map_points(ids: np.ndarray, vectors: np.ndarray, meta: pd.DataFrame) -> tupl
     """The map's table: id, pc1, pc2, identity, video, frame per point (`meta` rows in `ids` order), and the
     explained variance of the two axes."""
     xy, explained = pca_2d(vectors)
-    table = pd.DataFrame({"id": ids, "pc1": xy[:, 0], "pc2": xy[:, 1], "identity": meta["identity"].to_numpy(),
-                          "video": meta["video"].to_numpy(), "frame": meta["frame"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "id": ids,
+            "pc1": xy[:, 0],
+            "pc2": xy[:, 1],
+            "identity": meta["identity"].to_numpy(),
+            "video": meta["video"].to_numpy(),
+            "frame": meta["frame"].to_numpy(),
+        }
+    )
     return table, explained
 
 

@@ -32,18 +32,29 @@ def draw_pose(img: np.ndarray, measure: FaceMeasure | None) -> np.ndarray:
     nose = measure.landmarks[NOSE_TIP] * scale
     reach = ARROW_LENGTH * DRAW_SIZE
     tip = nose + reach * np.array([np.sin(np.radians(measure.yaw)), -np.sin(np.radians(measure.pitch))])
-    cv2.arrowedLine(out, tuple(np.round(nose).astype(int)), tuple(np.round(tip).astype(int)), ARROW, 2,
-                    line_type=cv2.LINE_AA, tipLength=0.25)
+    cv2.arrowedLine(
+        out,
+        tuple(np.round(nose).astype(int)),
+        tuple(np.round(tip).astype(int)),
+        ARROW,
+        2,
+        line_type=cv2.LINE_AA,
+        tipLength=0.25,
+    )
     return out
 
 
 def pose_caption(measure: FaceMeasure | None, query: FaceMeasure | None = None) -> str:
-    """"yaw 12° pitch -3° roll 1° mouth 0.12", with the difference from the query's in brackets when given."""
+    """ "yaw 12° pitch -3° roll 1° mouth 0.12", with the difference from the query's in brackets when given."""
     if measure is None:
         return "no face found by dlib"
     parts = []
-    for name, unit, value in (("yaw", "°", measure.yaw), ("pitch", "°", measure.pitch), ("roll", "°", measure.roll),
-                              ("mouth", "", measure.mouth_open)):
+    for name, unit, value in (
+        ("yaw", "°", measure.yaw),
+        ("pitch", "°", measure.pitch),
+        ("roll", "°", measure.roll),
+        ("mouth", "", measure.mouth_open),
+    ):
         text = f"{name} {value:.0f}{unit}" if unit else f"{name} {value:.2f}"
         if query is not None:
             reference = getattr(query, "mouth_open" if name == "mouth" else name)

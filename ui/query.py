@@ -52,9 +52,17 @@ class QueryResult:
         return buffer.getvalue()
 
 
-def run_query(retriever: Retriever, image: np.ndarray, k: int, *, crop: bool, source: str,
-              identity: str | None = None, other_identities: bool = False,
-              rules: HitRules | None = None) -> QueryResult:
+def run_query(
+    retriever: Retriever,
+    image: np.ndarray,
+    k: int,
+    *,
+    crop: bool,
+    source: str,
+    identity: str | None = None,
+    other_identities: bool = False,
+    rules: HitRules | None = None,
+) -> QueryResult:
     """The `k` indexed frames nearest in pose to the face in `image` (RGB uint8 `(H, W, 3)`).
 
     `crop`: find and cut the face first (a photo) or take `image` as the crop it is (a frame of the index).

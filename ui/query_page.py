@@ -60,13 +60,18 @@ def query_ui(retriever: Retriever, config: AppConfig) -> QueryInput | None:
     source = st.radio("Query face", [UPLOAD, BROWSE], horizontal=True, key="query:source")
     left, right = st.columns([3, 1])
     k = right.slider("Results (k)", 1, MAX_K, DEFAULT_K, key="query:k")
-    other = right.checkbox("Other identities only", value=True, key="query:other",
-                           help="Drop frames of the query's own identity (known for a frame of the index).")
+    other = right.checkbox(
+        "Other identities only",
+        value=True,
+        key="query:other",
+        help="Drop frames of the query's own identity (known for a frame of the index).",
+    )
     rules = rules_ui(right, video_table(config))
     with left:
         if source == UPLOAD:
-            file = st.file_uploader("Photo with a face (JPEG or PNG)", type=IMAGE_TYPES, key="query:upload",
-                                    max_upload_size=MAX_UPLOAD_MB)
+            file = st.file_uploader(
+                "Photo with a face (JPEG or PNG)", type=IMAGE_TYPES, key="query:upload", max_upload_size=MAX_UPLOAD_MB
+            )
             if file is None:
                 return None
             return QueryInput("upload", upload_name(file.name), None, file.getvalue(), None, k, other, rules)
@@ -80,43 +85,71 @@ def query_ui(retriever: Retriever, config: AppConfig) -> QueryInput | None:
 
 def rules_ui(column: DeltaGenerator, videos: pd.DataFrame) -> HitRules:
     """The diversity and identity controls: near duplicates collapsed by default, per-video cap, identity filters."""
-    collapse = column.checkbox("Collapse near duplicates", value=True, key="query:collapse",
-                               help=f"Show one frame per moment: hits within {MOMENT_S:g} s of a better hit of the "
-                                    "same video are hidden. Untick to see every frame.")
-    per_video = column.number_input("Hits per video (0: any)", min_value=0, max_value=MAX_K, value=0, step=1,
-                                    key="query:per_video")
+    collapse = column.checkbox(
+        "Collapse near duplicates",
+        value=True,
+        key="query:collapse",
+        help=f"Show one frame per moment: hits within {MOMENT_S:g} s of a better hit of the "
+        "same video are hidden. Untick to see every frame.",
+    )
+    per_video = column.number_input(
+        "Hits per video (0: any)", min_value=0, max_value=MAX_K, value=0, step=1, key="query:per_video"
+    )
     identities = sorted(videos["identity"].unique())
     with column.expander("Identities"):
         only = st.multiselect("Only these", identities, key="query:only")
         exclude = st.multiselect("Never these", identities, key="query:exclude")
-    return HitRules(per_video=int(per_video) or None, moment_s=MOMENT_S if collapse else None,
-                    exclude=frozenset(exclude), only=frozenset(only) if only else None)
+    return HitRules(
+        per_video=int(per_video) or None,
+        moment_s=MOMENT_S if collapse else None,
+        exclude=frozenset(exclude),
+        only=frozenset(only) if only else None,
+    )
 
 
 def run(retriever: Retriever, query: QueryInput) -> QueryResult:
     """Run `query`: uploads are decoded and face-cropped, index frames go in as the crops they are."""
     image = decode_upload(query.data, query.name) if query.kind == "upload" else query.image
-    return run_query(retriever, image, query.k, crop=query.kind == "upload", source=query.name,
-                     identity=query.identity, other_identities=query.other_identities, rules=query.rules)
+    return run_query(
+        retriever,
+        image,
+        query.k,
+        crop=query.kind == "upload",
+        source=query.name,
+        identity=query.identity,
+        other_identities=query.other_identities,
+        rules=query.rules,
+    )
 
 
 def show_results(result: QueryResult) -> None:
     """The query face then its hits, captioned, in rows of `COLUMNS` (with dlib's head pose drawn when asked); the
     grid as a PNG download; the table."""
     with st.container(key="query_results"):
-        captions = ["query"] + [f"#{hit.rank}  {hit.score:.3f}  ·  {hit.identity}  ·  {hit.video}/{hit.frame}"
-                                for hit in result.hits.itertuples()]
+        captions = ["query"] + [
+            f"#{hit.rank}  {hit.score:.3f}  ·  {hit.identity}  ·  {hit.video}/{hit.frame}"
+            for hit in result.hits.itertuples()
+        ]
         faces = [result.crop, *result.frames]
-        if st.toggle("Show head pose (dlib)", key="query:pose",
-                     help="dlib's landmarks and facing arrow on every face, and yaw, pitch, roll and mouth opening "
-                          "beside the query's (in brackets: the difference)."):
+        if st.toggle(
+            "Show head pose (dlib)",
+            key="query:pose",
+            help="dlib's landmarks and facing arrow on every face, and yaw, pitch, roll and mouth opening "
+            "beside the query's (in brackets: the difference).",
+        ):
             faces, captions = with_pose(faces, captions)
         picture_rows(faces, captions, columns=COLUMNS)
     grid, table = st.columns(2)
-    grid.download_button("Download the grid (PNG)", result.grid_png(), file_name="posedex_query.png",
-                         mime="image/png", key="query:download")
-    table.download_button("Download the hits (CSV)", result.csv(), file_name="posedex_hits.csv", mime="text/csv",
-                          key="query:download_csv")
+    grid.download_button(
+        "Download the grid (PNG)",
+        result.grid_png(),
+        file_name="posedex_query.png",
+        mime="image/png",
+        key="query:download",
+    )
+    table.download_button(
+        "Download the hits (CSV)", result.csv(), file_name="posedex_hits.csv", mime="text/csv", key="query:download_csv"
+    )
     st.dataframe(result.hits.drop(columns=["id"]), hide_index=True, key="query:table")
 
 

@@ -55,26 +55,41 @@ def source_ui(retriever: Retriever, config: AppConfig) -> SourceInput | None:
     """The source's widgets; None until photos are uploaded (an indexed video always gives frames)."""
     kind = st.radio("Source face", [VIDEO, UPLOAD], horizontal=True, key="reenact:source")
     if kind == UPLOAD:
-        files = st.file_uploader("Photos of the source person (JPEG or PNG)", type=IMAGE_TYPES,
-                                 accept_multiple_files=True, key="reenact:upload", max_upload_size=MAX_UPLOAD_MB)
+        files = st.file_uploader(
+            "Photos of the source person (JPEG or PNG)",
+            type=IMAGE_TYPES,
+            accept_multiple_files=True,
+            key="reenact:upload",
+            max_upload_size=MAX_UPLOAD_MB,
+        )
         if not files:
             return None
         return SourceInput("upload", None, [], False, [(upload_name(f.name), f.getvalue()) for f in files])
     choice = video_ui(retriever, video_table(config), key="reenact")
     left, right = st.columns(2)
-    best = right.checkbox("Best source frame", key="reenact:best",
-                          help="For each driving face, use the one frame of this video whose pose is nearest to it: "
-                               "less distortion when source and driver poses differ.")
+    best = right.checkbox(
+        "Best source frame",
+        key="reenact:best",
+        help="For each driving face, use the one frame of this video whose pose is nearest to it: "
+        "less distortion when source and driver poses differ.",
+    )
     available = len(choice.frames)
     count = 1
     if available > 1:
-        count = left.slider("Source frames (K)", 1, min(MAX_SOURCE_FRAMES, available),
-                            min(DEFAULT_SOURCE_FRAMES, available), key="reenact:k", disabled=best)
+        count = left.slider(
+            "Source frames (K)",
+            1,
+            min(MAX_SOURCE_FRAMES, available),
+            min(DEFAULT_SOURCE_FRAMES, available),
+            key="reenact:k",
+            disabled=best,
+        )
     return SourceInput("video", choice, spread(count, available), best, [])
 
 
-def compute(retriever: Retriever, source: SourceInput, drivers: list[np.ndarray]
-            ) -> tuple[list[np.ndarray], ReenactResult]:
+def compute(
+    retriever: Retriever, source: SourceInput, drivers: list[np.ndarray]
+) -> tuple[list[np.ndarray], ReenactResult]:
     """The source frames shown above the results (none with best source) and the reenactment."""
     model = retriever.model
     if source.kind == "upload":
@@ -96,8 +111,7 @@ def show(sources: list[np.ndarray], result: ReenactResult, query: QueryResult) -
     renderer = "the generator G" if result.renderer == "generator" else "the pose embedder's decoder (eq. 2)"
     layout = "driver · chosen source frame · result" if result.chosen is not None else "driver · result"
     st.caption(f"Each picture: {layout}. Rendered by {renderer}.")
-    labels = ["query"] + [f"#{hit.rank}  {hit.identity}  ·  {hit.video}/{hit.frame}"
-                          for hit in query.hits.itertuples()]
+    labels = ["query"] + [f"#{hit.rank}  {hit.identity}  ·  {hit.video}/{hit.frame}" for hit in query.hits.itertuples()]
     with st.container(key="reenact_results"):
         picture_rows(result.strips(), labels, columns=COLUMNS)
 
@@ -117,8 +131,7 @@ def render(retriever: Retriever, config: AppConfig) -> None:
     drivers = [query.crop, *query.frames]
     try:
         with st.spinner(f"Rendering {len(drivers)} faces…"):
-            sources, result = session_memo(SLOT, (query_key, source.key),
-                                           lambda: compute(retriever, source, drivers))
+            sources, result = session_memo(SLOT, (query_key, source.key), lambda: compute(retriever, source, drivers))
     except DataError as err:
         forget(SLOT)
         st.error(friendly(err))

@@ -34,8 +34,10 @@ class ReenactResult:
     def strips(self) -> list[np.ndarray]:
         """One picture per driver, side by side: driver | (its chosen source frame) | result, `(S, 2-3 S, 3)`."""
         used = self.chosen_frames or [None] * len(self.drivers)
-        return [np.concatenate([part for part in (driver, source, result) if part is not None], axis=1)
-                for driver, source, result in zip(self.drivers, used, self.results)]
+        return [
+            np.concatenate([part for part in (driver, source, result) if part is not None], axis=1)
+            for driver, source, result in zip(self.drivers, used, self.results)
+        ]
 
 
 def nearest_sources(source_codes: np.ndarray, driver_codes: np.ndarray) -> np.ndarray:
@@ -44,7 +46,9 @@ def nearest_sources(source_codes: np.ndarray, driver_codes: np.ndarray) -> np.nd
     source_codes: (M, dim), driver_codes: (N, dim), both L2-normalised. Ties go to the earlier source.
     """
     assert source_codes.ndim == 2 and driver_codes.ndim == 2 and source_codes.shape[1] == driver_codes.shape[1], (
-        source_codes.shape, driver_codes.shape)
+        source_codes.shape,
+        driver_codes.shape,
+    )
     return np.argmax(driver_codes @ source_codes.T, axis=1)  # (N, M) similarities -> (N,)
 
 
@@ -54,8 +58,12 @@ def reenact(model: DAEGAN, sources: Sequence[np.ndarray], drivers: Sequence[np.n
     return ReenactResult(_crops(model, drivers), list(model.to_images(out.image)), None, None, out.renderer)
 
 
-def reenact_best_source(model: DAEGAN, source_codes: np.ndarray, drivers: Sequence[np.ndarray],
-                        load: Callable[[list[int]], list[np.ndarray]]) -> ReenactResult:
+def reenact_best_source(
+    model: DAEGAN,
+    source_codes: np.ndarray,
+    drivers: Sequence[np.ndarray],
+    load: Callable[[list[int]], list[np.ndarray]],
+) -> ReenactResult:
     """Each driver rendered from the one source frame nearest its pose.
 
     `source_codes`: the unit pose codes `(M, dim)` of the candidate source frames (one video), as the index stores
@@ -68,8 +76,13 @@ def reenact_best_source(model: DAEGAN, source_codes: np.ndarray, drivers: Sequen
     faces = model.embed_face(frames.unsqueeze(1)).face  # U sets of K = 1 frame -> (U, 3, S, S)
     images = model.render(faces[torch.as_tensor(which)], raw)  # (N, 3, S, S)
     crops = model.to_images(frames)  # (U, S, S, 3)
-    return ReenactResult(_crops(model, drivers), list(model.to_images(images)), chosen.tolist(),
-                         [crops[i] for i in which], model.default_renderer)
+    return ReenactResult(
+        _crops(model, drivers),
+        list(model.to_images(images)),
+        chosen.tolist(),
+        [crops[i] for i in which],
+        model.default_renderer,
+    )
 
 
 def _crops(model: DAEGAN, images: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -30,19 +30,26 @@ def api_network_warning(host: str, port: int) -> str | None:
     """The one line `index serve` prints when `host` exposes the API beyond this machine; None on loopback."""
     if is_loopback(host):
         return None
-    return (f"WARNING: the posedex API on {host or 'every interface'}:{port} is reachable from the network WITHOUT "
-            "authentication: anyone who can reach this machine can query the index, read its frames and run the "
-            f"model (use --host {DEFAULT_ADDRESS} to keep it local).")
+    return (
+        f"WARNING: the posedex API on {host or 'every interface'}:{port} is reachable from the network WITHOUT "
+        "authentication: anyone who can reach this machine can query the index, read its frames and run the "
+        f"model (use --host {DEFAULT_ADDRESS} to keep it local)."
+    )
 
 
 @click.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), default=None, help=INDEX_HELP)
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help=CHECKPOINT_HELP)
-@click.option("--host", default=DEFAULT_ADDRESS, show_default=True,
-              help="Address to bind. The API has no login: any address but loopback (e.g. 0.0.0.0, every network "
-                   "this machine is on) serves it to whoever can reach it, and a warning says so.")
-@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_API_PORT, show_default=True,
-              help="TCP port to serve on.")
+@click.option(
+    "--host",
+    default=DEFAULT_ADDRESS,
+    show_default=True,
+    help="Address to bind. The API has no login: any address but loopback (e.g. 0.0.0.0, every network "
+    "this machine is on) serves it to whoever can reach it, and a warning says so.",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=DEFAULT_API_PORT, show_default=True, help="TCP port to serve on."
+)
 @device_option
 def serve(index_dir: Path | None, checkpoint: Path | None, host: str, port: int, device: torch.device) -> None:
     """Serve the index as an HTTP JSON API until Ctrl-C: query by photo or frame, frames, reenactment.
@@ -54,8 +61,9 @@ def serve(index_dir: Path | None, checkpoint: Path | None, host: str, port: int,
     Example: index serve --port 8000, then curl -F image=@photo.jpg -F k=5 http://127.0.0.1:8000/query
     """
     if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
-        raise click.ClickException("the API needs FastAPI and uvicorn, which are not installed: "
-                                   "pip install 'posedex[serve]'")
+        raise click.ClickException(
+            "the API needs FastAPI and uvicorn, which are not installed: pip install 'posedex[serve]'"
+        )
     import uvicorn
 
     from retrieval.search import Retriever

@@ -65,20 +65,33 @@ class ServedIndex:
         """What the index holds (`Retriever.summary`) and the build's manifest, merged into one record."""
         with self.exclusive() as retriever:
             summary, manifest = retriever.summary(), retriever.manifest()
-        return {**asdict(summary), "metric": manifest.get("metric", ""),
-                "checkpoint_sha256": manifest.get("checkpoint_sha256", ""), "created": manifest.get("created", ""),
-                "index_version": manifest.get("posedex_version", "")}
+        return {
+            **asdict(summary),
+            "metric": manifest.get("metric", ""),
+            "checkpoint_sha256": manifest.get("checkpoint_sha256", ""),
+            "created": manifest.get("created", ""),
+            "index_version": manifest.get("posedex_version", ""),
+        }
 
-    def query_photo(self, img: np.ndarray, name: str, k: int, *, rules: HitRules, other_identities: bool = False,
-                    identity: str | None = None) -> list[dict]:
+    def query_photo(
+        self,
+        img: np.ndarray,
+        name: str,
+        k: int,
+        *,
+        rules: HitRules,
+        other_identities: bool = False,
+        identity: str | None = None,
+    ) -> list[dict]:
         """The `k` hits nearest in pose to the largest face in `img` (RGB uint8; `name` labels a `DataError` when it
         has no face). `other_identities` drops `identity`'s frames; it needs `identity` (a `ValueError` without)."""
         if other_identities and identity is None:
             raise ValueError("other_identities needs the query's identity: give identity, or query by frame_id")
         with self.exclusive() as retriever:
             face = crop_largest_face(img, retriever.model.size, source=name)
-            hits = retriever.search(face.crop, k, other_identities=other_identities, identity=identity, rules=rules,
-                                    crop=False)
+            hits = retriever.search(
+                face.crop, k, other_identities=other_identities, identity=identity, rules=rules, crop=False
+            )
         return hit_records(hits)
 
     def query_frame(self, frame_id: int, k: int, *, rules: HitRules, other_identities: bool = False) -> list[dict]:
@@ -93,8 +106,15 @@ class ServedIndex:
         with self.exclusive() as retriever:
             return _frame_image(retriever, frame_id)
 
-    def reenact(self, source: np.ndarray, source_name: str, *, driving: np.ndarray | None = None,
-                driving_name: str = "driving", frame_id: int | None = None) -> Reenacted:
+    def reenact(
+        self,
+        source: np.ndarray,
+        source_name: str,
+        *,
+        driving: np.ndarray | None = None,
+        driving_name: str = "driving",
+        frame_id: int | None = None,
+    ) -> Reenacted:
         """The largest face of `source` in the pose of `driving`'s largest face, or of indexed frame `frame_id`.
 
         A `DataError` names a photo without a face; `UnknownFrame` a frame that is not there.

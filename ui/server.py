@@ -27,11 +27,29 @@ APP = Path(__file__).resolve().with_name("app.py")
 
 def streamlit_command(*, address: str, port: int) -> list[str]:
     """The command line that serves the app on `address:port`."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.address", address, "--server.port", str(port), "--server.headless", "true",
-            "--server.enableXsrfProtection", "true", "--server.maxUploadSize", str(MAX_UPLOAD_MB),
-            "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.enableXsrfProtection",
+        "true",
+        "--server.maxUploadSize",
+        str(MAX_UPLOAD_MB),
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
 
 
 def streamlit_env(config: AppConfig) -> dict[str, str]:

@@ -45,9 +45,11 @@ def network_warning(host: str, port: int) -> str | None:
     """The one line the launcher prints when `host` exposes the UI beyond this machine; None on loopback."""
     if is_loopback(host):
         return None
-    return (f"WARNING: the posedex UI on {host or 'every interface'}:{port} is reachable from the network WITHOUT "
-            "authentication: anyone who can reach this machine can browse the index and run the model "
-            f"(use --host {DEFAULT_ADDRESS} to keep it local).")
+    return (
+        f"WARNING: the posedex UI on {host or 'every interface'}:{port} is reachable from the network WITHOUT "
+        "authentication: anyone who can reach this machine can browse the index and run the model "
+        f"(use --host {DEFAULT_ADDRESS} to keep it local)."
+    )
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,11 @@ class AppConfig:
 
     def to_env(self) -> dict[str, str]:
         """The environment variables that carry this config to the app process."""
-        return {ENV_INDEX: str(Path(self.index_dir).resolve()), ENV_CHECKPOINT: str(Path(self.checkpoint).resolve()),
-                ENV_DEVICE: self.device}
+        return {
+            ENV_INDEX: str(Path(self.index_dir).resolve()),
+            ENV_CHECKPOINT: str(Path(self.checkpoint).resolve()),
+            ENV_DEVICE: self.device,
+        }
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AppConfig:

@@ -102,8 +102,10 @@ def scan_collection(root: str | Path, *, fps: float = 1.0, meta: str | Path | No
         raise DataError(root, reason)
     frames = pd.DataFrame(rows, columns=FRAME_COLUMNS)
     if times:
-        known = [times.get((i, v), {}).get(f, np.nan) for i, v, f in zip(frames["identity"], frames["video"],
-                                                                           frames["frame"])]
+        known = [
+            times.get((i, v), {}).get(f, np.nan)
+            for i, v, f in zip(frames["identity"], frames["video"], frames["frame"])
+        ]
         frames["time"] = frames["time"].where(frames["time"].notna(), pd.Series(known, dtype=float))
     frames = _apply_meta(frames, root, meta)
     frames = _merge_labels(frames, root)
@@ -146,8 +148,14 @@ def _video_rows(path: Path, identity: str, video: str, fps: float) -> list[dict]
     times = frame_times(path)  # every frame's real timestamp: a variable-rate video is sampled at the right times
     resolved = str(path.resolve())
     return [
-        {"identity": identity, "video": video, "frame": index, "time": times[index], "path": resolved,
-         "layout": "video"}
+        {
+            "identity": identity,
+            "video": video,
+            "frame": index,
+            "time": times[index],
+            "path": resolved,
+            "layout": "video",
+        }
         for index in sampled_frame_indices(times, native_fps, fps)
     ]
 

@@ -49,8 +49,19 @@ from model.data.errors import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")  # what frame collections and reenactment outputs are made of
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "PPM")  # Pillow's names of the formats we decode
 FORMAT_NAMES = "JPEG, PNG, GIF, WebP, TIFF, BMP, PPM/PGM"
-DECODABLE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm",
-                      ".pbm")  # the file names of `FORMATS`: what a folder of query photos is searched for
+DECODABLE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".gif",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".ppm",
+    ".pgm",
+    ".pbm",
+)  # the file names of `FORMATS`: what a folder of query photos is searched for
 MAX_PIXELS = 64_000_000  # width x height; the module docstring says why
 BACKGROUND = (255, 255, 255)  # behind transparent pixels
 SIXTEEN_TO_EIGHT_BITS = 257  # 65535 / 255: 16-bit white stays white
@@ -96,8 +107,7 @@ def _decode(file: BinaryIO, name: str | Path, *, max_pixels: int) -> np.ndarray:
         try:
             with Image.open(file, formats=FORMATS) as img:
                 if img.width * img.height > max_pixels:
-                    raise DataError(name, f"image too large: {img.width}x{img.height} pixels, more than "
-                                          f"{max_pixels:,}")
+                    raise DataError(name, f"image too large: {img.width}x{img.height} pixels, more than {max_pixels:,}")
                 img.load()  # decode now: a truncated file fails here, not later
                 ImageOps.exif_transpose(img, in_place=True)
                 return _to_rgb(_to_srgb(img), name)

@@ -167,7 +167,8 @@ def prepare_video(
             if not written:
                 raise DataError(video, "no frame could be decoded")
             pd.DataFrame({"frame": list(written), "time": [round(times[i], 6) for i in written]}).to_csv(
-                tmp / TIMES_FILE, index=False)  # each frame's real time: the collection reader's `time`
+                tmp / TIMES_FILE, index=False
+            )  # each frame's real time: the collection reader's `time`
     skipped += [(i, ENDS_EARLY) for i in squares if i not in written]
     return PreparedVideo(video, identity, video_name, len(written), sorted(skipped), written)
 

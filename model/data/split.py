@@ -38,9 +38,10 @@ def held_out_identities(identities: list[str], *, test_fraction: float, seed: in
     return set(sorted(unique, key=lambda i: _rank_key(seed, i))[:count])
 
 
-def split_by_identity(frames: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0,
-                      hold_out: Sequence[str] = ()) -> pd.Series:
-    """"train" or "test" for each row of a frame table (as `read_collection` returns), split by identity.
+def split_by_identity(
+    frames: pd.DataFrame, *, test_fraction: float = 0.1, seed: int = 0, hold_out: Sequence[str] = ()
+) -> pd.Series:
+    """ "train" or "test" for each row of a frame table (as `read_collection` returns), split by identity.
 
     VoxCeleb1 face crops (by layout) use the official test identities; everything else a seeded fraction; an
     identity matching any `hold_out` pattern is a test identity in every case.
@@ -54,4 +55,3 @@ def split_by_identity(frames: pd.DataFrame, *, test_fraction: float = 0.1, seed:
     named = {i for i in frames["identity"].unique() if any(fnmatch.fnmatchcase(str(i), p) for p in hold_out)}
     split[frames["identity"].isin(named)] = TEST
     return split
-

@@ -56,12 +56,31 @@ IDENTITY_NAME, VIDEO_NAME = re.compile(r"^sv(\d+)$"), re.compile(r"^v(\d+)$")  #
 STREAM_SPREAD, STREAM_IDENTITY, STREAM_VIDEO = 0, 1, 2  # spawn keys of the independent random streams (the
 # scene's is `synthvox_scene.STREAM_SCENE`)
 
-SKIN_TONES = ((0.97, 0.82, 0.71), (0.93, 0.74, 0.6), (0.84, 0.62, 0.46), (0.7, 0.5, 0.34), (0.53, 0.36, 0.24),
-              (0.4, 0.26, 0.17))  # light to dark; identities interpolate along this path
-HAIR_COLOURS = ((0.07, 0.06, 0.05), (0.22, 0.14, 0.08), (0.42, 0.27, 0.14), (0.56, 0.23, 0.1), (0.86, 0.72, 0.45),
-                (0.62, 0.62, 0.63), (0.15, 0.15, 0.2))  # black, dark brown, brown, auburn, blond, grey, blue-black
-EYE_COLOURS = ((0.12, 0.07, 0.04), (0.22, 0.13, 0.06), (0.28, 0.22, 0.1), (0.15, 0.27, 0.18), (0.16, 0.26, 0.42),
-               (0.28, 0.31, 0.34))  # dark brown, brown, hazel, green, blue, grey; dark enough to read as eyes
+SKIN_TONES = (
+    (0.97, 0.82, 0.71),
+    (0.93, 0.74, 0.6),
+    (0.84, 0.62, 0.46),
+    (0.7, 0.5, 0.34),
+    (0.53, 0.36, 0.24),
+    (0.4, 0.26, 0.17),
+)  # light to dark; identities interpolate along this path
+HAIR_COLOURS = (
+    (0.07, 0.06, 0.05),
+    (0.22, 0.14, 0.08),
+    (0.42, 0.27, 0.14),
+    (0.56, 0.23, 0.1),
+    (0.86, 0.72, 0.45),
+    (0.62, 0.62, 0.63),
+    (0.15, 0.15, 0.2),
+)  # black, dark brown, brown, auburn, blond, grey, blue-black
+EYE_COLOURS = (
+    (0.12, 0.07, 0.04),
+    (0.22, 0.13, 0.06),
+    (0.28, 0.22, 0.1),
+    (0.15, 0.27, 0.18),
+    (0.16, 0.26, 0.42),
+    (0.28, 0.31, 0.34),
+)  # dark brown, brown, hazel, green, blue, grey; dark enough to read as eyes
 BROW_DARKNESS = 0.4  # brows are at most this fraction of the skin's brightness, even for blond or grey hair
 VERSION1_BACKDROP_CONTRAST = 0.2  # v1's backdrop was at least this much darker than the identity's skin...
 VERSION1_BACKDROP_VALUES = (0.06, 0.5)  # ...within this brightness range
@@ -145,8 +164,11 @@ def version1_scene(seed: int, index: int) -> Scene:
     rng = _identity_rng(seed, index)
     rng.random(IDENTITY_DRAWS)  # v1 drew the identity first, then the backdrop's saturation and the shirt's value
     backdrop = hsv(u[13], 0.25 + 0.35 * rng.random(), _away_from(_luminance(_along(SKIN_TONES, u[1])), u[14]))
-    return Scene(backdrop_top=backdrop, backdrop_bottom=tuple(c * VERSION1_FADE for c in backdrop),
-                 shirt_color=hsv(u[15], 0.5, 0.35 + 0.45 * rng.random()))
+    return Scene(
+        backdrop_top=backdrop,
+        backdrop_bottom=tuple(c * VERSION1_FADE for c in backdrop),
+        shirt_color=hsv(u[15], 0.5, 0.35 + 0.45 * rng.random()),
+    )
 
 
 def _spread(seed: int, index: int) -> np.ndarray:
@@ -222,16 +244,19 @@ class Recipe:
         try:
             recipe = json.loads(path.read_text())
         except FileNotFoundError as err:
-            raise DataError(path, "no such file: labelled frames need the SynthVox seed that rendered them "
-                                  "(`daegan synth` writes it)") from err
+            raise DataError(
+                path,
+                "no such file: labelled frames need the SynthVox seed that rendered them (`daegan synth` writes it)",
+            ) from err
         except (OSError, ValueError) as err:
             raise DataError(path, f"cannot read the SynthVox recipe ({err.__class__.__name__})") from err
         if not isinstance(recipe, dict):
             raise DataError(path, "not a SynthVox recipe (a JSON object with the seed)")
         version = recipe.get("version", 1)
         if version not in (1, RECIPE_VERSION):
-            raise DataError(path, f"SynthVox recipe version {version!r}: this posedex reads versions 1 and "
-                                  f"{RECIPE_VERSION}")
+            raise DataError(
+                path, f"SynthVox recipe version {version!r}: this posedex reads versions 1 and {RECIPE_VERSION}"
+            )
         seed = recipe.get("seed")
         fps = recipe.get("fps", VERSION1_FPS if version == 1 else None)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -286,8 +311,15 @@ def _render_video(job: _VideoJob) -> list[dict[str, object]]:
     rows = []
     for frame, pose in enumerate(Recipe(job.seed, job.fps).trajectory(job.identity, job.video, job.frames)):
         write_image(folder / f"{frame:0{FRAME_DIGITS}d}.{job.image_format}", render(identity, pose, job.size, scene))
-        rows.append({"identity": identity_name(job.identity), "video": video_name(job.video), "frame": frame,
-                     "time": frame / job.fps, **{c: getattr(pose, c) for c in POSE_COLUMNS}})
+        rows.append(
+            {
+                "identity": identity_name(job.identity),
+                "video": video_name(job.video),
+                "frame": frame,
+                "time": frame / job.fps,
+                **{c: getattr(pose, c) for c in POSE_COLUMNS},
+            }
+        )
     return rows
 
 
@@ -299,9 +331,19 @@ def _check_target(out: Path) -> None:
         raise DataError(out, "already exists and is not a folder")
 
 
-def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: int, size: int, seed: int,
-               fps: float = DEFAULT_FPS, workers: int = 2, image_format: str = "png",
-               progress: bool = True) -> pd.DataFrame:
+def synthesize(
+    out: Path,
+    *,
+    identities: int,
+    videos_per_identity: int,
+    frames: int,
+    size: int,
+    seed: int,
+    fps: float = DEFAULT_FPS,
+    workers: int = 2,
+    image_format: str = "png",
+    progress: bool = True,
+) -> pd.DataFrame:
     """Write a SynthVox frame collection `out/<identity>/<video>/<frame>.<png|jpg>` plus `out/labels.csv` and
     `out/synthvox.json` (the arguments that made it, with the recipe version: `Recipe.read` of it re-renders any
     identity in any pose in any video's scene, the ground truth `daegan evaluate` compares cross-identity
@@ -320,8 +362,11 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
     _check_target(out)
     bar = tqdm(total=identities * videos_per_identity * frames, unit="frame", desc="synthvox", disable=not progress)
     with closing(bar), atomic_folder(out, replace=False) as staging:
-        jobs = [_VideoJob(staging, seed, i, v, frames, fps, size, image_format)
-                for i in range(identities) for v in range(videos_per_identity)]
+        jobs = [
+            _VideoJob(staging, seed, i, v, frames, fps, size, image_format)
+            for i in range(identities)
+            for v in range(videos_per_identity)
+        ]
         rows: list[dict[str, object]] = []
         if workers == 1:
             for job in jobs:
@@ -339,16 +384,31 @@ def synthesize(out: Path, *, identities: int, videos_per_identity: int, frames: 
         labels = pd.DataFrame(rows, columns=list(LABEL_COLUMNS)).sort_values(["identity", "video", "frame"])
         labels = labels.reset_index(drop=True)
         labels.to_csv(staging / LABELS_FILE, index=False)
-        recipe = {"version": RECIPE_VERSION, "seed": seed, "fps": fps, "identities": identities,
-                  "videos_per_identity": videos_per_identity, "frames": frames, "size": size,
-                  "image_format": image_format}
+        recipe = {
+            "version": RECIPE_VERSION,
+            "seed": seed,
+            "fps": fps,
+            "identities": identities,
+            "videos_per_identity": videos_per_identity,
+            "frames": frames,
+            "size": size,
+            "image_format": image_format,
+        }
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         _check_target(out)  # nobody wrote there meanwhile; an empty folder the caller made is replaced
     return labels
 
 
-CONTACT_SHEET_POSES = (Pose(), Pose(yaw=-40.0), Pose(yaw=40.0), Pose(pitch=20.0), Pose(pitch=-20.0),
-                       Pose(roll=15.0), Pose(mouth_open=1.0, smile=1.0), Pose(blink=1.0, brow_raise=1.0))
+CONTACT_SHEET_POSES = (
+    Pose(),
+    Pose(yaw=-40.0),
+    Pose(yaw=40.0),
+    Pose(pitch=20.0),
+    Pose(pitch=-20.0),
+    Pose(roll=15.0),
+    Pose(mouth_open=1.0, smile=1.0),
+    Pose(blink=1.0, brow_raise=1.0),
+)
 CONTACT_SHEET_GUTTER = 2  # pixels of white between cells: frames with similar backdrops stay apart
 
 

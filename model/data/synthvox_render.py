@@ -148,8 +148,9 @@ def _camera_rays(size: int, framing: Framing) -> np.ndarray:
     half, centre_x, centre_y = framing
     coords = ((np.arange(size) + 0.5) / size * 2.0 - 1.0) * (half / CAMERA_DISTANCE)
     ys, xs = np.meshgrid(-coords, coords, indexing="ij")  # image rows go down, y goes up
-    rays = np.stack([xs.ravel() + centre_x / CAMERA_DISTANCE, ys.ravel() + centre_y / CAMERA_DISTANCE,
-                     -np.ones(size * size)])
+    rays = np.stack(
+        [xs.ravel() + centre_x / CAMERA_DISTANCE, ys.ravel() + centre_y / CAMERA_DISTANCE, -np.ones(size * size)]
+    )
     rays.setflags(write=False)
     return rays  # (3, N), not normalised: t is then depth along -z
 
@@ -216,8 +217,11 @@ def _hair_covers(points: np.ndarray, style: HairStyle) -> np.ndarray:
     cos_front = z / np.maximum(np.hypot(x, z), 1e-9)  # 1 straight ahead, 0 at the ears, -1 at the back
     front = np.clip((cos_front - FACE_FRONT_COS + FACE_EDGE_SOFTNESS) / FACE_EDGE_SOFTNESS, 0.0, 1.0)
     back = np.clip(-cos_front, 0.0, 1.0)
-    hairline = np.where(cos_front > 0.0, style.side_y + (style.front_y - style.side_y) * front,
-                        style.side_y + (style.back_y - style.side_y) * back)
+    hairline = np.where(
+        cos_front > 0.0,
+        style.side_y + (style.front_y - style.side_y) * front,
+        style.side_y + (style.back_y - style.side_y) * back,
+    )
     return (y > hairline) & (y < style.top_y)
 
 
@@ -323,8 +327,13 @@ def render_frame(identity: Identity, pose: Pose, size: int, scene: Scene) -> np.
         depth[idx], surface[idx] = t[closer], kind
         inside[idx] = False if seen_inside is None else seen_inside[closer]
 
-    solids = [(FACE, cranium_c, cranium_r), (FACE, jaw_c, jaw_r), (NOSE, nose_c, nose_r),
-              (EARS, np.array([-ear_x, EAR_Y, EAR_Z]), ear_r), (EARS, np.array([ear_x, EAR_Y, EAR_Z]), ear_r)]
+    solids = [
+        (FACE, cranium_c, cranium_r),
+        (FACE, jaw_c, jaw_r),
+        (NOSE, nose_c, nose_r),
+        (EARS, np.array([-ear_x, EAR_Y, EAR_Z]), ear_r),
+        (EARS, np.array([ear_x, EAR_Y, EAR_Z]), ear_r),
+    ]
     for kind, centre, radii in solids:
         idx = _candidates(centre, radii.max(), rot, size, framing)
         hit, near, _ = _ellipsoid(origin, local[:, idx], centre, radii)
@@ -384,8 +393,11 @@ def _body(size: int, framing: Framing, light: tuple[float, float, float]) -> tup
     depth = np.minimum(neck, torso)
     surface = np.where(neck < torso, NECK, np.where(np.isfinite(torso), TORSO, BACKGROUND)).astype(np.int8)
     p = CAMERA[:, None] + np.where(np.isfinite(depth), depth, 0.0) * rays  # (3, N); rays missing both: any point
-    normal = np.where(surface == NECK, p * [[1.0], [0.0], [1.0]] - [[0.0], [0.0], [NECK_Z]],
-                      (p - TORSO_CENTRE[:, None]) / TORSO_RADII[:, None] ** 2)
+    normal = np.where(
+        surface == NECK,
+        p * [[1.0], [0.0], [1.0]] - [[0.0], [0.0], [NECK_Z]],
+        (p - TORSO_CENTRE[:, None]) / TORSO_RADII[:, None] ** 2,
+    )
     shade = AMBIENT + DIFFUSE * np.clip(np.asarray(light) @ (normal / np.linalg.norm(normal, axis=0)), 0.0, None)
     for array in (depth, surface, shade):
         array.setflags(write=False)

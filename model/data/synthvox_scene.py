@@ -69,12 +69,13 @@ class Scene:
     def for_video(cls, seed: int, identity_index: int, video_index: int) -> Scene:
         """The scene of video `video_index` of identity `identity_index` in the collection made with `seed`: the
         same arguments give the same scene, and the identity only selects a stream, never the distribution."""
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM_SCENE, identity_index,
-                                                                           video_index)))
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(STREAM_SCENE, identity_index, video_index)))
         hue, saturation, value = rng.random(), rng.uniform(*BACKDROP_SATURATION), rng.uniform(*BACKDROP_VALUES)
         bottom_hue = hue + rng.uniform(-BACKDROP_HUE_SHIFT, BACKDROP_HUE_SHIFT)
-        azimuth, elevation = np.radians(rng.uniform(-LIGHT_AZIMUTH_MAX, LIGHT_AZIMUTH_MAX)), np.radians(
-            rng.uniform(*LIGHT_ELEVATION))
+        azimuth, elevation = (
+            np.radians(rng.uniform(-LIGHT_AZIMUTH_MAX, LIGHT_AZIMUTH_MAX)),
+            np.radians(rng.uniform(*LIGHT_ELEVATION)),
+        )
         warmth = rng.uniform(-LIGHT_WARMTH_MAX, LIGHT_WARMTH_MAX)
         return cls(
             backdrop_top=hsv(hue, saturation, value),
@@ -82,13 +83,18 @@ class Scene:
             blob_contrast=float(rng.uniform(0.0, BLOB_CONTRAST_MAX)),
             blob_seed=int(rng.integers(2**31)),
             shirt_color=hsv(rng.random(), rng.uniform(*SHIRT_SATURATION), rng.uniform(*SHIRT_VALUE)),
-            light_direction=(float(np.sin(azimuth) * np.cos(elevation)), float(np.sin(elevation)),
-                             float(np.cos(azimuth) * np.cos(elevation))),
+            light_direction=(
+                float(np.sin(azimuth) * np.cos(elevation)),
+                float(np.sin(elevation)),
+                float(np.cos(azimuth) * np.cos(elevation)),
+            ),
             light_intensity=float(rng.uniform(*LIGHT_INTENSITY)),
             light_tint=(1.0 + warmth, 1.0, 1.0 - warmth),
             head_scale=float(rng.uniform(*HEAD_SCALE)),
-            head_offset=(float(rng.uniform(-HEAD_OFFSET_MAX, HEAD_OFFSET_MAX)),
-                         float(rng.uniform(-HEAD_OFFSET_MAX, HEAD_OFFSET_MAX))),
+            head_offset=(
+                float(rng.uniform(-HEAD_OFFSET_MAX, HEAD_OFFSET_MAX)),
+                float(rng.uniform(-HEAD_OFFSET_MAX, HEAD_OFFSET_MAX)),
+            ),
         )
 
     def backdrop(self, size: int) -> np.ndarray:

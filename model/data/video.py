@@ -115,8 +115,10 @@ def frame_times(video: Path) -> list[float]:
 def check_no_frames_lost(video: Path, times: Sequence[float], num_frames: int, native_fps: float) -> None:
     """A `DataError` when OpenCV decoded fewer frames (`times`) than the container lists and the rate varies."""
     if len(times) < num_frames and not is_constant_rate(times, native_fps):
-        raise DataError(video, f"variable frame rate: the container lists {num_frames} frames, OpenCV decodes "
-                               f"{len(times)}; {REENCODE}")
+        raise DataError(
+            video,
+            f"variable frame rate: the container lists {num_frames} frames, OpenCV decodes {len(times)}; {REENCODE}",
+        )
 
 
 def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
@@ -142,8 +144,9 @@ def probe_video(video: Path) -> tuple[float, int, tuple[int, int]]:
     return native_fps, num_frames, frame_size
 
 
-def decode_frames(video: Path, indices: Sequence[int], *, variable_rate: bool = False
-                  ) -> Iterator[tuple[int, np.ndarray]]:
+def decode_frames(
+    video: Path, indices: Sequence[int], *, variable_rate: bool = False
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (index, RGB frame) for the wanted frame indices (ascending), decoding only those; stops at the end.
 
     A frame whose timestamp is not at index / fps (a variable frame rate) is a `DataError`, unless `variable_rate`
@@ -152,8 +155,11 @@ def decode_frames(video: Path, indices: Sequence[int], *, variable_rate: bool = 
     native_fps = probe_video(video)[0] if not variable_rate else 0.0
     for index, time, img in decode_timed_frames(video, indices):
         if not variable_rate and abs(time - index / native_fps) > RATE_TOLERANCE / native_fps:
-            raise DataError(video, f"variable frame rate: frame {index} is at {time:.3f} s, not "
-                                   f"{index / native_fps:.3f} s as at the stated {native_fps:g} fps; {REENCODE}")
+            raise DataError(
+                video,
+                f"variable frame rate: frame {index} is at {time:.3f} s, not "
+                f"{index / native_fps:.3f} s as at the stated {native_fps:g} fps; {REENCODE}",
+            )
         yield index, img
 
 

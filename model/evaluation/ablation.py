@@ -87,44 +87,72 @@ class AblationRow:
         return self.label.format(c=config)
 
 
-def _cumulative(steps: tuple[tuple[str, str, dict[str, Any], float | None, float | None], ...]
-                ) -> tuple[AblationRow, ...]:
+def _cumulative(
+    steps: tuple[tuple[str, str, dict[str, Any], float | None, float | None], ...],
+) -> tuple[AblationRow, ...]:
     """Rows from (name, label, switches, paper SSIM, paper FID): each row sets on the preset the before-values of
     every later row's switches, the earliest row's where two name one field (lambda_S: 0 until row 2 switches
     L_S on, the paper's 1 until row 8 lowers it). The last row sets nothing: it is the preset."""
     rows = []
     for i, (name, label, switches, paper_ssim, paper_fid) in enumerate(steps):
         overrides: dict[str, Any] = {}
-        for later in reversed(steps[i + 1:]):
+        for later in reversed(steps[i + 1 :]):
             overrides.update(later[2])  # earlier rows' before-values win
         rows.append(AblationRow(name, label, switches, overrides, paper_ssim, paper_fid))
     return tuple(rows)
 
 
 _NO_AUGMENT = {f"augment.{f.name}": 0.0 for f in dataclasses.fields(AugmentConfig)}  # the paper augments nothing
-ROWS: tuple[AblationRow, ...] = _cumulative((
-    # the paper's Table 1: before each row, its component is off (K = 1, single-scale P, lambda_S = 0, stage 1
-    # only, lambda_FM = 0); every departure below is off in all six
-    ("1_vanilla", "vanilla (w/ L_REC)", {}, 0.65, 60.8),
-    ("2_smooth", "+ smoothness loss L_S", {"loss.smooth_weight": 0.0}, 0.68, 56.9),
-    ("3_multi_frame", "+ multi-frame", {"data.num_frames": 1}, 0.72, 47.1),
-    ("4_multi_scale", "+ multi-scale", {"model.multi_scale": False}, 0.73, 46.8),
-    ("5_adversarial", "+ adversarial learning (L_GAN + L_R)", {"train.adversarial": False}, 0.73, 26.3),
-    ("6_feature_matching", "+ feature matching loss L_FM (paper's model)", {"loss.feature_matching_weight": 0.0},
-     0.73, 24.8),
-    # ours (issue 11): before each row, its departure is at the paper's value
-    ("7_full_res_warp", "+ full-resolution warp", {"model.warp_full_resolution": False}, None, None),
-    ("8_pyramid_l1", "+ pyramid L1, λ_S {c.loss.smooth_weight:g}",
-     {"loss.pyramid_levels": 1, "loss.smooth_weight": 1.0}, None, None),
-    ("9_residual_budget", "+ residual budget, warp warm-up",
-     {"loss.residual_weight": 0.0, "train.warp_warmup_epochs": 0.0}, None, None),
-    ("10_augment", "+ P input augmentation", _NO_AUGMENT, None, None),
-    ("11_gen_refines", "+ G refines P's rendering, λ_R {c.loss.content_weight:g}",
-     {"model.gen_refines_decoder": False, "loss.content_weight": 1.0}, None, None),
-    ("12_pose_not_through_gen", "+ P not trained through G", {"train.gen_trains_pose_embedder": True}, None, None),
-    ("13_contrast", "+ within-video contrast on the pose code, λ_C {c.loss.contrast_weight:g}",
-     {"loss.contrast_weight": 0.0}, None, None),
-))
+ROWS: tuple[AblationRow, ...] = _cumulative(
+    (
+        # the paper's Table 1: before each row, its component is off (K = 1, single-scale P, lambda_S = 0, stage 1
+        # only, lambda_FM = 0); every departure below is off in all six
+        ("1_vanilla", "vanilla (w/ L_REC)", {}, 0.65, 60.8),
+        ("2_smooth", "+ smoothness loss L_S", {"loss.smooth_weight": 0.0}, 0.68, 56.9),
+        ("3_multi_frame", "+ multi-frame", {"data.num_frames": 1}, 0.72, 47.1),
+        ("4_multi_scale", "+ multi-scale", {"model.multi_scale": False}, 0.73, 46.8),
+        ("5_adversarial", "+ adversarial learning (L_GAN + L_R)", {"train.adversarial": False}, 0.73, 26.3),
+        (
+            "6_feature_matching",
+            "+ feature matching loss L_FM (paper's model)",
+            {"loss.feature_matching_weight": 0.0},
+            0.73,
+            24.8,
+        ),
+        # ours (issue 11): before each row, its departure is at the paper's value
+        ("7_full_res_warp", "+ full-resolution warp", {"model.warp_full_resolution": False}, None, None),
+        (
+            "8_pyramid_l1",
+            "+ pyramid L1, λ_S {c.loss.smooth_weight:g}",
+            {"loss.pyramid_levels": 1, "loss.smooth_weight": 1.0},
+            None,
+            None,
+        ),
+        (
+            "9_residual_budget",
+            "+ residual budget, warp warm-up",
+            {"loss.residual_weight": 0.0, "train.warp_warmup_epochs": 0.0},
+            None,
+            None,
+        ),
+        ("10_augment", "+ P input augmentation", _NO_AUGMENT, None, None),
+        (
+            "11_gen_refines",
+            "+ G refines P's rendering, λ_R {c.loss.content_weight:g}",
+            {"model.gen_refines_decoder": False, "loss.content_weight": 1.0},
+            None,
+            None,
+        ),
+        ("12_pose_not_through_gen", "+ P not trained through G", {"train.gen_trains_pose_embedder": True}, None, None),
+        (
+            "13_contrast",
+            "+ within-video contrast on the pose code, λ_C {c.loss.contrast_weight:g}",
+            {"loss.contrast_weight": 0.0},
+            None,
+            None,
+        ),
+    )
+)
 PAPER_SOURCE = "DAE-GAN paper, Table 1, VoxCeleb1 test set at 256 px (their training budget)"
 
 
@@ -146,8 +174,9 @@ def _unchanged(config: Config, row: AblationRow) -> list[str]:
 
 def check_full_preset(config: Config, source: Path) -> None:
     """The preset is the full model (every row's switches on), else a row would not differ as its label says."""
-    off = [f"{name} {row.switches[name]!r} ({row.label_for(config)})" for row in ROWS
-           for name in _unchanged(config, row)]
+    off = [
+        f"{name} {row.switches[name]!r} ({row.label_for(config)})" for row in ROWS for name in _unchanged(config, row)
+    ]
     if off:
         raise DataError(source, f"the ablation preset must be the full model; it has {', '.join(off)}")
 
@@ -173,11 +202,20 @@ class RowResult:
     skipped: bool  # True: found finished in its folder, not trained again
 
 
-def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[Path], out: str | Path, *,
-                 settings: EvaluationSettings, overrides: dict[str, Any] | None = None,
-                 rows: tuple[AblationRow, ...] = ROWS, inception_weights: str | Path | None = None,
-                 device: torch.device = torch.device("cpu"), command: str = "",
-                 progress: bool = True) -> list[RowResult]:
+def run_ablation(
+    preset: str | Path,
+    train_roots: list[Path],
+    eval_roots: list[Path],
+    out: str | Path,
+    *,
+    settings: EvaluationSettings,
+    overrides: dict[str, Any] | None = None,
+    rows: tuple[AblationRow, ...] = ROWS,
+    inception_weights: str | Path | None = None,
+    device: torch.device = torch.device("cpu"),
+    command: str = "",
+    progress: bool = True,
+) -> list[RowResult]:
     """Train and evaluate `rows` on `train_roots` / `eval_roots` into `out` (module docstring); writes
     ablation.md and ablation.csv and returns the rows' results."""
     out = Path(out)
@@ -187,10 +225,17 @@ def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[P
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
     size, fps = configs[0].data.size, configs[0].data.fps
     names = unique_names([Path(r) for r in eval_roots])
-    collections = [load_collection(root, size=size, fps=fps, max_frames=settings.max_frames, seed=settings.seed,
-                                   name=name, progress=progress) for root, name in zip(eval_roots, names)]
-    evaluated_with = {"settings": settings.to_dict(), "eval_data": [str(r) for r in eval_roots],
-                      "fid_weights": str(inception_weights) if inception_weights is not None else None}
+    collections = [
+        load_collection(
+            root, size=size, fps=fps, max_frames=settings.max_frames, seed=settings.seed, name=name, progress=progress
+        )
+        for root, name in zip(eval_roots, names)
+    ]
+    evaluated_with = {
+        "settings": settings.to_dict(),
+        "eval_data": [str(r) for r in eval_roots],
+        "fid_weights": str(inception_weights) if inception_weights is not None else None,
+    }
     results = []
     for row, config in zip(tqdm(rows, unit="row", desc="ablation", disable=not progress), configs):
         run_dir = out / RUNS_DIR / row.name
@@ -213,10 +258,16 @@ def run_ablation(preset: str | Path, train_roots: list[Path], eval_roots: list[P
         metrics = {**found.metrics.to_json(), **trained, "evaluated_with": evaluated_with}
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, default=float))
         results.append(RowResult(row, config, metrics, skipped=False))
-    header = {"posedex_version": __version__, "preset": str(preset), "overrides": overrides or {},
-              "train_data": [str(r) for r in train_roots], "eval_data": [str(r) for r in eval_roots],
-              "settings": settings.to_dict(), "command": command,
-              "fid": "computed" if inception is not None else FID_MISSING}
+    header = {
+        "posedex_version": __version__,
+        "preset": str(preset),
+        "overrides": overrides or {},
+        "train_data": [str(r) for r in train_roots],
+        "eval_data": [str(r) for r in eval_roots],
+        "settings": settings.to_dict(),
+        "command": command,
+        "fid": "computed" if inception is not None else FID_MISSING,
+    }
     write_tables(results, out, header=header)
     return results
 
@@ -234,14 +285,52 @@ def _finished(run_dir: Path, config: Config) -> dict[str, Any] | None:
 HEAD_POSE = ("yaw", "pitch", "roll")  # head pose gap closed: the mean of these parameters' gaps closed
 # expression gap closed: the mean over those a collection measures (SynthVox's four; dlib's mouth_open, eye_open)
 EXPRESSION = ("mouth_open", "smile", "blink", "brow_raise", "eye_open")
-SWITCH_COLUMNS = ("num_frames", "multi_scale", "smooth_weight", "adversarial", "feature_matching_weight",
-                  "warp_full_resolution", "pyramid_levels", "residual_weight", "warp_warmup_epochs", "augment",
-                  "gen_refines_decoder", "content_weight", "gen_trains_pose_embedder", "contrast_weight")
-CSV_COLUMNS = ("row", "label", "collection", "status", *SWITCH_COLUMNS, "steps", "train_minutes", "renderer", "ssim",
-               "fid", "cross_ssim", "cross_ssim_source", "cross_ssim_driving", "cross_l1", "cross_l1_source",
-               "cross_l1_driving", "retrieval_error", "retrieval_error_random", "retrieval_error_oracle", "leakage",
-               "leakage_chance", "head_pose_gap_closed", "expression_gap_closed", "identity_probe",
-               "identity_probe_face", "identity_probe_chance", "paper_ssim", "paper_fid")
+SWITCH_COLUMNS = (
+    "num_frames",
+    "multi_scale",
+    "smooth_weight",
+    "adversarial",
+    "feature_matching_weight",
+    "warp_full_resolution",
+    "pyramid_levels",
+    "residual_weight",
+    "warp_warmup_epochs",
+    "augment",
+    "gen_refines_decoder",
+    "content_weight",
+    "gen_trains_pose_embedder",
+    "contrast_weight",
+)
+CSV_COLUMNS = (
+    "row",
+    "label",
+    "collection",
+    "status",
+    *SWITCH_COLUMNS,
+    "steps",
+    "train_minutes",
+    "renderer",
+    "ssim",
+    "fid",
+    "cross_ssim",
+    "cross_ssim_source",
+    "cross_ssim_driving",
+    "cross_l1",
+    "cross_l1_source",
+    "cross_l1_driving",
+    "retrieval_error",
+    "retrieval_error_random",
+    "retrieval_error_oracle",
+    "leakage",
+    "leakage_chance",
+    "head_pose_gap_closed",
+    "expression_gap_closed",
+    "identity_probe",
+    "identity_probe_face",
+    "identity_probe_chance",
+    "paper_ssim",
+    "paper_fid",
+)
 
 
 def _mean_gap(gaps: dict[str, float | None], names: tuple[str, ...]) -> float | None:
@@ -253,14 +342,22 @@ def _mean_gap(gaps: dict[str, float | None], names: tuple[str, ...]) -> float | 
 def _switches(c: Config) -> dict[str, Any]:
     """The switch columns of one row's config (augment: whether any augmentation is on)."""
     adversarial = c.train.adversarial
-    return {"num_frames": c.data.num_frames, "multi_scale": c.model.multi_scale,
-            "smooth_weight": c.loss.smooth_weight, "adversarial": adversarial,
-            "feature_matching_weight": c.loss.feature_matching_weight if adversarial else 0.0,
-            "warp_full_resolution": c.model.warp_full_resolution, "pyramid_levels": c.loss.pyramid_levels,
-            "residual_weight": c.loss.residual_weight, "warp_warmup_epochs": c.train.warp_warmup_epochs,
-            "augment": c.augment.enabled, "gen_refines_decoder": c.model.gen_refines_decoder,
-            "content_weight": c.loss.content_weight if adversarial else 0.0,
-            "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder, "contrast_weight": c.loss.contrast_weight}
+    return {
+        "num_frames": c.data.num_frames,
+        "multi_scale": c.model.multi_scale,
+        "smooth_weight": c.loss.smooth_weight,
+        "adversarial": adversarial,
+        "feature_matching_weight": c.loss.feature_matching_weight if adversarial else 0.0,
+        "warp_full_resolution": c.model.warp_full_resolution,
+        "pyramid_levels": c.loss.pyramid_levels,
+        "residual_weight": c.loss.residual_weight,
+        "warp_warmup_epochs": c.train.warp_warmup_epochs,
+        "augment": c.augment.enabled,
+        "gen_refines_decoder": c.model.gen_refines_decoder,
+        "content_weight": c.loss.content_weight if adversarial else 0.0,
+        "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder,
+        "contrast_weight": c.loss.contrast_weight,
+    }
 
 
 def table_rows(results: list[RowResult]) -> list[dict[str, Any]]:
@@ -274,26 +371,38 @@ def table_rows(results: list[RowResult]) -> list[dict[str, Any]]:
             normalised = retrieval.get("normalised", {}) if isinstance(retrieval, dict) else {}
             gaps = retrieval.get("gap_closed", {}) if isinstance(retrieval, dict) else {}
             probes = section.get("probes", {})
-            records.append({
-                "row": result.row.name, "label": result.row.label_for(c), "collection": name,
-                "status": section.get("training", {}).get("label", "unknown (evaluated before the record)"),
-                **_switches(c),
-                "steps": m["steps"], "train_minutes": round(m["train_seconds"] / 60, 2), "renderer": m["renderer"],
-                "ssim": protocol.get("ssim"), "fid": protocol.get("fid"),
-                "cross_ssim": cross.get("ssim", {}).get("model"),
-                "cross_ssim_source": cross.get("ssim", {}).get("source"),
-                "cross_ssim_driving": cross.get("ssim", {}).get("driving"),
-                "cross_l1": cross.get("l1", {}).get("model"), "cross_l1_source": cross.get("l1", {}).get("source"),
-                "cross_l1_driving": cross.get("l1", {}).get("driving"),
-                "retrieval_error": normalised.get("model"), "retrieval_error_random": normalised.get("random"),
-                "retrieval_error_oracle": normalised.get("oracle"),
-                "leakage": leakage.get("model"), "leakage_chance": leakage.get("chance"),
-                "head_pose_gap_closed": _mean_gap(gaps, HEAD_POSE),
-                "expression_gap_closed": _mean_gap(gaps, EXPRESSION),
-                "identity_probe": probes.get("identity_accuracy_from_pose_code"),
-                "identity_probe_face": probes.get("identity_accuracy_from_face"),
-                "identity_probe_chance": probes.get("identity_chance"),
-                "paper_ssim": result.row.paper_ssim, "paper_fid": result.row.paper_fid})
+            records.append(
+                {
+                    "row": result.row.name,
+                    "label": result.row.label_for(c),
+                    "collection": name,
+                    "status": section.get("training", {}).get("label", "unknown (evaluated before the record)"),
+                    **_switches(c),
+                    "steps": m["steps"],
+                    "train_minutes": round(m["train_seconds"] / 60, 2),
+                    "renderer": m["renderer"],
+                    "ssim": protocol.get("ssim"),
+                    "fid": protocol.get("fid"),
+                    "cross_ssim": cross.get("ssim", {}).get("model"),
+                    "cross_ssim_source": cross.get("ssim", {}).get("source"),
+                    "cross_ssim_driving": cross.get("ssim", {}).get("driving"),
+                    "cross_l1": cross.get("l1", {}).get("model"),
+                    "cross_l1_source": cross.get("l1", {}).get("source"),
+                    "cross_l1_driving": cross.get("l1", {}).get("driving"),
+                    "retrieval_error": normalised.get("model"),
+                    "retrieval_error_random": normalised.get("random"),
+                    "retrieval_error_oracle": normalised.get("oracle"),
+                    "leakage": leakage.get("model"),
+                    "leakage_chance": leakage.get("chance"),
+                    "head_pose_gap_closed": _mean_gap(gaps, HEAD_POSE),
+                    "expression_gap_closed": _mean_gap(gaps, EXPRESSION),
+                    "identity_probe": probes.get("identity_accuracy_from_pose_code"),
+                    "identity_probe_face": probes.get("identity_accuracy_from_face"),
+                    "identity_probe_chance": probes.get("identity_chance"),
+                    "paper_ssim": result.row.paper_ssim,
+                    "paper_fid": result.row.paper_fid,
+                }
+            )
     return records
 
 
@@ -323,65 +432,93 @@ def write_tables(results: list[RowResult], out: Path, *, header: dict[str, Any])
     overridden = f", overrides {header['overrides']}" if header["overrides"] else ""
     trained_on = ", ".join(f"`{r}`" for r in header["train_data"])
     evaluated_on = ", ".join(f"`{r}`" for r in header["eval_data"])
-    lines = ["# Table 1 ablation on SynthVox", "",
-             f"posedex {header['posedex_version']}; preset `{header['preset']}`{overridden}; trained on {trained_on}, "
-             f"evaluated on {evaluated_on}, each row's status against its checkpoint's training record in the "
-             "headings (evaluation settings in each runs/<row>/metrics.json).", ""]
+    lines = [
+        "# Table 1 ablation on SynthVox",
+        "",
+        f"posedex {header['posedex_version']}; preset `{header['preset']}`{overridden}; trained on {trained_on}, "
+        f"evaluated on {evaluated_on}, each row's status against its checkpoint's training record in the "
+        "headings (evaluation settings in each runs/<row>/metrics.json).",
+        "",
+    ]
     if header["command"]:
         lines += ["Regenerate (finished rows in runs/ are skipped):", "", "```sh", header["command"], "```", ""]
-    lines += ["Every row trains the same number of steps on the same batches with the same seed; a row without the "
-              "adversarial stage trains stage 1 for both stages' epochs and reenacts with the pose embedder's "
-              "decoder, the others with G. " + ("" if fid_computed else f"{FID_MISSING}: the FID column is empty."),
-              ""]
+    lines += [
+        "Every row trains the same number of steps on the same batches with the same seed; a row without the "
+        "adversarial stage trains stage 1 for both stages' epochs and reenacts with the pose embedder's "
+        "decoder, the others with G. " + ("" if fid_computed else f"{FID_MISSING}: the FID column is empty."),
+        "",
+    ]
     if any(not r.row.in_paper for r in results):
-        lines += ["The paper's rows train the paper's model (every departure from it off); the rows after them add "
-                  "this project's departures one at a time (README), the last row being the preset itself; each "
-                  "row's switches are in ablation.csv.", ""]
+        lines += [
+            "The paper's rows train the paper's model (every departure from it off); the rows after them add "
+            "this project's departures one at a time (README), the last row being the preset itself; each "
+            "row's switches are in ablation.csv.",
+            "",
+        ]
     for collection in dict.fromkeys(r["collection"] for r in records):
         part = [r for r in records if r["collection"] == collection]
         statuses = ", ".join(sorted({r["status"] for r in part}))
-        lines += [f"## Ours, `{collection}`: {statuses}", "",
-                  "| row | K | multi-scale | λ_S | adversarial | λ_FM | steps | train min | renderer | SSIM ↑ | FID ↓ "
-                  "| cross SSIM ↑ | cross L1 ↓ | retrieval error ↓ | leakage ↓ | leakage / chance ↓ "
-                  "| head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |",
-                  "|---" * 19 + "|"]
+        lines += [
+            f"## Ours, `{collection}`: {statuses}",
+            "",
+            "| row | K | multi-scale | λ_S | adversarial | λ_FM | steps | train min | renderer | SSIM ↑ | FID ↓ "
+            "| cross SSIM ↑ | cross L1 ↓ | retrieval error ↓ | leakage ↓ | leakage / chance ↓ "
+            "| head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |",
+            "|---" * 19 + "|",
+        ]
         for r in part:
-            lines.append(f"| {r['label']} | {r['num_frames']} | {_fmt(r['multi_scale'])} "
-                         f"| {_fmt(r['smooth_weight'], 1)} "
-                         f"| {_fmt(r['adversarial'])} | {_fmt(r['feature_matching_weight'], 1)} | {r['steps']} "
-                         f"| {_fmt(r['train_minutes'], 1)} | {r['renderer']} | {_fmt(r['ssim'])} "
-                         f"| {_fmt(r['fid'], 1) if fid_computed else 'not computed'} | {_fmt(r['cross_ssim'])} "
-                         f"| {_fmt(r['cross_l1'])} | {_fmt(r['retrieval_error'])} | {_fmt(r['leakage'])} "
-                         f"| {_fmt(_ratio(r['leakage'], r['leakage_chance']), 1)} "
-                         f"| {_fmt(r['head_pose_gap_closed'], 2)} | {_fmt(r['expression_gap_closed'], 2)} "
-                         f"| {_fmt(r['identity_probe'], 2)} |")
+            lines.append(
+                f"| {r['label']} | {r['num_frames']} | {_fmt(r['multi_scale'])} "
+                f"| {_fmt(r['smooth_weight'], 1)} "
+                f"| {_fmt(r['adversarial'])} | {_fmt(r['feature_matching_weight'], 1)} | {r['steps']} "
+                f"| {_fmt(r['train_minutes'], 1)} | {r['renderer']} | {_fmt(r['ssim'])} "
+                f"| {_fmt(r['fid'], 1) if fid_computed else 'not computed'} | {_fmt(r['cross_ssim'])} "
+                f"| {_fmt(r['cross_l1'])} | {_fmt(r['retrieval_error'])} | {_fmt(r['leakage'])} "
+                f"| {_fmt(_ratio(r['leakage'], r['leakage_chance']), 1)} "
+                f"| {_fmt(r['head_pose_gap_closed'], 2)} | {_fmt(r['expression_gap_closed'], 2)} "
+                f"| {_fmt(r['identity_probe'], 2)} |"
+            )
         first = part[0]
-        lines += ["", "Baselines (the first row's; they do not depend on the model): cross-identity SSIM of the "
-                  "unchanged source "
-                  f"{_fmt(first['cross_ssim_source'])} and of the driving frame {_fmt(first['cross_ssim_driving'])}; "
-                  f"cross L1 {_fmt(first['cross_l1_source'])} and {_fmt(first['cross_l1_driving'])}; retrieval error "
-                  f"of random hits {_fmt(first['retrieval_error_random'])}, of the ground-truth oracle "
-                  f"{_fmt(first['retrieval_error_oracle'])}; leakage by chance {_fmt(first['leakage_chance'])}; "
-                  f"identity probe by chance {_fmt(first['identity_probe_chance'], 2)}.", ""]
-    lines += [f"## The paper's figures ({PAPER_SOURCE}; not comparable 1:1 with ours)", "",
-              "| row | SSIM ↑ | FID ↓ |", "|---|---|---|"]
+        lines += [
+            "",
+            "Baselines (the first row's; they do not depend on the model): cross-identity SSIM of the "
+            "unchanged source "
+            f"{_fmt(first['cross_ssim_source'])} and of the driving frame {_fmt(first['cross_ssim_driving'])}; "
+            f"cross L1 {_fmt(first['cross_l1_source'])} and {_fmt(first['cross_l1_driving'])}; retrieval error "
+            f"of random hits {_fmt(first['retrieval_error_random'])}, of the ground-truth oracle "
+            f"{_fmt(first['retrieval_error_oracle'])}; leakage by chance {_fmt(first['leakage_chance'])}; "
+            f"identity probe by chance {_fmt(first['identity_probe_chance'], 2)}.",
+            "",
+        ]
+    lines += [
+        f"## The paper's figures ({PAPER_SOURCE}; not comparable 1:1 with ours)",
+        "",
+        "| row | SSIM ↑ | FID ↓ |",
+        "|---|---|---|",
+    ]
     shown = [(r.row, r.config) for r in results if not r.row.in_paper]  # ours: the paper has no figures for them
-    lines += [f"| {row.label} | {_fmt(row.paper_ssim, 2)} | {_fmt(row.paper_fid, 1)} |" for row in ROWS
-              if row.in_paper]
+    lines += [f"| {row.label} | {_fmt(row.paper_ssim, 2)} | {_fmt(row.paper_fid, 1)} |" for row in ROWS if row.in_paper]
     lines += [f"| {row.label_for(config)} (ours) | – | – |" for row, config in shown]
-    lines += ["", "## Columns", "",
-              "- **SSIM, FID**: the paper's protocol: a held-out driving frame reenacted from source frames of the "
-              "rest of its video, against that driving frame.",
-              "- **cross SSIM, cross L1**: a source identity reenacted with another identity's driving frame, "
-              "against the source identity rendered in the driver's pose (SynthVox ground truth).",
-              "- **retrieval error**: the normalised error of pose retrieval among other identities (top-k by pose "
-              "code); **leakage**: identity leakage of the unfiltered top-k (the share of hits with the query's "
-              "identity), and that share over chance's.",
-              f"- **head pose gap closed**: the mean of the gaps closed of {', '.join(HEAD_POSE)}; **expression gap "
-              f"closed**: the mean of those of {', '.join(n for n in EXPRESSION if n != 'eye_open')} (on a real "
-              "collection, dlib's mouth_open and eye_open).",
-              "- **identity probe**: identity probe accuracy from the pose code (chance under the table; from each "
-              "row's embedded face in ablation.csv).", "", "## Definitions", ""]
+    lines += [
+        "",
+        "## Columns",
+        "",
+        "- **SSIM, FID**: the paper's protocol: a held-out driving frame reenacted from source frames of the "
+        "rest of its video, against that driving frame.",
+        "- **cross SSIM, cross L1**: a source identity reenacted with another identity's driving frame, "
+        "against the source identity rendered in the driver's pose (SynthVox ground truth).",
+        "- **retrieval error**: the normalised error of pose retrieval among other identities (top-k by pose "
+        "code); **leakage**: identity leakage of the unfiltered top-k (the share of hits with the query's "
+        "identity), and that share over chance's.",
+        f"- **head pose gap closed**: the mean of the gaps closed of {', '.join(HEAD_POSE)}; **expression gap "
+        f"closed**: the mean of those of {', '.join(n for n in EXPRESSION if n != 'eye_open')} (on a real "
+        "collection, dlib's mouth_open and eye_open).",
+        "- **identity probe**: identity probe accuracy from the pose code (chance under the table; from each "
+        "row's embedded face in ablation.csv).",
+        "",
+        "## Definitions",
+        "",
+    ]
     lines += [f"- **{term}**: {METRIC_DEFINITIONS[term]}" for term in DEFINED]
     lines.append("")
     (out / TABLE_MD).write_text("\n".join(lines))

@@ -38,8 +38,14 @@ class CrossDraw:
     driving: np.ndarray  # (M,) rows of `driver`
 
 
-def draw_drivers(collection: EvalCollection, draws: list[VideoDraw], pool: list[EvalCollection], *,
-                 num_driving: int, rng: np.random.Generator) -> list[CrossDraw]:
+def draw_drivers(
+    collection: EvalCollection,
+    draws: list[VideoDraw],
+    pool: list[EvalCollection],
+    *,
+    num_driving: int,
+    rng: np.random.Generator,
+) -> list[CrossDraw]:
     """For each source video, a random video of another identity from `pool` and its driving frames."""
     videos = [(c, name, np.flatnonzero(c.videos == name)) for c in pool for name in sorted(set(c.videos))]
     identities = {id(c): c.identities for c in pool}
@@ -55,33 +61,42 @@ def draw_drivers(collection: EvalCollection, draws: list[VideoDraw], pool: list[
     return result
 
 
-def reenact_cross(model: DAEGAN, collection: EvalCollection, draws: list[CrossDraw], *, renderer: str,
-                  progress: bool = True) -> ReenactedSet:
+def reenact_cross(
+    model: DAEGAN, collection: EvalCollection, draws: list[CrossDraw], *, renderer: str, progress: bool = True
+) -> ReenactedSet:
     """Reenact every cross draw. `target` is the SynthVox ground truth for a labelled collection, else the
     driving frame (a placeholder: real frames have no target)."""
     parts, targets = [], []
-    for draw in tqdm(draws, unit="video", desc=f"cross-identity {collection.name}", disable=not progress,
-                     leave=False):
+    for draw in tqdm(draws, unit="video", desc=f"cross-identity {collection.name}", disable=not progress, leave=False):
         driving = draw.driver.images[draw.driving]
         parts.append(model.reenact(collection.images[draw.source.sources], driving, renderer=renderer).image)
         if collection.labelled:
             source = collection.frames.loc[draw.source.sources[0]]
-            truth = collection.render_truth(str(source["identity"]), str(source["video"]),
-                                            draw.driver.poses[draw.driving])
+            truth = collection.render_truth(
+                str(source["identity"]), str(source["video"]), draw.driver.poses[draw.driving]
+            )
             targets.append(images_to_frames(truth, model.size))
         else:
             targets.append(driving)
     source_rows = np.concatenate([np.full(len(d.driving), d.source.sources[0]) for d in draws])
     driving = torch.cat([d.driver.images[d.driving] for d in draws])
-    return ReenactedSet(torch.cat(parts), torch.cat(targets), collection.images[source_rows], driving, source_rows,
-                        np.concatenate([d.driving for d in draws]))
+    return ReenactedSet(
+        torch.cat(parts),
+        torch.cat(targets),
+        collection.images[source_rows],
+        driving,
+        source_rows,
+        np.concatenate([d.driving for d in draws]),
+    )
 
 
 def compare_with_truth(result: ReenactedSet) -> dict[str, dict[str, float]]:
     """SSIM and L1 against the rendered ground truth: the model, the unchanged source frame, the driving frame."""
     out: dict[str, dict[str, float]] = {}
     for name, metric in (("ssim", ssim), ("l1", l1)):
-        out[name] = {"model": float(metric(result.reenacted, result.target).mean()),
-                     "source": float(metric(result.source, result.target).mean()),
-                     "driving": float(metric(result.driving, result.target).mean())}
+        out[name] = {
+            "model": float(metric(result.reenacted, result.target).mean()),
+            "source": float(metric(result.source, result.target).mean()),
+            "driving": float(metric(result.driving, result.target).mean()),
+        }
     return out

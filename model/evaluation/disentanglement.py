@@ -43,8 +43,16 @@ class RetrievalResult:
     scale: np.ndarray  # (P,) each parameter's std over the valid frames (1 where constant)
 
 
-def retrieval(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, queries: np.ndarray, *, k: int,
-              rng: np.random.Generator, candidates: np.ndarray | None = None) -> RetrievalResult:
+def retrieval(
+    codes: np.ndarray,
+    values: np.ndarray,
+    identities: np.ndarray,
+    queries: np.ndarray,
+    *,
+    k: int,
+    rng: np.random.Generator,
+    candidates: np.ndarray | None = None,
+) -> RetrievalResult:
     """Top-k retrieval among other identities. codes: (N, D) unit rows; values: (N, P) pose values, NaN rows are
     neither queries nor hits; identities: (N,); queries: rows to query; candidates: (N,) bool, rows allowed as
     hits (default all)."""
@@ -71,10 +79,12 @@ def retrieval(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, que
     assert n == len(values) == len(identities)
     if not kept:
         return RetrievalResult(np.zeros(0, int), np.zeros((0, k), int), {}, {}, scale)
-    errors = {name: np.mean(store, axis=0) for name, store in (("model", model), ("random", random),
-                                                                ("oracle", oracle))}
-    return RetrievalResult(np.array(kept), np.stack(hits), errors,
-                           {name: float((e / scale).mean()) for name, e in errors.items()}, scale)
+    errors = {
+        name: np.mean(store, axis=0) for name, store in (("model", model), ("random", random), ("oracle", oracle))
+    }
+    return RetrievalResult(
+        np.array(kept), np.stack(hits), errors, {name: float((e / scale).mean()) for name, e in errors.items()}, scale
+    )
 
 
 def gap_closed(found: RetrievalResult, columns: list[int] | None = None) -> np.ndarray | float:
@@ -91,8 +101,9 @@ def gap_closed(found: RetrievalResult, columns: list[int] | None = None) -> np.n
     return gap if columns is None else float(gap)
 
 
-def leakage(codes: np.ndarray, values: np.ndarray, identities: np.ndarray, videos: np.ndarray, queries: np.ndarray,
-            *, k: int) -> LeakageResult:
+def leakage(
+    codes: np.ndarray, values: np.ndarray, identities: np.ndarray, videos: np.ndarray, queries: np.ndarray, *, k: int
+) -> LeakageResult:
     """Share of the unfiltered top-k with the query's identity (its own video left out), beside chance and the
     oracle (module docstring)."""
     scale = _scale(values)
@@ -128,15 +139,30 @@ def _ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, alphas: tuple[fl
     splits = min(folds, len(set(groups)))
     best = alphas[0]
     if splits >= 2:
-        scores = [cross_val_score(make_pipeline(StandardScaler(), Ridge(alpha=a)), x, y, groups=groups,
-                                  cv=GroupKFold(n_splits=splits)).mean() for a in alphas]
+        scores = [
+            cross_val_score(
+                make_pipeline(StandardScaler(), Ridge(alpha=a)), x, y, groups=groups, cv=GroupKFold(n_splits=splits)
+            ).mean()
+            for a in alphas
+        ]
         best = alphas[int(np.argmax(scores))]
     return make_pipeline(StandardScaler(), Ridge(alpha=best)).fit(x, y)
 
 
-def probes(features: dict[str, np.ndarray], poses: np.ndarray, pose_names: tuple[str, ...], identities: np.ndarray,
-           videos: np.ndarray, *, alphas: tuple[float, ...], folds: int, test_fraction: float, c: float,
-           max_iter: int, rng: np.random.Generator) -> dict[str, object]:
+def probes(
+    features: dict[str, np.ndarray],
+    poses: np.ndarray,
+    pose_names: tuple[str, ...],
+    identities: np.ndarray,
+    videos: np.ndarray,
+    *,
+    alphas: tuple[float, ...],
+    folds: int,
+    test_fraction: float,
+    c: float,
+    max_iter: int,
+    rng: np.random.Generator,
+) -> dict[str, object]:
     """Linear probes of pose and identity from each feature set (`features`: name -> (N, F)); module docstring."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import r2_score

@@ -109,11 +109,17 @@ class _Judge:
         self.progress = progress
         self._cache: dict[tuple[str, int, bool], lm.FaceMeasure | None] = {}
 
-    def frames(self, collection: EvalCollection, rows: np.ndarray, *, descriptor: bool = False
-               ) -> list[lm.FaceMeasure | None]:
+    def frames(
+        self, collection: EvalCollection, rows: np.ndarray, *, descriptor: bool = False
+    ) -> list[lm.FaceMeasure | None]:
         out = []
-        for row in tqdm(rows, unit="frame", desc=f"landmarks {collection.name}", leave=False,
-                        disable=not self.progress or len(rows) < 100):
+        for row in tqdm(
+            rows,
+            unit="frame",
+            desc=f"landmarks {collection.name}",
+            leave=False,
+            disable=not self.progress or len(rows) < 100,
+        ):
             key = (collection.name, int(row), descriptor)
             if key not in self._cache:
                 self._cache[key] = self.model.measure(to_images(collection.images[row]), descriptor=descriptor)
@@ -124,9 +130,16 @@ class _Judge:
         return lm.measure_images(self.model, to_images(images), descriptor=descriptor)
 
 
-def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: EvaluationSettings, *,
-             inception: FIDInception | None = None, landmarks: lm.LandmarkModel | None = None,
-             renderer: str | None = None, progress: bool = True) -> Evaluation:
+def evaluate(
+    model: DAEGAN,
+    collections: list[EvalCollection],
+    settings: EvaluationSettings,
+    *,
+    inception: FIDInception | None = None,
+    landmarks: lm.LandmarkModel | None = None,
+    renderer: str | None = None,
+    progress: bool = True,
+) -> Evaluation:
     """Evaluate `model` on `collections` (module docstring). `landmarks` None loads dlib when a real collection
     needs it (and notes why not when it cannot); `inception` None leaves FID out, saying so."""
     renderer = renderer or model.default_renderer
@@ -142,22 +155,42 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
     results: dict[str, CollectionResult] = {}
     drawn: dict[str, Drawn] = {}
     for collection in tqdm(collections, unit="collection", desc="evaluate", disable=not progress):
-        described = dict(kind="synthvox" if collection.labelled else "real", root=str(collection.root),
-                         synthvox_seed=collection.synth_seed, frame_size=collection.frame_size,
-                         frames=len(collection.frames), identities=int(collection.frames["identity"].nunique()),
-                         videos=len(set(collection.videos)), training=training_status(record, collection))
-        draws = protocol.draw_videos(collection, num_videos=settings.num_videos, num_driving=settings.num_driving,
-                                     num_sources=num_sources, rng=analysis_rng(settings, "protocol", collection.name))
+        described = dict(
+            kind="synthvox" if collection.labelled else "real",
+            root=str(collection.root),
+            synthvox_seed=collection.synth_seed,
+            frame_size=collection.frame_size,
+            frames=len(collection.frames),
+            identities=int(collection.frames["identity"].nunique()),
+            videos=len(set(collection.videos)),
+            training=training_status(record, collection),
+        )
+        draws = protocol.draw_videos(
+            collection,
+            num_videos=settings.num_videos,
+            num_driving=settings.num_driving,
+            num_sources=num_sources,
+            rng=analysis_rng(settings, "protocol", collection.name),
+        )
         if not draws:
             results[collection.name] = CollectionResult(
-                **described, protocol=ProtocolSkipped("no video has two frames or more"))
+                **described, protocol=ProtocolSkipped("no video has two frames or more")
+            )
             continue
         same = protocol.reenact_draws(model, collection, draws, renderer=renderer, progress=progress)
         pool = [collection] if collection.labelled else collections
-        cross_draws = cross_identity.draw_drivers(collection, draws, pool, num_driving=settings.num_driving,
-                                                  rng=analysis_rng(settings, "cross", collection.name))
-        cross = (cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
-                 if cross_draws else None)
+        cross_draws = cross_identity.draw_drivers(
+            collection,
+            draws,
+            pool,
+            num_driving=settings.num_driving,
+            rng=analysis_rng(settings, "cross", collection.name),
+        )
+        cross = (
+            cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
+            if cross_draws
+            else None
+        )
         judged: LandmarkScores | None = None
         cross_result: CrossIdentityResult | CrossIdentityJudged | None = None
         analyses: dict[str, object] = {}
@@ -166,29 +199,43 @@ def evaluate(model: DAEGAN, collections: list[EvalCollection], settings: Evaluat
             if cross is not None:
                 boxes = expression.region_boxes(collection, cross_draws, model.size)
                 truth = cross_identity.compare_with_truth(cross)
-                cross_result = CrossIdentityResult(len(cross_draws), len(cross.reenacted),
-                                                   Baselines(**truth["ssim"]), Baselines(**truth["l1"]),
-                                                   expression.region_l1(cross, boxes))
+                cross_result = CrossIdentityResult(
+                    len(cross_draws),
+                    len(cross.reenacted),
+                    Baselines(**truth["ssim"]),
+                    Baselines(**truth["l1"]),
+                    expression.region_l1(cross, boxes),
+                )
             analyses, retrieval = _disentanglement(model, collection, codes[collection.name], settings)
         elif judge is not None:
             judged = _landmark_scores(judge, collection, same)
             if cross is not None:
                 reference = (judged.csim.same_person, judged.csim.same_person_pairs)
-                cross_result = CrossIdentityJudged(len(cross_draws), len(cross.reenacted),
-                                                   sorted({d.driver.name for d in cross_draws}),
-                                                   _landmark_cross(judge, collection, cross, reference))
+                cross_result = CrossIdentityJudged(
+                    len(cross_draws),
+                    len(cross.reenacted),
+                    sorted({d.driver.name for d in cross_draws}),
+                    _landmark_cross(judge, collection, cross, reference),
+                )
             analyses["retrieval"], retrieval = _real_retrieval(judge, collection, collections, codes, settings)
         fid_value, fid_note = _fid(inception, same)
-        protocol_result = ProtocolResult(**protocol.protocol_counts(draws), **protocol.compare(same), fid=fid_value,
-                                         fid_note=fid_note, judged=judged)
-        results[collection.name] = CollectionResult(**described, protocol=protocol_result,
-                                                    cross_identity=cross_result, **analyses)
+        protocol_result = ProtocolResult(
+            **protocol.protocol_counts(draws), **protocol.compare(same), fid=fid_value, fid_note=fid_note, judged=judged
+        )
+        results[collection.name] = CollectionResult(
+            **described, protocol=protocol_result, cross_identity=cross_result, **analyses
+        )
         drawn[collection.name] = Drawn(draws, [c.name for c in pool], retrieval)
-    metrics = Metrics(renderer=renderer, num_sources=num_sources,
-                      fid="computed" if inception is not None else FID_MISSING,
-                      landmarks=judge_note or ("dlib 68-point landmarks and face recognition"
-                                               if judge else "not needed (labelled frames only)"),
-                      trained_on=_record_summary(record), collections=results, summary=summarise(results))
+    metrics = Metrics(
+        renderer=renderer,
+        num_sources=num_sources,
+        fid="computed" if inception is not None else FID_MISSING,
+        landmarks=judge_note
+        or ("dlib 68-point landmarks and face recognition" if judge else "not needed (labelled frames only)"),
+        trained_on=_record_summary(record),
+        collections=results,
+        summary=summarise(results),
+    )
     return Evaluation(metrics, drawn)
 
 
@@ -196,8 +243,13 @@ def _record_summary(record: TrainingRecord | None) -> TrainedOn | None:
     """What the checkpoint says it trained on, in counts (the identities themselves stay in the checkpoint)."""
     if record is None:
         return None
-    return TrainedOn(record.complete, [TrainedOnCollection(c.name, c.path, c.synthvox_seed, len(c.trained),
-                                                           len(c.held_out)) for c in record.collections])
+    return TrainedOn(
+        record.complete,
+        [
+            TrainedOnCollection(c.name, c.path, c.synthvox_seed, len(c.trained), len(c.held_out))
+            for c in record.collections
+        ],
+    )
 
 
 def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> tuple[float | None, str | None]:
@@ -218,8 +270,9 @@ def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.R
     return lm.reenactment_scores(driving, source, reenacted, same_person=lm.csim(source, driving))
 
 
-def _landmark_cross(judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet,
-                    same_person: tuple[float, int]) -> LandmarkScores:
+def _landmark_cross(
+    judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet, same_person: tuple[float, int]
+) -> LandmarkScores:
     """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD),
     two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM)."""
     driving = judge.images(cross.driving, descriptor=True)
@@ -234,45 +287,66 @@ def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> 
     return np.sort(rng.choice(n, size=min(settings.max_queries, n), replace=False))
 
 
-def _retrieval_section(found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int,
-                       **judged: object) -> RetrievalSection:
+def _retrieval_section(
+    found: disentanglement.RetrievalResult, columns: tuple[str, ...], k: int, **judged: object
+) -> RetrievalSection:
     """The retrieval figures of `found` by parameter name; `judged`: dlib's share on real collections."""
     if not found.errors:
         return RetrievalSection(k=k, queries=0, parameters=list(columns), note="no query has k candidates", **judged)
     per_parameter = np.asarray(disentanglement.gap_closed(found))  # (P,)
     return RetrievalSection(
-        k=k, queries=len(found.queries), parameters=list(columns),
+        k=k,
+        queries=len(found.queries),
+        parameters=list(columns),
         error={name: dict(zip(columns, map(float, e))) for name, e in found.errors.items()},
-        normalised=found.normalised, gap_closed=dict(zip(columns, map(float, per_parameter))),
+        normalised=found.normalised,
+        gap_closed=dict(zip(columns, map(float, per_parameter))),
         gap_closed_normalised=float(disentanglement.gap_closed(found, list(range(len(columns))))),
         gap_closed_pose_and_mouth=float(disentanglement.gap_closed(found, [columns.index(c) for c in POSE_AND_MOUTH])),
-        **judged)
+        **judged,
+    )
 
 
-def _disentanglement(model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings
-                     ) -> tuple[dict[str, object], RetrievalDraw]:
+def _disentanglement(
+    model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings
+) -> tuple[dict[str, object], RetrievalDraw]:
     """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field, and
     the retrieval's draw."""
     rng = analysis_rng(settings, "retrieval", collection.name)
     poses, identities, videos = collection.poses, collection.identities, collection.videos
     queries = _queries(len(codes), settings, rng)
     found = disentanglement.retrieval(codes, poses, identities, queries, k=settings.k, rng=rng)
-    out: dict[str, object] = {"retrieval": _retrieval_section(found, POSE_COLUMNS, settings.k),
-                              "leakage": disentanglement.leakage(codes, poses, identities, videos, queries,
-                                                                 k=settings.k)}
+    out: dict[str, object] = {
+        "retrieval": _retrieval_section(found, POSE_COLUMNS, settings.k),
+        "leakage": disentanglement.leakage(codes, poses, identities, videos, queries, k=settings.k),
+    }
     faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
     face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
-    out["probes"] = ProbeResult(**disentanglement.probes(
-        {"pose_code": codes, "face": face_features}, poses, POSE_COLUMNS, identities, videos,
-        alphas=settings.probe_alphas, folds=settings.probe_folds, test_fraction=settings.probe_test_fraction,
-        c=settings.probe_c,
-        max_iter=settings.probe_max_iter, rng=analysis_rng(settings, "probes", collection.name)))
+    out["probes"] = ProbeResult(
+        **disentanglement.probes(
+            {"pose_code": codes, "face": face_features},
+            poses,
+            POSE_COLUMNS,
+            identities,
+            videos,
+            alphas=settings.probe_alphas,
+            folds=settings.probe_folds,
+            test_fraction=settings.probe_test_fraction,
+            c=settings.probe_c,
+            max_iter=settings.probe_max_iter,
+            rng=analysis_rng(settings, "probes", collection.name),
+        )
+    )
     return out, RetrievalDraw([collection.name], found, poses, judge="")
 
 
-def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list[EvalCollection],
-                    codes: dict[str, np.ndarray], settings: EvaluationSettings
-                    ) -> tuple[RetrievalSection, RetrievalDraw | None]:
+def _real_retrieval(
+    judge: _Judge,
+    collection: EvalCollection,
+    collections: list[EvalCollection],
+    codes: dict[str, np.ndarray],
+    settings: EvaluationSettings,
+) -> tuple[RetrievalSection, RetrievalDraw | None]:
     """Queries from `collection`, hits among every other identity of every collection, judged by dlib; and the
     retrieval's draw (None: no other identity)."""
     rng = analysis_rng(settings, "retrieval", collection.name)
@@ -289,13 +363,16 @@ def _real_retrieval(judge: _Judge, collection: EvalCollection, collections: list
     values[measured] = lm.pose_values(judge.frames(collection, measured))
     offset = own
     for c in others:
-        values[offset:offset + len(c.frames)] = lm.pose_values(judge.frames(c, np.arange(len(c.frames))))
+        values[offset : offset + len(c.frames)] = lm.pose_values(judge.frames(c, np.arange(len(c.frames))))
         offset += len(c.frames)
     found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng)
     section = _retrieval_section(
-        found, lm.MEASURE_COLUMNS, settings.k, judge="dlib",
+        found,
+        lm.MEASURE_COLUMNS,
+        settings.k,
+        judge="dlib",
         faces_found_queries=float(np.mean(~np.isnan(values[queries, 0]))),
-        candidates=int((~np.isnan(values[own if not several else 0:, 0])).sum()),
-        candidates_from=sorted({c.name for c in others} | ({collection.name} if several else set())))
+        candidates=int((~np.isnan(values[own if not several else 0 :, 0])).sum()),
+        candidates_from=sorted({c.name for c in others} | ({collection.name} if several else set())),
+    )
     return section, RetrievalDraw([collection.name, *(c.name for c in others)], found, values, judge="dlib")
-

@@ -54,8 +54,10 @@ def region_boxes(collection: EvalCollection, draws: list[CrossDraw], size: int) 
         mouth[:, mouth_at] = 1.0
         both = mouth.copy()
         both[:, eyes_at] = 1.0
-        renders = [images_to_frames(collection.render_truth(str(source["identity"]), str(source["video"]), poses), size)
-                   for poses in (neutral, mouth, both)]
+        renders = [
+            images_to_frames(collection.render_truth(str(source["identity"]), str(source["video"]), poses), size)
+            for poses in (neutral, mouth, both)
+        ]
         boxes["mouth"].append(_boxes(renders[0], renders[1]))
         boxes["eyes"].append(_boxes(renders[1], renders[2]))
     return {name: np.concatenate(parts) if parts else np.zeros((0, 4), int) for name, parts in boxes.items()}
@@ -69,16 +71,27 @@ def _boxes(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     for i, mask in enumerate(changed):
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
         if len(rows):
-            out[i] = (max(rows[0] - REGION_MARGIN, 0), min(rows[-1] + 1 + REGION_MARGIN, size),
-                      max(cols[0] - REGION_MARGIN, 0), min(cols[-1] + 1 + REGION_MARGIN, size))
+            out[i] = (
+                max(rows[0] - REGION_MARGIN, 0),
+                min(rows[-1] + 1 + REGION_MARGIN, size),
+                max(cols[0] - REGION_MARGIN, 0),
+                min(cols[-1] + 1 + REGION_MARGIN, size),
+            )
     return out
 
 
 def region_l1(result: ReenactedSet, boxes: dict[str, np.ndarray]) -> dict[str, RegionL1]:
     """Mean L1 against the ground truth inside each region: the reenactment, the unchanged source frame and the
     driving frame; with the number of pairs each region counts."""
-    images = {key: t.detach().float().cpu() for key, t in (("model", result.reenacted), ("source", result.source),
-                                                             ("driving", result.driving), ("truth", result.target))}
+    images = {
+        key: t.detach().float().cpu()
+        for key, t in (
+            ("model", result.reenacted),
+            ("source", result.source),
+            ("driving", result.driving),
+            ("truth", result.target),
+        )
+    }
     out: dict[str, RegionL1] = {}
     for name, rows in boxes.items():
         assert len(rows) == len(result.reenacted), (len(rows), len(result.reenacted))

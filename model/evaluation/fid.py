@@ -61,12 +61,15 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv2d(in_dim, pool_dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class InceptionB(nn.Module):
@@ -78,11 +81,14 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, stride=2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([
-            self.branch3x3(x),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            F.max_pool2d(x, kernel_size=3, stride=2),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, kernel_size=3, stride=2),
+            ],
+            1,
+        )
 
 
 class InceptionC(nn.Module):
@@ -102,15 +108,23 @@ class InceptionC(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         double = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4,
-                      self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             double = layer(double)
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
-            double,
-            self.branch_pool(_avg_pool(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x))),
+                double,
+                self.branch_pool(_avg_pool(x)),
+            ],
+            1,
+        )
 
 
 class InceptionD(nn.Module):
@@ -146,12 +160,15 @@ class InceptionE(nn.Module):
         three = self.branch3x3_1(x)
         double = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1) if self.max_pool else _avg_pool(x)
-        return torch.cat([
-            self.branch1x1(x),
-            torch.cat([self.branch3x3_2a(three), self.branch3x3_2b(three)], 1),
-            torch.cat([self.branch3x3dbl_3a(double), self.branch3x3dbl_3b(double)], 1),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                torch.cat([self.branch3x3_2a(three), self.branch3x3_2b(three)], 1),
+                torch.cat([self.branch3x3dbl_3a(double), self.branch3x3dbl_3b(double)], 1),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInception(nn.Module):
@@ -183,8 +200,19 @@ class FIDInception(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (N, 64, 73, 73)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))  # (N, 192, 71, 71)
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (N, 192, 35, 35)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
-                      self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+        for block in (
+            self.Mixed_5b,
+            self.Mixed_5c,
+            self.Mixed_5d,
+            self.Mixed_6a,
+            self.Mixed_6b,
+            self.Mixed_6c,
+            self.Mixed_6d,
+            self.Mixed_6e,
+            self.Mixed_7a,
+            self.Mixed_7b,
+            self.Mixed_7c,
+        ):
             x = block(x)  # ... (N, 2048, 8, 8)
         return x.mean(dim=(2, 3))  # (N, 2048): pool3
 
@@ -213,8 +241,11 @@ def load_inception(path: str | Path, device: torch.device = torch.device("cpu"))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
         first = (missing or unexpected or wrong)[0]
-        raise DataError(path, f"not the FID Inception weights ({len(missing)} missing, {len(unexpected)} unexpected, "
-                              f"{len(wrong)} misshapen tensors, e.g. {first})")
+        raise DataError(
+            path,
+            f"not the FID Inception weights ({len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(wrong)} misshapen tensors, e.g. {first})",
+        )
     network.load_state_dict(state, strict=False)
     return network.to(device).eval()
 
@@ -223,8 +254,10 @@ def load_inception(path: str | Path, device: torch.device = torch.device("cpu"))
 def inception_features(network: FIDInception, img: torch.Tensor, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Pool3 features `(N, 2048)` float64 of images `(N, 3, H, W)` in [-1, 1]."""
     device = next(network.parameters()).device
-    parts = [network(img[i:i + batch_size].to(device, torch.float32)).double().cpu()
-             for i in range(0, len(img), batch_size)]
+    parts = [
+        network(img[i : i + batch_size].to(device, torch.float32)).double().cpu()
+        for i in range(0, len(img), batch_size)
+    ]
     return torch.cat(parts).numpy()
 
 
@@ -254,5 +287,6 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def fid(network: FIDInception, real: torch.Tensor, fake: torch.Tensor) -> float:
     """FID between two sets of images `(N, 3, H, W)` in [-1, 1]: lower is closer."""
-    return frechet_distance(*feature_statistics(inception_features(network, real)),
-                            *feature_statistics(inception_features(network, fake)))
+    return frechet_distance(
+        *feature_statistics(inception_features(network, real)), *feature_statistics(inception_features(network, fake))
+    )

@@ -65,8 +65,9 @@ class EvalCollection:
     @property
     def videos(self) -> np.ndarray:
         """(N,) video of each row, unique across identities and collections."""
-        return (self.name + "/" + self.frames["identity"].astype(str) + "/" + self.frames["video"].astype(str)
-                ).to_numpy()
+        return (
+            self.name + "/" + self.frames["identity"].astype(str) + "/" + self.frames["video"].astype(str)
+        ).to_numpy()
 
     @cached_property
     def recipe(self) -> Recipe:
@@ -81,13 +82,28 @@ class EvalCollection:
         number, video_number = identity_index(identity), video_index(video)
         if number is None or video_number is None:
             raise DataError(self.root / identity / video, "not a SynthVox video folder (svNNNN/vNN): no ground truth")
-        return np.stack([self.recipe.render(number, video_number, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))),
-                                            self.frame_size) for p in poses])
+        return np.stack(
+            [
+                self.recipe.render(
+                    number, video_number, Pose(**dict(zip(POSE_COLUMNS, map(float, p)))), self.frame_size
+                )
+                for p in poses
+            ]
+        )
 
 
-def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int, seed: int, name: str | None = None,
-                    training: TrainingRecord | None = None, held_out_only: bool = False,
-                    progress: bool = True) -> EvalCollection:
+def load_collection(
+    root: str | Path,
+    *,
+    size: int,
+    fps: float,
+    max_frames: int,
+    seed: int,
+    name: str | None = None,
+    training: TrainingRecord | None = None,
+    held_out_only: bool = False,
+    progress: bool = True,
+) -> EvalCollection:
     """Read `root` for evaluation at the model's frame side `size` (module docstring); `DataError` on bad input.
     With `held_out_only`, the identities `training` (the checkpoint's record) trained on are left out when some,
     not all, of the collection's are."""
@@ -102,8 +118,17 @@ def load_collection(root: str | Path, *, size: int, fps: float, max_frames: int,
     collection = EvalCollection(name, root, table, torch.zeros(0), seed_of_synth, first.shape[0], left_out)
     if collection.labelled:
         _check_renders(collection, first)  # before the long read: bad input fails at once
-    raw = [load_frame(p, f) for p, f in tqdm(zip(table["path"], table["frame"]), total=len(table), unit="frame",
-                                               desc=f"reading {name}", disable=not progress, leave=False)]
+    raw = [
+        load_frame(p, f)
+        for p, f in tqdm(
+            zip(table["path"], table["frame"]),
+            total=len(table),
+            unit="frame",
+            desc=f"reading {name}",
+            disable=not progress,
+            leave=False,
+        )
+    ]
     collection.images = images_to_frames(raw, size)  # (N, 3, S, S)
     return collection
 
@@ -115,16 +140,18 @@ def _labelled_seed(root: Path, table: pd.DataFrame) -> int | None:
         return None
     missing = [c for c in POSE_COLUMNS if c not in table.columns]
     if missing:
-        raise DataError(labels, f"no pose columns {', '.join(missing)}: the ground-truth metrics need SynthVox "
-                                "labels (yaw, pitch, roll, mouth_open, smile, blink, brow_raise)")
+        raise DataError(
+            labels,
+            f"no pose columns {', '.join(missing)}: the ground-truth metrics need SynthVox "
+            "labels (yaw, pitch, roll, mouth_open, smile, blink, brow_raise)",
+        )
     unlabelled = int(table[list(POSE_COLUMNS)].isna().any(axis=1).sum())
     if unlabelled:
         raise DataError(labels, f"{unlabelled} frames have no pose label")
     return Recipe.read(root / RECIPE_FILE).seed
 
 
-def _seen_in_training(table: pd.DataFrame, synth_seed: int | None, training: TrainingRecord | None
-                      ) -> tuple[str, ...]:
+def _seen_in_training(table: pd.DataFrame, synth_seed: int | None, training: TrainingRecord | None) -> tuple[str, ...]:
     """The identities of `table` that `training` trained on, when some but not all were; else none."""
     identities = sorted(set(table["identity"].astype(str)))
     seen = tuple(i for i in identities if training is not None and training.trained_as(i, synth_seed))
@@ -155,5 +182,8 @@ def _check_renders(collection: EvalCollection, first: np.ndarray) -> None:
         raise DataError(Path(row["path"]), f"frame is {first.shape[:2]}, its SynthVox render {truth.shape[:2]}")
     difference = float(np.abs(truth.astype(np.float64) - first).mean())
     if difference > RENDER_TOLERANCE:
-        raise DataError(Path(row["path"]), f"differs from its SynthVox re-render by {difference:.1f} levels on "
-                                           f"average: {RECIPE_FILE} or {LABELS_FILE} do not belong to these frames")
+        raise DataError(
+            Path(row["path"]),
+            f"differs from its SynthVox re-render by {difference:.1f} levels on "
+            f"average: {RECIPE_FILE} or {LABELS_FILE} do not belong to these frames",
+        )

@@ -133,8 +133,16 @@ def head_pose(landmarks: np.ndarray, width: int, height: int) -> tuple[float, fl
     depth = width * span_model / span_image
     nose = image_points[0]
     guess_t = np.array([(nose[0] - width / 2) * depth / width, (nose[1] - height / 2) * depth / width, depth])
-    ok, rvec, _ = cv2.solvePnP(object_points, image_points, camera, np.zeros(4), np.zeros(3), guess_t,
-                               useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    ok, rvec, _ = cv2.solvePnP(
+        object_points,
+        image_points,
+        camera,
+        np.zeros(4),
+        np.zeros(3),
+        guess_t,
+        useExtrinsicGuess=True,
+        flags=cv2.SOLVEPNP_ITERATIVE,
+    )
     if not ok:
         return (float("nan"),) * 3
     rotation, _ = cv2.Rodrigues(rvec)
@@ -164,8 +172,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def measure_images(model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False
-                   ) -> list[FaceMeasure | None]:
+def measure_images(model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False) -> list[FaceMeasure | None]:
     """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)`."""
     return [model.measure(np.ascontiguousarray(img), descriptor=descriptor) for img in images]
 
@@ -195,20 +202,31 @@ def pose_values(measures: list[FaceMeasure | None]) -> np.ndarray:
 def akd(a: list[FaceMeasure | None], b: list[FaceMeasure | None]) -> tuple[float, int]:
     """Average keypoint distance: mean Euclidean distance in pixels between the 68 corresponding landmarks of each
     pair, averaged over the pairs where both faces were found; (NaN, 0) when none was."""
-    distances = [np.linalg.norm(x.landmarks - y.landmarks, axis=1).mean() for x, y in zip(a, b, strict=True)
-                 if x is not None and y is not None]
+    distances = [
+        np.linalg.norm(x.landmarks - y.landmarks, axis=1).mean()
+        for x, y in zip(a, b, strict=True)
+        if x is not None and y is not None
+    ]
     return (float(np.mean(distances)), len(distances)) if distances else (float("nan"), 0)
 
 
 def csim(a: list[FaceMeasure | None], b: list[FaceMeasure | None]) -> tuple[float, int]:
     """Mean cosine similarity of the face-recognition descriptors of each pair where both faces were found."""
-    sims = [cosine(x.descriptor, y.descriptor) for x, y in zip(a, b, strict=True)
-            if x is not None and y is not None and x.descriptor is not None and y.descriptor is not None]
+    sims = [
+        cosine(x.descriptor, y.descriptor)
+        for x, y in zip(a, b, strict=True)
+        if x is not None and y is not None and x.descriptor is not None and y.descriptor is not None
+    ]
     return (float(np.mean(sims)), len(sims)) if sims else (float("nan"), 0)
 
 
-def reenactment_scores(driving: list[FaceMeasure | None], source: list[FaceMeasure | None],
-                       reenacted: list[FaceMeasure | None], *, same_person: tuple[float, int]) -> LandmarkScores:
+def reenactment_scores(
+    driving: list[FaceMeasure | None],
+    source: list[FaceMeasure | None],
+    reenacted: list[FaceMeasure | None],
+    *,
+    same_person: tuple[float, int],
+) -> LandmarkScores:
     """dlib's verdict on row-aligned (driving frame, source frame, reenactment) triples: faces detected, the
     missing-face rate (of the reenactments, and of the unchanged source frames as baseline), AKD to the driver of
     the reenactment and of the source frame over the same pairs (all three faces found; the source frame's also
@@ -228,5 +246,11 @@ def reenactment_scores(driving: list[FaceMeasure | None], source: list[FaceMeasu
         FacesDetected(detected_share(reenacted), detected_share(driving), detected_share(source)),
         MissingFaceRate(missing_face_rate(driving, reenacted), missing_face_rate(driving, source)),
         AKDScores(akd_model, akd_source, pairs, akd_source_all, source_pairs),
-        CSIMScores(csim_model, csim_pairs, reference, reference_pairs,
-                   csim_model / reference if reference > 0 else float("nan")))
+        CSIMScores(
+            csim_model,
+            csim_pairs,
+            reference,
+            reference_pairs,
+            csim_model / reference if reference > 0 else float("nan"),
+        ),
+    )

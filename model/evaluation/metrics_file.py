@@ -77,8 +77,12 @@ class MetricsFile(JSONResult):
     definitions: dict[str, str]  # metric -> meaning (`report.METRIC_DEFINITIONS` when written)
 
     def to_json(self) -> dict[str, object]:
-        return {**self.header.to_json(), **self.metrics.to_json(), "pictures": self.pictures,
-                "definitions": self.definitions}
+        return {
+            **self.header.to_json(),
+            **self.metrics.to_json(),
+            "pictures": self.pictures,
+            "definitions": self.definitions,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:

@@ -23,23 +23,36 @@ BAR_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (
 BAR_PANEL = (300, 150)  # width, height of one bar-chart panel's plotting area
 
 
-def tensor_grid(rows: Sequence[Sequence[torch.Tensor | None]], *, row_labels: Sequence[str] = (),
-                column_labels: Sequence[str] = (), cell: int = 96) -> Image.Image:
+def tensor_grid(
+    rows: Sequence[Sequence[torch.Tensor | None]],
+    *,
+    row_labels: Sequence[str] = (),
+    column_labels: Sequence[str] = (),
+    cell: int = 96,
+) -> Image.Image:
     """A grid of single images `(3, S, S)` in [-1, 1] (None leaves a cell blank), labelled along the top and left."""
     tiles = [[None if img is None else to_images(img) for img in row] for row in rows]
     return image_grid(tiles, tile_size=cell, gutter=GUTTER, column_labels=column_labels, row_labels=row_labels)
 
 
-def retrieval_grid(queries: torch.Tensor, hits: torch.Tensor, *, row_labels: Sequence[str] = (),
-                   cell: int = 96) -> Image.Image:
+def retrieval_grid(
+    queries: torch.Tensor, hits: torch.Tensor, *, row_labels: Sequence[str] = (), cell: int = 96
+) -> Image.Image:
     """Fig. 8: each row a query `(Q, 3, S, S)` then its top-k hits `(Q, k, 3, S, S)`, best first."""
     rows = [[queries[q], None, *hits[q]] for q in range(len(queries))]
     labels = ["query", "", *(f"hit {i + 1}" for i in range(hits.shape[1]))]
     return tensor_grid(rows, row_labels=row_labels, column_labels=labels, cell=cell)
 
 
-def disentangling_picture(frames: torch.Tensor, face_flow: torch.Tensor, faces: torch.Tensor, pose_flow: torch.Tensor,
-                          reconstruction: torch.Tensor, *, cell: int = 96) -> Image.Image:
+def disentangling_picture(
+    frames: torch.Tensor,
+    face_flow: torch.Tensor,
+    faces: torch.Tensor,
+    pose_flow: torch.Tensor,
+    reconstruction: torch.Tensor,
+    *,
+    cell: int = 96,
+) -> Image.Image:
     """Fig. 7 for N frames of one video, one column each: the frame, F's displacement field, the embedded face from
     that frame alone, P's warp T^-1, and the frame rebuilt from the video's embedded face (eq. 2)."""
     rows = [list(frames), list(face_flow), list(faces), list(pose_flow), list(reconstruction)]
@@ -47,8 +60,9 @@ def disentangling_picture(frames: torch.Tensor, face_flow: torch.Tensor, faces: 
     return tensor_grid(rows, row_labels=labels, cell=cell)
 
 
-def reenactment_grid(sources: torch.Tensor, drivers: torch.Tensor, reenacted: torch.Tensor, *,
-                     cell: int = 96) -> Image.Image:
+def reenactment_grid(
+    sources: torch.Tensor, drivers: torch.Tensor, reenacted: torch.Tensor, *, cell: int = 96
+) -> Image.Image:
     """Figs. 1 and 5: drivers `(D, 3, S, S)` across the top, sources `(R, 3, S, S)` down the side, and in each cell
     the source's face in the driver's pose `(R, D, 3, S, S)`."""
     rows = [[None, None, *drivers]]

@@ -48,8 +48,9 @@ class ReenactedSet:
     driving_rows: np.ndarray  # (N,) row of the driving frame
 
 
-def draw_videos(collection: EvalCollection, *, num_videos: int, num_driving: int, num_sources: int,
-                rng: np.random.Generator) -> list[VideoDraw]:
+def draw_videos(
+    collection: EvalCollection, *, num_videos: int, num_driving: int, num_sources: int, rng: np.random.Generator
+) -> list[VideoDraw]:
     """Pick the protocol's videos and, in each, its driving and source frames (module docstring)."""
     videos = collection.videos
     names = sorted(set(videos))
@@ -66,8 +67,9 @@ def draw_videos(collection: EvalCollection, *, num_videos: int, num_driving: int
     return draws
 
 
-def reenact_draws(model: DAEGAN, collection: EvalCollection, draws: list[VideoDraw], *, renderer: str,
-                  progress: bool = True) -> ReenactedSet:
+def reenact_draws(
+    model: DAEGAN, collection: EvalCollection, draws: list[VideoDraw], *, renderer: str, progress: bool = True
+) -> ReenactedSet:
     """Reenact every driving frame from its own video's sources (the same person)."""
     images = collection.images
     parts = []
@@ -77,8 +79,9 @@ def reenact_draws(model: DAEGAN, collection: EvalCollection, draws: list[VideoDr
     driving_rows = np.concatenate([d.driving for d in draws])
     source_rows = np.concatenate([np.full(len(d.driving), d.sources[0]) for d in draws])
     reenacted = torch.cat(parts)
-    return ReenactedSet(reenacted, images[driving_rows], images[source_rows], images[driving_rows], source_rows,
-                        driving_rows)
+    return ReenactedSet(
+        reenacted, images[driving_rows], images[source_rows], images[driving_rows], source_rows, driving_rows
+    )
 
 
 def compare(result: ReenactedSet) -> dict[str, float]:
@@ -95,6 +98,9 @@ def protocol_counts(draws: list[VideoDraw]) -> dict[str, object]:
     """How many videos and frames the protocol used (the report states them)."""
     driving = [len(d.driving) for d in draws]
     sources = [len(d.sources) for d in draws]
-    return {"videos": len(draws), "driving_frames": int(sum(driving)),
-            "driving_per_video": [min(driving, default=0), max(driving, default=0)],
-            "sources_per_video": [min(sources, default=0), max(sources, default=0)]}
+    return {
+        "videos": len(draws),
+        "driving_frames": int(sum(driving)),
+        "driving_per_video": [min(driving, default=0), max(driving, default=0)],
+        "sources_per_video": [min(sources, default=0), max(sources, default=0)],
+    }

@@ -31,8 +31,9 @@ def training_status(record: TrainingRecord | None, collection: EvalCollection) -
     identities = sorted(set(collection.frames["identity"].astype(str)))
     left_out = list(collection.left_out)
     if record is None:
-        return TrainingStatus(UNKNOWN, f"{UNKNOWN} (the checkpoint does not say what it trained on)", len(identities),
-                              0, left_out, [])
+        return TrainingStatus(
+            UNKNOWN, f"{UNKNOWN} (the checkpoint does not say what it trained on)", len(identities), 0, left_out, []
+        )
     trained_as = {i: record.trained_as(i, collection.synth_seed) for i in identities + left_out}
     seen = sum(bool(trained_as[i]) for i in identities)
     names = sorted({n or "(no root)" for found in trained_as.values() for n in found})

@@ -238,8 +238,12 @@ class CrossIdentityJudged(JSONResult):
     TOLD_BY = "drivers_from"
 
     def to_json(self) -> dict[str, object]:
-        return {"videos": self.videos, "frames": self.frames, "drivers_from": self.drivers_from,
-                **self.judged.to_json()}
+        return {
+            "videos": self.videos,
+            "frames": self.frames,
+            "drivers_from": self.drivers_from,
+            **self.judged.to_json(),
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:

@@ -31,14 +31,27 @@ CHECKPOINT_KEYS = ("step", "stage", "trained_with")  # checkpoint metadata the r
 def checkpoint_header(path: Path, model: DAEGAN) -> CheckpointInfo:
     """Who was evaluated: file, hash, sizes and the training provenance the checkpoint carries."""
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return CheckpointInfo(str(path), digest, model.size, model.pose_dim,
-                          **{k: model.metadata[k] for k in CHECKPOINT_KEYS if k in model.metadata})
+    return CheckpointInfo(
+        str(path),
+        digest,
+        model.size,
+        model.pose_dim,
+        **{k: model.metadata[k] for k in CHECKPOINT_KEYS if k in model.metadata},
+    )
 
 
-def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: str | Path, *,
-                   settings: EvaluationSettings, inception_weights: str | Path | None = None,
-                   renderer: str | None = None, device: torch.device = torch.device("cpu"), command: str = "",
-                   progress: bool = True) -> tuple[Path, Evaluation]:
+def evaluate_files(
+    checkpoint: str | Path,
+    data_roots: list[str | Path],
+    out: str | Path,
+    *,
+    settings: EvaluationSettings,
+    inception_weights: str | Path | None = None,
+    renderer: str | None = None,
+    device: torch.device = torch.device("cpu"),
+    command: str = "",
+    progress: bool = True,
+) -> tuple[Path, Evaluation]:
     """Evaluate `checkpoint` on the collections `data_roots` into the folder `out`; returns report.md's path and
     the evaluation. Bad input (missing folders, half-labelled collections, unreadable weights) is a `DataError`
     raised before any long work starts."""
@@ -49,14 +62,29 @@ def evaluate_files(checkpoint: str | Path, data_roots: list[str | Path], out: st
     record = trained_on(model.metadata, source=checkpoint)
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
     names = unique_names([Path(r) for r in data_roots])
-    collections = [load_collection(root, size=model.size, fps=model.config.data.fps, max_frames=settings.max_frames,
-                                   seed=settings.seed, name=name, training=record,
-                                   held_out_only=settings.held_out_only, progress=progress)
-                   for root, name in zip(data_roots, names)]
+    collections = [
+        load_collection(
+            root,
+            size=model.size,
+            fps=model.config.data.fps,
+            max_frames=settings.max_frames,
+            seed=settings.seed,
+            name=name,
+            training=record,
+            held_out_only=settings.held_out_only,
+            progress=progress,
+        )
+        for root, name in zip(data_roots, names)
+    ]
     evaluation = evaluate(model, collections, settings, inception=inception, renderer=renderer, progress=progress)
     pictures = make_pictures(model, collections, evaluation, settings)
-    header = EvaluationHeader(__version__, checkpoint_header(checkpoint, model), settings,
-                              str(inception_weights) if inception_weights is not None else None, command)
+    header = EvaluationHeader(
+        __version__,
+        checkpoint_header(checkpoint, model),
+        settings,
+        str(inception_weights) if inception_weights is not None else None,
+        command,
+    )
     return write_report(evaluation.metrics, pictures, out, header=header), evaluation
 
 

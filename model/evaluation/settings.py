@@ -45,9 +45,22 @@ class EvaluationSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "probe_alphas", tuple(float(a) for a in self.probe_alphas))  # YAML gives a list
-        counts = ("num_videos", "num_driving", "max_frames", "k", "probe_folds", "max_queries", "probe_max_iter",
-                  "face_probe_size", "picture_queries", "picture_frames", "picture_sources", "picture_drivers",
-                  "picture_cell", "landmark_size")
+        counts = (
+            "num_videos",
+            "num_driving",
+            "max_frames",
+            "k",
+            "probe_folds",
+            "max_queries",
+            "probe_max_iter",
+            "face_probe_size",
+            "picture_queries",
+            "picture_frames",
+            "picture_sources",
+            "picture_drivers",
+            "picture_cell",
+            "landmark_size",
+        )
         for name in counts:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

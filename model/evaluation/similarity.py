@@ -22,8 +22,9 @@ SSIM_K = (0.01, 0.03)  # Wang et al.'s stabilising constants K1, K2
 
 def _check(a: torch.Tensor, b: torch.Tensor) -> None:
     if a.shape != b.shape or a.dim() != 4 or a.shape[1] != 3:
-        raise ValueError(f"expected two (N, 3, H, W) stacks of the same shape, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
+        raise ValueError(
+            f"expected two (N, 3, H, W) stacks of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -35,8 +36,7 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"SSIM needs images of at least {SSIM_WINDOW} pixels a side, got {tuple(a.shape[-2:])}")
     x = (a.detach().float().cpu().clamp(-1, 1) + 1) / 2  # [0, 1]
     y = (b.detach().float().cpu().clamp(-1, 1) + 1) / 2
-    return msssim_ssim(x, y, data_range=1.0, size_average=False, win_size=SSIM_WINDOW, win_sigma=SSIM_SIGMA,
-                       K=SSIM_K)
+    return msssim_ssim(x, y, data_range=1.0, size_average=False, win_size=SSIM_WINDOW, win_sigma=SSIM_SIGMA, K=SSIM_K)
 
 
 def l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

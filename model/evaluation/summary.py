@@ -25,8 +25,7 @@ from model.evaluation.results import (
 )
 
 # parameter -> least gap closed (issue 11): head pose near the oracle, mouth and blink most of the way, the rest
-GAP_TARGETS = {"yaw": 0.9, "pitch": 0.9, "roll": 0.9, "mouth_open": 0.6, "blink": 0.6, "smile": 0.4,
-               "brow_raise": 0.4}
+GAP_TARGETS = {"yaw": 0.9, "pitch": 0.9, "roll": 0.9, "mouth_open": 0.6, "blink": 0.6, "smile": 0.4, "brow_raise": 0.4}
 LEAKAGE_TIMES_CHANCE = 3.0  # issue 11: identity leakage at most 3 x chance
 PROBE_ABOVE_CHANCE = 0.15  # issue 11: identity probe from the pose code at most chance + 15 points ...
 FACE_PROBE_AT_LEAST = 0.8  # ... while the embedded face's stays at least 0.8
@@ -52,8 +51,14 @@ def summarise(collections: dict[str, CollectionResult]) -> Summary:
 Row = tuple[str, float | None, str, float | None, str, bool | None]  # a SummaryRow less its collection
 
 
-def _row(figure: str, value: float | None, baseline: str, baseline_value: float | None, target: str = "",
-         met: bool | None = None) -> Row:
+def _row(
+    figure: str,
+    value: float | None,
+    baseline: str,
+    baseline_value: float | None,
+    target: str = "",
+    met: bool | None = None,
+) -> Row:
     return figure, value, baseline, baseline_value, target, met
 
 
@@ -77,33 +82,89 @@ def _synthvox(s: CollectionResult) -> list[Row]:
     rows = []
     p = s.protocol
     if isinstance(p, ProtocolResult):
-        rows.append(_row("same-person SSIM (protocol)", p.ssim, "unchanged source frame", p.ssim_source,
-                         f">= {SAME_PERSON_SSIM} (issue 11)", _at_least(p.ssim, SAME_PERSON_SSIM)))
+        rows.append(
+            _row(
+                "same-person SSIM (protocol)",
+                p.ssim,
+                "unchanged source frame",
+                p.ssim_source,
+                f">= {SAME_PERSON_SSIM} (issue 11)",
+                _at_least(p.ssim, SAME_PERSON_SSIM),
+            )
+        )
     c = s.cross_identity
     if isinstance(c, CrossIdentityResult):
-        rows.append(_row("cross-identity SSIM vs ground truth", c.ssim.model, "unchanged source frame",
-                         c.ssim.source, f">= {CROSS_SSIM} (issue 12)", _at_least(c.ssim.model, CROSS_SSIM)))
+        rows.append(
+            _row(
+                "cross-identity SSIM vs ground truth",
+                c.ssim.model,
+                "unchanged source frame",
+                c.ssim.source,
+                f">= {CROSS_SSIM} (issue 12)",
+                _at_least(c.ssim.model, CROSS_SSIM),
+            )
+        )
         for region, scores in c.regions.items():
-            rows.append(_row(f"cross-identity {region} region L1", scores.model, "unchanged source frame",
-                             scores.source, "below the unchanged source", _below(scores.model, scores.source)))
+            rows.append(
+                _row(
+                    f"cross-identity {region} region L1",
+                    scores.model,
+                    "unchanged source frame",
+                    scores.source,
+                    "below the unchanged source",
+                    _below(scores.model, scores.source),
+                )
+            )
     r = s.retrieval
     for column, gap in (r.gap_closed if r is not None and r.gap_closed is not None else {}).items():
         target = GAP_TARGETS.get(column)
-        rows.append(_row(f"retrieval gap closed: {column}", gap, "random hits", 0.0,
-                         f">= {target} (issue 11)" if target is not None else "", _at_least(gap, target)))
+        rows.append(
+            _row(
+                f"retrieval gap closed: {column}",
+                gap,
+                "random hits",
+                0.0,
+                f">= {target} (issue 11)" if target is not None else "",
+                _at_least(gap, target),
+            )
+        )
     leak = s.leakage
     if leak is not None:
         bound = LEAKAGE_TIMES_CHANCE * leak.chance
-        rows.append(_row("identity leakage", leak.model, "chance", leak.chance,
-                         f"<= {LEAKAGE_TIMES_CHANCE:g} x chance (issue 11)", _at_most(leak.model, bound)))
+        rows.append(
+            _row(
+                "identity leakage",
+                leak.model,
+                "chance",
+                leak.chance,
+                f"<= {LEAKAGE_TIMES_CHANCE:g} x chance (issue 11)",
+                _at_most(leak.model, bound),
+            )
+        )
     probes = s.probes
     if probes is not None and probes.identity_accuracy_from_pose_code is not None:
         chance = probes.identity_chance
         code, face = probes.identity_accuracy_from_pose_code, probes.identity_accuracy_from_face
-        rows.append(_row("identity probe from the pose code", code, "chance", chance,
-                         f"<= chance + {PROBE_ABOVE_CHANCE} (issue 11)", _at_most(code, chance + PROBE_ABOVE_CHANCE)))
-        rows.append(_row("identity probe from the embedded face", face, "chance", chance,
-                         f">= {FACE_PROBE_AT_LEAST} (issue 11)", _at_least(face, FACE_PROBE_AT_LEAST)))
+        rows.append(
+            _row(
+                "identity probe from the pose code",
+                code,
+                "chance",
+                chance,
+                f"<= chance + {PROBE_ABOVE_CHANCE} (issue 11)",
+                _at_most(code, chance + PROBE_ABOVE_CHANCE),
+            )
+        )
+        rows.append(
+            _row(
+                "identity probe from the embedded face",
+                face,
+                "chance",
+                chance,
+                f">= {FACE_PROBE_AT_LEAST} (issue 11)",
+                _at_least(face, FACE_PROBE_AT_LEAST),
+            )
+        )
     return rows
 
 
@@ -112,20 +173,49 @@ def _real(s: CollectionResult) -> list[Row]:
     c = s.cross_identity
     if isinstance(c, CrossIdentityJudged):
         detected, csim, akd = c.judged.faces_detected, c.judged.csim, c.judged.akd
-        rows.append(_row("faces detected in cross-identity reenactments", detected.reenacted, "driving frames",
-                         detected.driving, f">= {FACES_DETECTED} (issue 12)",
-                         _at_least(detected.reenacted, FACES_DETECTED)))
-        rows.append(_row("cross-identity CSIM to the source", csim.model, "two frames of the source person",
-                         csim.same_person, f">= {CSIM_RATIO} x the same person (issue 12)",
-                         _at_least(csim.model, CSIM_RATIO * csim.same_person)))
-        rows.append(_row(f"cross-identity AKD to the driver ({akd.pairs} detected pairs; missing-face rate "
-                         f"{_share(c.judged.missing_face_rate.model)})", akd.model, "unchanged source frame",
-                         akd.source, "below the unchanged source (issue 12)", _below(akd.model, akd.source)))
+        rows.append(
+            _row(
+                "faces detected in cross-identity reenactments",
+                detected.reenacted,
+                "driving frames",
+                detected.driving,
+                f">= {FACES_DETECTED} (issue 12)",
+                _at_least(detected.reenacted, FACES_DETECTED),
+            )
+        )
+        rows.append(
+            _row(
+                "cross-identity CSIM to the source",
+                csim.model,
+                "two frames of the source person",
+                csim.same_person,
+                f">= {CSIM_RATIO} x the same person (issue 12)",
+                _at_least(csim.model, CSIM_RATIO * csim.same_person),
+            )
+        )
+        rows.append(
+            _row(
+                f"cross-identity AKD to the driver ({akd.pairs} detected pairs; missing-face rate "
+                f"{_share(c.judged.missing_face_rate.model)})",
+                akd.model,
+                "unchanged source frame",
+                akd.source,
+                "below the unchanged source (issue 12)",
+                _below(akd.model, akd.source),
+            )
+        )
     r = s.retrieval
     if r is not None and r.gap_closed_pose_and_mouth is not None:
-        rows.append(_row("retrieval gap closed, head pose and mouth (judged by dlib)", r.gap_closed_pose_and_mouth,
-                         "random hits", 0.0, f">= {REAL_GAP} (issue 11)",
-                         _at_least(r.gap_closed_pose_and_mouth, REAL_GAP)))
+        rows.append(
+            _row(
+                "retrieval gap closed, head pose and mouth (judged by dlib)",
+                r.gap_closed_pose_and_mouth,
+                "random hits",
+                0.0,
+                f">= {REAL_GAP} (issue 11)",
+                _at_least(r.gap_closed_pose_and_mouth, REAL_GAP),
+            )
+        )
     return rows
 
 

@@ -100,8 +100,9 @@ def test_failed_build_leaves_the_previous_index_unchanged(synthvox, tiny_checkpo
     assert not (tmp_path / "fresh").exists()
 
 
-def test_add_encodes_only_new_videos_and_refuses_another_checkpoint(synthvox, tiny_checkpoint, other_checkpoint,
-                                                                     tmp_path):
+def test_add_encodes_only_new_videos_and_refuses_another_checkpoint(
+    synthvox, tiny_checkpoint, other_checkpoint, tmp_path
+):
     held = tmp_path / "held"
     shutil.move(synthvox / "sv0002" / "v01", held)
     out = tmp_path / "idx"

@@ -60,19 +60,22 @@ def test_verify_exits_1_after_tampering(runner, synthvox, tiny_checkpoint, tmp_p
     assert result.exit_code == 1 and "size" in result.output and "does not match the recorded" in result.output
 
 
-def test_add_adds_new_videos_and_refuses_another_checkpoint(runner, synthvox, tiny_checkpoint, other_checkpoint,
-                                                            tmp_path):
+def test_add_adds_new_videos_and_refuses_another_checkpoint(
+    runner, synthvox, tiny_checkpoint, other_checkpoint, tmp_path
+):
     held = tmp_path / "held"
     shutil.move(synthvox / "sv0001" / "v00", held)
     out = tmp_path / "idx"
     assert _build(runner, synthvox, tiny_checkpoint, out).exit_code == 0
     shutil.move(held, synthvox / "sv0001" / "v00")
-    result = runner.invoke(main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(tiny_checkpoint),
-                                  *FAST])
+    result = runner.invoke(
+        main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(tiny_checkpoint), *FAST]
+    )
     assert result.exit_code == 0, result.output
     assert f"added 4 frames to {out}" in result.output and f"already indexed: {FRAMES - 4} frames" in result.output
-    result = runner.invoke(main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(other_checkpoint),
-                                  *FAST])
+    result = runner.invoke(
+        main, ["add", str(synthvox), "--index", str(out), "--checkpoint", str(other_checkpoint), *FAST]
+    )
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "differs from the checkpoint" in result.stderr and "Traceback" not in result.output
     assert f"frames:     {FRAMES}" in runner.invoke(main, ["info", "--index", str(out)]).output
@@ -80,12 +83,18 @@ def test_add_adds_new_videos_and_refuses_another_checkpoint(runner, synthvox, ti
 
 def test_bad_input_is_one_line_and_exit_2(runner, synthvox, tiny_checkpoint, tmp_path):
     cases = [
-        (["build", str(tmp_path / "nowhere"), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a")],
-         "no such folder"),
-        (["build", str(synthvox), "--checkpoint", str(synthvox / "labels.csv"), "--out", str(tmp_path / "b")],
-         "labels.csv"),
-        (["add", str(synthvox), "--index", str(tmp_path / "none"), "--checkpoint", str(tiny_checkpoint)],
-         "no such index folder"),
+        (
+            ["build", str(tmp_path / "nowhere"), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "a")],
+            "no such folder",
+        ),
+        (
+            ["build", str(synthvox), "--checkpoint", str(synthvox / "labels.csv"), "--out", str(tmp_path / "b")],
+            "labels.csv",
+        ),
+        (
+            ["add", str(synthvox), "--index", str(tmp_path / "none"), "--checkpoint", str(tiny_checkpoint)],
+            "no such index folder",
+        ),
         (["info", "--index", str(synthvox)], "not a posedex index"),
         (["verify", "--index", str(tmp_path / "none")], "no such index folder"),
     ]
@@ -121,13 +130,27 @@ main(sys.argv[1:])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["kill -9", "ctrl-c"])
-def test_killing_index_add_mid_way_leaves_the_old_index_answering(runner, synthvox, tiny_checkpoint, tmp_path,
-                                                                  signum):
+def test_killing_index_add_mid_way_leaves_the_old_index_answering(runner, synthvox, tiny_checkpoint, tmp_path, signum):
     out = tmp_path / "idx"
     assert _build(runner, synthvox, tiny_checkpoint, out).exit_code == 0
     more = Path(shutil.copytree(synthvox, tmp_path / "more"))
-    command = [sys.executable, "-c", KILLED_BUILD, "add", str(more), "--index", str(out), "--checkpoint",
-               str(tiny_checkpoint), "--workers", "0", "--batch-size", "1", "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-c",
+        KILLED_BUILD,
+        "add",
+        str(more),
+        "--index",
+        str(out),
+        "--checkpoint",
+        str(tiny_checkpoint),
+        "--workers",
+        "0",
+        "--batch-size",
+        "1",
+        "--device",
+        "cpu",
+    ]
     with subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True) as child:
         progress = ""
         while not re.search(r"\b([3-9]|1\d)/24\b", progress):  # tqdm says a few of the 24 frames are done

@@ -61,20 +61,58 @@ def test_reads_during_commits_see_a_whole_generation(runner, tiny_checkpoint, tm
     for video in sorted(pool.glob("*/*"))[:2]:  # K frames to start with
         (root / video.relative_to(pool)).parent.mkdir(parents=True, exist_ok=True)
         shutil.move(video, root / video.relative_to(pool))
-    result = runner.invoke(main, ["build", str(root), "--checkpoint", str(tiny_checkpoint), "--out", str(index),
-                                  "--workers", "0", "--device", "cpu", "--no-progress"])
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            str(root),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(index),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     photo = next(root.glob("*/*/*.png"))
     done = tmp_path / "writer.done"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(pool), str(root), str(index), str(tiny_checkpoint)],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(index), str(tiny_checkpoint), str(done)],
-                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(pool), str(root), str(index), str(tiny_checkpoint)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(index), str(tiny_checkpoint), str(done)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     queries = 0
     try:
         while writer.poll() is None:
-            result = runner.invoke(main, ["query", str(photo), "--index", str(index), "--checkpoint",
-                                          str(tiny_checkpoint), "--device", "cpu", "-k", str(K), "--json"])
+            result = runner.invoke(
+                main,
+                [
+                    "query",
+                    str(photo),
+                    "--index",
+                    str(index),
+                    "--checkpoint",
+                    str(tiny_checkpoint),
+                    "--device",
+                    "cpu",
+                    "-k",
+                    str(K),
+                    "--json",
+                ],
+            )
             assert result.exit_code == 0, result.output
             assert len(json.loads(result.stdout)) == K
             queries += 1

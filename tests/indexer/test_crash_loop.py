@@ -19,8 +19,13 @@ KILLS = 4
 
 @pytest.mark.slow
 def test_random_kills_of_index_add_lose_no_committed_frame():
-    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "crash_loop.py"), "--kills", str(KILLS),
-                             "--seed", "1", "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "crash_loop.py"), "--kills", str(KILLS), "--seed", "1", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     figures = json.loads(result.stdout)
     assert figures["violations"] == [] and figures["kills"] == KILLS

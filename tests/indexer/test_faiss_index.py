@@ -74,4 +74,4 @@ def test_an_id_filter_acts_inside_the_search(index_type: str, num_queries: int, 
         assert (found == ids[allowed][exact]).all()
     few = IdFilter(ids[:3], keep=True)  # fewer allowed than k: -1 past them
     _, found = search_index(index, queries, 10, few)
-    assert all(set(row[row >= 0]) <= set(ids[:3]) and (row[len(row[row >= 0]):] == -1).all() for row in found)
+    assert all(set(row[row >= 0]) <= set(ids[:3]) and (row[len(row[row >= 0]) :] == -1).all() for row in found)

@@ -23,8 +23,22 @@ def test_a_build_indexes_every_good_file_and_lists_every_bad_one(runner, synthvo
         if name in BAD:
             reasons[frame] = sample.reason
     out = tmp_path / "idx"
-    result = runner.invoke(main, ["build", str(synthvox), "--checkpoint", str(tiny_checkpoint), "--out", str(out),
-                                  "--workers", "0", "--device", "cpu", "--no-progress"])
+    result = runner.invoke(
+        main,
+        [
+            "build",
+            str(synthvox),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert f"indexed {FRAMES + len(GOOD)} frames to {out}" in result.output
     listed = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]

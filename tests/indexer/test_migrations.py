@@ -42,16 +42,34 @@ def _write_rows(db) -> None:
     engine = connect(db, readonly=False)
     try:
         with Session(engine) as session, session.begin():
-            build = Build(started_at=datetime(2026, 1, 1), checkpoint_sha256="ab" * 32, posedex_version="0",
-                          status="committed", num_added=1, num_skipped=0, skipped_json="[]")
+            build = Build(
+                started_at=datetime(2026, 1, 1),
+                checkpoint_sha256="ab" * 32,
+                posedex_version="0",
+                status="committed",
+                num_added=1,
+                num_skipped=0,
+                skipped_json="[]",
+            )
             identity = Identity(name="id10001")
             session.add_all([build, identity])
             session.flush()
             video = Video(identity_id=identity.id, name="vid")
             session.add(video)
             session.flush()
-            session.add(Frame(id=7, path="id10001/vid/0001.jpg", identity_id=identity.id, video_id=video.id,
-                              frame=1, time_s=0.04, width=64, height=64, build_id=build.id))
+            session.add(
+                Frame(
+                    id=7,
+                    path="id10001/vid/0001.jpg",
+                    identity_id=identity.id,
+                    video_id=video.id,
+                    frame=1,
+                    time_s=0.04,
+                    width=64,
+                    height=64,
+                    build_id=build.id,
+                )
+            )
         with Session(engine) as session:
             assert session.scalars(select(Frame.path)).all() == ["id10001/vid/0001.jpg"]
     finally:

@@ -138,9 +138,27 @@ def test_index_add_on_the_cluster_by_address(cluster, damaged, tiny_checkpoint, 
 
     local_summary = add_to_index(grown, tmp_path / "local", tiny_checkpoint, batch_size=5, **LOCAL)
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "ui.index_command", "add", str(grown), "--index",
-                             str(tmp_path / "ray"), "--checkpoint", str(tiny_checkpoint), "--ray-address", cluster,
-                             "--batch-size", "3", "--no-progress"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ui.index_command",
+            "add",
+            str(grown),
+            "--index",
+            str(tmp_path / "ray"),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--ray-address",
+            cluster,
+            "--batch-size",
+            "3",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"added {local_summary.added} frames" in result.stdout, (result.stdout, time.perf_counter() - started)
     assert local_summary.added == 8  # sv0002's two videos of four frames
@@ -153,9 +171,13 @@ def test_batches_reach_the_writer_in_frame_order_once_each():
     from indexer.ray_encode import in_order
 
     def batch(rows, bad=()):
-        return {"row": np.array(rows), "code": np.array([[float(r), 0.0] for r in rows], np.float32),
-                "width": np.full(len(rows), 32), "height": np.full(len(rows), 32),
-                "reason": np.array(["unreadable" if r in bad else "" for r in rows], dtype=object)}
+        return {
+            "row": np.array(rows),
+            "code": np.array([[float(r), 0.0] for r in rows], np.float32),
+            "width": np.full(len(rows), 32),
+            "height": np.full(len(rows), 32),
+            "reason": np.array(["unreadable" if r in bad else "" for r in rows], dtype=object),
+        }
 
     out = list(in_order(iter([batch([2, 3]), batch([0, 1], bad=[1]), batch([2, 4]), batch([5])]), 6))
     assert [b.rows for b in out] == [[0, 2, 3], [4], [5]]

@@ -50,9 +50,22 @@ def test_reading_changes_no_byte_of_the_index(runner, synthvox, tiny_checkpoint,
     _build(runner, synthvox, tiny_checkpoint, out)
     before = _snapshot(out)
     photo = str(synthvox / "sv0000" / "v00" / "00001.png")
-    for args in (["info", "--index", str(out)], ["verify", "--index", str(out)],
-                 ["query", photo, "--index", str(out), "--checkpoint", str(tiny_checkpoint), "--device", "cpu",
-                  "--json", "--other-identities"]):
+    for args in (
+        ["info", "--index", str(out)],
+        ["verify", "--index", str(out)],
+        [
+            "query",
+            photo,
+            "--index",
+            str(out),
+            "--checkpoint",
+            str(tiny_checkpoint),
+            "--device",
+            "cpu",
+            "--json",
+            "--other-identities",
+        ],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, (args, result.output)
     with Retriever(out, tiny_checkpoint, device="cpu", collection=synthvox) as retriever:
@@ -70,8 +83,10 @@ def test_an_older_schema_is_refused_by_readers_until_index_migrate(runner, synth
     assert old is not None and old != head_revision()
     before = _snapshot(out)
     photo = str(synthvox / "sv0000" / "v00" / "00001.png")
-    for args in (["info", "--index", str(out)],
-                 ["query", photo, "--index", str(out), "--checkpoint", str(tiny_checkpoint), "--device", "cpu"]):
+    for args in (
+        ["info", "--index", str(out)],
+        ["query", photo, "--index", str(out), "--checkpoint", str(tiny_checkpoint), "--device", "cpu"],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 2, (args, result.output)
         lines = result.stderr.strip().splitlines()

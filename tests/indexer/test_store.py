@@ -35,9 +35,17 @@ def unit(rng: np.random.Generator, n: int, dim: int = DIM) -> np.ndarray:
 
 def frame_rows(n: int, start: int = 0, num_identities: int = 3) -> pd.DataFrame:
     i = np.arange(start, start + n)
-    return pd.DataFrame({"path": [f"id{j % num_identities}/v{j % 2}/{j:05d}.jpg" for j in i],
-                         "identity": [f"id{j % num_identities}" for j in i], "video": [f"v{j % 2}" for j in i],
-                         "frame": i, "time_s": i / 25.0, "width": 64, "height": 64})
+    return pd.DataFrame(
+        {
+            "path": [f"id{j % num_identities}/v{j % 2}/{j:05d}.jpg" for j in i],
+            "identity": [f"id{j % num_identities}" for j in i],
+            "video": [f"v{j % 2}" for j in i],
+            "frame": i,
+            "time_s": i / 25.0,
+            "width": 64,
+            "height": 64,
+        }
+    )
 
 
 def brute_force(base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,15 +90,20 @@ def test_create_add_search_get_round_trip_equals_brute_force(filled, tmp_path):
     manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text())
     assert (info["count"], info["num_frames"], info["num_identities"], info["num_videos"]) == (200, 200, 3, 6)
     assert (manifest["count"], manifest["dim"], manifest["metric"], manifest["checkpoint_sha256"]) == (
-        200, DIM, "cosine", SHA)
+        200,
+        DIM,
+        "cosine",
+        SHA,
+    )
     assert info["size_bytes"] > 200 * DIM * 4
 
 
 def test_minus_one_never_reaches_get(tmp_path, monkeypatch):
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA) as store:
         store.add(frame_rows(3), unit(np.random.default_rng(0), 3))
-        monkeypatch.setattr(store, "_search", lambda q, k, id_filter: (np.ones((1, 5), np.float32),
-                                                                        np.array([[2, -1, 1, -1, -1]])))
+        monkeypatch.setattr(
+            store, "_search", lambda q, k, id_filter: (np.ones((1, 5), np.float32), np.array([[2, -1, 1, -1, -1]]))
+        )
         scores, hits = store.search(unit(np.random.default_rng(1), 1), 5)
         assert hits[0].tolist() == [2, 1] and len(scores[0]) == 2
         monkeypatch.undo()
@@ -112,8 +125,10 @@ def test_empty_store_searches_to_nothing(tmp_path):
 def test_approximate_indexes_recall_against_flat(tmp_path, index_type):
     ds = SyntheticDataset(DIM, 0, 3000, 100, metric="IP", seed=1338)
     base, queries = ds.get_database(), ds.get_queries()
-    with Store.create(tmp_path / "flat", dim=DIM, checkpoint_sha256=SHA) as flat, \
-            Store.create(tmp_path / index_type, dim=DIM, checkpoint_sha256=SHA, index_type=index_type) as approx:
+    with (
+        Store.create(tmp_path / "flat", dim=DIM, checkpoint_sha256=SHA) as flat,
+        Store.create(tmp_path / index_type, dim=DIM, checkpoint_sha256=SHA, index_type=index_type) as approx,
+    ):
         flat.add(frame_rows(len(base)), base)
         approx.add(frame_rows(len(base)), base)
         _, truth = flat.search(queries, 10)
@@ -227,8 +242,9 @@ def test_corrupt_faiss_file_is_a_data_error_before_faiss_reads_it(filled, tmp_pa
     assert err.value.path == live
 
 
-@pytest.mark.parametrize("damage", ["not_a_folder", "empty_folder", "no_manifest", "no_database", "garbage_db",
-                                    "no_faiss"])
+@pytest.mark.parametrize(
+    "damage", ["not_a_folder", "empty_folder", "no_manifest", "no_database", "garbage_db", "no_faiss"]
+)
 def test_bad_index_dirs_are_data_errors(filled, tmp_path, damage):
     store, _, _ = filled
     store.close()

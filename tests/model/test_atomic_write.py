@@ -24,7 +24,7 @@ def test_atomic_file_puts_the_whole_new_content_in_place(tmp_path: Path) -> None
         assert tmp.parent == dest.parent and tmp.name.startswith(".") and tmp.suffix == ".bin"
         with open(tmp, "wb") as file:
             for start in range(0, len(data), 65536):
-                file.write(data[start:start + 65536])
+                file.write(data[start : start + 65536])
         assert not dest.exists()  # nothing is visible before the block ends
     assert dest.read_bytes() == data
     assert _entries(dest.parent) == ["result.bin"]

@@ -35,8 +35,9 @@ def images(n: int, seed: int = 0, size: int = SIZE) -> np.ndarray:
     """`n` seeded RGB uint8 images `(n, size, size, 3)`: smooth blobs, so warps and codes vary with the input."""
     rng = np.random.default_rng(seed)
     coarse = rng.integers(0, 256, (n, 4, 4, 3)).astype(np.float32)
-    up = torch.nn.functional.interpolate(torch.from_numpy(coarse).permute(0, 3, 1, 2), size=(size, size),
-                                         mode="bicubic", align_corners=False)
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(coarse).permute(0, 3, 1, 2), size=(size, size), mode="bicubic", align_corners=False
+    )
     return up.clamp(0, 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -64,11 +65,16 @@ def test_from_checkpoint_reproduces_the_saved_model(model: DAEGAN, checkpoint: P
     assert torch.equal(loaded.encode_pose(drv), model.encode_pose(drv))
     assert torch.equal(loaded.embed_face(src).face, model.embed_face(src).face)
     assert torch.equal(loaded.reenact(src, drv).image, model.reenact(src, drv).image)
-    assert torch.equal(loaded.reenact(src, drv, renderer="generator").image,
-                       model.reenact(src, drv, renderer="generator").image)
+    assert torch.equal(
+        loaded.reenact(src, drv, renderer="generator").image, model.reenact(src, drv, renderer="generator").image
+    )
     with_d = DAEGAN.from_checkpoint(checkpoint, with_discriminator=True)
-    assert all(torch.equal(a, b) for a, b in zip(with_d.discriminator.state_dict().values(),
-                                                 model.discriminator.state_dict().values(), strict=True))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            with_d.discriminator.state_dict().values(), model.discriminator.state_dict().values(), strict=True
+        )
+    )
 
 
 def test_checkpoint_missing_a_network_is_rejected(model: DAEGAN, tmp_path: Path) -> None:
@@ -170,8 +176,9 @@ def test_reconstruct_returns_fig7_pictures(model: DAEGAN) -> None:
 
 
 @pytest.mark.parametrize("stage, renderer", [("1", "decoder"), ("2", "generator"), ("adversarial", "generator")])
-def test_reenact_renderer_follows_the_checkpoint_stage(model: DAEGAN, tmp_path: Path, stage: str,
-                                                       renderer: str) -> None:
+def test_reenact_renderer_follows_the_checkpoint_stage(
+    model: DAEGAN, tmp_path: Path, stage: str, renderer: str
+) -> None:
     path = tmp_path / "c.safetensors"
     save_checkpoint(path, model.networks(), model.config, {"stage": stage})
     loaded = DAEGAN.from_checkpoint(path)
@@ -205,11 +212,17 @@ def test_generate_is_the_one_rule_for_what_g_is_given(refines: bool) -> None:
 
 @pytest.mark.parametrize(
     "stage, named, default",
-    [("2", "decoder", "decoder"), ("2", "generator", "generator"), ("1", "decoder", "decoder"),
-     ("1", "generator", None), ("2", "paintbrush", None)],
+    [
+        ("2", "decoder", "decoder"),
+        ("2", "generator", "generator"),
+        ("1", "decoder", "decoder"),
+        ("1", "generator", None),
+        ("2", "paintbrush", None),
+    ],
 )
-def test_a_checkpoint_can_name_its_renderer(model: DAEGAN, tmp_path: Path, stage: str, named: str,
-                                           default: str | None) -> None:
+def test_a_checkpoint_can_name_its_renderer(
+    model: DAEGAN, tmp_path: Path, stage: str, named: str, default: str | None
+) -> None:
     path = tmp_path / "c.safetensors"
     save_checkpoint(path, model.networks(), model.config, {"stage": stage, "renderer": named})
     if default is None:  # an untrained G, or no such renderer: the checkpoint is refused, by name
@@ -251,11 +264,16 @@ def test_input_forms_and_devices_agree_and_outputs_are_on_cpu(model: DAEGAN, che
         assert codes.device.type == "cpu"
         torch.testing.assert_close(codes, expected, rtol=0, atol=atol)
     src = images(2, seed=12)
-    outputs = [*on_device.embed_face(src), *on_device.reconstruct(src, frames)[:4],
-               *on_device.reenact(src, floats)[:3], on_device.reenact(src, frames, renderer="generator").image]
+    outputs = [
+        *on_device.embed_face(src),
+        *on_device.reconstruct(src, frames)[:4],
+        *on_device.reenact(src, floats)[:3],
+        on_device.reenact(src, frames, renderer="generator").image,
+    ]
     assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in outputs)
-    torch.testing.assert_close(on_device.reenact(torch.from_numpy(src), floats).image,
-                               model.reenact(src, frames).image, rtol=0, atol=atol)
+    torch.testing.assert_close(
+        on_device.reenact(torch.from_numpy(src), floats).image, model.reenact(src, frames).image, rtol=0, atol=atol
+    )
 
 
 def test_image_conversions(model: DAEGAN) -> None:

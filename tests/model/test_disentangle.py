@@ -36,20 +36,39 @@ from model.train import TrainResult, train
 pytestmark = pytest.mark.slow  # a stage-1 run of 1024 steps (about 75 s on one core): not in `make test-fast`
 
 SEED, IDENTITIES, SIZE = 0, 6, 32
-POSES = (Pose(yaw=-35.0), Pose(yaw=35.0), Pose(pitch=20.0), Pose(pitch=-20.0), Pose(roll=15.0), Pose(roll=-15.0),
-         Pose(mouth_open=1.0))
+POSES = (
+    Pose(yaw=-35.0),
+    Pose(yaw=35.0),
+    Pose(pitch=20.0),
+    Pose(pitch=-20.0),
+    Pose(roll=15.0),
+    Pose(roll=-15.0),
+    Pose(mouth_open=1.0),
+)
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path, Path]:
     base = tmp_path_factory.mktemp("disentangle")
     data = base / "synthvox"
-    synthesize(data, identities=IDENTITIES, videos_per_identity=2, frames=32, size=SIZE, seed=SEED, workers=1,
-               progress=False)
-    config = load_config("tiny", {
-        "model.pose_hidden_dim": 16, "model.pose_dim": 32, "model.face_hidden_dim": 16,
-        "train.adversarial": False, "train.stage1_epochs": 16, "train.lr": 2e-3, "train.betas": [0.9, 0.999],
-        "train.log_every": 1, "train.sample_every": 10_000, "train.checkpoint_every": 10_000})
+    synthesize(
+        data, identities=IDENTITIES, videos_per_identity=2, frames=32, size=SIZE, seed=SEED, workers=1, progress=False
+    )
+    config = load_config(
+        "tiny",
+        {
+            "model.pose_hidden_dim": 16,
+            "model.pose_dim": 32,
+            "model.face_hidden_dim": 16,
+            "train.adversarial": False,
+            "train.stage1_epochs": 16,
+            "train.lr": 2e-3,
+            "train.betas": [0.9, 0.999],
+            "train.log_every": 1,
+            "train.sample_every": 10_000,
+            "train.checkpoint_every": 10_000,
+        },
+    )
     result = train(config, [data], base / "run", device=torch.device("cpu"), progress=False)
     return result, data, base / "run"
 
@@ -76,8 +95,9 @@ def test_d_the_warp_carries_the_motion(trained: tuple[TrainResult, Path, Path]) 
             moved = nets.pose_embedder(frames, face, residuals=False).reconstruction
             warped.append((moved - frames).abs().mean().item())
             unmoved.append((face - frames).abs().mean().item())
-    print(f"(d) L1 to every frame: P's warp alone {np.mean(warped):.4f}, "
-          f"the embedded face unmoved {np.mean(unmoved):.4f}")
+    print(
+        f"(d) L1 to every frame: P's warp alone {np.mean(warped):.4f}, the embedded face unmoved {np.mean(unmoved):.4f}"
+    )
     assert np.mean(warped) < 0.85 * np.mean(unmoved)
 
 
@@ -95,7 +115,7 @@ def test_b_embedded_faces_group_by_identity(trained: tuple[TrainResult, Path, Pa
     keys = sorted(faces)
     same, different = [], []
     for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
+        for b in keys[i + 1 :]:
             (same if a[0] == b[0] else different).append((faces[a] - faces[b]).abs().mean().item())
     print(f"(b) embedded-face L1: same identity {np.mean(same):.4f}, different identities {np.mean(different):.4f}")
     assert len(same) == IDENTITIES and np.mean(same) < np.mean(different)
@@ -105,8 +125,9 @@ def test_c_pose_codes_group_by_pose_across_identities(trained: tuple[TrainResult
     result, data, _ = trained
     pose_embedder = result.model.pose_embedder
     recipe = Recipe.read(data / RECIPE_FILE)  # each identity in its first video's scene: scene changes with identity
-    renders = torch.stack([torch.stack([to_tensor(recipe.render(i, 0, pose, SIZE)) for pose in POSES])
-                           for i in range(IDENTITIES)])  # (I, P, 3, S, S)
+    renders = torch.stack(
+        [torch.stack([to_tensor(recipe.render(i, 0, pose, SIZE)) for pose in POSES]) for i in range(IDENTITIES)]
+    )  # (I, P, 3, S, S)
     with torch.no_grad():
         codes = pose_embedder.encode(renders.flatten(0, 1)).view(IDENTITIES, len(POSES), -1)  # (I, P, D)
     codes = torch.nn.functional.normalize(codes, dim=-1)
@@ -114,6 +135,8 @@ def test_c_pose_codes_group_by_pose_across_identities(trained: tuple[TrainResult
     eye_i, eye_p = torch.eye(IDENTITIES, dtype=torch.bool), torch.eye(len(POSES), dtype=torch.bool)
     same_pose = similarity[(~eye_i)[:, None, :, None] & eye_p[None, :, None, :]]  # other identity, same pose
     same_identity = similarity[eye_i[:, None, :, None] & (~eye_p)[None, :, None, :]]  # same identity, other pose
-    print(f"(c) pose-code cosine: same pose across identities {same_pose.mean():.4f}, "
-          f"different poses of one identity {same_identity.mean():.4f}")
+    print(
+        f"(c) pose-code cosine: same pose across identities {same_pose.mean():.4f}, "
+        f"different poses of one identity {same_identity.mean():.4f}"
+    )
     assert same_pose.mean() > same_identity.mean()

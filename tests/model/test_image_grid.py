@@ -26,9 +26,9 @@ def test_size_and_tile_positions_follow_rows_columns_and_gutter() -> None:
     for r, row in enumerate(tiles):
         for c, tile in enumerate(row):
             x, y = 3 + c * (8 + 3), 3 + r * (6 + 3)
-            assert np.array_equal(grid[y:y + 6, x:x + 8], tile), (r, c)
-            assert _is_white(grid[y - 3:y, x:x + 8]) and _is_white(grid[y:y + 6, x - 3:x])  # gutter above, left
-    assert _is_white(grid[3 + 9:3 + 9 + 6, 3 + 2 * 11:3 + 2 * 11 + 8])  # the missing third tile of row two
+            assert np.array_equal(grid[y : y + 6, x : x + 8], tile), (r, c)
+            assert _is_white(grid[y - 3 : y, x : x + 8]) and _is_white(grid[y : y + 6, x - 3 : x])  # gutter above, left
+    assert _is_white(grid[3 + 9 : 3 + 9 + 6, 3 + 2 * 11 : 3 + 2 * 11 + 8])  # the missing third tile of row two
 
 
 def test_tiles_are_resized_to_the_tile_size_and_none_stays_blank() -> None:
@@ -44,12 +44,12 @@ def test_label_bands_shift_the_tiles_and_hold_the_text() -> None:
     grid = np.asarray(image_grid(tiles, tile_size=32, gutter=2, column_labels=["pose"], row_labels=["a", "b\nc"]))
     left, top = ROW_LABEL_WIDTH, LINE_HEIGHT
     assert grid.shape == (top + 2 * 34 + 2, left + 34 + 2, 3)
-    assert (grid[top + 2:top + 34, left + 2:left + 34] == 0).all()  # tile (0, 0) after both bands
-    assert not _is_white(grid[:top, left + 2:left + 34])  # the column label above its column
+    assert (grid[top + 2 : top + 34, left + 2 : left + 34] == 0).all()  # tile (0, 0) after both bands
+    assert not _is_white(grid[:top, left + 2 : left + 34])  # the column label above its column
     assert _is_white(grid[:top, :left])  # ...and not over the row labels' band
     second_row = top + 2 + 34
-    assert not _is_white(grid[second_row:second_row + LINE_HEIGHT, :left])  # "b" beside its row
-    assert not _is_white(grid[second_row + LINE_HEIGHT:second_row + 2 * LINE_HEIGHT, :left])  # "c" on the next line
+    assert not _is_white(grid[second_row : second_row + LINE_HEIGHT, :left])  # "b" beside its row
+    assert not _is_white(grid[second_row + LINE_HEIGHT : second_row + 2 * LINE_HEIGHT, :left])  # "c" on the next line
 
 
 def test_captions_sit_under_their_tile_in_a_band_as_high_as_the_longest() -> None:
@@ -58,9 +58,9 @@ def test_captions_sit_under_their_tile_in_a_band_as_high_as_the_longest() -> Non
     grid = np.asarray(image_grid(tiles, tile_size=40, gutter=4, captions=captions, line_height=12))
     band = 2 * 12 + CAPTION_PADDING
     assert grid.shape == (4 + 40 + band + 4, 2 * 44 + 4, 3)
-    under_first = grid[44:44 + band, 4:44]
+    under_first = grid[44 : 44 + band, 4:44]
     assert not _is_white(under_first[:12]) and not _is_white(under_first[12:24])  # both lines drawn
-    assert _is_white(grid[44:44 + band, 48:88])  # the second tile has no caption
+    assert _is_white(grid[44 : 44 + band, 48:88])  # the second tile has no caption
 
 
 def test_text_is_cut_to_the_width_it_has() -> None:

@@ -63,8 +63,9 @@ def test_stage1_reconstruction_loss_halves(config: Config) -> None:
     pose_embedder = PoseEmbedder.from_config(config.model, size=s)
     # Adam at 1e-3 as the paper, but beta1 = 0.9 rather than its 0: beta1 = 0 is the adversarial setting; on the
     # reconstruction objective alone momentum reaches the bar here in fewer steps (a shorter test).
-    optimiser = torch.optim.Adam([*face_embedder.parameters(), *pose_embedder.parameters()], lr=1e-3,
-                                 betas=(0.9, 0.999))
+    optimiser = torch.optim.Adam(
+        [*face_embedder.parameters(), *pose_embedder.parameters()], lr=1e-3, betas=(0.9, 0.999)
+    )
     held = draw_clips(videos, 8, k, torch.Generator().manual_seed(7))  # fixed clips the loss is measured on
 
     def held_out_l1() -> float:
@@ -78,8 +79,13 @@ def test_stage1_reconstruction_loss_halves(config: Config) -> None:
         clips = draw_clips(videos, 8, k, draws)
         embedding = face_embedder(clips[:, :k])
         reconstruction = pose_embedder(clips[:, k], embedding.face)
-        loss = stage1_loss(clips[:, k], reconstruction.reconstruction, embedding.flow, reconstruction.flow,
-                           smooth_weight=config.loss.smooth_weight)
+        loss = stage1_loss(
+            clips[:, k],
+            reconstruction.reconstruction,
+            embedding.flow,
+            reconstruction.flow,
+            smooth_weight=config.loss.smooth_weight,
+        )
         assert torch.isfinite(loss.total)
         optimiser.zero_grad()
         loss.total.backward()
@@ -123,9 +129,15 @@ def test_adversarial_steps_move_the_right_way() -> None:
         discriminator.requires_grad_(False)
         fake = generator(face, code)
         fake_out, real_out = discriminator(fake), discriminator(real)
-        loss = generator_loss(fake_out.logits, fake, real, fake_out.features, real_out.features,
-                              content_weight=config.loss.content_weight,
-                              feature_matching_weight=config.loss.feature_matching_weight)
+        loss = generator_loss(
+            fake_out.logits,
+            fake,
+            real,
+            fake_out.features,
+            real_out.features,
+            content_weight=config.loss.content_weight,
+            feature_matching_weight=config.loss.feature_matching_weight,
+        )
         g_opt.zero_grad()
         loss.total.backward()
         g_opt.step()

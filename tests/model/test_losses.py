@@ -99,11 +99,13 @@ def test_generator_loss_hand_computed() -> None:
     fake_logits = torch.tensor([0.5, -1.5])  # L_G = -mean = 0.5
     fake, target = torch.full((1, 3, 2, 2), 0.5), torch.zeros(1, 3, 2, 2)  # L_R = 0.5
     fake_features, real_features = (torch.ones(1, 2, 2, 2),), (torch.zeros(1, 2, 2, 2),)  # L_FM = 1
-    loss = generator_loss(fake_logits, fake, target, fake_features, real_features,
-                          content_weight=2.0, feature_matching_weight=3.0)
+    loss = generator_loss(
+        fake_logits, fake, target, fake_features, real_features, content_weight=2.0, feature_matching_weight=3.0
+    )
     assert isinstance(loss, GeneratorLoss)
     assert (loss.adversarial.item(), loss.content.item(), loss.feature_matching.item()) == (0.5, 0.5, 1.0)
     assert loss.total.item() == pytest.approx(0.5 + 2.0 * 0.5 + 3.0 * 1.0)
-    without_matching = generator_loss(fake_logits, fake, target, fake_features, real_features,
-                                      content_weight=1.0, feature_matching_weight=0.0)
+    without_matching = generator_loss(
+        fake_logits, fake, target, fake_features, real_features, content_weight=1.0, feature_matching_weight=0.0
+    )
     assert without_matching.total.item() == pytest.approx(1.0)

@@ -170,10 +170,12 @@ def test_pose_embedder_single_scale_ablation(config: Config) -> None:
 
 
 @pytest.mark.parametrize("multi_scale,full_resolution", [(True, False), (True, True), (False, False)])
-def test_pose_embedder_gradients_and_batch_independence(config: Config, multi_scale: bool,
-                                                        full_resolution: bool) -> None:
-    net = PoseEmbedder.from_config(dataclasses.replace(config.model, multi_scale=multi_scale,
-                                                       warp_full_resolution=full_resolution), size=32)
+def test_pose_embedder_gradients_and_batch_independence(
+    config: Config, multi_scale: bool, full_resolution: bool
+) -> None:
+    net = PoseEmbedder.from_config(
+        dataclasses.replace(config.model, multi_scale=multi_scale, warp_full_resolution=full_resolution), size=32
+    )
     _jitter(net)
     frame, face = _images(3, 3, 32, 32), _images(3, 3, 32, 32, seed=1).requires_grad_()
     out = net(frame, face)
@@ -203,8 +205,7 @@ def test_generator(config: Config, refines_decoder: bool) -> None:
     assert not torch.allclose(net(face, code.flip(0), draft)[0], img[0], atol=1e-4)  # the pose code steers the output
     assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == 0
     _assert_every_parameter_gets_gradient(net, [img])
-    _assert_batch_independent(net, lambda items: net(face[items], code[items],
-                                                     None if draft is None else draft[items]))
+    _assert_batch_independent(net, lambda items: net(face[items], code[items], None if draft is None else draft[items]))
 
 
 # -- discriminator D ------------------------------------------------------------------------------------------------
@@ -228,7 +229,8 @@ def test_discriminator(config: Config, conditional: bool) -> None:
         net(img, None if conditional else img)
     _assert_every_parameter_gets_gradient(net, [out.logits, *out.features])
     _assert_batch_independent(
-        net, lambda items: net(img[items], None if condition is None else condition[items]).logits)
+        net, lambda items: net(img[items], None if condition is None else condition[items]).logits
+    )
 
 
 # -- config ---------------------------------------------------------------------------------------------------------
@@ -243,9 +245,13 @@ def test_presets_build_and_bad_sizes_are_config_errors() -> None:
         assert config.loss.content_weight == (1.0 if paper else 10.0)  # lambda_R: configs/tiny.yaml
         assert config.model.gen_refines_decoder == config.model.warp_full_resolution == (not paper)
         # every departure is off in the paper preset
-        assert paper == (config.loss.residual_weight == 0 and config.loss.pyramid_levels == 1
-                         and not config.augment.enabled and config.train.warp_warmup_epochs == 0
-                         and config.train.gen_trains_pose_embedder)
+        assert paper == (
+            config.loss.residual_weight == 0
+            and config.loss.pyramid_levels == 1
+            and not config.augment.enabled
+            and config.train.warp_warmup_epochs == 0
+            and config.train.gen_trains_pose_embedder
+        )
         assert config.model.align_corners is False
     with pytest.raises(DataError, match="divisible by 2\\*\\*model.num_face_levels"):
         load_config("tiny", {"data.size": 36})

@@ -63,8 +63,9 @@ def model(files: dict[str, Path]) -> DAEGAN:
 
 def test_photo_driver_writes_a_grid(files: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "grid.png"
-    result = reenact_files(files["model"], [files["astronaut"], files["carphone7"]], files["carphone"], out,
-                           device="cpu", progress=False)
+    result = reenact_files(
+        files["model"], [files["astronaut"], files["carphone7"]], files["carphone"], out, device="cpu", progress=False
+    )
     grid = read_image(out)
     assert grid.shape == (SIZE, 4 * SIZE, 3) and (result.width, result.height) == (4 * SIZE, SIZE)
     assert (result.kind, result.renderer, result.num_frames, result.out) == ("image", "decoder", 1, out)
@@ -111,8 +112,9 @@ def test_lost_face_frames_take_the_nearest_box(files: dict[str, Path], monkeypat
     assert track.squares[0] == track.squares[5]  # the first five frames have no face before the track starts
 
 
-def test_failure_mid_video_keeps_the_old_output(files: dict[str, Path], model: DAEGAN, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_mid_video_keeps_the_old_output(
+    files: dict[str, Path], model: DAEGAN, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "out.mp4"
     out.write_bytes(b"previous result")
 
@@ -154,10 +156,23 @@ def _bad_inputs(files: dict[str, Path], tmp: Path) -> dict[str, tuple[list[Path]
     }
 
 
-@pytest.mark.parametrize("case", ["missing-source", "corrupt-source", "non-image-source", "faceless-source",
-                                  "missing-driving", "faceless-driving", "corrupt-driving-video",
-                                  "faceless-driving-video", "missing-driving-video", "foreign-checkpoint",
-                                  "missing-checkpoint", "source-video-as-photo"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing-source",
+        "corrupt-source",
+        "non-image-source",
+        "faceless-source",
+        "missing-driving",
+        "faceless-driving",
+        "corrupt-driving-video",
+        "faceless-driving-video",
+        "missing-driving-video",
+        "foreign-checkpoint",
+        "missing-checkpoint",
+        "source-video-as-photo",
+    ],
+)
 def test_bad_input_names_the_file_and_writes_nothing(files: dict[str, Path], tmp_path: Path, case: str) -> None:
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -172,8 +187,7 @@ def test_bad_input_names_the_file_and_writes_nothing(files: dict[str, Path], tmp
 
 
 @pytest.mark.parametrize("driving, out_name", [("clip", "result.png"), ("carphone", "result.mp4")])
-def test_output_suffix_must_fit_the_driver(files: dict[str, Path], tmp_path: Path, driving: str,
-                                          out_name: str) -> None:
+def test_output_suffix_must_fit_the_driver(files: dict[str, Path], tmp_path: Path, driving: str, out_name: str) -> None:
     out = tmp_path / out_name
     with pytest.raises(DataError, match="output of a") as err:
         reenact_files(files["model"], [files["astronaut"]], files[driving], out, progress=False)

@@ -40,17 +40,34 @@ pytestmark = pytest.mark.slow  # a two-stage run (about 100 s on one core): not 
 
 SEED, IDENTITIES, VIDEOS, FRAMES, SIZE = 0, 4, 2, 64, 32
 NEW_FRAMES = 8  # evaluation frames rendered per training identity
-CONFIG = {"model.pose_hidden_dim": 16, "model.pose_dim": 32, "model.face_hidden_dim": 16,
-          "train.stage1_epochs": 4, "train.stage2_epochs": 1, "train.lr": 2e-3, "train.betas": [0.9, 0.999],
-          "train.log_every": 1, "train.sample_every": 100_000, "train.checkpoint_every": 100_000}
+CONFIG = {
+    "model.pose_hidden_dim": 16,
+    "model.pose_dim": 32,
+    "model.face_hidden_dim": 16,
+    "train.stage1_epochs": 4,
+    "train.stage2_epochs": 1,
+    "train.lr": 2e-3,
+    "train.betas": [0.9, 0.999],
+    "train.log_every": 1,
+    "train.sample_every": 100_000,
+    "train.checkpoint_every": 100_000,
+}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainResult, Path, Path]:
     base = tmp_path_factory.mktemp("stage2")
     data = base / "synthvox"
-    synthesize(data, identities=IDENTITIES, videos_per_identity=VIDEOS, frames=FRAMES, size=SIZE, seed=SEED,
-               workers=1, progress=False)
+    synthesize(
+        data,
+        identities=IDENTITIES,
+        videos_per_identity=VIDEOS,
+        frames=FRAMES,
+        size=SIZE,
+        seed=SEED,
+        workers=1,
+        progress=False,
+    )
     result = train(load_config("tiny", CONFIG), [data], base / "run", device=torch.device("cpu"), progress=False)
     return result, data, base / "run"
 
@@ -88,14 +105,17 @@ def test_generator_beats_the_embedded_face(trained: tuple[TrainResult, Path, Pat
             paths = rows["path"].iloc[picks]
             sources = torch.stack([to_tensor(np.array(load_frame(p))) for p in paths])  # (K, 3, S, S)
             number, video = identity_index(identity), video_index(rows["video"].iloc[0])
-            targets = torch.stack([to_tensor(recipe.render(number, video, pose, SIZE))
-                                   for pose in poses])  # (N, 3, S, S): in the source video's own scene
+            targets = torch.stack(
+                [to_tensor(recipe.render(number, video, pose, SIZE)) for pose in poses]
+            )  # (N, 3, S, S): in the source video's own scene
             face = nets.face_embedder(sources[None]).face.expand(len(targets), -1, -1, -1)  # (N, 3, S, S)
             rec = nets.pose_embedder(targets, face)
             fake = nets.generator(face, rec.pose_code, rec.reconstruction).clamp(-1, 1)
             for name, image in (("G", fake), ("face", face), ("decoder", rec.reconstruction.clamp(-1, 1))):
                 errors[name].append((image - targets).abs().mean().item())
     mean = {name: float(np.mean(values)) for name, values in errors.items()}
-    print(f"L1 to the target over {len(training)} identities x {NEW_FRAMES} new frames: G {mean['G']:.4f}, "
-          f"embedded face alone {mean['face']:.4f}, P's decoder {mean['decoder']:.4f}")
+    print(
+        f"L1 to the target over {len(training)} identities x {NEW_FRAMES} new frames: G {mean['G']:.4f}, "
+        f"embedded face alone {mean['face']:.4f}, P's decoder {mean['decoder']:.4f}"
+    )
     assert mean["G"] < mean["face"]

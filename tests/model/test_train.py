@@ -50,8 +50,9 @@ def tiny(**overrides: object) -> Config:
 
 
 def states(model: DAEGAN) -> dict[str, torch.Tensor]:
-    return {f"{name}.{k}": v.detach().clone() for name, net in model.networks().items()
-            for k, v in net.state_dict().items()}
+    return {
+        f"{name}.{k}": v.detach().clone() for name, net in model.networks().items() for k, v in net.state_dict().items()
+    }
 
 
 def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path, tmp_path: Path) -> None:
@@ -89,10 +90,12 @@ def test_run_writes_config_checkpoint_state_log_plot_and_samples(synthvox: Path,
     assert checkpoint.metadata["step"] == "36" and checkpoint.metadata["stage"] == "2"
     assert json.loads(checkpoint.metadata["losses"])["gen_total"] == pytest.approx(result.losses.gen_total)
     size = config.data.size
-    rebuilt = Networks(FaceEmbedder.from_config(config.model, size=size),
-                       PoseEmbedder.from_config(config.model, size=size),
-                       Generator.from_config(config.model, size=size),
-                       Discriminator.from_config(config.model, size=size))
+    rebuilt = Networks(
+        FaceEmbedder.from_config(config.model, size=size),
+        PoseEmbedder.from_config(config.model, size=size),
+        Generator.from_config(config.model, size=size),
+        Discriminator.from_config(config.model, size=size),
+    )
     for name, net in zip(Networks._fields, rebuilt):
         net.load_state_dict(checkpoint.states[name])
         net.eval()
@@ -147,8 +150,9 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
     is refused."""
     trained = train(tiny(max_steps=2), [synthvox], tmp_path / "a", device=CPU, progress=False)
     checkpoint = trained.checkpoint
-    config = load_config("tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0,
-                                  "train.warp_warmup_epochs": 0})  # no stage 1: no warm-up within it
+    config = load_config(
+        "tiny", {"model.gen_refines_decoder": False, "train.stage1_epochs": 0, "train.warp_warmup_epochs": 0}
+    )  # no stage 1: no warm-up within it
     fresh = DAEGAN.from_config(config)
     assert init_networks(fresh, checkpoint, CPU) == ["face_embedder", "pose_embedder", "discriminator"]
     saved = load_checkpoint(checkpoint).states
@@ -180,8 +184,9 @@ def test_a_resumed_run_keeps_what_its_init_weights_saw(synthvox: Path, tmp_path:
     assert sorted(c.synthvox_seed for c in record.collections) == [0, 1]
 
 
-def test_without_adversarial_stage_g_and_d_never_train(synthvox: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_adversarial_stage_g_and_d_never_train(
+    synthvox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     trained: set[str] = set()
     real_set_trainable = phases.set_trainable
 
@@ -195,8 +200,12 @@ def test_without_adversarial_stage_g_and_d_never_train(synthvox: Path, tmp_path:
     assert result.step == 24 and result.stage == 1 and trained == {"face_embedder", "pose_embedder"}
     torch.manual_seed(config.train.seed)  # the trainer's initialisation, in its order
     size = config.data.size
-    initial = [FaceEmbedder.from_config(config.model, size=size), PoseEmbedder.from_config(config.model, size=size),
-               Generator.from_config(config.model, size=size), Discriminator.from_config(config.model, size=size)]
+    initial = [
+        FaceEmbedder.from_config(config.model, size=size),
+        PoseEmbedder.from_config(config.model, size=size),
+        Generator.from_config(config.model, size=size),
+        Discriminator.from_config(config.model, size=size),
+    ]
     for (name, net), fresh in zip(result.model.networks().items(), initial):
         same = all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), net.state_dict().values()))
         assert same == (name in ("generator", "discriminator")), name
@@ -241,8 +250,13 @@ def test_warp_warmup_renders_with_the_warp_alone(synthvox: Path, tmp_path: Path)
     not use them, and the residual budget's gradient at zero is zero), and learn after it."""
     config = tiny(adversarial=False, warp_warmup_epochs=1)  # 2 stage-1 epochs of 12 steps: 12 warm-up steps
     heads = ("low_head", "high_head")
-    during = train(dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=12)), [synthvox],
-                   tmp_path / "a", device=CPU, progress=False)
+    during = train(
+        dataclasses.replace(config, train=dataclasses.replace(config.train, max_steps=12)),
+        [synthvox],
+        tmp_path / "a",
+        device=CPU,
+        progress=False,
+    )
     for head in heads:
         assert all((p == 0).all() for p in getattr(during.model.pose_embedder, head).parameters()), head
     assert (during.model.pose_embedder.flow_head.weight != 0).any()  # the warp learned meanwhile
@@ -252,9 +266,9 @@ def test_warp_warmup_renders_with_the_warp_alone(synthvox: Path, tmp_path: Path)
 
 
 @pytest.mark.parametrize("through_generator", [True, False])
-def test_pose_embedder_learns_through_the_generator_only_when_told(synthvox: Path, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   through_generator: bool) -> None:
+def test_pose_embedder_learns_through_the_generator_only_when_told(
+    synthvox: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_generator: bool
+) -> None:
     """Phase P optimises eq. 5 + eq. 6 (paper), or eq. 5 alone with `train.gen_trains_pose_embedder: false`."""
     seen: dict[str, list[float]] = {"pose": []}
     real_update = phases.update
@@ -293,8 +307,9 @@ def free_port() -> int:
 
 def ddp_worker(rank: int, world: int, port: int, data: str, out: str) -> None:
     """One torchrun-like process: environment, train, save this replica's weights for the parent to compare."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     config = load_config("tiny", {"train.stage1_epochs": 1, "train.stage2_epochs": 1})
     result = train(config, [Path(data)], Path(out), device=CPU, progress=False)

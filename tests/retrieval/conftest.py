@@ -39,9 +39,15 @@ def built(tmp_path_factory):
     model = DAEGAN.from_checkpoint(checkpoint)
     frames = read_collection(root)
     vectors = model.encode_pose([read_image(p) for p in frames["path"]]).numpy()  # (N, dim), unit rows
-    rows = pd.DataFrame({"path": [Path(p).relative_to(root.resolve()).as_posix() for p in frames["path"]],
-                         "identity": frames["identity"], "video": frames["video"], "frame": frames["frame"],
-                         "time_s": frames["time"]})
+    rows = pd.DataFrame(
+        {
+            "path": [Path(p).relative_to(root.resolve()).as_posix() for p in frames["path"]],
+            "identity": frames["identity"],
+            "video": frames["video"],
+            "frame": frames["frame"],
+            "time_s": frames["time"],
+        }
+    )
     with Store.create(tmp / "index", dim=model.pose_dim, checkpoint_sha256=file_sha256(checkpoint)) as store:
         ids = store.add(rows, vectors, roots={"": root})
     yield root, tmp / "index", checkpoint, frames, vectors, ids
@@ -59,7 +65,21 @@ def index(built, tmp_path_factory) -> tuple[Path, Path, Path]:
     """(collection root, index built over it by the CLI, checkpoint)."""
     root, _, checkpoint, *_ = built
     out = tmp_path_factory.mktemp("cli") / "index"
-    result = CliRunner().invoke(main, ["build", str(root), "--checkpoint", str(checkpoint), "--out", str(out),
-                                       "--workers", "0", "--device", "cpu", "--no-progress"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "build",
+            str(root),
+            "--checkpoint",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return root, out, checkpoint

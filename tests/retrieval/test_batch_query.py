@@ -65,8 +65,9 @@ def test_a_csv_of_paths_with_identities_filters_each_querys_own(runner, index):
     root = index[0]
     frames = sorted(root.glob("sv*/v*/*.png"))[::7]
     table = root.parent / "queries.csv"
-    pd.DataFrame({"path": [f.relative_to(root.parent).as_posix() for f in frames],
-                  "identity": [f.parts[-3] for f in frames]}).to_csv(table, index=False)
+    pd.DataFrame(
+        {"path": [f.relative_to(root.parent).as_posix() for f in frames], "identity": [f.parts[-3] for f in frames]}
+    ).to_csv(table, index=False)
     result = query(runner, index, "--from-csv", str(table), "-k", str(K), "--other-identities")
     assert result.exit_code == 0, result.output
     hits = pd.read_csv(io.StringIO(result.stdout), dtype={"identity": str, "video": str})
@@ -91,10 +92,12 @@ def test_bad_batches_are_one_line(runner, index, photos, tmp_path):
     result = query(runner, index, str(only_bad))
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines()[-1] == f"Error: {only_bad}: none of its 1 images could be searched"
-    for args, reason in ([[str(photos), "--grid", "g.png"], "--grid draws one query"],
-                         [[str(photos / "person0.png"), "--out", "h.csv"], "--out writes many"],
-                         [[str(photos), "--from-csv", str(table)], "give one IMAGE"],
-                         [[str(photos), "--out", str(tmp_path / "hits.txt")], "write hits to a .csv or .parquet"]):
+    for args, reason in (
+        [[str(photos), "--grid", "g.png"], "--grid draws one query"],
+        [[str(photos / "person0.png"), "--out", "h.csv"], "--out writes many"],
+        [[str(photos), "--from-csv", str(table)], "give one IMAGE"],
+        [[str(photos), "--out", str(tmp_path / "hits.txt")], "write hits to a .csv or .parquet"],
+    ):
         result = query(runner, index, *args)
         assert result.exit_code == 2 and reason in result.stderr, (args, result.output)
     assert not (tmp_path / "hits.txt").exists()

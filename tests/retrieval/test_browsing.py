@@ -12,8 +12,9 @@ from retrieval.search import IndexSummary, Retriever
 
 def test_summary_counts_what_was_indexed(built, retriever: Retriever) -> None:
     *_, frames, vectors, _ = built
-    assert retriever.summary() == IndexSummary(num_frames=24, num_identities=3, num_videos=6, num_vectors=24,
-                                               dim=vectors.shape[1], index_type="flat")
+    assert retriever.summary() == IndexSummary(
+        num_frames=24, num_identities=3, num_videos=6, num_vectors=24, dim=vectors.shape[1], index_type="flat"
+    )
     assert len(frames) == 24
 
 

@@ -21,8 +21,9 @@ from ui.index_command import main
 
 def query(runner: CliRunner, index, *args: str):
     _, out, checkpoint = index
-    return runner.invoke(main, ["query", *args, "--index", str(out), "--checkpoint", str(checkpoint),
-                                "--device", "cpu"])
+    return runner.invoke(
+        main, ["query", *args, "--index", str(out), "--checkpoint", str(checkpoint), "--device", "cpu"]
+    )
 
 
 def test_a_frame_of_the_index_comes_back_first_as_a_table_and_as_json(runner, index):
@@ -68,12 +69,15 @@ def test_a_photo_is_cropped_and_the_grid_shows_query_and_hits(runner, index, tmp
     assert "sv0000" not in {h["identity"] for h in json.loads(result.stdout)}
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (None, "no such file"),
-    (b"", "empty file"),
-    (b"not an image at all", "not an image Pillow can decode"),
-    ("blank", "no face found"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (None, "no such file"),
+        (b"", "empty file"),
+        (b"not an image at all", "not an image Pillow can decode"),
+        ("blank", "no face found"),
+    ],
+)
 def test_bad_images_are_one_line_and_exit_2(runner, index, tmp_path, damage, reason):
     image = tmp_path / "query.png"
     if damage == "blank":
@@ -104,8 +108,10 @@ def test_a_phone_jpeg_stored_turned_with_an_exif_tag_returns_the_upright_jpegs_h
     upright = Image.fromarray(data.astronaut())
     upright.save(tmp_path / "upright.jpg", quality=100, subsampling=0)
     write_oriented(tmp_path / "turned.jpg", upright, 6, quality=100, subsampling=0)
-    hits = [json.loads(query(runner, index, str(tmp_path / name), "-k", "8", "--json").stdout)
-            for name in ("upright.jpg", "turned.jpg")]
+    hits = [
+        json.loads(query(runner, index, str(tmp_path / name), "-k", "8", "--json").stdout)
+        for name in ("upright.jpg", "turned.jpg")
+    ]
     assert [hit["path"] for hit in hits[1]] == [hit["path"] for hit in hits[0]]
     assert np.allclose([hit["score"] for hit in hits[1]], [hit["score"] for hit in hits[0]], atol=0.01)
 
@@ -115,8 +121,17 @@ def test_defaults_to_the_demo_index_in_a_checkout_else_posedex_index(runner, tmp
     assert default_index() == Path(__file__).resolve().parents[2] / "demo" / "index"
     result = runner.invoke(main, ["query", "--help"])
     assert "POSEDEX_INDEX" in " ".join(result.output.split()) and "demo/index" in result.output
-    result = runner.invoke(main, ["query", str(tmp_path / "x.png"), "--index", str(tmp_path / "none"),
-                                  "--checkpoint", str(tmp_path / "none.safetensors")])
+    result = runner.invoke(
+        main,
+        [
+            "query",
+            str(tmp_path / "x.png"),
+            "--index",
+            str(tmp_path / "none"),
+            "--checkpoint",
+            str(tmp_path / "none.safetensors"),
+        ],
+    )
     assert result.exit_code == 2 and "no such checkpoint file" in result.stderr
     monkeypatch.setenv(INDEX_VARIABLE, str(tmp_path / "mine"))
     assert default_index() == tmp_path / "mine"
@@ -130,4 +145,5 @@ def test_an_installed_package_without_posedex_index_asks_for_one(runner, tmp_pat
     monkeypatch.setattr(retrieval_cli, "REPO", tmp_path)
     result = runner.invoke(main, ["query", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and result.stderr.strip() == (
-        "Error: no index given: pass --index DIR or set POSEDEX_INDEX")
+        "Error: no index given: pass --index DIR or set POSEDEX_INDEX"
+    )

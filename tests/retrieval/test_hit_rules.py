@@ -38,8 +38,15 @@ def one_video_on_top(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pa
     rows, vectors = [], []
     for identity, video, count in VIDEOS:
         for frame in range(count):
-            rows.append({"path": f"{identity}/{video}/{frame:05d}.png", "identity": identity, "video": video,
-                         "frame": frame, "time_s": frame / FPS})
+            rows.append(
+                {
+                    "path": f"{identity}/{video}/{frame:05d}.png",
+                    "identity": identity,
+                    "video": video,
+                    "frame": frame,
+                    "time_s": frame / FPS,
+                }
+            )
             angle = 0.01 * len(vectors)  # each code a little further from the query than the last
             vector = np.zeros(dim, np.float32)
             vector[0], vector[1] = np.cos(angle), np.sin(angle)
@@ -61,8 +68,12 @@ def test_unfiltered_the_top_ten_are_one_moment_of_one_video(one_video_on_top) ->
 
 
 def test_per_video_gives_other_videos(one_video_on_top) -> None:
-    assert hits(*one_video_on_top, k=4, per_video=1) == [("a0", "v0", 0), ("a0", "v1", 0), ("b1", "v0", 0),
-                                                         ("c2", "v0", 0)]
+    assert hits(*one_video_on_top, k=4, per_video=1) == [
+        ("a0", "v0", 0),
+        ("a0", "v1", 0),
+        ("b1", "v0", 0),
+        ("c2", "v0", 0),
+    ]
     found = hits(*one_video_on_top, per_video=2)
     assert found[:2] == [("a0", "v0", 0), ("a0", "v0", 1)] and len(found) == 8  # 4 videos x 2
 
@@ -74,8 +85,14 @@ def test_per_identity_gives_other_people(one_video_on_top) -> None:
 def test_moment_collapses_near_duplicate_frames(one_video_on_top) -> None:
     """Frames 0.2 s apart; a 0.5-s moment keeps one frame in three of each video (0, 0.6, 1.2, ... s)."""
     found = hits(*one_video_on_top, moment_s=0.5)
-    assert found == [("a0", "v0", f) for f in (0, 3, 6, 9)] + [("a0", "v1", 0), ("a0", "v1", 3), ("b1", "v0", 0),
-                                                                ("b1", "v0", 3), ("c2", "v0", 0), ("c2", "v0", 3)]
+    assert found == [("a0", "v0", f) for f in (0, 3, 6, 9)] + [
+        ("a0", "v1", 0),
+        ("a0", "v1", 3),
+        ("b1", "v0", 0),
+        ("b1", "v0", 3),
+        ("c2", "v0", 0),
+        ("c2", "v0", 3),
+    ]
 
 
 def test_identity_filters(one_video_on_top) -> None:

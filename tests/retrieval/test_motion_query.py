@@ -44,10 +44,16 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Retriever, int]:
     tmp = tmp_path_factory.mktemp("motion")
     checkpoint = save_tiny_model(tmp / "tiny.safetensors", seed=0)
     dim = load_config("tiny").model.pose_dim
-    videos = {("a", "v0"): arc(turn(0.0, 20), dim), ("b", "v0"): arc(turn(0.0, 20)[::-1], dim),
-              ("c", "v0"): arc(np.full(20, 1.5), dim)}
-    rows = [{"path": f"{i}/{v}/{f:05d}.png", "identity": i, "video": v, "frame": f, "time_s": f * INTERVAL}
-            for (i, v) in videos for f in range(20)]
+    videos = {
+        ("a", "v0"): arc(turn(0.0, 20), dim),
+        ("b", "v0"): arc(turn(0.0, 20)[::-1], dim),
+        ("c", "v0"): arc(np.full(20, 1.5), dim),
+    }
+    rows = [
+        {"path": f"{i}/{v}/{f:05d}.png", "identity": i, "video": v, "frame": f, "time_s": f * INTERVAL}
+        for (i, v) in videos
+        for f in range(20)
+    ]
     with Store.create(tmp / "index", dim=dim, checkpoint_sha256=file_sha256(checkpoint)) as store:
         store.add(pd.DataFrame(rows), np.concatenate(list(videos.values())), roots={"": tmp})
     with Retriever(tmp / "index", checkpoint, device="cpu") as retriever:

@@ -83,15 +83,22 @@ def test_other_identities_run_inside_the_search_and_caps_over_fetch(tmp_path, bu
     axis = np.eye(dim, dtype=np.float32)[0]
     near = axis + 0.01 * rng.standard_normal((40, dim)).astype(np.float32)  # identity "a": 40 frames near the query
     far = -axis + 0.01 * rng.standard_normal((5, dim)).astype(np.float32)  # "b" .. "f": a frame each, far away
-    rows = pd.DataFrame({"path": [f"x/v/{i:03d}.png" for i in range(45)],
-                         "identity": ["a"] * 40 + ["b", "c", "d", "e", "f"], "video": "v", "frame": range(45)})
+    rows = pd.DataFrame(
+        {
+            "path": [f"x/v/{i:03d}.png" for i in range(45)],
+            "identity": ["a"] * 40 + ["b", "c", "d", "e", "f"],
+            "video": "v",
+            "frame": range(45),
+        }
+    )
     with Store.create(tmp_path / "idx", dim=dim, checkpoint_sha256=file_sha256(checkpoint)) as store:
         store.add(rows, np.concatenate([near, far]))
     with Retriever(tmp_path / "idx", checkpoint, device="cpu") as r:
         calls = []
         search = r.store.search
-        r.store.search = lambda q, k, id_filter=None: calls.append((k, id_filter is not None)) or search(
-            q, k, id_filter=id_filter)
+        r.store.search = lambda q, k, id_filter=None: (
+            calls.append((k, id_filter is not None)) or search(q, k, id_filter=id_filter)
+        )
         hits = r.search(axis, k=5, other_identities=True, identity="a")
         assert sorted(hits["identity"]) == ["b", "c", "d", "e", "f"] and calls == [(5, True)]
         calls.clear()
@@ -135,8 +142,9 @@ def test_a_real_photo_works_end_to_end(retriever, tmp_path):
 
 
 @pytest.mark.parametrize("orientation", range(2, 9))
-def test_a_phone_photo_stored_turned_with_an_exif_tag_finds_what_the_upright_photo_finds(retriever, tmp_path,
-                                                                                        orientation):
+def test_a_phone_photo_stored_turned_with_an_exif_tag_finds_what_the_upright_photo_finds(
+    retriever, tmp_path, orientation
+):
     """PNG keeps the pixels exact, so the hits must be identical, scores included; without the tag applied the
     face is sideways or mirrored, and is either not found or encoded as another pose."""
     upright = Image.fromarray(data.astronaut())

@@ -114,8 +114,9 @@ def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: b
     sources, result = memo(at, "reenact")
     assert len(sources) == 4 and result.chosen is None  # K = 4 frames of the first video
     assert [s.shape for s in result.strips()] == [(SIZE, 2 * SIZE, 3)] * 4  # driver | result, per driver
-    assert captions(at)[-4:] == ["query"] + [f"#{r.rank}  {r.identity}  ·  {r.video}/{r.frame}"
-                                             for r in query.hits.itertuples()]
+    assert captions(at)[-4:] == ["query"] + [
+        f"#{r.rank}  {r.identity}  ·  {r.video}/{r.frame}" for r in query.hits.itertuples()
+    ]
 
     at = at.checkbox(key="reenact:best").check().run()  # best source frame: driver | chosen frame | result
     sources, result = memo(at, "reenact")
@@ -129,8 +130,11 @@ def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: b
     at = at.file_uploader(key="reenact:upload").upload("astronaut.png", photo, "image/png").run()
     sources, result = memo(at, "reenact")
     assert not at.error and len(sources) == 1 and len(result.results) == 4
-    at = at.file_uploader(key="reenact:upload").upload("blank.png", png_bytes(np.zeros((64, 64, 3), np.uint8)),
-                                                         "image/png").run()
+    at = (
+        at.file_uploader(key="reenact:upload")
+        .upload("blank.png", png_bytes(np.zeros((64, 64, 3), np.uint8)), "image/png")
+        .run()
+    )
     assert not at.exception and "`blank.png`: no face found" in at.error[0].value
 
 
@@ -167,7 +171,8 @@ def test_without_an_index_the_app_says_how_to_start_it(monkeypatch: pytest.Monke
 
 
 def test_a_frame_gone_from_the_collection_is_a_message_and_other_pages_still_work(
-        app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from model.data.errors import DataError
     from retrieval.search import Retriever
 

@@ -31,6 +31,7 @@ STEP_TIMEOUT_MS = 60_000  # one page step (a rerun that searches or renders)
 VIEWPORT = {"width": 1280, "height": 1600}
 K = 10  # the Query page's default k
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -57,8 +58,20 @@ def served(ui_index: AppConfig, tmp_path: Path) -> Iterator[str]:
     assert CHROMIUM.is_file(), f"{CHROMIUM} missing: `make install` installs Debian's chromium"
     port = free_port()
     log = tmp_path / "server.log"
-    command = [sys.executable, "-m", "ui.index_command", "ui", "--index", str(ui_index.index_dir), "--checkpoint",
-               str(ui_index.checkpoint), "--port", str(port), "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "ui.index_command",
+        "ui",
+        "--index",
+        str(ui_index.index_dir),
+        "--checkpoint",
+        str(ui_index.checkpoint),
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per pytest worker, as the tests' own torch
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -80,7 +93,9 @@ def wait_for_images(page, container: str, count: int) -> None:
     page.wait_for_function(
         """([selector, count]) => Array.from(document.querySelectorAll(selector))
                .filter(img => img.complete && img.naturalWidth > 0).length === count""",
-        arg=[f".st-key-{container} [data-testid='stImage'] img", count], timeout=STEP_TIMEOUT_MS)
+        arg=[f".st-key-{container} [data-testid='stImage'] img", count],
+        timeout=STEP_TIMEOUT_MS,
+    )
 
 
 def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path, tmp_path: Path) -> None:
@@ -103,8 +118,9 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
             page.screenshot(path=tmp_path / "1_query.png")
 
             page.get_by_text("Reenact", exact=True).click()
-            page.get_by_role("heading", name="Reenact: a source face in the pose of the query and its results") \
-                .wait_for()
+            page.get_by_role(
+                "heading", name="Reenact: a source face in the pose of the query and its results"
+            ).wait_for()
             wait_for_images(page, "reenact_results", K + 1)  # the source in the pose of each driver
             page.screenshot(path=tmp_path / "2_reenact.png")
 
@@ -128,5 +144,7 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
             page.screenshot(path=tmp_path / "4_motion.png")
         finally:
             browser.close()
-    assert all((tmp_path / name).stat().st_size > 0 for name in ("1_query.png", "2_reenact.png", "3_corrupt.png",
-                                                                 "4_motion.png"))
+    assert all(
+        (tmp_path / name).stat().st_size > 0
+        for name in ("1_query.png", "2_reenact.png", "3_corrupt.png", "4_motion.png")
+    )

@@ -72,14 +72,23 @@ def multipart(fields: dict[str, object], files: dict[str, tuple[str, bytes]]) ->
         for one in value if isinstance(value, list) else [value]:
             parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{one}\r\n'.encode())
     for name, (filename, data) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def call(url: str, *, fields: dict[str, object] | None = None, files: dict[str, tuple[str, bytes]] | None = None,
-         headers: dict[str, str] | None = None) -> Answer:
+def call(
+    url: str,
+    *,
+    fields: dict[str, object] | None = None,
+    files: dict[str, tuple[str, bytes]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
     """GET `url`, or POST a form when `fields` or `files` are given; HTTP errors are answers too."""
     data, extra = None, dict(headers or {})
     if fields is not None or files is not None:
@@ -87,8 +96,7 @@ def call(url: str, *, fields: dict[str, object] | None = None, files: dict[str, 
     request = urllib.request.Request(url, data=data, headers=extra, method="POST" if data is not None else "GET")
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as response:
-            return Answer(response.status, response.headers.get_content_type(), response.read(),
-                          dict(response.headers))
+            return Answer(response.status, response.headers.get_content_type(), response.read(), dict(response.headers))
     except urllib.error.HTTPError as err:
         return Answer(err.code, err.headers.get_content_type(), err.read(), dict(err.headers))
 
@@ -111,8 +119,20 @@ def server(ui_index: AppConfig, tmp_path_factory) -> Iterator[Served]:
     """`index serve` over the tiny index on a free port, with no --host: as a user starts it."""
     port = free_port()
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    command = [sys.executable, "-m", "ui.index_command", "serve", "--index", str(ui_index.index_dir),
-               "--checkpoint", str(ui_index.checkpoint), "--port", str(port), "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "ui.index_command",
+        "serve",
+        "--index",
+        str(ui_index.index_dir),
+        "--checkpoint",
+        str(ui_index.checkpoint),
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one core per pytest worker, as the tests' own torch
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -138,8 +158,20 @@ def frames(ui_index: AppConfig) -> pd.DataFrame:
 
 def index_query(ui_index: AppConfig, *args: str) -> list[dict]:
     """What `index query ARGS --json` prints for the tiny index."""
-    result = CliRunner().invoke(main, ["query", *args, "--json", "--index", str(ui_index.index_dir),
-                                       "--checkpoint", str(ui_index.checkpoint), "--device", "cpu"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "query",
+            *args,
+            "--json",
+            "--index",
+            str(ui_index.index_dir),
+            "--checkpoint",
+            str(ui_index.checkpoint),
+            "--device",
+            "cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -159,15 +191,19 @@ def test_health_info_and_the_openapi_page(server: Served, ui_index: AppConfig, f
 
 def test_it_binds_to_localhost_by_default_and_answers_only_loopback_names(server: Served) -> None:
     assert f"Uvicorn running on http://127.0.0.1:{server.port}" in server.log.read_text()
-    listening = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
-                 if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == server.port]
+    listening = [
+        line.split()
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if line.split()[3] == "0A" and int(line.split()[1].split(":")[1], 16) == server.port
+    ]
     assert [fields[1].split(":")[0] for fields in listening] == ["0100007F"]  # 127.0.0.1, little-endian hex
     assert call(f"{server.url}/healthz", headers={"Host": f"localhost:{server.port}"}).status == 200
     assert call(f"{server.url}/healthz", headers={"Host": "attacker.example"}).status == 400  # DNS rebinding
 
 
-def test_a_photo_query_answers_what_index_query_json_prints(server: Served, ui_index: AppConfig, photo: bytes,
-                                                             photo_file: Path) -> None:
+def test_a_photo_query_answers_what_index_query_json_prints(
+    server: Served, ui_index: AppConfig, photo: bytes, photo_file: Path
+) -> None:
     hits = call(f"{server.url}/query", fields={"k": K}, files={"image": ("astronaut.png", photo)})
     assert hits.status == 200 and hits.content_type == "application/json"
     assert hits.json() == index_query(ui_index, str(photo_file), "-k", str(K))
@@ -177,8 +213,9 @@ def test_a_photo_query_answers_what_index_query_json_prints(server: Served, ui_i
     assert hits == index_query(ui_index, str(photo_file), "-k", str(K), "--per-video", "1", "--exclude", "sv0001")
 
 
-def test_a_frame_query_searches_by_its_stored_pose_code(server: Served, ui_index: AppConfig,
-                                                        frames: pd.DataFrame) -> None:
+def test_a_frame_query_searches_by_its_stored_pose_code(
+    server: Served, ui_index: AppConfig, frames: pd.DataFrame
+) -> None:
     row = frames.iloc[5]
     hits = call(f"{server.url}/query", fields={"frame_id": int(row["id"]), "k": K}).json()
     assert hits[0]["path"] == row["path"] and hits[0]["score"] == pytest.approx(1, abs=1e-5)  # itself, first
@@ -221,7 +258,8 @@ def test_bad_uploads_are_one_line_naming_the_file(server: Served, photo: bytes) 
     assert "not both" in refused(400, {})
     assert "identity" in refused(400, {"image": ("astronaut.png", photo)}, {"other_identities": "true"})
     assert call(f"{server.url}/query", fields={"frame_id": 999}).json() == {
-        "detail": "frame 999: no such frame in the index"}
+        "detail": "frame 999: no such frame in the index"
+    }
 
 
 def test_frames_are_pngs_of_their_stored_size(server: Served, frames: pd.DataFrame) -> None:
@@ -238,8 +276,10 @@ def test_frames_are_pngs_of_their_stored_size(server: Served, frames: pd.DataFra
 def test_reenact_draws_the_source_in_the_drivers_pose(server: Served, photo: bytes, ui_index: AppConfig) -> None:
     with Retriever(ui_index.index_dir, ui_index.checkpoint, device="cpu") as retriever:
         size = retriever.model.size
-    for ask in ({"fields": {"frame_id": 2}, "files": {"source": ("astronaut.png", photo)}},
-                {"files": {"source": ("astronaut.png", photo), "driving": ("astronaut.png", photo)}}):
+    for ask in (
+        {"fields": {"frame_id": 2}, "files": {"source": ("astronaut.png", photo)}},
+        {"files": {"source": ("astronaut.png", photo), "driving": ("astronaut.png", photo)}},
+    ):
         answer = call(f"{server.url}/reenact", **ask)
         assert answer.status == 200 and answer.content_type == "image/png", answer
         assert answer.headers["x-renderer"] in ("generator", "decoder")
@@ -261,8 +301,9 @@ def test_concurrent_queries_share_the_one_model(server: Served, photo: bytes) ->
 
 def test_a_bad_index_is_one_line_before_any_server_starts(ui_index: AppConfig, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    result = CliRunner().invoke(main, ["serve", "--index", str(missing), "--checkpoint", str(ui_index.checkpoint),
-                                       "--device", "cpu"])
+    result = CliRunner().invoke(
+        main, ["serve", "--index", str(missing), "--checkpoint", str(ui_index.checkpoint), "--device", "cpu"]
+    )
     assert result.exit_code == 2 and result.stderr.strip().splitlines() == [f"Error: {missing}: no such index folder"]
 
 
@@ -275,10 +316,13 @@ def test_only_loopback_is_quiet() -> None:
     assert local_hosts("::1") == ["127.0.0.1", "[::1]", "localhost"]
 
 
-def test_without_the_serve_extra_serve_says_what_to_install(ui_index: AppConfig,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_serve_extra_serve_says_what_to_install(
+    ui_index: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "fastapi", None)  # what find_spec sees when FastAPI is not installed
-    result = CliRunner().invoke(main, ["serve", "--index", str(ui_index.index_dir), "--checkpoint",
-                                       str(ui_index.checkpoint)])
+    result = CliRunner().invoke(
+        main, ["serve", "--index", str(ui_index.index_dir), "--checkpoint", str(ui_index.checkpoint)]
+    )
     assert result.exit_code == 1 and result.stderr.strip().splitlines() == [
-        "Error: the API needs FastAPI and uvicorn, which are not installed: pip install 'posedex[serve]'"]
+        "Error: the API needs FastAPI and uvicorn, which are not installed: pip install 'posedex[serve]'"
+    ]

@@ -34,7 +34,8 @@ def test_uploads_decode_in_memory_and_are_labelled_by_their_bare_name() -> None:
     assert str(err.value.path) == "passwd"  # a label only: folders a browser sends are dropped, nothing is opened
     assert uploads.upload_name("C:\\Users\\me\\photo.jpg") == "photo.jpg"
     assert uploads.friendly(DataError("we`ird_name.png", "no face found")) == (
-        "Could not use `we'ird_name.png`: no face found. Try another picture.")
+        "Could not use `we'ird_name.png`: no face found. Try another picture."
+    )
 
 
 def test_uploads_are_bounded_in_pixels_before_decoding_and_by_pillows_bomb_guard(monkeypatch) -> None:
@@ -120,8 +121,9 @@ def test_a_frame_query_equals_the_bare_search_and_draws_its_grid(retriever: Retr
 
 
 def test_the_config_travels_to_the_app_by_environment(ui_index: AppConfig) -> None:
-    assert AppConfig.from_env(ui_index.to_env()) == AppConfig(ui_index.index_dir.resolve(),
-                                                              ui_index.checkpoint.resolve(), "cpu")
+    assert AppConfig.from_env(ui_index.to_env()) == AppConfig(
+        ui_index.index_dir.resolve(), ui_index.checkpoint.resolve(), "cpu"
+    )
     with pytest.raises(KeyError, match=ENV_INDEX):
         AppConfig.from_env({})
 

@@ -41,16 +41,30 @@ def flags(argv: list[str]) -> dict[str, str]:
 
 
 def serve(runner: CliRunner, config: AppConfig, *extra: str):
-    return runner.invoke(main, ["ui", "--index", str(config.index_dir), "--checkpoint", str(config.checkpoint),
-                                "--port", "8612", "--device", "cpu", *extra])
+    return runner.invoke(
+        main,
+        [
+            "ui",
+            "--index",
+            str(config.index_dir),
+            "--checkpoint",
+            str(config.checkpoint),
+            "--port",
+            "8612",
+            "--device",
+            "cpu",
+            *extra,
+        ],
+    )
 
 
 def test_the_server_binds_to_loopback_by_default_with_xsrf_on_and_uploads_capped(
-        runner: CliRunner, ui_index: AppConfig, launched) -> None:
+    runner: CliRunner, ui_index: AppConfig, launched
+) -> None:
     result = serve(runner, ui_index)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # no warning on loopback
-    (argv, env), = launched
+    ((argv, env),) = launched
     settings = flags(argv)
     assert settings["--server.address"] == "127.0.0.1" and settings["--server.port"] == "8612"
     assert settings["--server.enableXsrfProtection"] == "true"
@@ -60,13 +74,14 @@ def test_the_server_binds_to_loopback_by_default_with_xsrf_on_and_uploads_capped
 
 
 @pytest.mark.parametrize("option", ["--host", "--address"])
-def test_another_host_is_bound_as_given_with_one_loud_warning(runner: CliRunner, ui_index: AppConfig, launched,
-                                                              option: str) -> None:
+def test_another_host_is_bound_as_given_with_one_loud_warning(
+    runner: CliRunner, ui_index: AppConfig, launched, option: str
+) -> None:
     result = serve(runner, ui_index, option, "0.0.0.0")
     assert result.exit_code == 0, result.output
-    warning, = result.stderr.strip().splitlines()
+    (warning,) = result.stderr.strip().splitlines()
     assert warning.startswith("WARNING:") and "0.0.0.0:8612" in warning and "WITHOUT authentication" in warning
-    (argv, _), = launched
+    ((argv, _),) = launched
     assert flags(argv)["--server.address"] == "0.0.0.0" and flags(argv)["--server.enableXsrfProtection"] == "true"
     assert "http://0.0.0.0:8612" in result.stdout
 
@@ -77,10 +92,23 @@ def test_an_ipv6_loopback_host_is_quiet_and_bracketed(runner: CliRunner, ui_inde
     assert "http://[::1]:8612" in result.stdout and flags(launched[0][0])["--server.address"] == "::1"
 
 
-@pytest.mark.parametrize(("host", "loopback"), [
-    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
-    ("LocalHost", True), ("0.0.0.0", False), ("::", False), ("", False), ("192.168.1.20", False),
-    ("example.org", False), ("localhost.example.org", False)])
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LocalHost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("", False),
+        ("192.168.1.20", False),
+        ("example.org", False),
+        ("localhost.example.org", False),
+    ],
+)
 def test_only_loopback_addresses_count_as_local(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
 
@@ -111,7 +139,8 @@ def linked_index(tmp_path_factory) -> tuple[AppConfig, str]:
 
 
 def test_a_frame_linking_outside_the_collection_is_a_message_naming_it(
-        linked_index: tuple[AppConfig, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    linked_index: tuple[AppConfig, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config, stored = linked_index
     for name, value in config.to_env().items():
         monkeypatch.setenv(name, value)

@@ -15,21 +15,22 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0002'
-down_revision: str | None = '0001'
+revision: str = "0002"
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table('roots',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('prefix', sa.String(), nullable=False),
-    sa.Column('path', sa.String(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_roots')),
-    sa.UniqueConstraint('prefix', name=op.f('uq_roots_prefix'))
+    op.create_table(
+        "roots",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("prefix", sa.String(), nullable=False),
+        sa.Column("path", sa.String(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_roots")),
+        sa.UniqueConstraint("prefix", name=op.f("uq_roots_prefix")),
     )
 
 
 def downgrade() -> None:
-    op.drop_table('roots')
+    op.drop_table("roots")

@@ -65,8 +65,10 @@ def test_unreadable_videos_are_skipped_and_listed(video_tree: Path) -> None:
     (video_tree / "id10001" / "1zcIwhmdeo4" / "00004.mp4").write_text("not a video")
     scan = scan_collection(video_tree, fps=1)
     reasons = {path.name: reason for path, reason in scan.skipped}
-    assert reasons == {"00003.mp4": "empty video file (0 bytes)",
-                       "00004.mp4": "OpenCV cannot open this video (not a video, or corrupt)"}
+    assert reasons == {
+        "00003.mp4": "empty video file (0 bytes)",
+        "00004.mp4": "OpenCV cannot open this video (not a video, or corrupt)",
+    }
     assert scan.frames["video"].nunique() == 3
 
 
@@ -82,8 +84,10 @@ def test_hidden_folders_are_ignored(frames_tree: Path) -> None:
         (lambda root: None, "no frames found"),
         (lambda root: write_frame(root / "loose.png", 1), "no frames found"),
         (lambda root: write_frame(root / "a" / "b" / "c" / "d" / "e.png", 1), "no frames found"),
-        (lambda root: (root / "a" / "b").mkdir(parents=True) or (root / "a" / "b" / "x.mp4").write_bytes(b""),
-         "no readable frames found"),
+        (
+            lambda root: (root / "a" / "b").mkdir(parents=True) or (root / "a" / "b" / "x.mp4").write_bytes(b""),
+            "no readable frames found",
+        ),
     ],
     ids=["empty", "too-shallow", "too-deep", "only-bad-videos"],
 )

@@ -38,8 +38,9 @@ def test_bad_files_are_one_line_naming_the_file_and_the_reason(tmp_path: Path, m
 
 
 @pytest.mark.parametrize("name", ["bomb-png-100000x100000", "bomb-jpeg-65000x65000", "over-64-megapixels"])
-def test_decompression_bombs_are_refused_from_the_header_without_decoding(tmp_path: Path, name: str,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decompression_bombs_are_refused_from_the_header_without_decoding(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sample = BAD[name](tmp_path)
     decoded = []
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda img: decoded.append(img.size))
@@ -61,10 +62,11 @@ VALID = {"jpeg": _encoded("JPEG"), "png": _encoded("PNG")}
 def mutated(draw: st.DrawFn, data: bytes) -> bytes:
     """`data` with up to 16 bytes overwritten, and perhaps cut short."""
     out = bytearray(data)
-    for at, value in draw(st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1,
-                                   max_size=16)):
+    for at, value in draw(
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(0, 255)), min_size=1, max_size=16)
+    ):
         out[at] = value
-    return bytes(out[:draw(st.integers(1, len(out)))] if draw(st.booleans()) else out)
+    return bytes(out[: draw(st.integers(1, len(out)))] if draw(st.booleans()) else out)
 
 
 @pytest.mark.parametrize("kind", VALID)

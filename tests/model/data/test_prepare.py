@@ -133,8 +133,12 @@ def test_voxceleb_video_layout_names_and_sampling(tmp_path: Path, carphone_frame
     assert sorted(f"{v.identity}/{v.video}" for v in report.videos) == folders
     assert all(v.skipped == [] for v in report.videos)
     frames = [f"{i:07d}.png" for i in (0, 6, 12, 18, 24)]  # 30 fps sampled at 5 fps
-    expected = ["id10001", "id10002", *folders, *(f"{folder}/{name}" for folder in folders
-                                                   for name in [*frames, TIMES_FILE])]
+    expected = [
+        "id10001",
+        "id10002",
+        *folders,
+        *(f"{folder}/{name}" for folder in folders for name in [*frames, TIMES_FILE]),
+    ]
     assert visible_tree(out) == sorted(expected)  # nothing else, hidden or not
 
 
@@ -191,8 +195,14 @@ def test_photos_of_one_person_make_one_video(tmp_path: Path, carphone_frames: li
 def test_photos_without_a_face_are_a_data_error(tmp_path: Path) -> None:
     blank = np.full((112, 92, 3), 90, np.uint8)
     with pytest.raises(DataError) as err:
-        prepare_photos([(1, blank), (2, blank)], tmp_path / "out", identity="me", video_name="photos", size=CROP,
-                       source=tmp_path / "in")
+        prepare_photos(
+            [(1, blank), (2, blank)],
+            tmp_path / "out",
+            identity="me",
+            video_name="photos",
+            size=CROP,
+            source=tmp_path / "in",
+        )
     assert str(err.value) == f"{tmp_path / 'in'}: {NO_FACE} in any of the 2 photos"
     assert visible_tree(tmp_path / "out") == []
 

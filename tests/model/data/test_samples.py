@@ -91,24 +91,30 @@ def client(code: str) -> tuple[str, ...]:
 NPM_JSON_ERROR = '{"error": {"code": "E404", "summary": "404 Not Found - GET https://registry/fake"}}'
 FAILED_FETCHES = {
     "client missing": (MISSING_CLIENT, "posedex-no-such-client is not installed"),
-    "pip fails": (client("sys.exit('WARNING: Retrying\\nERROR: No matching distribution found for fake==1.0')"),
-                  "cannot fetch from a test registry: ERROR: No matching distribution found for fake==1.0"),
-    "npm fails": (client(f"print({NPM_JSON_ERROR!r}); sys.exit('npm error code E404')"),
-                  "cannot fetch from a test registry: 404 Not Found - GET https://registry/fake"),
+    "pip fails": (
+        client("sys.exit('WARNING: Retrying\\nERROR: No matching distribution found for fake==1.0')"),
+        "cannot fetch from a test registry: ERROR: No matching distribution found for fake==1.0",
+    ),
+    "npm fails": (
+        client(f"print({NPM_JSON_ERROR!r}); sys.exit('npm error code E404')"),
+        "cannot fetch from a test registry: 404 Not Found - GET https://registry/fake",
+    ),
     "nothing written": (client("pass"), "did not write fake.tgz"),
-    "other bytes": (client("open('fake.tgz', 'wb').write(b'not the package')"),
-                    "fake.tgz from a test registry has sha256 "),
+    "other bytes": (
+        client("open('fake.tgz', 'wb').write(b'not the package')"),
+        "fake.tgz from a test registry has sha256 ",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", FAILED_FETCHES)
 def test_a_failed_fetch_is_one_data_error(tmp_path: Path, case: str) -> None:
     command, reason = FAILED_FETCHES[case]
-    package = Package(registry="a test registry", spec="fake@1.0", filename="fake.tgz", sha256="0" * 64,
-                      command=command)
+    package = Package(
+        registry="a test registry", spec="fake@1.0", filename="fake.tgz", sha256="0" * 64, command=command
+    )
     with pytest.raises(DataError) as err:
         fetch_package(package, tmp_path / "cache", progress=False)
     message = str(err.value)
     assert message.startswith("fake@1.0: ") and reason in message and "\n" not in message
     assert list((tmp_path / "cache").iterdir()) == []
-

@@ -32,8 +32,11 @@ def test_adding_identities_keeps_earlier_order() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(names=st.sets(st.text(min_size=1, max_size=8), min_size=2, max_size=30),
-       fraction=st.floats(0.01, 0.9), seed=st.integers(0, 1000))
+@given(
+    names=st.sets(st.text(min_size=1, max_size=8), min_size=2, max_size=30),
+    fraction=st.floats(0.01, 0.9),
+    seed=st.integers(0, 1000),
+)
 def test_every_identity_lands_in_exactly_one_side(names: set[str], fraction: float, seed: int) -> None:
     rows = [(n, v) for n in sorted(names) for v in range(2)]
     frames = pd.DataFrame({"identity": [r[0] for r in rows], "video": [r[1] for r in rows], "layout": "frames"})

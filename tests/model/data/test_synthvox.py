@@ -61,12 +61,29 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path: Path) -> None:
 def test_layout_and_labels(tmp_path: Path) -> None:
     out = tmp_path / "sv"
     out.mkdir()  # an empty folder is fine: it is replaced by the collection
-    labels = synthesize(out, identities=2, videos_per_identity=3, frames=4, size=32, seed=0, fps=2.0, workers=1,
-                        image_format="jpg", progress=False)
+    labels = synthesize(
+        out,
+        identities=2,
+        videos_per_identity=3,
+        frames=4,
+        size=32,
+        seed=0,
+        fps=2.0,
+        workers=1,
+        image_format="jpg",
+        progress=False,
+    )
     assert sorted(p.name for p in out.iterdir()) == ["labels.csv", "sv0000", "sv0001", "synthvox.json"]
     assert json.loads((out / "synthvox.json").read_text()) == {
-        "version": RECIPE_VERSION, "seed": 0, "fps": 2.0, "identities": 2, "videos_per_identity": 3, "frames": 4,
-        "size": 32, "image_format": "jpg"}
+        "version": RECIPE_VERSION,
+        "seed": 0,
+        "fps": 2.0,
+        "identities": 2,
+        "videos_per_identity": 3,
+        "frames": 4,
+        "size": 32,
+        "image_format": "jpg",
+    }
     assert Recipe.read(out / "synthvox.json") == Recipe(seed=0, fps=2.0, version=2)
     assert sorted(p.name for p in (out / "sv0001").iterdir()) == ["v00", "v01", "v02"]
     assert sorted(p.name for p in (out / "sv0001" / "v02").iterdir()) == [f"0000{i}.jpg" for i in range(4)]
@@ -107,16 +124,29 @@ def test_trajectories_stay_in_range_move_smoothly_and_talk() -> None:
 def test_pose_and_expression_vary_within_videos(tmp_path: Path) -> None:
     """Every parameter's within-video share of variance is at least 0.6 (0.94-0.99 on this seed), while the ranges
     are covered; a v1-like collection (1.3 s at 25 fps) falls below for most parameters."""
-    labels = synthesize(tmp_path / "sv", identities=4, videos_per_identity=2, frames=20, size=32, seed=SHARE_SEED,
-                        workers=1, progress=False)
+    labels = synthesize(
+        tmp_path / "sv",
+        identities=4,
+        videos_per_identity=2,
+        frames=20,
+        size=32,
+        seed=SHARE_SEED,
+        workers=1,
+        progress=False,
+    )
     shares = within_video_share(labels, POSE_COLUMNS)
     print("within-video shares:", {c: round(s, 2) for c, s in shares.items()})
     assert min(shares.values()) >= MIN_WITHIN_VIDEO_SHARE, shares
     assert labels["yaw"].min() < -0.5 * YAW_MAX and labels["yaw"].max() > 0.5 * YAW_MAX
     assert (labels[["mouth_open", "smile", "blink", "brow_raise"]].max() > 0.8).all()
-    short = pd.DataFrame([{"identity": i, "video": v, **{c: getattr(p, c) for c in POSE_COLUMNS}}
-                          for i in range(4) for v in range(2)
-                          for p in talking_trajectory(video_rng(SHARE_SEED, i, v), 32, fps=25.0)])
+    short = pd.DataFrame(
+        [
+            {"identity": i, "video": v, **{c: getattr(p, c) for c in POSE_COLUMNS}}
+            for i in range(4)
+            for v in range(2)
+            for p in talking_trajectory(video_rng(SHARE_SEED, i, v), 32, fps=25.0)
+        ]
+    )
     assert sum(s < MIN_WITHIN_VIDEO_SHARE for s in within_video_share(short, POSE_COLUMNS).values()) >= 4
 
 
@@ -166,8 +196,9 @@ def test_face_detector_finds_near_frontal_faces() -> None:
         for pose in talking_trajectory(video_rng(0, index, 0), 32):
             if abs(pose.yaw) < 20.0:
                 grey = cv2.cvtColor(render(identity, pose, HAAR_SIZE, scene), cv2.COLOR_RGB2GRAY)
-                faces = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=3,
-                                                 minSize=(HAAR_SIZE // 5, HAAR_SIZE // 5))
+                faces = cascade.detectMultiScale(
+                    grey, scaleFactor=1.1, minNeighbors=3, minSize=(HAAR_SIZE // 5, HAAR_SIZE // 5)
+                )
                 found.append(len(faces) > 0)
     assert len(found) >= 60, len(found)
     assert np.mean(found) >= HAAR_MIN_RATE, np.mean(found)
@@ -178,8 +209,10 @@ def test_render_reproduces_written_frames_in_any_identity(tmp_path: Path) -> Non
     table = pd.read_csv(tmp_path / "sv" / "labels.csv", dtype={"identity": str, "video": str})
     assert np.allclose(table["time"], table["frame"] / DEFAULT_FPS)
     recipe = Recipe.read(tmp_path / "sv" / "synthvox.json")
-    assert recipe.trajectory(1, 0, 3) == [Pose(**{c: getattr(row, c) for c in POSE_COLUMNS})
-                                          for row in table[table["identity"] == "sv0001"].iloc[:3].itertuples()]
+    assert recipe.trajectory(1, 0, 3) == [
+        Pose(**{c: getattr(row, c) for c in POSE_COLUMNS})
+        for row in table[table["identity"] == "sv0001"].iloc[:3].itertuples()
+    ]
     for row in table.itertuples():
         pose = Pose(**{c: getattr(row, c) for c in POSE_COLUMNS})
         frame = read_image(tmp_path / "sv" / row.identity / row.video / f"{row.frame:05d}.png")
@@ -229,16 +262,23 @@ def test_head_offset_moves_the_head_in_the_frame() -> None:
 def test_recipe_versions_and_bad_recipes(tmp_path: Path) -> None:
     """v1 files (no version) still re-render: their scene is the identity's (values of the v1 code, seed 3)."""
     path = tmp_path / "synthvox.json"
-    path.write_text(json.dumps({"seed": 3, "identities": 6, "videos_per_identity": 2, "frames": 32, "size": 128,
-                                "image_format": "png"}))
+    path.write_text(
+        json.dumps(
+            {"seed": 3, "identities": 6, "videos_per_identity": 2, "frames": 32, "size": 128, "image_format": "png"}
+        )
+    )
     recipe = Recipe.read(path)
     assert recipe == Recipe(seed=3, fps=25.0, version=1) and recipe.scene(5, 1) == version1_scene(3, 5)
     assert version1_scene(3, 0).backdrop_top == (0.13108058333447958, 0.12254537925671163, 0.05827885202196546)
     assert version1_scene(3, 5).shirt_color == (0.1934498137499451, 0.3868996274998902, 0.2253622156397797)
-    for content, reason in ((None, "no such file"), ("{", "cannot read"), ("[3]", "not a SynthVox recipe"),
-                            ('{"version": 3, "seed": 1, "fps": 1.5}', "version 3"),
-                            ('{"version": 2, "seed": 1}', "fps must be a positive number"),
-                            ('{"version": 2, "seed": -1, "fps": 1.5}', "seed must be")):
+    for content, reason in (
+        (None, "no such file"),
+        ("{", "cannot read"),
+        ("[3]", "not a SynthVox recipe"),
+        ('{"version": 3, "seed": 1, "fps": 1.5}', "version 3"),
+        ('{"version": 2, "seed": 1}', "fps must be a positive number"),
+        ('{"version": 2, "seed": -1, "fps": 1.5}', "seed must be"),
+    ):
         bad = tmp_path / "bad" / "synthvox.json"
         bad.unlink(missing_ok=True)
         if content is not None:
@@ -251,8 +291,15 @@ def test_recipe_versions_and_bad_recipes(tmp_path: Path) -> None:
 
 def test_within_video_share_of_variance() -> None:
     """Two videos [0, 2] and [10, 12]: within-video variance 1 each, total 26; a constant column has no share."""
-    labels = pd.DataFrame({"identity": ["a", "a", "b", "b"], "video": ["v", "v", "v", "v"],
-                           "yaw": [0.0, 2.0, 10.0, 12.0], "smile": [0.0, 1.0, 0.0, 1.0], "blink": [0.5] * 4})
+    labels = pd.DataFrame(
+        {
+            "identity": ["a", "a", "b", "b"],
+            "video": ["v", "v", "v", "v"],
+            "yaw": [0.0, 2.0, 10.0, 12.0],
+            "smile": [0.0, 1.0, 0.0, 1.0],
+            "blink": [0.5] * 4,
+        }
+    )
     shares = within_video_share(labels, ["yaw", "smile", "blink"])
     assert shares["yaw"] == pytest.approx(1 / 26) and shares["smile"] == pytest.approx(1.0)
     assert np.isnan(shares["blink"])
@@ -307,4 +354,4 @@ def test_contact_sheet_places_identities_down_and_poses_across() -> None:
     gutter = synthvox.CONTACT_SHEET_GUTTER
     assert sheet.shape == (2 * (32 + gutter) + gutter, 3 * (32 + gutter) + gutter, 3) and sheet.dtype == np.uint8
     y, x = gutter + (32 + gutter), gutter + 2 * (32 + gutter)
-    assert np.array_equal(sheet[y:y + 32, x:x + 32], render(identities[1], poses[2], 32))
+    assert np.array_equal(sheet[y : y + 32, x : x + 32], render(identities[1], poses[2], 32))

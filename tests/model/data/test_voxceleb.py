@@ -55,8 +55,13 @@ def test_meta_table(tmp_path: Path) -> None:
     path = tmp_path / "vox1_meta.csv"
     path.write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\nid10270\tEamon_Holmes. \tm\tIreland\ttest\n")
     meta = read_meta(path)
-    assert meta.iloc[0].to_dict() == {"id": "id10270", "name": "Eamon_Holmes", "gender": "m",
-                                      "nationality": "Ireland", "set": "test"}
+    assert meta.iloc[0].to_dict() == {
+        "id": "id10270",
+        "name": "Eamon_Holmes",
+        "gender": "m",
+        "nationality": "Ireland",
+        "set": "test",
+    }
     path.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(DataError, match="missing columns"):
         read_meta(path)

@@ -29,38 +29,67 @@ from model.evaluation.settings import evaluation_settings
 
 SIZE = 32
 # every departure on, each field set here so the tests hold whatever the tiny preset's own values
-NO_AUGMENT = {f"augment.{name}": 0.0 for name in ("brightness", "contrast", "saturation", "hue", "greyscale", "blur",
-                                                  "scale", "shift")}
-DEPARTURES = {"model.warp_full_resolution": True, "loss.pyramid_levels": 2, "loss.smooth_weight": 0.1,
-              "loss.residual_weight": 0.1, "train.warp_warmup_epochs": 0.5, **NO_AUGMENT, "augment.brightness": 0.3,
-              "augment.blur": 0.5, "augment.shift": 0.03, "model.gen_refines_decoder": True,
-              "loss.content_weight": 10.0, "train.gen_trains_pose_embedder": False, "loss.contrast_weight": 0.2}
-OVERRIDES = {"data.test_fraction": 0.0, "train.stage1_epochs": 1, "train.stage2_epochs": 1,
-             "train.log_every": 100, "train.sample_every": 100, "train.checkpoint_every": 100, **DEPARTURES}
+NO_AUGMENT = {
+    f"augment.{name}": 0.0
+    for name in ("brightness", "contrast", "saturation", "hue", "greyscale", "blur", "scale", "shift")
+}
+DEPARTURES = {
+    "model.warp_full_resolution": True,
+    "loss.pyramid_levels": 2,
+    "loss.smooth_weight": 0.1,
+    "loss.residual_weight": 0.1,
+    "train.warp_warmup_epochs": 0.5,
+    **NO_AUGMENT,
+    "augment.brightness": 0.3,
+    "augment.blur": 0.5,
+    "augment.shift": 0.03,
+    "model.gen_refines_decoder": True,
+    "loss.content_weight": 10.0,
+    "train.gen_trains_pose_embedder": False,
+    "loss.contrast_weight": 0.2,
+}
+OVERRIDES = {
+    "data.test_fraction": 0.0,
+    "train.stage1_epochs": 1,
+    "train.stage2_epochs": 1,
+    "train.log_every": 100,
+    "train.sample_every": 100,
+    "train.checkpoint_every": 100,
+    **DEPARTURES,
+}
 SETTINGS = {"num_videos": 2, "num_driving": 4, "max_queries": 20, "probe_folds": 2}
 
 
 @pytest.fixture(scope="module")
 def collections(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("ablation")
-    synthesize(base / "train", identities=4, videos_per_identity=1, frames=8, size=SIZE, seed=0, workers=1,
-               progress=False)
-    synthesize(base / "held_out", identities=4, videos_per_identity=2, frames=8, size=SIZE, seed=1, workers=1,
-               progress=False)
+    synthesize(
+        base / "train", identities=4, videos_per_identity=1, frames=8, size=SIZE, seed=0, workers=1, progress=False
+    )
+    synthesize(
+        base / "held_out", identities=4, videos_per_identity=2, frames=8, size=SIZE, seed=1, workers=1, progress=False
+    )
     return {"base": base, "train": base / "train", "held_out": base / "held_out"}
 
 
 def _flat(config: Config) -> dict[str, Any]:
-    return {f"{section}.{key}": value for section, values in dataclasses.asdict(config).items()
-            for key, value in values.items()}
+    return {
+        f"{section}.{key}": value
+        for section, values in dataclasses.asdict(config).items()
+        for key, value in values.items()
+    }
 
 
 def test_the_rows_switch_components_as_table_1_says() -> None:
     configs = {row.name: row_config("tiny", row, OVERRIDES) for row in ROWS}
     vanilla, smooth, frames, scale = (configs[n] for n in ("1_vanilla", "2_smooth", "3_multi_frame", "4_multi_scale"))
     adversarial, full = configs["5_adversarial"], configs["6_feature_matching"]
-    assert (vanilla.data.num_frames, vanilla.model.multi_scale, vanilla.loss.smooth_weight,
-            vanilla.train.adversarial) == (1, False, 0.0, False)
+    assert (
+        vanilla.data.num_frames,
+        vanilla.model.multi_scale,
+        vanilla.loss.smooth_weight,
+        vanilla.train.adversarial,
+    ) == (1, False, 0.0, False)
     assert smooth.loss.smooth_weight == 1.0 and smooth.data.num_frames == 1 and not smooth.model.multi_scale
     assert frames.data.num_frames == 2 and not frames.model.multi_scale  # the tiny preset's K
     assert scale.model.multi_scale and not scale.train.adversarial
@@ -83,23 +112,51 @@ def test_each_row_is_the_one_before_plus_its_switches_and_the_last_is_the_preset
         assert {name: before[name] for name in row.switches} == row.switches, row.name
     assert row_config("ablation", ROWS[-1]) == preset and ROWS[-1].overrides == {}
     assert [row.label_for(preset) for row in ROWS[6:]] == [
-        "+ full-resolution warp", "+ pyramid L1, λ_S 0.1", "+ residual budget, warp warm-up",
-        "+ P input augmentation", "+ G refines P's rendering, λ_R 10", "+ P not trained through G",
-        "+ within-video contrast on the pose code, λ_C 0.2"]
+        "+ full-resolution warp",
+        "+ pyramid L1, λ_S 0.1",
+        "+ residual budget, warp warm-up",
+        "+ P input augmentation",
+        "+ G refines P's rendering, λ_R 10",
+        "+ P not trained through G",
+        "+ within-video contrast on the pose code, λ_C 0.2",
+    ]
     # the preset's departures, as configs/small.yaml means them
-    assert (preset.model.warp_full_resolution, preset.loss.pyramid_levels, preset.loss.smooth_weight,
-            preset.loss.residual_weight, preset.train.warp_warmup_epochs, preset.train.gen_trains_pose_embedder,
-            preset.model.gen_refines_decoder, preset.loss.content_weight) == (True, 3, 0.1, 0.1, 1, False, True, 10)
-    assert dataclasses.asdict(preset.augment) == {"brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.05,
-                                                  "greyscale": 0.2, "blur": 0.5, "scale": 0.05, "shift": 0.03}
+    assert (
+        preset.model.warp_full_resolution,
+        preset.loss.pyramid_levels,
+        preset.loss.smooth_weight,
+        preset.loss.residual_weight,
+        preset.train.warp_warmup_epochs,
+        preset.train.gen_trains_pose_embedder,
+        preset.model.gen_refines_decoder,
+        preset.loss.content_weight,
+    ) == (True, 3, 0.1, 0.1, 1, False, True, 10)
+    assert dataclasses.asdict(preset.augment) == {
+        "brightness": 0.3,
+        "contrast": 0.3,
+        "saturation": 0.3,
+        "hue": 0.05,
+        "greyscale": 0.2,
+        "blur": 0.5,
+        "scale": 0.05,
+        "shift": 0.03,
+    }
 
 
 def test_the_papers_rows_train_the_papers_model() -> None:
     paper = _flat(load_config("paper"))
     departures = {name for row in ROWS if not row.in_paper for name in row.switches}
-    assert {"model.warp_full_resolution", "loss.pyramid_levels", "loss.smooth_weight", "loss.residual_weight",
-            "train.warp_warmup_epochs", "augment.hue", "model.gen_refines_decoder", "loss.content_weight",
-            "train.gen_trains_pose_embedder"} <= departures
+    assert {
+        "model.warp_full_resolution",
+        "loss.pyramid_levels",
+        "loss.smooth_weight",
+        "loss.residual_weight",
+        "train.warp_warmup_epochs",
+        "augment.hue",
+        "model.gen_refines_decoder",
+        "loss.content_weight",
+        "train.gen_trains_pose_embedder",
+    } <= departures
     papers = [row for row in ROWS if row.in_paper]
     assert [row.name for row in papers] == [row.name for row in ROWS[:6]]
     for row in papers:
@@ -118,8 +175,10 @@ def test_the_preset_must_be_the_full_model() -> None:
     # augmentation is one switch: any of its fields turns it on
     check_full_preset(load_config("tiny", {**DEPARTURES, "augment.brightness": 0.0, "augment.shift": 0.0}), Path("x"))
     with pytest.raises(DataError, match="augment.brightness 0.0"):
-        check_full_preset(load_config("tiny", {**DEPARTURES, "augment.brightness": 0.0, "augment.shift": 0.0,
-                                               "augment.blur": 0.0}), Path("x"))
+        check_full_preset(
+            load_config("tiny", {**DEPARTURES, "augment.brightness": 0.0, "augment.shift": 0.0, "augment.blur": 0.0}),
+            Path("x"),
+        )
 
 
 def test_the_paper_figures_are_the_papers() -> None:
@@ -130,13 +189,20 @@ def test_the_paper_figures_are_the_papers() -> None:
     assert paper["6_feature_matching"] == (0.73, 24.8)
 
 
-def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: dict[str, Path],
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
+    collections: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = (ROWS[0], ROWS[3], ROWS[-1])
     out = collections["base"] / "out"
     settings = evaluation_settings(SETTINGS)
-    args = dict(settings=settings, overrides=OVERRIDES, rows=rows, device=torch.device("cpu"), progress=False,
-                command="daegan ablate ...")
+    args = dict(
+        settings=settings,
+        overrides=OVERRIDES,
+        rows=rows,
+        device=torch.device("cpu"),
+        progress=False,
+        command="daegan ablate ...",
+    )
     results = run_ablation("tiny", [collections["train"]], [collections["held_out"]], out, **args)
     assert [r.skipped for r in results] == [False, False, False]
     assert {r.metrics["steps"] for r in results} == {16}  # one budget
@@ -144,10 +210,22 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     with open(out / "ablation.csv") as handle:
         records = list(csv.DictReader(handle))
     assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "13_contrast"]
-    assert [(r["num_frames"], r["multi_scale"], r["smooth_weight"], r["warp_full_resolution"], r["augment"],
-             r["gen_trains_pose_embedder"], r["contrast_weight"]) for r in records] == [
-        ("1", "False", "0.0", "False", "False", "True", "0.0"), ("2", "True", "1.0", "False", "False", "True", "0.0"),
-        ("2", "True", "0.1", "True", "True", "False", "0.2")]
+    assert [
+        (
+            r["num_frames"],
+            r["multi_scale"],
+            r["smooth_weight"],
+            r["warp_full_resolution"],
+            r["augment"],
+            r["gen_trains_pose_embedder"],
+            r["contrast_weight"],
+        )
+        for r in records
+    ] == [
+        ("1", "False", "0.0", "False", "False", "True", "0.0"),
+        ("2", "True", "1.0", "False", "False", "True", "0.0"),
+        ("2", "True", "0.1", "True", "True", "False", "0.2"),
+    ]
     assert all(0.0 < float(r["ssim"]) <= 1.0 and r["fid"] == "" for r in records)
     assert all(r["cross_ssim"] and r["retrieval_error"] and r["leakage"] for r in records)
     assert all(-5 < float(r[c]) < 5 for r in records for c in ("head_pose_gap_closed", "expression_gap_closed"))
@@ -158,8 +236,10 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     ours = table.split("## The paper's figures")[0]
     labels = [row.label_for(load_config("tiny")) for row in rows]
     assert sum(line.startswith(f"| {label} |") for label in labels for line in ours.splitlines()) == 3
-    assert ("| leakage ↓ | leakage / chance ↓ | head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |"
-            in ours)
+    assert (
+        "| leakage ↓ | leakage / chance ↓ | head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |"
+        in ours
+    )
     assert "| vanilla (w/ L_REC) | 0.65 | 60.8 |" in table and "not comparable 1:1" in table
     assert f"| {labels[-1]} (ours) | – | – |" in table  # our rows: the paper has no figures
     assert "the rows after them add this project's departures one at a time" in table
@@ -178,8 +258,13 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
     assert [r.skipped for r in again] == [True, True, True] and (out / "ablation.md").is_file()
     assert (out / "ablation.csv").read_text() == table_csv  # the saved metrics, the same figures
     # other evaluation settings: the trained rows are evaluated again, not trained
-    other = run_ablation("tiny", [collections["train"]], [collections["held_out"]], out,
-                         **{**args, "settings": evaluation_settings({**SETTINGS, "seed": 1}), "rows": rows[:1]})
+    other = run_ablation(
+        "tiny",
+        [collections["train"]],
+        [collections["held_out"]],
+        out,
+        **{**args, "settings": evaluation_settings({**SETTINGS, "seed": 1}), "rows": rows[:1]},
+    )
     assert [r.skipped for r in other] == [False] and other[0].metrics["steps"] == 16
     assert other[0].metrics["evaluated_with"]["settings"]["seed"] == 1
 
@@ -187,6 +272,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(collections: d
 def test_ablation_options_go_together(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["ablate", "--data", str(tmp_path), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--config" in result.output
-    result = runner.invoke(main, ["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
-                                  "--config", "tiny"])
+    result = runner.invoke(
+        main, ["evaluate", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", "tiny"]
+    )
     assert result.exit_code == 2 and "No such option '--config'" in result.output

@@ -33,8 +33,9 @@ def _pose_code(poses: np.ndarray) -> np.ndarray:
 
 def test_a_pose_code_retrieves_like_the_oracle_and_beats_random(table) -> None:
     poses, identities, _ = table
-    found = retrieval(_pose_code(poses), poses, identities, np.arange(0, len(poses), 3), k=5,
-                      rng=np.random.default_rng(1))
+    found = retrieval(
+        _pose_code(poses), poses, identities, np.arange(0, len(poses), 3), k=5, rng=np.random.default_rng(1)
+    )
     assert found.hits.shape == (len(found.queries), 5)
     assert all((identities[found.hits[i]] != identities[q]).all() for i, q in enumerate(found.queries))
     assert found.normalised["oracle"] <= found.normalised["model"] < 0.5 * found.normalised["random"]
@@ -65,9 +66,19 @@ def test_probes_read_pose_from_a_pose_code_and_identity_from_a_face(table) -> No
     poses, identities, videos = table
     rng = np.random.default_rng(3)
     face = np.eye(IDENTITIES)[identities] + 0.05 * rng.normal(size=(len(poses), IDENTITIES))
-    result = probes({"pose_code": poses + 0.01 * rng.normal(size=poses.shape), "face": face}, poses,
-                    ("a", "b", "c"), identities, videos, alphas=(0.1, 1.0, 10.0), folds=3, test_fraction=0.34, c=1.0,
-                    max_iter=2000, rng=np.random.default_rng(4))
+    result = probes(
+        {"pose_code": poses + 0.01 * rng.normal(size=poses.shape), "face": face},
+        poses,
+        ("a", "b", "c"),
+        identities,
+        videos,
+        alphas=(0.1, 1.0, 10.0),
+        folds=3,
+        test_fraction=0.34,
+        c=1.0,
+        max_iter=2000,
+        rng=np.random.default_rng(4),
+    )
     assert min(result["pose_r2_from_pose_code"].values()) > 0.95
     assert max(result["pose_r2_from_face"].values()) < 0.2
     assert result["identity_accuracy_from_face"] == 1.0
@@ -76,8 +87,11 @@ def test_probes_read_pose_from_a_pose_code_and_identity_from_a_face(table) -> No
 
 
 def test_gap_closed_per_parameter_and_over_several() -> None:
-    errors = {"random": np.array([20.0, 0.5, 0.3]), "model": np.array([6.0, 0.5, 0.1]),
-              "oracle": np.array([6.0, 0.1, 0.3])}
+    errors = {
+        "random": np.array([20.0, 0.5, 0.3]),
+        "model": np.array([6.0, 0.5, 0.1]),
+        "oracle": np.array([6.0, 0.1, 0.3]),
+    }
     found = RetrievalResult(np.arange(3), np.zeros((3, 5), int), errors, {}, scale=np.array([10.0, 0.5, 1.0]))
     per = gap_closed(found)
     assert per[0] == pytest.approx(1.0) and per[1] == pytest.approx(0.0)  # (20 - 6) / (20 - 6), (0.5 - 0.5) / 0.4

@@ -37,49 +37,85 @@ from model.evaluation.settings import evaluation_settings
 from model.train import train
 
 SIZE = 32
-SMALL = {"num_videos": 4, "num_driving": 8, "max_queries": 100, "picture_cell": 32, "picture_queries": 3,
-         "picture_frames": 4, "picture_sources": 2, "picture_drivers": 3}
+SMALL = {
+    "num_videos": 4,
+    "num_driving": 8,
+    "max_queries": 100,
+    "picture_cell": 32,
+    "picture_queries": 3,
+    "picture_frames": 4,
+    "picture_sources": 2,
+    "picture_drivers": 3,
+}
 
 
-TINY_OVERRIDES = {"model.pose_hidden_dim": 16, "model.pose_dim": 32, "model.face_hidden_dim": 16,
-                  "data.test_fraction": 0.0, "train.adversarial": False, "train.stage1_epochs": 3, "train.lr": 3e-3,
-                  "train.betas": [0.9, 0.999], "train.log_every": 50, "train.sample_every": 10_000,
-                  "train.checkpoint_every": 10_000}
+TINY_OVERRIDES = {
+    "model.pose_hidden_dim": 16,
+    "model.pose_dim": 32,
+    "model.face_hidden_dim": 16,
+    "data.test_fraction": 0.0,
+    "train.adversarial": False,
+    "train.stage1_epochs": 3,
+    "train.lr": 3e-3,
+    "train.betas": [0.9, 0.999],
+    "train.log_every": 50,
+    "train.sample_every": 10_000,
+    "train.checkpoint_every": 10_000,
+}
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The collections, and an untrained checkpoint for the tests that only need one to load."""
     base = tmp_path_factory.mktemp("evaluate")
-    synthesize(base / "train", identities=8, videos_per_identity=2, frames=24, size=SIZE, seed=0, workers=1,
-               progress=False)
-    synthesize(base / "held_out", identities=6, videos_per_identity=2, frames=24, size=SIZE, seed=1, workers=1,
-               progress=False)
+    synthesize(
+        base / "train", identities=8, videos_per_identity=2, frames=24, size=SIZE, seed=0, workers=1, progress=False
+    )
+    synthesize(
+        base / "held_out", identities=6, videos_per_identity=2, frames=24, size=SIZE, seed=1, workers=1, progress=False
+    )
     for i in range(2):  # unlabelled frames: two people, one clip each
         for f, pose in enumerate(talking_trajectory(video_rng(2, i, 0), 12)):
             folder = base / "real" / f"person{i}" / "clip"
             folder.mkdir(parents=True, exist_ok=True)
             write_image(folder / f"{f:05d}.png", render(Identity.from_seed(2, i), pose, SIZE))
     DAEGAN.from_config(load_config("tiny", TINY_OVERRIDES)).save(base / "untrained.safetensors")
-    return {"base": base, "untrained": base / "untrained.safetensors", "train": base / "train",
-            "held_out": base / "held_out", "real": base / "real"}
+    return {
+        "base": base,
+        "untrained": base / "untrained.safetensors",
+        "train": base / "train",
+        "held_out": base / "held_out",
+        "real": base / "real",
+    }
 
 
-def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[str, Path],
-                                                                    runner: CliRunner) -> None:
+def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[str, Path], runner: CliRunner) -> None:
     # one test, so the few hundred training steps run once whatever the number of pytest workers
     config = load_config("tiny", TINY_OVERRIDES)
-    checkpoint = train(config, [setup["train"]], setup["base"] / "run", device=torch.device("cpu"),
-                       progress=False).checkpoint
+    checkpoint = train(
+        config, [setup["train"]], setup["base"] / "run", device=torch.device("cpu"), progress=False
+    ).checkpoint
     out = setup["base"] / "report"
-    args = ["evaluate", "--checkpoint", str(checkpoint), "--data", str(setup["held_out"]), "--data",
-            str(setup["real"]), "--out", str(out), "--seed", "3", *(a for k, v in SMALL.items()
-                                                                     for a in ("--set", f"{k}={v}"))]
+    args = [
+        "evaluate",
+        "--checkpoint",
+        str(checkpoint),
+        "--data",
+        str(setup["held_out"]),
+        "--data",
+        str(setup["real"]),
+        "--out",
+        str(out),
+        "--seed",
+        "3",
+        *(a for k, v in SMALL.items() for a in ("--set", f"{k}={v}")),
+    ]
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     record = trained_on(load_checkpoint(checkpoint).metadata)  # what the checkpoint says it trained on
     assert [(c.name, c.synthvox_seed, len(c.trained), c.held_out) for c in record.collections] == [
-        ("train", 0, 8, ())] and record.complete
+        ("train", 0, 8, ())
+    ] and record.complete
     report = (out / "report.md").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     section = metrics["collections"]["held_out"]
@@ -100,12 +136,15 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     # each parameter's gap closed is the formula on its errors
     assert list(retrieval["gap_closed"]) == list(POSE_COLUMNS)
     e = retrieval["error"]
-    assert retrieval["gap_closed"]["yaw"] == pytest.approx((e["random"]["yaw"] - e["model"]["yaw"])
-                                                           / (e["random"]["yaw"] - e["oracle"]["yaw"]))
+    assert retrieval["gap_closed"]["yaw"] == pytest.approx(
+        (e["random"]["yaw"] - e["model"]["yaw"]) / (e["random"]["yaw"] - e["oracle"]["yaw"])
+    )
     assert cross["regions"]["mouth"]["pairs"] == cross["regions"]["eyes"]["pairs"] == cross["frames"]
     # never seen in training: both collections are held out and make the summary
-    assert {n: s["training"]["status"] for n, s in metrics["collections"].items()} == {"held_out": "held out",
-                                                                                      "real": "held out"}
+    assert {n: s["training"]["status"] for n, s in metrics["collections"].items()} == {
+        "held_out": "held out",
+        "real": "held out",
+    }
     assert metrics["summary"]["held_out"] == ["held_out", "real"] and not metrics["summary"]["left_out_of_summary"]
     assert "## held_out (SynthVox, seed 1, labelled): held out" in report and "Trained on: `train`" in report
     # the report: every figure, the FID line, every picture, every definition
@@ -120,21 +159,29 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert real["retrieval"]["judge"] == "dlib" and real["retrieval"]["candidates_from"] == ["held_out", "real"]
     for name in metrics["pictures"]:
         assert (out / name).stat().st_size > 0 and f"]({name})" in report
-    assert {"held_out_retrieval.png", "held_out_disentangling.png", "held_out_reenactment.png",
-            "held_out_metrics.png", "real_retrieval.png", "real_reenactment.png"} <= set(metrics["pictures"])
+    assert {
+        "held_out_retrieval.png",
+        "held_out_disentangling.png",
+        "held_out_reenactment.png",
+        "held_out_metrics.png",
+        "real_retrieval.png",
+        "real_reenactment.png",
+    } <= set(metrics["pictures"])
     for term in metrics["definitions"]:
         assert f"**{term}**" in report
 
 
-def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(setup: dict[str, Path],
-                                                                              tmp_path: Path) -> None:
+def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
     # what an ablation runner calls per trained row; this model claims to have trained on every held_out identity
     model = DAEGAN.from_checkpoint(setup["untrained"])
     seen = tuple(f"sv{i:04d}" for i in range(6))
     model.metadata[TRAINED_ON_KEY] = TrainingRecord((TrainedCollection("held_out", "/x", 1, seen, ()),), True).to_json()
     settings = evaluation_settings({**SMALL, "num_videos": 2})
-    collection = load_collection(setup["held_out"], size=model.size, fps=1.0, max_frames=settings.max_frames,
-                                 seed=0, progress=False)
+    collection = load_collection(
+        setup["held_out"], size=model.size, fps=1.0, max_frames=settings.max_frames, seed=0, progress=False
+    )
     found = evaluate(model, [collection], settings, progress=False)
     metrics = found.metrics.to_json()
     assert json.dumps(metrics, default=float)
@@ -146,8 +193,9 @@ def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(set
     assert summary["held_out"] == [] and summary["figures"] == []
     assert summary["left_out_of_summary"] == {"held_out": "seen in training (all 6 identities)"}
     pictures = make_pictures(model, [collection], found, settings)
-    assert sorted(pictures) == [f"held_out_{kind}.png" for kind in ("disentangling", "metrics", "reenactment",
-                                                                      "retrieval")]
+    assert sorted(pictures) == [
+        f"held_out_{kind}.png" for kind in ("disentangling", "metrics", "reenactment", "retrieval")
+    ]
     header = EvaluationHeader("0", checkpoint_header(setup["untrained"], model), settings, None, "daegan evaluate")
     report = write_report(found.metrics, pictures, tmp_path, header=header)
     stored = json.loads((tmp_path / "metrics.json").read_text())
@@ -178,8 +226,9 @@ def test_bad_input_is_one_line_and_exit_2(setup: dict[str, Path], runner: CliRun
         (half / "sv0000" / video.name).mkdir(parents=True)
         for frame in sorted(video.iterdir()):
             (half / "sv0000" / video.name / frame.name).write_bytes(frame.read_bytes())
-    labels[labels["identity"] == "sv0000"][["identity", "video", "frame", "time"]].to_csv(half / "labels.csv",
-                                                                                          index=False)
+    labels[labels["identity"] == "sv0000"][["identity", "video", "frame", "time"]].to_csv(
+        half / "labels.csv", index=False
+    )
     line = _one_line_exit_2(runner.invoke(main, [*base, "--data", str(half)]))
     assert "labels.csv" in line and "no pose columns" in line
     # SynthVox labels without the seed that rendered them
@@ -192,15 +241,28 @@ def test_bad_input_is_one_line_and_exit_2(setup: dict[str, Path], runner: CliRun
     assert "re-render" in line
     # weights that are not the FID network's
     (tmp_path / "w.pth").write_bytes(b"junk")
-    line = _one_line_exit_2(runner.invoke(main, [*base, "--data", str(setup["real"]), "--inception-weights",
-                                                 str(tmp_path / "w.pth")]))
+    line = _one_line_exit_2(
+        runner.invoke(main, [*base, "--data", str(setup["real"]), "--inception-weights", str(tmp_path / "w.pth")])
+    )
     assert "w.pth" in line and "Inception" in line
     assert not (tmp_path / "out").exists()  # nothing written before the input is known good
 
 
 def test_unknown_setting_is_a_usage_error(setup: dict[str, Path], runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(main, ["evaluate", "--checkpoint", str(setup["untrained"]), "--data", str(setup["real"]),
-                                  "--out", str(tmp_path), "--set", "num_vidoes=3"])
+    result = runner.invoke(
+        main,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(setup["untrained"]),
+            "--data",
+            str(setup["real"]),
+            "--out",
+            str(tmp_path),
+            "--set",
+            "num_vidoes=3",
+        ],
+    )
     assert result.exit_code == 2 and "num_vidoes" in result.output
 
 

@@ -16,8 +16,9 @@ from model.evaluation.fid import FEATURE_DIM, FIDInception, frechet_distance, in
 
 def test_frechet_distance_of_one_dimensional_gaussians() -> None:
     # N(m1, s1^2) and N(m2, s2^2): (m1 - m2)^2 + (s1 - s2)^2
-    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]])) == \
-        pytest.approx((1 - 3) ** 2 + (2 - 3) ** 2)
+    assert frechet_distance(np.array([1.0]), np.array([[4.0]]), np.array([3.0]), np.array([[9.0]])) == pytest.approx(
+        (1 - 3) ** 2 + (2 - 3) ** 2
+    )
 
 
 def test_frechet_distance_of_gaussians_with_diagonal_covariances() -> None:

@@ -25,8 +25,9 @@ def _poses(table: pd.DataFrame) -> np.ndarray:
 
 
 def test_truth_is_the_identity_in_its_videos_scene(tmp_path: Path) -> None:
-    synthesize(tmp_path / "sv", identities=2, videos_per_identity=2, frames=3, size=SIZE, seed=SEED, workers=1,
-               progress=False)
+    synthesize(
+        tmp_path / "sv", identities=2, videos_per_identity=2, frames=3, size=SIZE, seed=SEED, workers=1, progress=False
+    )
     collection = load_collection(tmp_path / "sv", **READ)
     table = collection.frames
     for (identity, video), rows in table.groupby(["identity", "video"]):
@@ -35,8 +36,9 @@ def test_truth_is_the_identity_in_its_videos_scene(tmp_path: Path) -> None:
     driver = _poses(table[table["identity"] == "sv0001"])  # cross-identity: sv0000 in sv0001's poses
     in_own_scene = collection.render_truth("sv0000", "v01", driver)
     assert not np.array_equal(in_own_scene, collection.render_truth("sv0000", "v00", driver))
-    assert not np.array_equal(in_own_scene, np.stack([read_image(p) for p in table[table["identity"] == "sv0001"]
-                                                      ["path"]]))
+    assert not np.array_equal(
+        in_own_scene, np.stack([read_image(p) for p in table[table["identity"] == "sv0001"]["path"]])
+    )
     with pytest.raises(DataError, match="not a SynthVox video folder"):
         collection.render_truth("sv0000", "clip", driver)
 
@@ -61,8 +63,15 @@ def test_version1_collections_still_evaluate(tmp_path: Path) -> None:
         for frame, yaw in enumerate((-10.0, 15.0)):
             pose = Pose(yaw=yaw, smile=0.5)
             write_image(root / f"sv{index:04d}" / "v00" / f"{frame:05d}.png", render(identity, pose, SIZE, scene))
-            rows.append({"identity": f"sv{index:04d}", "video": "v00", "frame": frame, "time": frame / 25.0,
-                         **{c: getattr(pose, c) for c in POSE_COLUMNS}})
+            rows.append(
+                {
+                    "identity": f"sv{index:04d}",
+                    "video": "v00",
+                    "frame": frame,
+                    "time": frame / 25.0,
+                    **{c: getattr(pose, c) for c in POSE_COLUMNS},
+                }
+            )
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     (root / "synthvox.json").write_text(json.dumps({"seed": SEED, "size": SIZE}))
     collection = load_collection(root, **READ)

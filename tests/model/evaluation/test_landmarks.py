@@ -19,8 +19,15 @@ def judge() -> LandmarkModel:
 
 def test_head_pose_follows_synthvox_ground_truth(judge: LandmarkModel) -> None:
     measured = {}
-    for name, pose in {"left": Pose(yaw=-30), "front": Pose(), "right": Pose(yaw=30), "down": Pose(pitch=-20),
-                       "up": Pose(pitch=20), "ccw": Pose(roll=15), "cw": Pose(roll=-15)}.items():
+    for name, pose in {
+        "left": Pose(yaw=-30),
+        "front": Pose(),
+        "right": Pose(yaw=30),
+        "down": Pose(pitch=-20),
+        "up": Pose(pitch=20),
+        "ccw": Pose(roll=15),
+        "cw": Pose(roll=-15),
+    }.items():
         faces = [judge.measure(render(Identity.from_seed(1, i), pose, SIZE)) for i in range(4)]
         found = [f for f in faces if f is not None]
         assert len(found) >= 3, name  # a lowered head sometimes defeats the HOG detector at 64 px
@@ -61,8 +68,13 @@ def test_akd_and_csim_count_only_pairs_where_the_faces_are_found() -> None:
     sources = [source, source, None, source]
     reenacted = [good, None, far, good]
     scores = reenactment_scores(driving, sources, reenacted, same_person=(0.8, 5))
-    assert scores.akd.to_json() == {"model": pytest.approx(np.sqrt(2)), "source": pytest.approx(10 * np.sqrt(2)),
-                                    "pairs": 1, "source_all": pytest.approx(10 * np.sqrt(2)), "source_all_pairs": 2}
+    assert scores.akd.to_json() == {
+        "model": pytest.approx(np.sqrt(2)),
+        "source": pytest.approx(10 * np.sqrt(2)),
+        "pairs": 1,
+        "source_all": pytest.approx(10 * np.sqrt(2)),
+        "source_all_pairs": 2,
+    }
     assert scores.faces_detected.to_json() == {"reenacted": 0.75, "driving": 0.75, "source": 0.75}
     assert scores.missing_face_rate.to_json() == {"model": pytest.approx(1 / 3), "source": pytest.approx(1 / 3)}
     csim_scores = scores.csim.to_json()  # source vs reenactment where both are found: pairs 0 and 3, both alike

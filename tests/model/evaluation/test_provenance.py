@@ -24,8 +24,11 @@ def _root(base: Path, name: str, identities: list[str], seed: int | None = None)
     root.mkdir()
     if seed is not None:
         (root / "synthvox.json").write_text(json.dumps({"seed": seed}))
-    rows = [{"identity": i, "video": "v00", "frame": f, "path": str((root / i / "v00" / f"{f:05d}.png").resolve())}
-            for i in identities for f in range(2)]
+    rows = [
+        {"identity": i, "video": "v00", "frame": f, "path": str((root / i / "v00" / f"{f:05d}.png").resolve())}
+        for i in identities
+        for f in range(2)
+    ]
     return root, pd.DataFrame(rows)
 
 

@@ -30,8 +30,12 @@ def test_the_shipped_metrics_json_reads_back_whole_and_renders_the_shipped_repor
 def test_a_figure_that_is_not_a_number_reads_back_as_one() -> None:
     # a driving-frame CSIM over no pairs is NaN: metrics.json writes null under its key, which would be left out
     # were it None, so it reads back as NaN and the report says n/a rather than leaving the figure out
-    judged = LandmarkScores(FacesDetected(0.5, 1.0, 1.0), MissingFaceRate(0.5, 0.0), AKDScores(3.0, 4.0, 2, 4.5, 3),
-                            CSIMScores(0.9, 2, 0.95, 3, 0.9 / 0.95, driving=math.nan, driving_pairs=0))
+    judged = LandmarkScores(
+        FacesDetected(0.5, 1.0, 1.0),
+        MissingFaceRate(0.5, 0.0),
+        AKDScores(3.0, 4.0, 2, 4.5, 3),
+        CSIMScores(0.9, 2, 0.95, 3, 0.9 / 0.95, driving=math.nan, driving_pairs=0),
+    )
     stored = clean(CrossIdentityJudged(2, 4, ["other"], judged).to_json())
     assert stored["csim"]["driving"] is None
     read = CrossIdentityJudged.from_json(stored)

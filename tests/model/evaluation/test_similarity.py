@@ -13,8 +13,9 @@ from model.evaluation.similarity import SSIM_SIGMA, l1, ssim
 def _reference(a: torch.Tensor, b: torch.Tensor) -> float:
     """scikit-image's SSIM with Wang et al.'s Gaussian window, on [0, 1] RGB."""
     x, y = ((t.permute(1, 2, 0).numpy().astype(np.float64) + 1) / 2 for t in (a, b))
-    return structural_similarity(x, y, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=SSIM_SIGMA,
-                                 use_sample_covariance=False)
+    return structural_similarity(
+        x, y, channel_axis=2, data_range=1.0, gaussian_weights=True, sigma=SSIM_SIGMA, use_sample_covariance=False
+    )
 
 
 @pytest.mark.parametrize("case", ["noise", "shifted", "smooth"])
