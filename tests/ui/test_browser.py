@@ -139,6 +139,9 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
 
             page.get_by_text("Motion", exact=True).click()  # query by motion: a clip in, segments out
             page.get_by_role("heading", name="Motion: other faces that move like this clip").wait_for()
+            page.get_by_text("Upload a clip: its face is followed").wait_for()
+            # the Query page's uploader lingers, stale, until the rerun ends: upload into the Motion page's alone
+            page.wait_for_function("document.querySelectorAll('input[type=file]').length === 1")
             page.locator("input[type=file]").set_input_files(clip)
             answered = page.get_by_role("heading", name="#1", exact=False).or_(page.get_by_text("Could not use"))
             answered.first.wait_for(timeout=MOTION_TIMEOUT_MS)  # the face followed, every video searched
