@@ -20,7 +20,8 @@ from model.cli_common import CHECKPOINT_HELP, POSITIVE, device_option, resolve_c
 if TYPE_CHECKING:
     import torch
 
-INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivfpq"])
+INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"])
+INDEX_TYPE_ALIASES = {"ivf": "ivfpq"}  # issue 15 names the inverted-file index `ivf`; indexes record `ivfpq`
 
 
 def _echo_summary(summary, verb: str) -> None:
@@ -92,7 +93,8 @@ def _run_options(command):
     type=INDEX_TYPES,
     default="auto",
     show_default=True,
-    help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq.",
+    help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq "
+    "(ivf is ivfpq). `index info` prints its measured recall@10.",
 )
 @_run_options
 def build(
@@ -126,7 +128,7 @@ def build(
         batch_size=batch_size,
         workers=workers,
         device=device,
-        index_type=index_type,
+        index_type=INDEX_TYPE_ALIASES.get(index_type, index_type),
         fps=fps,
         progress=progress,
         ray=use_ray,
@@ -178,7 +180,7 @@ def add(
 @click.command()
 @click.option("--index", "index_dir", type=click.Path(path_type=Path), required=True, help="Index folder.")
 def info(index_dir: Path) -> None:
-    """Print what an index holds: counts, dim, index type, checkpoint, size on disk.
+    """Print what an index holds: counts, dim, index type and its recall@10, checkpoint, size on disk.
 
     Example: index info --index indexes/synthvox
     """
@@ -186,6 +188,7 @@ def info(index_dir: Path) -> None:
 
     with Store.open(index_dir, readonly=True) as store:
         facts = store.info()
+        manifest = store.manifest()
     click.echo(f"index:      {facts['path']}")
     click.echo(f"frames:     {facts['count']}")
     click.echo(f"identities: {facts['num_identities']}")
@@ -193,9 +196,20 @@ def info(index_dir: Path) -> None:
     click.echo(f"builds:     {facts['num_builds']}")
     click.echo(f"dim:        {facts['dim']} ({facts['metric']})")
     click.echo(f"index type: {facts['index_type']}")
+    click.echo(f"recall@10:  {_recall_line(manifest, facts)}")
     click.echo(f"checkpoint: sha256 {facts['checkpoint_sha256']}")
     click.echo(f"created:    {facts['created']}")
     click.echo(f"size:       {facts['size_bytes'] / 2**20:.2f} MiB ({facts['size_bytes']} bytes)")
+
+
+def _recall_line(manifest: dict, facts: dict) -> str:
+    """The manifest's recall@10 of the live generation, in words (`indexer.faiss_index.measure_recall`)."""
+    if manifest.get("generation") != facts["generation"] or "recall_at_10" not in manifest:
+        return "not measured (an index built before posedex recorded it, or a commit not yet completed)"
+    if not manifest.get("recall_queries"):
+        why = "exact search" if facts["index_type"] == "flat" else "too few vectors to miss any"
+        return f"{manifest['recall_at_10']:.3f} ({why})"
+    return f"{manifest['recall_at_10']:.3f} against exact search, {manifest['recall_queries']} held-out queries"
 
 
 @click.command()

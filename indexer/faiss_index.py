@@ -8,6 +8,8 @@ Choices made:
 - `flat` is exact; `hnsw` (M=32, efConstruction 80, efSearch 256) trades exactness for speed; `ivfpq` (nlist ~ 4
   sqrt(n), one 8-bit code per dimension, trained on a seeded sample) trades it for memory; `auto` picks at the first
   build: flat up to 100k vectors when it fits the memory budget, hnsw when that fits, ivfpq otherwise.
+- Every build measures what its index gives up (`measure_recall`): recall@10 against exact search, leave-one-out
+  over a seeded sample of the stored vectors, recorded in the manifest. Flat is exact by construction (1.0).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ HNSW_EF_SEARCH = 256
 # through BLAS against 96-128 ms without it (benchmarks/search_speed.py). 20 was FAISS's default before 1.15.
 # Fewer queries on a flat index take `search_index`'s own BLAS product, so flat search never runs on one thread.
 BLAS_QUERY_THRESHOLD = 20
+RECALL_K = 10  # the manifest records recall@RECALL_K
+RECALL_QUERIES = 200  # stored vectors sampled as held-out queries for it
+_EXACT_BLOCK = 1 << 20  # stored vectors per block of the exact search (200 queries x 1M scores: 800 MB)
 
 
 @dataclass(frozen=True)
@@ -158,3 +163,48 @@ def new_index(index_type: str, dim: int, train: np.ndarray | None = None, *, see
     else:
         raise ValueError(f"unknown index type {index_type!r}; choose from {INDEX_TYPES}")
     return faiss.IndexIDMap2(inner)
+
+
+def measure_recall(
+    index: faiss.IndexIDMap2,
+    vectors: np.ndarray,
+    ids: np.ndarray,
+    *,
+    k: int = RECALL_K,
+    queries: int = RECALL_QUERIES,
+    seed: int = 0,
+) -> tuple[float, int]:
+    """Recall@k of `index` against exact search, and how many queries measured it.
+
+    `vectors` (N, d) unit float32 with FAISS ids `ids` (N,) are what `index` holds (the reference of "exact").
+    Queries: a seeded sample of `queries` of those vectors, each held out from its own results (leave-one-out:
+    both searches ask for k + 1 and drop the query's own id), so a query is as new to the index as a frame from
+    the same videos. Exact: one BLAS product per block of stored vectors. An index of k vectors or fewer
+    measures nothing: (1.0, 0).
+    """
+    n = len(vectors)
+    assert vectors.ndim == 2 and ids.shape == (n,), "vectors (N, d) and ids (N,)"
+    if n <= k:
+        return 1.0, 0
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(n, size=min(queries, n), replace=False))
+    q = np.ascontiguousarray(vectors[chosen])  # (Q, d)
+    best_scores = np.full((len(q), k + 1), -np.inf, np.float32)
+    best_rows = np.zeros((len(q), k + 1), np.int64)
+    for lo in range(0, n, _EXACT_BLOCK):
+        block = q @ vectors[lo : lo + _EXACT_BLOCK].T  # (Q, B)
+        scores = np.concatenate([best_scores, block], axis=1)
+        rows = np.concatenate([best_rows, np.broadcast_to(np.arange(lo, lo + block.shape[1]), block.shape)], axis=1)
+        top = np.argpartition(-scores, k, axis=1)[:, : k + 1]  # (Q, k + 1) best so far, unordered
+        best_scores = np.take_along_axis(scores, top, axis=1)
+        best_rows = np.take_along_axis(rows, top, axis=1)
+    exact = ids[best_rows]  # (Q, k + 1)
+    _, found = search_index(index, q, k + 1)  # (Q, k + 1), the index's own search settings
+    own = ids[chosen]
+    hits = 0
+    for i in range(len(q)):
+        others = exact[i] != own[i]  # k of k + 1, or all k + 1 when a duplicate of the query displaced it
+        truth = exact[i][others][np.argsort(-best_scores[i][others], kind="stable")[:k]]  # (k,)
+        got = found[i][(found[i] != own[i]) & (found[i] >= 0)][:k]
+        hits += len(np.intersect1d(truth, got))
+    return hits / (k * len(q)), len(q)

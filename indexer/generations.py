@@ -36,6 +36,10 @@ Choices made:
   wrong scores or ids (`tests/indexer/test_open_check.py` flips such a byte). For HNSW, a neighbour id changed in
   the middle may point outside the graph and crash a search; `index verify` after a disk or copy incident is the
   remedy there. Readers memory-map flat and HNSW indexes (`IO_FLAG_MMAP_IFC`) when this FAISS has it.
+- ``manifest.json`` also records what the live index gives up against exact search (`QUALITY_KEYS`: recall@10
+  and the number of held-out queries that measured it, `indexer.faiss_index.measure_recall`). It is measured
+  before the commit and written by `record_quality` just after step 3 (the database does not keep it); a crash
+  in between leaves a manifest without it, which `index info` reports as not measured.
 - A reader follows the newest committed generation (`follow`): a generation file removed under a reader that is
   opening it (step 4 of another process's commit) is followed to the newer one the database then names.
 """
@@ -63,6 +67,7 @@ from model.data.errors import DataError
 MANIFEST = "manifest.json"
 FORMAT = "posedex.index/1"
 EDGE_BYTES = 1 << 20  # an open hashes this many bytes at each end of the FAISS file (recorded with the digest)
+QUALITY_KEYS = ("recall_at_10", "recall_queries")  # manifest-only facts of the live generation
 _FOLLOW_ATTEMPTS = 5  # generations a reader follows while opening before it reports a missing file
 
 
@@ -137,10 +142,21 @@ def manifest_of(state: IndexState, check: FileCheck) -> dict:
     }
 
 
-def write_manifest(folder: Path, state: IndexState, check: FileCheck) -> None:
-    """Replace ``manifest.json`` in `folder` atomically with the manifest of `state` and `check`."""
+def write_manifest(folder: Path, state: IndexState, check: FileCheck, quality: Mapping | None = None) -> None:
+    """Replace ``manifest.json`` in `folder` atomically with the manifest of `state` and `check`, plus `quality`
+    (`QUALITY_KEYS`) when given."""
+    manifest = manifest_of(state, check) | {key: quality[key] for key in QUALITY_KEYS if key in (quality or {})}
     with atomic_file(folder / MANIFEST) as tmp, open(tmp, "w") as file:
-        json.dump(manifest_of(state, check), file, indent=2, sort_keys=True)
+        json.dump(manifest, file, indent=2, sort_keys=True)
+        file.write("\n")
+
+
+def record_quality(folder: Path, quality: Mapping) -> None:
+    """Add `quality` (`QUALITY_KEYS`: recall@10, queries) to the manifest just written for the live generation."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest |= {key: quality[key] for key in QUALITY_KEYS}
+    with atomic_file(folder / MANIFEST) as tmp, open(tmp, "w") as file:
+        json.dump(manifest, file, indent=2, sort_keys=True)
         file.write("\n")
 
 
@@ -280,7 +296,8 @@ def recover(folder: Path, metadata: Metadata, state: IndexState, check: FileChec
     if {k: manifest.get(k) for k in expected if k != "posedex_version"} != {
         k: v for k, v in expected.items() if k != "posedex_version"
     }:
-        write_manifest(folder, state, check)
+        same = manifest.get("index_sha256") == state.index_sha256  # its quality belongs to the live generation
+        write_manifest(folder, state, check, manifest if same else None)
 
 
 def verify(folder: Path, metadata: Metadata, state: IndexState, index: faiss.IndexIDMap2, edge_bytes: int) -> list[str]:

@@ -108,7 +108,7 @@ def test_bad_input_is_one_line_and_exit_2(runner, synthvox, tiny_checkpoint, tmp
 
 def test_options_are_bounded(runner, synthvox, tiny_checkpoint, tmp_path):
     base = ["build", str(synthvox), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / "idx")]
-    for extra in (["--batch-size", "0"], ["--index-type", "ivf"], ["--workers", "-1"], ["--device", "tpu"]):
+    for extra in (["--batch-size", "0"], ["--index-type", "ivfflat"], ["--workers", "-1"], ["--device", "tpu"]):
         result = runner.invoke(main, [*base, *extra])
         assert result.exit_code == 2 and "Invalid value" in result.output, extra
     assert not (tmp_path / "idx").exists()
