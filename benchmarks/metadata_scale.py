@@ -2,8 +2,8 @@
 (issue 15).
 
 Rows go in through the product's own insert path, `Metadata.commit_build` (the transaction that is a build's
-commit point: identities and videos looked up or inserted, frame rows inserted with their four indexes kept:
-primary key, unique path, identity, video, build), `--batch` rows per build, as `index add` of one batch would;
+commit point: identities and videos looked up or inserted, frame rows inserted with their indexes kept:
+primary key, unique path, identity, (video, frame), build), `--batch` rows per build, as `index add` of one batch would;
 WAL and ``synchronous=FULL`` as a writer opens the database. The collection: `--identities` identities x
 `--videos` videos x `--frames` frames (10,000 x 50 x 20 = 10M by default), paths as VoxCeleb's
 (``id10001/<video>/00001.jpg``).
@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from machine import cpu_model
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from indexer.metadata import DATABASE, Metadata, upgrade_to_head
+from indexer.metadata import DATABASE, Metadata, upgrade_to_head, video_frames_query
 
 
 def frame_rows(start: int, stop: int, videos: int, frames: int) -> pd.DataFrame:
@@ -80,10 +81,8 @@ def query_plans(db: Path, sample_id: int, identity: str, video: str, path: str) 
             "WHERE identities.name IN (?)",
             (identity,),
         ),
-        "video_frames": (
-            "SELECT frames.id, frames.path, frames.frame, frames.time_s FROM frames JOIN videos ON frames.video_id = "
-            "videos.id JOIN identities ON frames.identity_id = identities.id WHERE identities.name = ? AND "
-            "videos.name = ? ORDER BY frames.frame, frames.id",
+        "video_frames": (  # the product's own statement (migration 0003's index serves it in order)
+            str(video_frames_query(identity, video).compile(dialect=sqlite_dialect.dialect())),
             (identity, video),
         ),
         "find": (

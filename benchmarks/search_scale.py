@@ -14,6 +14,8 @@ p50/p99 latency of one query and of batches of 64, recall@10 against exact searc
   are searched in parallel threads for a batch of 1 and one after another, each parallel over queries, for 64);
   every shard's top k x R candidates are re-scored exactly from the fp32 vectors (which stay in memory or on disk
   beside the codes: their bytes are counted apart) and the best k kept.
+- "ivf (product)": `new_index("ivf")` as `index build --index-type ivf` (and `auto` above 100k) makes it, searched
+  through `search_index` with its own nprobe and re-ranking (`indexer.faiss_index`); `--product-only` stops there.
 - "hnsw": the product's `new_index("hnsw")` (M 32, efConstruction 80), efSearch swept; built only up to
   `--hnsw-max` vectors, with its build rate reported (HNSW builds one insertion at a time: projected beyond).
 - "ivf": `faiss.index_factory(d, "IVF{nlist}_HNSW32,{codes}", METRIC_INNER_PRODUCT)`, FAISS's guideline for 1M-10M
@@ -178,6 +180,16 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
     p64 = latency_ms(lambda q: search_index(flat, q, K), queries, BATCH, args.budget_s)
     report(Row("flat fp32 (product)", n, flat_s, flat_bytes, *p1, *p64, 1.0))
 
+    # the product's `ivf` (`index build --index-type ivf`, what `auto` picks above 100k): its own settings
+    product, build_s = timed(lambda: product_index("ivf", stored))
+    recall = recall_at_k(search_index(product, truth_q, K)[1], truth)
+    p1 = latency_ms(lambda q: search_index(product, q, K), queries, 1, args.budget_s)
+    p64 = latency_ms(lambda q: search_index(product, q, K), queries, BATCH, args.budget_s)
+    report(Row("ivf (product: new_index)", n, build_s, len(faiss.serialize_index(product)), *p1, *p64, recall))
+    product = None
+    if args.product_only:
+        return rows
+
     # compressed flat codes + exact re-ranking
     for name, qtype in (("fp16", faiss.ScalarQuantizer.QT_fp16), ("sq8", faiss.ScalarQuantizer.QT_8bit)):
         r = RERANK[name]
@@ -292,6 +304,7 @@ def main() -> None:
     parser.add_argument("--truth-queries", type=int, default=256, help="queries in the recall set")
     parser.add_argument("--budget-s", type=float, default=2.0, help="seconds of reps per latency measurement")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--product-only", action="store_true", help="only the bound, flat and the product's ivf")
     args = parser.parse_args()
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     print(

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     import torch
 
 INDEX_TYPES = click.Choice(["auto", "flat", "hnsw", "ivf", "ivfpq"])
-INDEX_TYPE_ALIASES = {"ivf": "ivfpq"}  # issue 15 names the inverted-file index `ivf`; indexes record `ivfpq`
 
 
 def _echo_summary(summary, verb: str) -> None:
@@ -93,8 +92,8 @@ def _run_options(command):
     type=INDEX_TYPES,
     default="auto",
     show_default=True,
-    help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then hnsw or ivfpq "
-    "(ivf is ivfpq). `index info` prints its measured recall@10.",
+    help="FAISS index, chosen at the first build; auto: flat up to 100k frames, then ivf (IVF-HNSW over SQ8 codes, "
+    "re-scored exactly), or ivfpq when that does not fit in memory. `index info` prints its measured recall@10.",
 )
 @_run_options
 def build(
@@ -128,7 +127,7 @@ def build(
         batch_size=batch_size,
         workers=workers,
         device=device,
-        index_type=INDEX_TYPE_ALIASES.get(index_type, index_type),
+        index_type=index_type,
         fps=fps,
         progress=progress,
         ray=use_ray,

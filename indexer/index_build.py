@@ -8,7 +8,7 @@ Choices made:
 
 - Frame ids are given out when a batch is queued (`add` returns them), counting up from the largest id in the
   database when the build started; only one writer holds the store, so no one else gives out ids meanwhile.
-- The first vectors of an index choose its real type (`auto`) and train it (`ivfpq`) at commit, over every queued
+- The first vectors of an index choose its real type (`auto`) and train it (`ivf`, `ivfpq`) at commit, over every queued
   vector; later builds add to a copy of the live index, so the live one is never changed in place.
 - Before the commit the new index's recall@10 against exact search is measured (`measure_recall`, 200 stored
   vectors held out as queries; flat is exact and records 1.0 without measuring) and recorded in the manifest. The
@@ -89,7 +89,7 @@ class IndexBuild:
             raise ValueError(f"paths repeated in one build: {rows['path'][rows['path'].duplicated()].tolist()[:5]}")
         x = np.concatenate(self._vectors) if self._vectors else np.empty((0, store.dim), np.float32)
         ids = np.arange(self._next_id - len(x), self._next_id, dtype=np.int64)
-        if len(store) == 0:  # first vectors: choose (auto) and train (ivfpq) the real index type now
+        if len(store) == 0:  # first vectors: choose (auto) and train (ivf, ivfpq) the real index type now
             index_type = resolve_index_type(store.index_type, len(x), store.dim, self._memory_budget)
             index = new_index(index_type, store.dim, x)
         else:

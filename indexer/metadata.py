@@ -30,7 +30,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, create_engine, event, func, insert, select
+from sqlalchemy import Engine, Select, create_engine, event, func, insert, select
 from sqlalchemy.exc import DatabaseError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -137,6 +137,18 @@ def upgrade_to_head(db: Path) -> str | None:
         raise DataError(db, f"schema revision unknown to posedex {__version__} ({err}); upgrade posedex") from None
     finally:
         engine.dispose()
+
+
+def video_frames_query(identity: str, video: str) -> Select:
+    """The frames of one video in frame order (id, path, frame, time_s): served by the (video_id, frame) index in
+    order, without a sort (migration 0003)."""
+    return (
+        select(Frame.id, Frame.path, Frame.frame, Frame.time_s)
+        .join(Video, Frame.video_id == Video.id)
+        .join(Identity, Video.identity_id == Identity.id)  # through the video: its unique (identity, name) row
+        .where(Identity.name == identity, Video.name == video)
+        .order_by(Frame.frame, Frame.id)
+    )
 
 
 class Metadata:
@@ -270,17 +282,10 @@ class Metadata:
 
     def video_frames(self, identity: str, video: str) -> pd.DataFrame:
         """The frames of one video in frame order: id, path, frame, time_s."""
-        columns = [Frame.id, Frame.path, Frame.frame, Frame.time_s]
-        query = (
-            select(*columns)
-            .join(Video, Frame.video_id == Video.id)
-            .join(Identity, Frame.identity_id == Identity.id)
-            .where(Identity.name == identity, Video.name == video)
-            .order_by(Frame.frame, Frame.id)
-        )
+        query = video_frames_query(identity, video)
         with Session(self.engine) as session:
             found = session.execute(query).all()
-        return pd.DataFrame(found, columns=[c.key for c in columns])
+        return pd.DataFrame(found, columns=list(query.selected_columns.keys()))
 
     def identity_ids(self, names: Iterable[str]) -> np.ndarray:
         """The frame ids of the identities `names`, ascending (int64; names the index lacks add none).

@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -88,11 +89,13 @@ class Frame(Base):
     """One indexed frame. `id` is its FAISS id; `path` is relative to the collection root."""
 
     __tablename__ = "frames"
+    # a video's frames in order (`Metadata.video_frames`, motion search) come straight off this index, unsorted
+    __table_args__ = (Index("ix_frames_video_id_frame", "video_id", "frame"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     path: Mapped[str] = mapped_column(String, unique=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("identities.id"), index=True)
-    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"), index=True)
+    video_id: Mapped[int] = mapped_column(ForeignKey("videos.id"))
     frame: Mapped[int] = mapped_column(Integer)  # frame number within the video
     time_s: Mapped[float | None] = mapped_column(Float)  # seconds from the video's start, when known
     width: Mapped[int | None] = mapped_column(Integer)
@@ -122,7 +125,7 @@ class IndexState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     dim: Mapped[int] = mapped_column(Integer)
     metric: Mapped[str] = mapped_column(String(16))  # "cosine": L2-normalised vectors, inner product
-    index_type: Mapped[str] = mapped_column(String(16))  # flat | hnsw | ivfpq | auto (resolved at first build)
+    index_type: Mapped[str] = mapped_column(String(16))  # flat | hnsw | ivf | ivfpq | auto (resolved at first build)
     checkpoint_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     generation: Mapped[int] = mapped_column(Integer)

@@ -119,7 +119,9 @@ class Store:
             raise DataError(path, "already exists and is not an empty folder")
         with atomic_folder(path, replace=False) as tmp:
             upgrade_to_head(tmp / DATABASE)
-            placeholder = "flat" if index_type in ("auto", "ivfpq") else index_type  # the real one: at first build
+            placeholder = (
+                "flat" if index_type in ("auto", "ivf", "ivfpq") else index_type
+            )  # the real one: at first build
             index_file = generation_file(0)
             sha, check = write_generation(new_index(placeholder, dim), tmp / index_file)
             metadata = Metadata(tmp / DATABASE, readonly=False)

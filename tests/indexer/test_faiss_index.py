@@ -51,7 +51,7 @@ def test_memory_mapped_flat_and_other_indexes_answer_as_faiss(tmp_path) -> None:
     assert (search_index(mapped, queries, 1)[1][:, 0] == faiss.vector_to_array(index.id_map)[:3]).all()
 
 
-@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivfpq"])
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf", "ivfpq"])
 @pytest.mark.parametrize("num_queries", [1, BLAS_QUERY_THRESHOLD])  # the BLAS path and FAISS's own
 @pytest.mark.parametrize("keep", [True, False])
 def test_an_id_filter_acts_inside_the_search(index_type: str, num_queries: int, keep: bool) -> None:
@@ -69,9 +69,12 @@ def test_an_id_filter_acts_inside_the_search(index_type: str, num_queries: int, 
     scores, found = search_index(index, queries, 10, id_filter)
     allowed = np.isin(ids, named) == keep
     assert (found >= 0).all() and np.isin(found, ids[allowed]).all()
+    exact = ids[allowed][np.argsort(-(queries @ x[allowed].T), axis=1)[:, :10]]
     if index_type == "flat":
-        exact = np.argsort(-(queries @ x[allowed].T), axis=1)[:, :10]
-        assert (found == ids[allowed][exact]).all()
+        assert (found == exact).all()
+    if index_type == "ivf":  # re-scored from the fp32 vectors: the scores are exact, and so is nearly every hit
+        np.testing.assert_allclose(scores, np.take_along_axis(queries @ x.T, np.searchsorted(ids, found), 1), atol=1e-5)
+        assert np.mean([len(np.intersect1d(f, e)) for f, e in zip(found, exact)]) >= 7
     few = IdFilter(ids[:3], keep=True)  # fewer allowed than k: -1 past them
     _, found = search_index(index, queries, 10, few)
     assert all(set(row[row >= 0]) <= set(ids[:3]) and (row[len(row[row >= 0]) :] == -1).all() for row in found)

@@ -9,11 +9,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, select
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from indexer import schema
-from indexer.metadata import alembic_config, connect, upgrade_to_head
+from indexer.metadata import alembic_config, connect, upgrade_to_head, video_frames_query
 from indexer.schema import Build, Frame, Identity, Root, Video
 
 TABLES = {"identities", "videos", "frames", "builds", "index_state", "roots"}
@@ -96,7 +97,7 @@ def test_upgrade_downgrade_upgrade_on_a_real_file(tmp_path):
     with Session(engine) as session, session.begin():
         session.add(Root(prefix="", path="/data/vox"))
     engine.dispose()
-    _migrate(db, "-1", command.downgrade)  # 0002 -> 0001 drops the roots and keeps every frame
+    _migrate(db, "0001", command.downgrade)  # 0003 -> 0001 drops the roots and keeps every frame
     assert _tables(db) == TABLES - {"roots"} and _frame_paths(db) == ["id10001/vid/0001.jpg"]
     _migrate(db, "head")
     assert _tables(db) == TABLES and _frame_paths(db) == ["id10001/vid/0001.jpg"]
@@ -104,6 +105,37 @@ def test_upgrade_downgrade_upgrade_on_a_real_file(tmp_path):
     assert _tables(db) == set()
     _migrate(db, "head")
     _write_rows(db)  # the same ids and unique paths insert again: nothing of the old rows is left behind
+
+
+def _frame_indexes(db) -> set[str]:
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        return {index["name"] for index in inspect(engine).get_indexes("frames")}
+    finally:
+        engine.dispose()
+
+
+def test_video_frame_order_comes_from_an_index_and_downgrades(tmp_path):
+    """0003: a video's frames come off the (video_id, frame) index in order, with no sort (the 10M-row benchmark's
+    temporary B-tree); downgrading brings back the single-column index and keeps the rows."""
+    db = tmp_path / "meta.sqlite"
+    _migrate(db, "0002")
+    _write_rows(db)
+    assert "ix_frames_video_id" in _frame_indexes(db)
+    _migrate(db, "head")
+    assert {"ix_frames_video_id_frame", "ix_frames_identity_id"} <= _frame_indexes(db)
+    assert "ix_frames_video_id" not in _frame_indexes(db)
+    sql = video_frames_query("id10001", "vid").compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as connection:
+            plan = " | ".join(row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    finally:
+        engine.dispose()
+    assert "ix_frames_video_id_frame" in plan and "TEMP B-TREE" not in plan, plan
+    _migrate(db, "0002", command.downgrade)
+    assert "ix_frames_video_id" in _frame_indexes(db) and "ix_frames_video_id_frame" not in _frame_indexes(db)
+    assert _frame_paths(db) == ["id10001/vid/0001.jpg"]
 
 
 def test_head_schema_equals_schema_metadata(tmp_path):

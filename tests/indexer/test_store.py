@@ -121,7 +121,7 @@ def test_empty_store_searches_to_nothing(tmp_path):
         assert store.verify() == []
 
 
-@pytest.mark.parametrize("index_type", ["hnsw", "ivfpq"])
+@pytest.mark.parametrize("index_type", ["hnsw", "ivf", "ivfpq"])
 def test_approximate_indexes_recall_against_flat(tmp_path, index_type):
     ds = SyntheticDataset(DIM, 0, 3000, 100, metric="IP", seed=1338)
     base, queries = ds.get_database(), ds.get_queries()
@@ -141,7 +141,7 @@ def test_approximate_indexes_recall_against_flat(tmp_path, index_type):
 
 def test_auto_resolves_by_size_and_budget(tmp_path):
     assert resolve_index_type("auto", 1000, 128) == "flat"
-    assert resolve_index_type("auto", 10**6, 128, memory_budget=4 << 30) == "hnsw"
+    assert resolve_index_type("auto", 10**6, 128, memory_budget=4 << 30) == "ivf"  # 0.5 GB fp32 + 0.14 GB codes
     assert resolve_index_type("auto", 10**6, 128, memory_budget=64 << 20) == "ivfpq"
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA, index_type="auto") as store:
         store.add(frame_rows(10), unit(np.random.default_rng(0), 10))
@@ -332,7 +332,7 @@ def test_browsing_tables_list_videos_and_their_frames_in_order(filled):
     assert store.manifest()["count"] == 200
 
 
-@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivfpq"])
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "ivf", "ivfpq"])
 def test_vectors_reads_back_the_stored_codes(tmp_path, index_type):
     x = unit(np.random.default_rng(3), 1200)
     with Store.create(tmp_path / "idx", dim=DIM, checkpoint_sha256=SHA, index_type=index_type) as store:
