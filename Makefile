@@ -64,6 +64,7 @@ run: $(DEMO)/synthvox/labels.csv $(DEMO)/carphone/carphone/carphone $(DEMO)/inde
      $(DEMO)/astronaut_carphone.mp4
 	$(BIN)/daegan inspect $(DEMO)/synthvox
 	$(BIN)/daegan inspect $(DEMO)/carphone
+	$(BIN)/index migrate --index $(DEMO)/index  # a demo index made by an older checkout: brought to this schema
 	$(BIN)/index info --index $(DEMO)/index
 	$(BIN)/index verify --index $(DEMO)/index
 	$(BIN)/index query $(DEMO)/carphone/carphone/carphone/0000060.png -k 10 --other-identities --per-video 2 --index $(DEMO)/index \
