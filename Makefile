@@ -12,7 +12,7 @@ CHECKPOINT := checkpoints/daegan-small.safetensors
 # The UI's browser test drives Debian's Chromium (Playwright's own browser download cannot work here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install test test-fast run train evaluate clean lock audit
+.PHONY: install test test-fast run train evaluate strips clean lock audit
 
 install: $(STAMP) $(CHROMIUM)
 
@@ -124,6 +124,17 @@ EVAL_SYNTHVOX := $(DEMO)/synthvox_seed1
 evaluate: $(EVAL_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/cap/cap/cap13 $(CHECKPOINT)
 	$(BIN)/daegan evaluate --checkpoint $(CHECKPOINT) --data $(EVAL_SYNTHVOX) --data $(DEMO)/orl --data $(DEMO)/cap \
 		--out docs/evaluation --seed 0
+
+# The README's reenactment strips, drawn by the shipped checkpoint: the astronaut photo following carphone, and a
+# held-out real person (ORL s35's first four photos; s31-s40 never trained on) following the cap man's cap12 clip
+# (held out too). Driving crops above, results below; the videos go to demo/.
+strips: $(DEMO)/astronaut.png $(DEMO)/orl/orl_s40/photos $(CHECKPOINT)
+	$(BIN)/daegan reenact --checkpoint $(CHECKPOINT) --source $(DEMO)/astronaut.png \
+		--driving "$$($(BIN)/python -c 'from model.data.prepare import carphone_path; print(carphone_path())')" \
+		--out $(DEMO)/astronaut_carphone.mp4 --strip docs/reenact_astronaut_carphone.png
+	$(BIN)/daegan reenact --checkpoint $(CHECKPOINT) --source $(addprefix $(DEMO)/orl/orl_s35/photos/,0000001.png 0000002.png 0000003.png 0000004.png) \
+		--driving "$$($(BIN)/python -c 'from model.data.samples import sample_clip; print(sample_clip("cap12"))')" \
+		--out $(DEMO)/orl_s35_cap12.mp4 --strip docs/reenact_orl_s35_cap12.png
 
 $(EVAL_SYNTHVOX)/labels.csv: | $(STAMP)
 	$(BIN)/daegan synth --out $(EVAL_SYNTHVOX) --identities 25 --videos-per-identity 2 --frames 24 --size 64 --seed 1

@@ -228,6 +228,12 @@ def train(
     help="generator: G (the paper's output); decoder: the pose embedder's warp of the embedded face; "
     "auto: G once the checkpoint's adversarial stage has trained it.",
 )
+@click.option(
+    "--strip",
+    type=click.Path(path_type=Path),
+    help="Video driver: also write a picture of frames evenly spaced over the video, driving above, result below.",
+)
+@click.option("--strip-columns", type=click.IntRange(min=1), default=8, show_default=True, help="Frames in --strip.")
 def reenact(
     checkpoint: Path,
     sources: tuple[Path, ...],
@@ -236,6 +242,8 @@ def reenact(
     out: Path,
     device: torch.device,
     renderer: str,
+    strip: Path | None,
+    strip_columns: int,
 ) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
@@ -254,11 +262,15 @@ def reenact(
         out,
         device=device,
         renderer=None if renderer == "auto" else renderer,
+        strip=strip,
+        strip_columns=strip_columns,
     )
     click.echo(
         f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "
         f"rendered by the {result.renderer})"
     )
+    if result.strip is not None:
+        click.echo(f"wrote {result.strip} ({strip_columns} frames: driving above, result below)")
     if result.filled:
         click.echo(f"{result.filled} frames had no face; the nearest frame's face box was used")
     for photo, num_faces in result.several_faces:

@@ -14,6 +14,9 @@ Choices:
   Output: driving crop | result side by side, mp4v at the input's frame rate, one progress bar over both passes.
   A variable-rate driver (a phone's clip) is written at its steady rate, each output frame showing the driving
   frame on screen at that time (`video.constant_rate_schedule`), so the result plays in step with the driver.
+- Video driver, `strip`: also a picture of `strip_columns` output frames evenly spaced over the video (the first
+  and the last among them), driving crops in the top row and results below: what a person looks at before playing
+  the video, and what the README shows. Written atomically with the video.
 - A photo of several faces gives its largest (`data.face_crop.crop_largest_face`); the result lists each such
   photo with its count, which `daegan reenact` prints.
 - Every output is written through `model.atomic_write.atomic_file` (a hidden temporary beside it, moved into place
@@ -56,6 +59,7 @@ from model.device import pick_device
 
 VIDEO_CODEC = "mp4v"  # OpenCV's built-in MPEG-4 encoder: present in every opencv-python wheel, no ffmpeg needed
 VIDEO_OUT_SUFFIXES = (".mp4",)  # what the mp4v stream is written into
+STRIP_MIN_CELL = 128  # pixels: a 64-px model's crops are too small to look at in a strip
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class ReenactResult:
     width: int  # output picture or video frame size in pixels
     height: int
     several_faces: tuple[tuple[Path, int], ...]  # (photo, faces found) for each photo showing more than one
+    strip: Path | None = None  # the strip picture written beside a video, if one was asked for
 
 
 def load_sources(paths: Sequence[Path], size: int) -> list[FaceCrop]:
@@ -132,13 +137,15 @@ def reenact_files(
     device: torch.device | str = "auto",
     renderer: Renderer | None = None,
     progress: bool = True,
+    strip: Path | None = None,
+    strip_columns: int = 8,
 ) -> ReenactResult:
     """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
 
-    A photo driver writes a grid picture (`out` .png/.jpg); a video driver writes a video (`out` .mp4). `checkpoint`
-    is a checkpoint file or an already loaded model (then `device` is ignored). `renderer` picks G ("generator") or
-    P's decoder ("decoder"); None is the checkpoint's default. Bad input raises `DataError` naming the file, and
-    `out` is then left as it was.
+    A photo driver writes a grid picture (`out` .png/.jpg); a video driver writes a video (`out` .mp4), and with
+    `strip` a picture of `strip_columns` of its frames (module docstring). `checkpoint` is a checkpoint file or an
+    already loaded model (then `device` is ignored). `renderer` picks G ("generator") or P's decoder ("decoder");
+    None is the checkpoint's default. Bad input raises `DataError` naming the file, and `out` is then left as it was.
     """
     sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
     if not sources:
@@ -148,8 +155,16 @@ def reenact_files(
     if out.suffix.lower() not in wanted:
         driver = "a video" if is_video else "a photo"
         raise DataError(out, f"the output of {driver} driver must be {'/'.join(wanted)}")
-    if out.is_dir():
-        raise DataError(out, "is a folder; give an output file")
+    for path in (out, strip):
+        if path is not None and path.is_dir():
+            raise DataError(path, "is a folder; give an output file")
+    if strip is not None:
+        if not is_video:
+            raise DataError(strip, "a strip is made of a video's frames; a photo driver's output is already a picture")
+        if strip.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(strip, f"the strip is a picture: {'/'.join(IMAGE_SUFFIXES)}")
+        if strip_columns < 1:
+            raise ValueError(f"strip_columns must be at least 1, got {strip_columns}")
     if isinstance(checkpoint, DAEGAN):
         model = checkpoint
     else:
@@ -165,6 +180,7 @@ def reenact_files(
             renderer=renderer,
             progress=progress,
             several_faces=several,
+            strip=(strip, strip_columns) if strip is not None else None,
         )
     images = [read_image(path) for path in sources]
     photo = reenact_photo(
@@ -226,8 +242,10 @@ def _reenact_video(
     renderer: Renderer | None,
     progress: bool,
     several_faces: tuple[tuple[Path, int], ...],
+    strip: tuple[Path, int] | None = None,
 ) -> ReenactResult:
-    """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch."""
+    """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch;
+    `strip` (path, columns) also writes the strip picture."""
     size = model.size
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
     with tqdm(total=2 * num_frames, unit="frame", disable=not progress, leave=False) as bar:
@@ -237,6 +255,10 @@ def _reenact_video(
         bar.total = len(track.squares) + len(repeats)  # the container's frame count can be off; the decoded one not
         bar.set_postfix_str(f"{driving.name}: reenact")
         face = model.embed_face(crops).face  # (3, S, S): embedded once, rendered in every pose
+        shown: dict[int, np.ndarray] = {}  # the strip's decoded frames -> their (S, 2S, 3) driving | result pair
+        if strip is not None:
+            positions = np.linspace(0, len(track.schedule) - 1, min(strip[1], len(track.schedule)))
+            shown = {track.schedule[int(round(p))]: None for p in positions}
         written = 0
         with atomic_file(out) as tmp:
             writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*VIDEO_CODEC), track.fps, (2 * size, size))
@@ -250,15 +272,39 @@ def _reenact_video(
                     results = model.to_images(model.render(face, pose_code, renderer=renderer))  # (n, S, S, 3)
                     pairs = np.concatenate([driving_crops, results], axis=2)  # (n, S, 2S, 3): driving | result
                     for (index, _), pair in zip(batch, pairs):
+                        if index in shown:
+                            shown[index] = pair
                         for _ in range(repeats[index]):
                             writer.write(cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
                         written += repeats[index]
                     bar.update(len(batch))
             finally:
                 writer.release()
+            if strip is not None:  # inside the video's atomic write: both files appear, or neither changes
+                with atomic_file(strip[0]) as strip_tmp:
+                    write_image(strip_tmp, strip_picture([shown[i] for i in sorted(shown)], size))
     return ReenactResult(
-        out, "video", renderer or model.default_renderer, written, track.filled, 2 * size, size, several_faces
+        out,
+        "video",
+        renderer or model.default_renderer,
+        written,
+        track.filled,
+        2 * size,
+        size,
+        several_faces,
+        strip[0] if strip is not None else None,
     )
+
+
+def strip_picture(pairs: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Driving | result pairs `(S, 2S, 3)` as one picture: the driving crops in a row, the results below it, each
+    enlarged by the whole factor that makes it at least `STRIP_MIN_CELL` pixels (nearest neighbour: the model's
+    pixels, not invented ones), `(2 f S, n f S, 3)` uint8."""
+    factor = -(-STRIP_MIN_CELL // size)  # ceil
+    driving = np.concatenate([pair[:, :size] for pair in pairs], axis=1)
+    results = np.concatenate([pair[:, size:] for pair in pairs], axis=1)
+    picture = np.concatenate([driving, results], axis=0)
+    return picture.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def _batches(frames: Iterator[tuple[int, np.ndarray]], size: int) -> Iterator[list[tuple[int, np.ndarray]]]:

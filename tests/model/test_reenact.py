@@ -19,7 +19,7 @@ from model.data.errors import DataError
 from model.data.face_crop import Box, crop_face, crop_square
 from model.data.images import read_image, write_image
 from model.data.prepare import carphone_path
-from model.reenact import reenact_files, track_driving_face
+from model.reenact import STRIP_MIN_CELL, reenact_files, track_driving_face
 from tests.conftest import decode_video
 from tests.model.test_daegan import SIZE, make_model
 
@@ -81,8 +81,12 @@ def test_photo_driver_writes_a_grid(files: dict[str, Path], tmp_path: Path) -> N
 
 def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], model: DAEGAN, tmp_path: Path) -> None:
     out = tmp_path / "nested" / "reenacted.mp4"
-    result = reenact_files(model, [files["astronaut"]], files["clip"], out, progress=False)
+    strip = tmp_path / "nested" / "strip.png"
+    result = reenact_files(
+        model, [files["astronaut"]], files["clip"], out, progress=False, strip=strip, strip_columns=3
+    )
     assert (result.kind, result.num_frames, result.filled, result.renderer) == ("video", CLIP_FRAMES, 0, "decoder")
+    assert result.strip == strip
     capture = cv2.VideoCapture(str(out))
     assert capture.isOpened() and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(CLIP_FPS)
     capture.release()
@@ -99,7 +103,15 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
     poses = model.encode_pose([crop_square(img, sq, SIZE) for img, sq in zip(driving, squares)], normalize=False)
     rendered = DAEGAN.to_images(model.render(face, poses)).astype(float)
     assert np.abs(np.stack(frames)[:, :, SIZE:].astype(float) - rendered).mean() < 12
-    assert leftovers(out.parent) == []
+    # the strip: the first, middle and last frames (lossless PNG), driving crops above, results below
+    factor = -(-STRIP_MIN_CELL // SIZE)  # enlarged by a whole factor to at least STRIP_MIN_CELL pixels
+    picture = read_image(strip)[::factor, ::factor]
+    assert picture.shape == (2 * SIZE, 3 * SIZE, 3)
+    for column, i in enumerate((0, (CLIP_FRAMES - 1) // 2 + 1, CLIP_FRAMES - 1)):  # linspace(0, 11, 3) rounds 5.5 up
+        tile = picture[:, column * SIZE : (column + 1) * SIZE].astype(float)
+        assert np.array_equal(tile[:SIZE], crop_square(driving[i], squares[i], SIZE))
+        assert np.abs(tile[SIZE:] - rendered[i]).max() <= 2  # rendered in other batches: float rounding only
+    assert sorted(p.name for p in out.parent.iterdir()) == ["reenacted.mp4", "strip.png"]
 
 
 def test_lost_face_frames_take_the_nearest_box(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,6 +196,15 @@ def test_bad_input_names_the_file_and_writes_nothing(files: dict[str, Path], tmp
         reenact_files(checkpoint, sources, driving, out, device="cpu", progress=False)
     assert err.value.path == culprit
     assert list(out_dir.iterdir()) == []
+
+
+def test_a_strip_needs_a_video_driver_and_a_picture_name(files: dict[str, Path], tmp_path: Path) -> None:
+    cases = [("carphone", "grid.png", "strip.png", "a photo driver"), ("clip", "out.mp4", "strip.mp4", "a picture")]
+    for driving, out_name, strip_name, reason in cases:
+        out, strip = tmp_path / out_name, tmp_path / strip_name
+        with pytest.raises(DataError, match=reason) as err:
+            reenact_files(files["model"], [files["astronaut"]], files[driving], out, progress=False, strip=strip)
+        assert err.value.path == strip and not out.exists() and not strip.exists()
 
 
 @pytest.mark.parametrize("driving, out_name", [("clip", "result.png"), ("carphone", "result.mp4")])

