@@ -7,15 +7,17 @@ writes, i.e. the file `index build` would write; flat is counted as n x d x 4 pl
 p50/p99 latency of one query and of batches of 64, recall@10 against exact search.
 
 - "flat fp32": the product's index and search path (`new_index("flat")`, `search_index` under `tune_search`).
-  Beside it, "read pass": one NumPy pass over the same bytes (`db.sum()` over the flat float32 array: one thread,
-  SIMD), the memory-bandwidth bound a scan of the vectors cannot beat on this machine.
+  Beside it, "read pass": one NumPy pass over the same bytes, one thread summing it (SIMD), and every core summing
+  its own slice in parallel (NumPy's loops release the GIL): the all-core pass is the memory-bandwidth bound a scan
+  of the vectors cannot beat on this machine (the BLAS product reads with every core too).
 - "flat fp16/sq8 + rerank R": FAISS `IndexScalarQuantizer` (QT_fp16: 2 bytes per number; QT_8bit: 1 byte, ranges
   trained per dimension) holding the codes in one shard per core (FAISS scans one query on one thread; the shards
   are searched in parallel threads for a batch of 1 and one after another, each parallel over queries, for 64);
   every shard's top k x R candidates are re-scored exactly from the fp32 vectors (which stay in memory or on disk
   beside the codes: their bytes are counted apart) and the best k kept.
 - "ivf (product)": `new_index("ivf")` as `index build --index-type ivf` (and `auto` above 100k) makes it, searched
-  through `search_index` with its own nprobe and re-ranking (`indexer.faiss_index`); `--product-only` stops there.
+  through `search_index` with its own nprobe and re-ranking (`indexer.faiss_index`). `--indexes` picks which of
+  the other families below are measured beside it (all by default).
 - "hnsw": the product's `new_index("hnsw")` (M 32, efConstruction 80), efSearch swept; built only up to
   `--hnsw-max` vectors, with its build rate reported (HNSW builds one insertion at a time: projected beyond).
 - "ivf": `faiss.index_factory(d, "IVF{nlist}_HNSW32,{codes}", METRIC_INNER_PRODUCT)`, FAISS's guideline for 1M-10M
@@ -175,7 +177,10 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
     flat_bytes = n * (inner.d * 4 + 8)
     read = stored.reshape(-1)
     read_ms = latency_ms(lambda _q: read.sum(), queries, 1, args.budget_s)
-    report(Row("read pass (numpy sum)", n, None, n * inner.d * 4, *read_ms, *read_ms, None))
+    report(Row("read pass, 1 thread (numpy sum)", n, None, n * inner.d * 4, *read_ms, *read_ms, None))
+    slices = np.array_split(read, os.cpu_count() or 1)
+    read_ms = latency_ms(lambda _q: sum(pool.map(np.sum, slices)), queries, 1, args.budget_s)
+    report(Row("read pass, all cores (numpy sum)", n, None, n * inner.d * 4, *read_ms, *read_ms, None))
     p1 = latency_ms(lambda q: search_index(flat, q, K), queries, 1, args.budget_s)
     p64 = latency_ms(lambda q: search_index(flat, q, K), queries, BATCH, args.budget_s)
     report(Row("flat fp32 (product)", n, flat_s, flat_bytes, *p1, *p64, 1.0))
@@ -187,11 +192,10 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
     p64 = latency_ms(lambda q: search_index(product, q, K), queries, BATCH, args.budget_s)
     report(Row("ivf (product: new_index)", n, build_s, len(faiss.serialize_index(product)), *p1, *p64, recall))
     product = None
-    if args.product_only:
-        return rows
 
     # compressed flat codes + exact re-ranking
-    for name, qtype in (("fp16", faiss.ScalarQuantizer.QT_fp16), ("sq8", faiss.ScalarQuantizer.QT_8bit)):
+    compressed = (("fp16", faiss.ScalarQuantizer.QT_fp16), ("sq8", faiss.ScalarQuantizer.QT_8bit))
+    for name, qtype in compressed if "compressed" in args.indexes else ():
         r = RERANK[name]
         index, build_s = timed(lambda: RerankedFlat(qtype, stored, os.cpu_count() or 1, r, pool))
         recall = recall_at_k(index.search(truth_q, K), truth)
@@ -201,7 +205,7 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
         index = None  # free its codes before the next index is built
 
     # HNSW, the product's settings
-    if n <= args.hnsw_max:
+    if "hnsw" in args.indexes and n <= args.hnsw_max:
         hnsw, build_s = timed(lambda: product_index("hnsw", stored))
         print(f"  hnsw build rate {n / build_s:,.0f} vectors/s ({build_s:.0f} s)", flush=True)
         size = len(faiss.serialize_index(hnsw))
@@ -212,11 +216,11 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
             p64 = latency_ms(lambda q: hnsw.search(q, K), queries, BATCH, args.budget_s)
             report(Row(f"hnsw ef={ef}", n, build_s, size, *p1, *p64, recall))
         hnsw = None
-    else:
+    elif "hnsw" in args.indexes:
         print(f"  hnsw not built at {n:,} (--hnsw-max {args.hnsw_max:,}): see the 1M build rate", flush=True)
 
     # IVF with an HNSW coarse quantiser; then the same index with its candidates re-scored from the fp32 vectors
-    for codes in args.ivf_codes if n <= 2_000_000 else args.big_ivf_codes:
+    for codes in (args.ivf_codes if n <= 2_000_000 else args.big_ivf_codes) if "ivf" in args.indexes else ():
         (ivf, nlist), build_s = timed(lambda: ivf_index(stored, codes))
         size = len(faiss.serialize_index(ivf))
         refined = faiss.IndexRefineFlat(ivf, faiss.swig_ptr(stored))  # copies the fp32 vectors
@@ -240,7 +244,7 @@ def bench(n: int, args, traj, pool: ThreadPoolExecutor) -> list[Row]:
 
 def product_index(index_type: str, db: np.ndarray) -> faiss.IndexIDMap2:
     """The index `index build --index-type index_type` makes over `db`, ids 0..n-1."""
-    index = new_index(index_type, db.shape[1])
+    index = new_index(index_type, db.shape[1], db)  # trained on db where the type trains (as the first build)
     for c in range(0, len(db), 1 << 20):
         index.add_with_ids(db[c : c + (1 << 20)], np.arange(c, min(len(db), c + (1 << 20)), dtype=np.int64))
     return index
@@ -266,7 +270,7 @@ def verdicts(rows: list[Row]) -> None:
     print("\nverdicts (p50 latency, ms):")
     for n in sorted({r.n for r in rows}):
         group = [r for r in rows if r.n == n]
-        read = next(r for r in group if r.index.startswith("read pass"))
+        read = next(r for r in group if r.index.startswith("read pass, all cores"))
         flat = next(r for r in group if r.index.startswith("flat fp32"))
         print(
             f"  n={n:,}: flat fp32 one query {flat.p50_1:.2f} ms vs read pass {read.p50_1:.2f} ms "
@@ -304,7 +308,13 @@ def main() -> None:
     parser.add_argument("--truth-queries", type=int, default=256, help="queries in the recall set")
     parser.add_argument("--budget-s", type=float, default=2.0, help="seconds of reps per latency measurement")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--product-only", action="store_true", help="only the bound, flat and the product's ivf")
+    parser.add_argument(
+        "--indexes",
+        nargs="*",
+        choices=["compressed", "hnsw", "ivf"],
+        default=["compressed", "hnsw", "ivf"],
+        help="which families beside the bound, flat and the product's ivf (always measured); none: just those",
+    )
     args = parser.parse_args()
     blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
     print(
