@@ -167,8 +167,16 @@ def read_generation(folder: Path, state: IndexState, *, mmap: bool) -> tuple[fai
     file's sha256 against the database's. `mmap`: memory-map the vectors, read-only, where FAISS can.
     """
     live = folder / state.index_file
+    try:
+        return _read_generation(folder, live, state, mmap=mmap)
+    except FileNotFoundError:  # removed by a writer's commit after the state was read: `follow` reads the newer one
+        raise DataError(live, "missing: the live FAISS generation file is gone") from None
+
+
+def _read_generation(folder: Path, live: Path, state: IndexState, *, mmap: bool) -> tuple[faiss.IndexIDMap2, FileCheck]:
+    """`read_generation`'s checks and read of `live`; a file gone at any step is a `FileNotFoundError`."""
     if not live.is_file():
-        raise DataError(live, "missing: the live FAISS generation file is gone")
+        raise FileNotFoundError(live)
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):

@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 
 import faiss
@@ -224,7 +225,7 @@ class Store:
             "generation": s.generation,
             "index_file": s.index_file,
             "created": s.created_at.isoformat() + "Z",
-            "size_bytes": sum(f.stat().st_size for f in self.path.iterdir() if f.is_file()),
+            "size_bytes": _folder_bytes(self.path),
         }
 
     # ---- reading -------------------------------------------------------------------------------------------------
@@ -412,6 +413,15 @@ class Store:
         if isinstance(inner, faiss.IndexHNSW):
             inner.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
         return search_index(self._index, q, k, id_filter)
+
+
+def _folder_bytes(folder: Path) -> int:
+    """The bytes of the files in `folder`; a file a writer's commit removes while they are counted counts 0."""
+    total = 0
+    for file in folder.iterdir():
+        with suppress(FileNotFoundError):
+            total += file.stat().st_size if file.is_file() else 0
+    return total
 
 
 def _lock(path: Path) -> int:

@@ -136,3 +136,26 @@ def test_a_count_disagreeing_with_the_database_is_a_data_error(index_dir):
     db.close()
     with pytest.raises(DataError, match="vectors"):
         Store.open(folder)
+
+
+def test_a_generation_removed_between_the_check_and_the_read_is_followed(index_dir, monkeypatch):
+    """A reader's generation file may exist when it looks and be gone when it reads it: a writer's commit removes
+    the old file (step 4) at any moment. The reader must follow the newer generation, not fail with an OSError."""
+    folder, x = index_dir
+    old = _live(folder)
+    kept = old.read_bytes()
+    with Store.open(folder) as reader:
+        stale = reader._state
+        with Store.open(folder, readonly=False) as writer:
+            writer.add(frame_rows(10, start=N), unit(np.random.default_rng(1), 10, DIM))
+        assert not old.exists()  # the commit removed it
+        old.write_bytes(kept)  # ...but the reader's existence check still sees it
+        hash_file = generations.file_sha256
+
+        def removed_while_reading(path):
+            path.unlink(missing_ok=True)  # the writer's step 4, between the check and the read
+            return hash_file(path)
+
+        monkeypatch.setattr(generations, "file_sha256", removed_while_reading)
+        state, index, _ = generations.follow(folder, reader._metadata, stale, readonly=True)
+    assert state.generation == stale.generation + 1 and index.ntotal == N + 10
