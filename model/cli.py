@@ -234,6 +234,12 @@ def train(
     help="Video driver: also write a picture of frames evenly spaced over the video, driving above, result below.",
 )
 @click.option("--strip-columns", type=click.IntRange(min=1), default=8, show_default=True, help="Frames in --strip.")
+@click.option(
+    "--whole-frame",
+    is_flag=True,
+    help="Show the renderer's whole frame; by default the result is pasted over the first source photo's crop, "
+    "whose own pixels show outside the head.",
+)
 def reenact(
     checkpoint: Path,
     sources: tuple[Path, ...],
@@ -244,6 +250,7 @@ def reenact(
     renderer: str,
     strip: Path | None,
     strip_columns: int,
+    whole_frame: bool,
 ) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
@@ -264,6 +271,7 @@ def reenact(
         renderer=None if renderer == "auto" else renderer,
         strip=strip,
         strip_columns=strip_columns,
+        keep_background=not whole_frame,
     )
     click.echo(
         f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "

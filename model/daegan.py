@@ -15,6 +15,9 @@ Choices:
   constructor's `generator_trained`; `from_checkpoint` reads it from the metadata unless told, `save` writes it.
   A checkpoint may also name its ``renderer`` outright: whoever evaluated it found that renderer better (the
   shipped small checkpoint names the decoder: its G, after a short stage 2, loses to P's decoder across identities).
+- Reenactment keeps the source's background: each rendering is pasted over the first source frame through a head
+  mask (`model.composite`), so outside the head the output shows the source's own pixels; `keep_background=False`
+  returns the renderer's whole frame (what training compares and what the decoder draws).
 - Loading is strict: F and P must be in the checkpoint and every state dict must fit the config exactly. G is
   required when the checkpoint says it is trained; a stage-1 checkpoint without G gets a freshly built one (never
   used to reenact). D is loaded only on request (`with_discriminator`): inference does not need it. Networks the
@@ -43,6 +46,7 @@ import torch
 from torch import nn
 
 from model.checkpoint import load_checkpoint, save_checkpoint
+from model.composite import paste_over_source
 from model.config import Config
 from model.data.dataset import to_square, to_tensor
 from model.data.errors import DataError
@@ -314,11 +318,20 @@ class DAEGAN(nn.Module):
         return nn.functional.normalize(codes, dim=1) if normalize else codes
 
     @torch.inference_mode()
-    def render(self, face: torch.Tensor, pose_code: torch.Tensor, *, renderer: Renderer | None = None) -> torch.Tensor:
+    def render(
+        self,
+        face: torch.Tensor,
+        pose_code: torch.Tensor,
+        *,
+        renderer: Renderer | None = None,
+        background: Images | torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Draw the embedded face `face` (3, S, S) (or one per code, (N, 3, S, S)) in each raw pose code
         `pose_code` (N, pose_dim): `(N, 3, S, S)` in [-1, 1] on the CPU.
 
-        `renderer` None picks G when it is trained, else P's decoder (module docstring).
+        `renderer` None picks G when it is trained, else P's decoder (module docstring). `background`: the source
+        frame (one, or one per code) to paste each rendering over, keeping its pixels outside the head
+        (`model.composite`); None returns the renderer's whole frame.
         """
         renderer = renderer or self.default_renderer
         if renderer not in ("generator", "decoder"):
@@ -336,7 +349,13 @@ class DAEGAN(nn.Module):
                 # G (sec. 3.2), or P's decoder alone: R^H + U{R^L + U[T^-1(f)]} (eq. 2)
                 out = self.generate(f, p) if renderer == "generator" else self.pose_embedder.decode(p, f).reconstruction
                 images.append(_cpu(out).clamp(-1, 1))
-        return torch.cat(images)
+        rendered = torch.cat(images)
+        if background is None:
+            return rendered
+        backgrounds = self.to_frames(background)  # (1 or N, 3, S, S)
+        if len(backgrounds) not in (1, n):
+            raise ValueError(f"give one background frame or one per pose code ({n}), got {len(backgrounds)}")
+        return paste_over_source(rendered, backgrounds.cpu().float().expand(n, -1, -1, -1)).image
 
     def generate(
         self,
@@ -377,15 +396,22 @@ class DAEGAN(nn.Module):
         driving_frames: Images | torch.Tensor,
         *,
         renderer: Renderer | None = None,
+        keep_background: bool = True,
     ) -> Reenactment:
         """The face of the K source frames (one person) in the pose of each of the N driving frames (anyone).
 
         Returns images `(N, 3, S, S)`; `Reenactment.renderer` says whether G or P's decoder drew them.
+        `keep_background`: each image is pasted over the first source frame, which shows outside the head
+        (`model.composite`); False: the renderer's whole frame.
         """
-        face = self.embed_face(source_frames).face  # (3, S, S)
+        sources = self.to_frames(source_frames)  # (K, 3, S, S)
+        face = self.embed_face(sources).face  # (3, S, S)
         pose_code = self.encode_pose(driving_frames, normalize=False)  # (N, pose_dim)
         renderer = renderer or self.default_renderer
-        return Reenactment(self.render(face, pose_code, renderer=renderer), face, pose_code, renderer)
+        background = sources[0] if keep_background else None
+        return Reenactment(
+            self.render(face, pose_code, renderer=renderer, background=background), face, pose_code, renderer
+        )
 
     @torch.inference_mode()
     def reconstruct(self, source_frames: Images | torch.Tensor, target_frames: Images | torch.Tensor) -> Reconstruction:

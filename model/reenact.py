@@ -2,7 +2,8 @@
 grid or a video of the source face in the driving poses out (paper sec. 3: F on the sources, P on the driver).
 
 Faces are found and cropped exactly as `daegan prepare` crops training frames (`data.face_crop`), so the model
-sees what it was trained on; then `DAEGAN.reenact` (G once trained, else P's decoder) draws the result.
+sees what it was trained on; then `DAEGAN.reenact` (G once trained, else P's decoder) draws the result, pasted over
+the first source crop so that outside the head the source's own pixels show (`model.composite`).
 
 Choices:
 - Photo driver: the output is one row, source crops | driving crop | result, each S x S (the model's size; a
@@ -108,17 +109,18 @@ def reenact_photo(
     source_names: Sequence[str | Path] | None = None,
     driving_name: str | Path = "driving",
     renderer: Renderer | None = None,
+    keep_background: bool = True,
 ) -> PhotoReenactment:
     """Reenact in memory: RGB uint8 photos in (whole pictures; faces are found and cropped here), crops and the
     result out. The names label the `DataError` raised when a photo has no face; `renderer` None is the model's
-    default (see `DAEGAN.default_renderer`)."""
+    default (see `DAEGAN.default_renderer`); `keep_background` as `DAEGAN.reenact` takes it."""
     if not sources:
         raise ValueError("give at least one source photo")
     names = list(source_names) if source_names is not None else [f"source {i}" for i in range(len(sources))]
     faces = [crop_largest_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
     driving_face = crop_largest_face(driving, model.size, source=driving_name)
     crops = [face.crop for face in faces]
-    out = model.reenact(crops, driving_face.crop, renderer=renderer)
+    out = model.reenact(crops, driving_face.crop, renderer=renderer, keep_background=keep_background)
     return PhotoReenactment(
         crops,
         driving_face.crop,
@@ -139,13 +141,16 @@ def reenact_files(
     progress: bool = True,
     strip: Path | None = None,
     strip_columns: int = 8,
+    keep_background: bool = True,
 ) -> ReenactResult:
     """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
 
     A photo driver writes a grid picture (`out` .png/.jpg); a video driver writes a video (`out` .mp4), and with
     `strip` a picture of `strip_columns` of its frames (module docstring). `checkpoint` is a checkpoint file or an
     already loaded model (then `device` is ignored). `renderer` picks G ("generator") or P's decoder ("decoder");
-    None is the checkpoint's default. Bad input raises `DataError` naming the file, and `out` is then left as it was.
+    None is the checkpoint's default. `keep_background`: results are pasted over the first source crop, which shows
+    outside the head (`model.composite`); False: the renderer's whole frame. Bad input raises `DataError` naming
+    the file, and `out` is then left as it was.
     """
     sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
     if not sources:
@@ -181,10 +186,17 @@ def reenact_files(
             progress=progress,
             several_faces=several,
             strip=(strip, strip_columns) if strip is not None else None,
+            keep_background=keep_background,
         )
     images = [read_image(path) for path in sources]
     photo = reenact_photo(
-        model, images, read_image(driving), source_names=sources, driving_name=driving, renderer=renderer
+        model,
+        images,
+        read_image(driving),
+        source_names=sources,
+        driving_name=driving,
+        renderer=renderer,
+        keep_background=keep_background,
     )
     grid = photo.grid()
     with atomic_file(out) as tmp:
@@ -243,6 +255,7 @@ def _reenact_video(
     progress: bool,
     several_faces: tuple[tuple[Path, int], ...],
     strip: tuple[Path, int] | None = None,
+    keep_background: bool = True,
 ) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch;
     `strip` (path, columns) also writes the strip picture."""
@@ -269,7 +282,8 @@ def _reenact_video(
                 for batch in _batches(frames, model.batch_size):
                     driving_crops = np.stack([crop_square(img, track.squares[i], size) for i, img in batch])
                     pose_code = model.encode_pose(driving_crops, normalize=False)  # driving_crops: (n, S, S, 3)
-                    results = model.to_images(model.render(face, pose_code, renderer=renderer))  # (n, S, S, 3)
+                    background = crops[0] if keep_background else None  # the first source crop shows outside the head
+                    results = model.to_images(model.render(face, pose_code, renderer=renderer, background=background))
                     pairs = np.concatenate([driving_crops, results], axis=2)  # (n, S, 2S, 3): driving | result
                     for (index, _), pair in zip(batch, pairs):
                         if index in shown:

@@ -226,7 +226,7 @@ def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path:
 
     from model.config import load_config
     from model.daegan import DAEGAN
-    from model.data.images import write_image
+    from model.data.images import read_image, write_image
 
     checkpoint = tmp_path / "tiny.safetensors"
     DAEGAN.from_config(load_config("tiny")).save(checkpoint)
@@ -252,6 +252,13 @@ def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path:
     )
     assert result.exit_code == 0, result.output
     assert f"wrote {out} (image, 1 frames, 128x32" in result.output  # 2 sources | driving | result at 32 px
+    whole = tmp_path / "whole.png"
+    args = ["reenact", "--checkpoint", str(checkpoint), "--source", str(tmp_path / "a.png"), str(tmp_path / "b.png")]
+    args += ["--driving", str(tmp_path / "b.png"), "--out", str(whole), "--device", "cpu", "--whole-frame"]
+    assert runner.invoke(daegan_main, args).exit_code == 0
+    pasted_grid, whole_grid = read_image(out), read_image(whole)
+    assert np.array_equal(pasted_grid[:, :96], whole_grid[:, :96])  # the same crops ...
+    assert not np.array_equal(pasted_grid[:, 96:], whole_grid[:, 96:])  # ... and the decoder's frame, not pasted
     faceless = tmp_path / "blank.png"
     write_image(faceless, np.full((64, 64, 3), 90, np.uint8))
     bad = runner.invoke(

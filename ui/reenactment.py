@@ -74,7 +74,8 @@ def reenact_best_source(
     used, which = np.unique(chosen, return_inverse=True)  # each chosen frame once
     frames = model.to_frames(load(used.tolist()))  # (U, 3, S, S)
     faces = model.embed_face(frames.unsqueeze(1)).face  # U sets of K = 1 frame -> (U, 3, S, S)
-    images = model.render(faces[torch.as_tensor(which)], raw)  # (N, 3, S, S)
+    chosen_frames = frames[torch.as_tensor(which)]  # (N, 3, S, S): each driver's source frame
+    images = model.render(faces[torch.as_tensor(which)], raw, background=chosen_frames)  # pasted over it
     crops = model.to_images(frames)  # (U, S, S, 3)
     return ReenactResult(
         _crops(model, drivers),

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from model.checkpoint import save_checkpoint
+from model.composite import paste_over_source
 from model.config import load_config
 from model.daegan import DAEGAN, to_images
 from model.data.errors import DataError
@@ -169,7 +170,20 @@ def test_reconstruct_returns_fig7_pictures(model: DAEGAN) -> None:
     torch.testing.assert_close(rec.face, model.embed_face(src).face)
     torch.testing.assert_close(rec.pose_code, model.encode_pose(tgt, normalize=False))
     # the decoder renderer of reenact is this same reconstruction (eq. 2 with the source's face)
-    torch.testing.assert_close(model.reenact(src, tgt, renderer="decoder").image, rec.reconstruction)
+    torch.testing.assert_close(
+        model.reenact(src, tgt, renderer="decoder", keep_background=False).image, rec.reconstruction
+    )
+
+
+def test_reenact_pastes_the_rendering_over_the_first_source_frame(model: DAEGAN) -> None:
+    src, drv = images(2, seed=9), images(3, seed=10)
+    pasted, whole = model.reenact(src, drv), model.reenact(src, drv, keep_background=False)
+    first = model.to_frames(src)[0]  # (3, S, S): the frame whose background the output keeps
+    torch.testing.assert_close(pasted.image, paste_over_source(whole.image, first).image)
+    assert not torch.equal(pasted.image, whole.image)  # outside the head: the source's pixels, not the decoder's
+    torch.testing.assert_close(model.render(whole.face, whole.pose_code, background=src[0]), pasted.image)
+    with pytest.raises(ValueError, match="one background frame or one per pose code"):
+        model.render(whole.face, whole.pose_code, background=images(2, seed=11))
 
 
 # --- which renderer reenacts ----------------------------------------------------------------------------------------
@@ -183,7 +197,7 @@ def test_reenact_renderer_follows_the_checkpoint_stage(
     save_checkpoint(path, model.networks(), model.config, {"stage": stage})
     loaded = DAEGAN.from_checkpoint(path)
     src, drv = images(2, seed=9), images(3, seed=10)
-    out = loaded.reenact(src, drv)
+    out = loaded.reenact(src, drv, keep_background=False)  # the renderer's own frame (model.composite aside)
     assert out.renderer == renderer and out.image.shape == (3, 3, SIZE, SIZE)
     face, pose = model.embed_face(src).face, model.encode_pose(drv, normalize=False)
     faces = face.expand(3, -1, -1, -1)
