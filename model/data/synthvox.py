@@ -40,7 +40,7 @@ from tqdm import tqdm
 from model.atomic_write import atomic_folder
 from model.data.errors import DataError
 from model.data.images import write_image
-from model.data.synthvox_motion import DEFAULT_FPS, POSE_COLUMNS, Pose, talking_trajectory
+from model.data.synthvox_motion import DEFAULT_FPS, PITCH_MAX, POSE_COLUMNS, ROLL_MAX, YAW_MAX, Pose, talking_trajectory
 from model.data.synthvox_render import HAIR_STYLES, render_frame
 from model.data.synthvox_scene import Scene, hsv
 from model.image_grid import image_grid
@@ -393,6 +393,7 @@ def synthesize(
             "frames": frames,
             "size": size,
             "image_format": image_format,
+            "head_range_deg": [YAW_MAX, PITCH_MAX, ROLL_MAX],  # the motion drawn: yaw, pitch, roll stay within
         }
         (staging / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n")
         _check_target(out)  # nobody wrote there meanwhile; an empty folder the caller made is replaced

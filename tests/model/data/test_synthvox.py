@@ -83,6 +83,7 @@ def test_layout_and_labels(tmp_path: Path) -> None:
         "frames": 4,
         "size": 32,
         "image_format": "jpg",
+        "head_range_deg": [YAW_MAX, PITCH_MAX, ROLL_MAX],
     }
     assert Recipe.read(out / "synthvox.json") == Recipe(seed=0, fps=2.0, version=2)
     assert sorted(p.name for p in (out / "sv0001").iterdir()) == ["v00", "v01", "v02"]
