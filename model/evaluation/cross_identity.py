@@ -62,14 +62,21 @@ def draw_drivers(
 
 
 def reenact_cross(
-    model: DAEGAN, collection: EvalCollection, draws: list[CrossDraw], *, renderer: str, progress: bool = True
+    model: DAEGAN,
+    collection: EvalCollection,
+    draws: list[CrossDraw],
+    *,
+    renderer: str,
+    keep_background: bool = True,
+    progress: bool = True,
 ) -> ReenactedSet:
-    """Reenact every cross draw. `target` is the SynthVox ground truth for a labelled collection, else the
-    driving frame (a placeholder: real frames have no target)."""
+    """Reenact every cross draw (`keep_background` as `DAEGAN.reenact` takes it). `target` is the SynthVox ground
+    truth for a labelled collection, else the driving frame (a placeholder: real frames have no target)."""
     parts, targets = [], []
     for draw in tqdm(draws, unit="video", desc=f"cross-identity {collection.name}", disable=not progress, leave=False):
         driving = draw.driver.images[draw.driving]
-        parts.append(model.reenact(collection.images[draw.source.sources], driving, renderer=renderer).image)
+        sources = collection.images[draw.source.sources]
+        parts.append(model.reenact(sources, driving, renderer=renderer, keep_background=keep_background).image)
         if collection.labelled:
             source = collection.frames.loc[draw.source.sources[0]]
             truth = collection.render_truth(

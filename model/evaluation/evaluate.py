@@ -177,7 +177,9 @@ def evaluate(
                 **described, protocol=ProtocolSkipped("no video has two frames or more")
             )
             continue
-        same = protocol.reenact_draws(model, collection, draws, renderer=renderer, progress=progress)
+        same = protocol.reenact_draws(
+            model, collection, draws, renderer=renderer, keep_background=settings.keep_background, progress=progress
+        )
         pool = [collection] if collection.labelled else collections
         cross_draws = cross_identity.draw_drivers(
             collection,
@@ -187,7 +189,14 @@ def evaluate(
             rng=analysis_rng(settings, "cross", collection.name),
         )
         cross = (
-            cross_identity.reenact_cross(model, collection, cross_draws, renderer=renderer, progress=progress)
+            cross_identity.reenact_cross(
+                model,
+                collection,
+                cross_draws,
+                renderer=renderer,
+                keep_background=settings.keep_background,
+                progress=progress,
+            )
             if cross_draws
             else None
         )

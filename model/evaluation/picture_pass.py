@@ -112,7 +112,12 @@ def _reenactment(
         drivers = list(collection.images[drawn.videos[0].driving[: settings.picture_drivers]])
     driving = torch.stack(drivers)
     reenacted = torch.stack(
-        [model.reenact(collection.images[d.sources], driving, renderer=renderer).image for d in sources]
+        [
+            model.reenact(
+                collection.images[d.sources], driving, renderer=renderer, keep_background=settings.keep_background
+            ).image
+            for d in sources
+        ]
     )
     return pictures.reenactment_grid(
         collection.images[[d.sources[0] for d in sources]], driving, reenacted, cell=settings.picture_cell

@@ -68,13 +68,22 @@ def draw_videos(
 
 
 def reenact_draws(
-    model: DAEGAN, collection: EvalCollection, draws: list[VideoDraw], *, renderer: str, progress: bool = True
+    model: DAEGAN,
+    collection: EvalCollection,
+    draws: list[VideoDraw],
+    *,
+    renderer: str,
+    keep_background: bool = True,
+    progress: bool = True,
 ) -> ReenactedSet:
-    """Reenact every driving frame from its own video's sources (the same person)."""
+    """Reenact every driving frame from its own video's sources (the same person); `keep_background` as
+    `DAEGAN.reenact` takes it."""
     images = collection.images
     parts = []
     for draw in tqdm(draws, unit="video", desc=f"protocol {collection.name}", disable=not progress, leave=False):
-        out = model.reenact(images[draw.sources], images[draw.driving], renderer=renderer).image
+        out = model.reenact(
+            images[draw.sources], images[draw.driving], renderer=renderer, keep_background=keep_background
+        ).image
         parts.append(out)
     driving_rows = np.concatenate([d.driving for d in draws])
     source_rows = np.concatenate([np.full(len(d.driving), d.sources[0]) for d in draws])

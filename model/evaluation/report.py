@@ -122,8 +122,9 @@ def render_markdown(document: MetricsFile) -> str:
         "# posedex evaluation",
         "",
         f"Checkpoint `{ck.path}` (sha256 `{ck.sha256[:16]}`, {ck.size} px, pose code of {ck.pose_dim}, trained "
-        f"to step {ck.step}), reenacting with the **{m.renderer}**, {m.num_sources} source frames per video. "
-        f"posedex {document.header.posedex_version}.",
+        f"to step {ck.step}), reenacting with the **{m.renderer}**, {m.num_sources} source frames per video, "
+        + ("pasted over the first source frame outside the head" if settings.keep_background else "whole frames")
+        + f". posedex {document.header.posedex_version}.",
         "",
         *([f"Trained with: `{ck.trained_with}`", ""] if ck.trained_with else []),
         *_trained_on(m.trained_on),

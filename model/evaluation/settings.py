@@ -21,6 +21,8 @@ class EvaluationSettings:
     num_videos: int = 50  # test videos drawn at random; paper: 50 (fewer when the collection has fewer)
     num_driving: int = 32  # hold-out driving frames per video; paper: 32 (fewer when a video is shorter)
     num_sources: int | None = None  # source frames for F, from the rest of the video; None: the checkpoint's K
+    keep_background: bool = True  # reenactments pasted over the first source frame, as the product shows them
+    # (model.composite); false: the renderer's whole frame
     seed: int = 0  # every random draw of the evaluation (videos, frames, queries, probe splits)
     max_frames: int = 4000  # frames read per collection (whole videos drawn at random beyond it): ~1 GB at 256 px
     held_out_only: bool = True  # a collection the checkpoint partly trained on is evaluated on its held-out identities
@@ -67,8 +69,9 @@ class EvaluationSettings:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_sources is not None and (not isinstance(self.num_sources, int) or self.num_sources < 1):
             raise ValueError(f"num_sources must be a positive integer or null, got {self.num_sources!r}")
-        if not isinstance(self.held_out_only, bool):
-            raise ValueError(f"held_out_only must be true or false, got {self.held_out_only!r}")
+        for name in ("held_out_only", "keep_background"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not 0.0 < self.probe_test_fraction < 1.0:
             raise ValueError(f"probe_test_fraction must be in (0, 1), got {self.probe_test_fraction}")
         if not self.probe_alphas or min(self.probe_alphas) <= 0 or self.probe_c <= 0:

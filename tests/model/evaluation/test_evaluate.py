@@ -27,6 +27,7 @@ from model.config import load_config
 from model.daegan import DAEGAN
 from model.data.images import write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, render, synthesize, talking_trajectory, video_rng
+from model.evaluation import protocol
 from model.evaluation.evaluate import FID_MISSING, evaluate
 from model.evaluation.frames import load_collection
 from model.evaluation.metrics_file import EvaluationHeader, MetricsFile
@@ -184,6 +185,15 @@ def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(
     )
     found = evaluate(model, [collection], settings, progress=False)
     metrics = found.metrics.to_json()
+    # the reenactments judged are the product's: pasted over the source frame, unless the settings say whole frames
+    draws = protocol.draw_videos(collection, num_videos=1, num_driving=3, num_sources=1, rng=np.random.default_rng(0))
+    pasted, whole = (
+        protocol.reenact_draws(model, collection, draws, renderer="decoder", keep_background=keep, progress=False)
+        for keep in (True, False)
+    )
+    expected = model.reenact(collection.images[draws[0].sources], collection.images[draws[0].driving])
+    torch.testing.assert_close(pasted.reenacted, expected.image)
+    assert not torch.equal(pasted.reenacted, whole.reenacted)
     assert json.dumps(metrics, default=float)
     section = metrics["collections"]["held_out"]
     assert section["protocol"]["videos"] == 2 and {"cross_identity", "retrieval", "leakage", "probes"} <= set(section)
@@ -269,5 +279,8 @@ def test_unknown_setting_is_a_usage_error(setup: dict[str, Path], runner: CliRun
 def test_settings_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="num_videos"):
         evaluation_settings({"num_videos": 0})
+    with pytest.raises(ValueError, match="keep_background must be true or false"):
+        evaluation_settings({"keep_background": "no"})
+    assert evaluation_settings().keep_background and not evaluation_settings({"keep_background": False}).keep_background
     assert evaluation_settings({"probe_alphas": [1, 2]}).probe_alphas == (1.0, 2.0)
     assert np.isclose(evaluation_settings().probe_test_fraction, 0.25)
