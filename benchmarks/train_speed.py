@@ -107,7 +107,7 @@ def loader_batches(config: Config, root: Path, device: torch.device):
     loader = make_loader(dataset, batch_size=config.data.batch_size, workers=config.data.workers, device=device)
     per_epoch = len(dataset) // config.data.batch_size
     for epoch in range(10**9):
-        for frames_k, target, _, _ in epoch_batches(loader, epoch, 0, per_epoch):
+        for frames_k, target, *_ in epoch_batches(loader, epoch, 0, per_epoch):
             yield frames_k.to(device, non_blocking=True), target.to(device, non_blocking=True)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from model.data.errors import DataError
+from model.data.synthvox_motion import POSE_COLUMNS
 from model.resources import preset_file, preset_names
 
 
@@ -141,6 +142,11 @@ class LossConfig:
     # changes within a video (head pose, face motion) is worth encoding; paper: none (0)
     contrast_weight: float = 0.0
     contrast_temperature: float = 0.1  # tau of that term's softmax over cosine similarities (SimCLR's range)
+    # lambda_Y on synthetic supervision (model.losses): where a frame is SynthVox's, p's first coordinates are
+    # pulled towards its standardised head pose and expression, so that the code carries what eq. 3 does not
+    # reward; paper: none (0, self-supervised only)
+    label_weight: float = 0.0
+    label_scale: float = 2.0  # those coordinates hold the labels at this many standard deviations
 
     def __post_init__(self) -> None:
         for name in (
@@ -149,11 +155,14 @@ class LossConfig:
             "feature_matching_weight",
             "residual_weight",
             "contrast_weight",
+            "label_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
         if self.contrast_temperature <= 0:
             raise ValueError(f"loss.contrast_temperature must be > 0, got {self.contrast_temperature}")
+        if self.label_scale <= 0:
+            raise ValueError(f"loss.label_scale must be > 0, got {self.label_scale}")
         if not isinstance(self.pyramid_levels, int) or self.pyramid_levels < 1:
             raise ValueError(f"loss.pyramid_levels must be a positive integer, got {self.pyramid_levels!r}")
 
@@ -249,6 +258,11 @@ class Config:
         factor = 2 ** (self.loss.pyramid_levels - 1)  # the pyramid L1's coarsest downsampling (model.losses)
         if self.data.size % factor:
             raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = {factor}")
+        if self.loss.label_weight > 0 and self.model.pose_dim < len(POSE_COLUMNS):
+            raise ValueError(
+                f"loss.label_weight pulls the pose code's first {len(POSE_COLUMNS)} coordinates (one per SynthVox "
+                f"label): model.pose_dim must be at least {len(POSE_COLUMNS)}, got {self.model.pose_dim}"
+            )
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:

@@ -19,6 +19,14 @@ Choices made where the paper is silent:
   views of the K source frames of its video. Those frames share the target's person, scene and light, so neither
   helps tell them apart; only what moves within a video does. Eq. 3 alone rewards the code for whatever helps paint
   the frame; this term rewards it for telling apart the moments of one video.
+- Departure (``loss.label_weight``; 0 is the paper): L_Y, synthetic supervision of the code. Where a training frame
+  is SynthVox's, its rendering parameters (head pose and expression) are known for free; the first of p's
+  coordinates are pulled towards them, standardised and scaled by ``loss.label_scale`` (mean squared error, over
+  the labelled frames of the batch only; real frames have no labels and add nothing). Eq. 3 does not reward
+  expressions while the embedded face has no eyes or mouth to move (README), whereas an encoder told the answers
+  reads mouth, eyes and brows at 64 px (benchmarks/label_ceiling.py). Fixed coordinates rather than a learnt head:
+  a head could read a parameter from a direction of tiny variance that cosine retrieval never sees; a coordinate of
+  the code at that scale holds as much of p's variance as a head-turn does.
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -43,7 +51,8 @@ class Stage1Loss(NamedTuple):
     smoothness: torch.Tensor  # L_S, eq. 4 (unweighted)
     residual: torch.Tensor  # L_B, the residuals' budget (unweighted; 0 when P has no residuals)
     contrast: torch.Tensor  # L_C, the within-video contrastive term (unweighted; 0 when not computed)
-    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C
+    labels: torch.Tensor  # L_Y, the synthetic-label term (unweighted; 0 when not computed)
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C + lambda_Y L_Y
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -93,19 +102,42 @@ def stage1_loss(
     pyramid_levels: int = 1,
     contrast: torch.Tensor | None = None,
     contrast_weight: float = 0.0,
+    labels: torch.Tensor | None = None,
+    label_weight: float = 0.0,
 ) -> Stage1Loss:
-    """Eq. 5 for a batch, plus the residual budget and the contrastive term.
+    """Eq. 5 for a batch, plus the residual budget, the contrastive term and the synthetic-label term.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
     P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P);
-    contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0).
+    contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0); labels: L_Y
+    (`label_loss`), or None (then 0).
     """
     reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     smoothness = total_variation(face_flow) + total_variation(pose_flow)
     residual = sum((r.float().abs().mean() for r in residuals), torch.zeros((), device=target.device))
-    contrast = torch.zeros((), device=target.device) if contrast is None else contrast.float()
-    total = reconstruction_term + smooth_weight * smoothness + residual_weight * residual + contrast_weight * contrast
-    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, total)
+    zero = torch.zeros((), device=target.device)
+    contrast = zero if contrast is None else contrast.float()
+    labels = zero if labels is None else labels.float()
+    total = (
+        reconstruction_term
+        + smooth_weight * smoothness
+        + residual_weight * residual
+        + contrast_weight * contrast
+        + label_weight * labels
+    )
+    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, total)
+
+
+def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -> torch.Tensor:
+    """L_Y (module docstring): the mean squared error between p's first L coordinates and `scale` x the labels,
+    over the labelled items. pose_code: (B, D); labels: (B, L), standardised, NaN rows for unlabelled frames. A batch
+    without labels gives 0, still through the code (so every process's backward pass sees the same graph)."""
+    assert labels.shape[0] == pose_code.shape[0] and labels.shape[1] <= pose_code.shape[1], (
+        f"{tuple(labels.shape)} labels for codes {tuple(pose_code.shape)}"
+    )
+    known = ~labels.isnan()  # (B, L)
+    error = (pose_code[:, : labels.shape[1]].float() - scale * labels.nan_to_num()) ** 2 * known
+    return error.sum() / known.sum().clamp(min=1)
 
 
 def within_video_contrast(

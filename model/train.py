@@ -212,10 +212,10 @@ def train(
     stage = plan.stage_of(step)
     while step < plan.last_step:
         epoch, skip = divmod(step, steps_per_epoch)
-        for frames_k, target, _, _ in epoch_batches(
+        for frames_k, target, _, _, labels in epoch_batches(
             loader, epoch, skip * config.data.batch_size, steps_per_epoch - skip
         ):
-            batch = make_batch(frames_k, target, config, step=step, rank=rank, device=device)
+            batch = make_batch(frames_k, target, config, step=step, rank=rank, device=device, labels=labels)
             stage = plan.stage_of(step)
             model.generator_trained = stage == 2  # from here on, samples show G and checkpoints say stage 2
             if stage == 1:

@@ -39,7 +39,8 @@ class StepLosses:
     smoothness: float  # L_S, eq. 4
     residual: float  # L_B, P's residual budget (model.losses)
     contrast: float  # L_C, the within-video contrastive term (model.losses; 0 when off)
-    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C
+    labels: float  # L_Y, the synthetic-label term (model.losses; 0 when off)
+    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C + lambda_Y L_Y
     disc_real: float | None = None  # eq. 7, D's real branch
     disc_fake: float | None = None  # eq. 7, D's fake branch
     disc_total: float | None = None
@@ -54,7 +55,7 @@ class StepLosses:
     ) -> StepLosses:
         """Read the loss tensors (one device sync)."""
         values = torch.stack([t.detach().float() for t in (*stage1, *(disc or ()), *(gen or ()))]).tolist()
-        stage1_values, values = values[:5], values[5:]
+        stage1_values, values = values[: len(stage1)], values[len(stage1) :]
         disc_values = values[:3] if disc is not None else [None] * 3
         gen_values = values[-4:] if gen is not None else [None] * 4
         return cls(*stage1_values, *disc_values, *gen_values)
@@ -98,13 +99,13 @@ class LossLog:
 PLOT_SIZE = (960, 640)
 PLOT_MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel's axes box
 PANELS = (
-    ("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "stage1_total")),
+    ("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "labels", "stage1_total")),
     (
         "stage 2: generator and discriminator (eqs. 6-7)",
         ("disc_total", "gen_adversarial", "gen_content", "gen_feature_matching", "gen_total"),
     ),
 )
-COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))
+COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
 
 
 def plot_losses(table: pd.DataFrame, path: Path) -> None:

@@ -22,6 +22,8 @@ Choices (the paper is silent):
 - P's encoder sees an augmented copy of the target (`config.augment`; `Batch.pose_input`), the same copy in every
   phase of a step. With `loss.contrast_weight`, P also encodes a second augmented view of each target and views of
   its K source frames (`Batch.views`) for the within-video contrastive term L_C, in every phase that trains P.
+  With `loss.label_weight`, the targets' SynthVox labels pull p's first coordinates (L_Y) wherever eq. 5 is
+  computed, so P's phase in stage 2 too.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from model.losses import (
     Stage1Loss,
     discriminator_loss,
     generator_loss,
+    label_loss,
     stage1_loss,
     within_video_contrast,
 )
@@ -74,6 +77,7 @@ class Batch(NamedTuple):
     target: torch.Tensor  # (B, 3, S, S): the frame to rebuild (eq. 5) or to imitate (eq. 6)
     pose_input: torch.Tensor  # (B, 3, S, S): the augmented target, P's encoder's input (`model.augment`)
     views: torch.Tensor | None  # (B + B*K, 3, S, S): what P also encodes for L_C (`contrast_views`), or None
+    labels: torch.Tensor | None  # (B, L): the targets' standardised labels for L_Y (NaN rows: none), or None
 
 
 class StepTerms(NamedTuple):
@@ -85,16 +89,28 @@ class StepTerms(NamedTuple):
 
 
 def make_batch(
-    frames_k: torch.Tensor, target: torch.Tensor, config: Config, *, step: int, rank: int, device: torch.device
+    frames_k: torch.Tensor,
+    target: torch.Tensor,
+    config: Config,
+    *,
+    step: int,
+    rank: int,
+    device: torch.device,
+    labels: torch.Tensor | None = None,
 ) -> Batch:
     """The loader's batch moved to `device`, with P's augmented input and L_C's views drawn from the generators of
-    (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew."""
+    (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew. `labels`
+    (the loader's, `VideoSample.labels`) are kept only when `loss.label_weight` asks for L_Y."""
     frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
     target = target.to(device, non_blocking=True)  # (B, 3, S, S)
     seed = config.train.seed
     pose_input = augment_pose_input(target, config.augment, generator=step_generator(seed, step, rank))
     views = contrast_views(frames_k, target, config, step_generator(seed, step, rank, STREAM_CONTRAST))
-    return Batch(frames_k, target, pose_input, views)
+    if config.loss.label_weight == 0 or labels is None:
+        labels = None
+    else:
+        labels = labels.to(device, non_blocking=True)
+    return Batch(frames_k, target, pose_input, views, labels)
 
 
 def contrast_views(
@@ -184,7 +200,7 @@ def embedder_phase(
             residuals=residuals,
             views=batch.views if "pose_embedder" in names else None,
         )
-        s1 = embedders_loss(batch.target, embedding, rec, t.config)
+        s1 = embedders_loss(batch.target, embedding, rec, t.config, labels=batch.labels)
         objective = s1.total
         if adversarial:
             objective = objective + adversarial_objective(t, t.model.generator, embedding.face, rec, batch.target).total
@@ -193,11 +209,16 @@ def embedder_phase(
 
 
 def embedders_loss(
-    target: torch.Tensor, embedding: FaceEmbedding, rec: PoseReconstruction, config: Config
+    target: torch.Tensor,
+    embedding: FaceEmbedding,
+    rec: PoseReconstruction,
+    config: Config,
+    *,
+    labels: torch.Tensor | None = None,
 ) -> Stage1Loss:
     """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
     encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
-    source frames of each item)."""
+    source frames of each item), plus L_Y when the targets' `labels` are given."""
     residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
     contrast = None
     if rec.view_codes is not None:
@@ -219,6 +240,8 @@ def embedders_loss(
         pyramid_levels=config.loss.pyramid_levels,
         contrast=contrast,
         contrast_weight=config.loss.contrast_weight,
+        labels=None if labels is None else label_loss(rec.pose_code, labels, scale=config.loss.label_scale),
+        label_weight=config.loss.label_weight,
     )
 
 

@@ -7,6 +7,9 @@ target from it (eq. 2). Choices where the paper is silent:
 - The draw is seeded by (seed, epoch, index), carried with the index by `EpochSampler`: a batch is the same
   whatever the number of workers, and a resumed run sees the same batches it would have seen.
 - Frames are centre-cropped to a square, then resized with area interpolation; tensors are `(3, S, S)` in [-1, 1].
+- A target's labels (SynthVox's head pose and expression, `POSE_COLUMNS`) come standardised by the mean and
+  standard deviation of the labelled frames of this table (for `loss.label_weight`); a frame without them (a real
+  one) has NaN labels.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from model.data.collection import load_frame
+from model.data.synthvox import POSE_COLUMNS
 
 
 class VideoSample(NamedTuple):
@@ -29,6 +33,7 @@ class VideoSample(NamedTuple):
     target: torch.Tensor  # (3, S, S) in [-1, 1]: a frame of the same video to reconstruct
     identity: int  # index into `VideoFramesDataset.identities`
     row: int  # row of the frame table the target came from
+    labels: torch.Tensor  # (len(POSE_COLUMNS),): the target's standardised labels, NaN where it has none
 
 
 def to_square(img: np.ndarray, size: int) -> np.ndarray:
@@ -64,6 +69,7 @@ class VideoFramesDataset(Dataset):
         for rows in groups.values():
             for row in rows:
                 self._video_rows[row] = rows
+        self._labels = standardised_labels(self.frames)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -84,7 +90,19 @@ class VideoFramesDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> VideoSample:
         row, epoch = key if isinstance(key, tuple) else (key, 0)
         sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch)])  # (K, 3, S, S)
-        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row))
+        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row), self._labels[row])
+
+
+def standardised_labels(frames: pd.DataFrame) -> torch.Tensor:
+    """(N, len(POSE_COLUMNS)) float32: each frame's labels less the labelled frames' mean, over their standard
+    deviation; a row of NaN for a frame without labels (or all NaN when no frame has them)."""
+    labels = frames.reindex(columns=list(POSE_COLUMNS)).astype(np.float64)
+    labelled = labels.notna().all(axis=1)
+    if not labelled.any():
+        return torch.full(labels.shape, float("nan"))
+    labels.loc[~labelled] = np.nan
+    spread = labels[labelled].std(ddof=0).replace(0.0, 1.0)  # a constant label: centred, not divided by 0
+    return torch.from_numpy(((labels - labels[labelled].mean()) / spread).to_numpy(np.float32))
 
 
 class EpochSampler(Sampler):

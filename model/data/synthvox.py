@@ -7,8 +7,10 @@ contact sheet. Motion is `synthvox_motion`'s, the scene around a head (backdrop,
 
 SynthVox v2 (recipe version 2) samples each video sparsely (`--fps`, 1.5 by default) over 15-30 s of talk, so
 pose and expression vary within videos as in real talk, and draws a scene per video, independent of the identity.
-Version 1 (no "version" in synthvox.json) sampled 1.3 s at 25 fps and tied backdrop and shirt to the identity; its
-collections still re-render (`version1_scene`), so they can still be evaluated.
+Version 3 is version 2 with a smile that widens the mouth and parts the lips (`synthvox_render.SMILE`), visible at
+64 px. Version 1 (no "version" in synthvox.json) sampled 1.3 s at 25 fps and tied backdrop and shirt to the
+identity. Collections of every version still re-render as they were written (`version1_scene`, `SMILE_V2`), so
+they can still be evaluated.
 
 Choices made:
 - Identities are spread over appearance space by a Kronecker (Weyl) low-discrepancy sequence over the identity
@@ -41,14 +43,14 @@ from model.atomic_write import atomic_folder
 from model.data.errors import DataError
 from model.data.images import write_image
 from model.data.synthvox_motion import DEFAULT_FPS, PITCH_MAX, POSE_COLUMNS, ROLL_MAX, YAW_MAX, Pose, talking_trajectory
-from model.data.synthvox_render import HAIR_STYLES, render_frame
+from model.data.synthvox_render import HAIR_STYLES, SMILE, SMILE_V2, Smile, render_frame
 from model.data.synthvox_scene import Scene, hsv
 from model.image_grid import image_grid
 
 LABEL_COLUMNS = ("identity", "video", "frame", "time", *POSE_COLUMNS)
 LABELS_FILE = "labels.csv"
 RECIPE_FILE = "synthvox.json"  # how the collection was made (`Recipe` and the collection's shape)
-RECIPE_VERSION = 2  # synthvox.json's "version": 2 since scenes are per video; v1 files have no version
+RECIPE_VERSION = 3  # synthvox.json's "version": 2 since scenes are per video, 3 since smiles widen; v1: none
 VERSION1_FPS = 25.0  # v1 sampled every frame of a 25-fps video
 FRAME_DIGITS = 5  # frame file stems: 00000.png
 IMAGE_FORMATS = ("png", "jpg")
@@ -221,11 +223,11 @@ def video_index(name: str) -> int | None:
     return None if match is None else int(match.group(1))
 
 
-def render(identity: Identity, pose: Pose, size: int, scene: Scene | None = None) -> np.ndarray:
+def render(identity: Identity, pose: Pose, size: int, scene: Scene | None = None, smile: Smile = SMILE) -> np.ndarray:
     """Any identity in any pose in any scene (default: the neutral `Scene()`), `(size, size, 3)` uint8 RGB: exact
-    ground truth for cross-identity reenactment."""
+    ground truth for cross-identity reenactment. `smile`: the current recipe's (`SMILE`) or an older one's."""
     assert size >= 1, size
-    return render_frame(identity, pose, size, Scene() if scene is None else scene)
+    return render_frame(identity, pose, size, Scene() if scene is None else scene, smile)
 
 
 @dataclass(frozen=True)
@@ -235,7 +237,7 @@ class Recipe:
 
     seed: int
     fps: float = DEFAULT_FPS  # frames per second of the trajectories: label time = frame / fps
-    version: int = RECIPE_VERSION  # 1: scene tied to the identity (`version1_scene`), 2: a scene per video
+    version: int = RECIPE_VERSION  # 1: scene tied to the identity (`version1_scene`), 2: a scene per video, 3: smiles
 
     @classmethod
     def read(cls, path: str | Path) -> Recipe:
@@ -253,9 +255,9 @@ class Recipe:
         if not isinstance(recipe, dict):
             raise DataError(path, "not a SynthVox recipe (a JSON object with the seed)")
         version = recipe.get("version", 1)
-        if version not in (1, RECIPE_VERSION):
+        if version not in range(1, RECIPE_VERSION + 1) or isinstance(version, bool):
             raise DataError(
-                path, f"SynthVox recipe version {version!r}: this posedex reads versions 1 and {RECIPE_VERSION}"
+                path, f"SynthVox recipe version {version!r}: this posedex reads versions 1 to {RECIPE_VERSION}"
             )
         seed = recipe.get("seed")
         fps = recipe.get("fps", VERSION1_FPS if version == 1 else None)
@@ -272,15 +274,16 @@ class Recipe:
         return Scene.for_video(self.seed, identity, video)
 
     def trajectory(self, identity: int, video: int, frames: int) -> list[Pose]:
-        """The poses of the first `frames` frames of video number `video` of identity number `identity` (v2 only:
-        v1's motion is gone, its labels hold its poses)."""
-        assert self.version == RECIPE_VERSION, f"recipe version {self.version} trajectories are not reproduced"
+        """The poses of the first `frames` frames of video number `video` of identity number `identity` (v2 and
+        later: v1's motion is gone, its labels hold its poses)."""
+        assert self.version >= 2, f"recipe version {self.version} trajectories are not reproduced"
         return talking_trajectory(video_rng(self.seed, identity, video), frames, self.fps)
 
     def render(self, identity: int, video: int, pose: Pose, size: int) -> np.ndarray:
         """Identity number `identity` in `pose` in the scene of video number `video` (any identity's video):
         `(size, size, 3)` uint8 RGB, the bytes `synthesize` wrote when the pose is that video's."""
-        return render(Identity.from_seed(self.seed, identity), pose, size, self.scene(identity, video))
+        smile = SMILE if self.version >= 3 else SMILE_V2
+        return render(Identity.from_seed(self.seed, identity), pose, size, self.scene(identity, video), smile)
 
 
 @dataclass(frozen=True)
@@ -407,7 +410,8 @@ CONTACT_SHEET_POSES = (
     Pose(pitch=20.0),
     Pose(pitch=-20.0),
     Pose(roll=15.0),
-    Pose(mouth_open=1.0, smile=1.0),
+    Pose(mouth_open=1.0),
+    Pose(smile=1.0),
     Pose(blink=1.0, brow_raise=1.0),
 )
 CONTACT_SHEET_GUTTER = 2  # pixels of white between cells: frames with similar backdrops stay apart

@@ -91,7 +91,6 @@ BROW_SPAN = 1.25  # brow half-length relative to the eye's half-width
 BROW_TAPER = 0.4  # the brow thins by this share from its inner half to its outer end
 MOUTH_Y = -0.5  # mouth centre height
 MOUTH_OPEN_MAX = 0.13  # mouth opening's half-height at mouth_open = 1
-SMILE_CURVE = 0.07  # how far the mouth corners rise at smile = 1
 MOUTH_SEAM = 0.012  # half-width of the dark line between closed lips
 JAW_SHARE = 0.7  # share of the opening made by the lower lip moving down (the jaw drops; the upper lip stays)
 LOWER_LIP = 1.2  # lower lip thickness relative to the upper
@@ -104,6 +103,23 @@ TEETH = np.array([0.92, 0.9, 0.84])
 
 
 ABOVE_HEAD = 9.0  # a height no head reaches: a hairline there means no hair
+
+
+@dataclass(frozen=True)
+class Smile:
+    """How a smile = 1 changes the mouth (the mouth's units, as the constants above)."""
+
+    curve: float  # how far the mouth corners rise
+    widen: float  # the mouth's half-width grows by this share
+    part: float  # the lips part by this half-height, showing the upper teeth
+
+
+# Recipe version 3: the corners rise, the mouth widens and the lips part over the teeth, as the zygomaticus pulls
+# the corners up and out; 24-65 pixels of a 64-px frame change by 20 levels or more (a blink: 37-61).
+SMILE = Smile(curve=0.1, widen=0.3, part=0.03)
+# Versions 1 and 2 only raised the corners: 10-37 pixels at 64 px, a rise under a pixel that no encoder read
+# (benchmarks/label_ceiling.py). Kept so that their collections re-render as they were written.
+SMILE_V2 = Smile(curve=0.07, widen=0.0, part=0.0)
 
 
 @dataclass(frozen=True)
@@ -246,8 +262,9 @@ def _paint(albedo: np.ndarray, colour, amount: np.ndarray) -> np.ndarray:
     return albedo + (np.asarray(colour) - albedo) * amount[:, None]
 
 
-def _face_texture(identity: Identity, pose: Pose, p: np.ndarray, pixel: float) -> np.ndarray:
-    """Skin albedo with eyes, brows and mouth painted at head-local points `p` `(M, 3)` of the face surfaces."""
+def _face_texture(identity: Identity, pose: Pose, p: np.ndarray, pixel: float, smile: Smile) -> np.ndarray:
+    """Skin albedo with eyes, brows and mouth painted at head-local points `p` `(M, 3)` of the face surfaces; a
+    smile shaped as `smile` says."""
     skin = np.asarray(identity.skin)
     albedo = np.broadcast_to(skin, p.shape).copy()
     x, y, front = np.abs(p[:, 0]), p[:, 1], (p[:, 2] > 0.0)
@@ -275,10 +292,10 @@ def _face_texture(identity: Identity, pose: Pose, p: np.ndarray, pixel: float) -
     brow = _coverage(np.maximum(np.abs(y - brow_y) - brow_half, np.abs(bx) - 1.0), pixel) * front
     albedo = _paint(albedo, identity.brow_color, brow)
     # Mouth: a curved seam that smiles, opens with the jaw, shows the upper teeth, framed by lips.
-    mx = p[:, 0] / identity.mouth_width
+    mx = p[:, 0] / (identity.mouth_width * (1.0 + smile.widen * pose.smile))
     width = np.sqrt(np.clip(1.0 - mx**2, 0.0, None))
-    centre = MOUTH_Y + SMILE_CURVE * pose.smile * mx**2  # corners rise, the middle stays
-    gap = MOUTH_OPEN_MAX * pose.mouth_open * width
+    centre = MOUTH_Y + smile.curve * pose.smile * mx**2  # corners rise, the middle stays
+    gap = (MOUTH_OPEN_MAX * pose.mouth_open + smile.part * pose.smile) * width
     top = centre + MOUTH_SEAM * width + (1.0 - JAW_SHARE) * gap
     bottom = centre - MOUTH_SEAM * width - JAW_SHARE * gap
     inside = _coverage(np.maximum(bottom - y, y - top), pixel) * (width > 0.0) * front
@@ -286,7 +303,8 @@ def _face_texture(identity: Identity, pose: Pose, p: np.ndarray, pixel: float) -
     lips = np.maximum(bottom - LOWER_LIP * lip - y, y - top - lip)
     lips_cov = _coverage(np.maximum(lips, np.abs(mx) - 1.0), pixel) * front
     albedo = _paint(albedo, identity.lip_color, lips_cov)
-    mouth = _paint(np.broadcast_to(MOUTH_INSIDE, p.shape), TEETH, (y > top - TEETH_HEIGHT * pose.mouth_open) * 1.0)
+    shows_teeth = y > top - TEETH_HEIGHT * min(1.0, pose.mouth_open + (smile.part > 0) * pose.smile)
+    mouth = _paint(np.broadcast_to(MOUTH_INSIDE, p.shape), TEETH, shows_teeth * 1.0)
     return _paint(albedo, mouth, inside)  # (M, 3)
 
 
@@ -298,9 +316,9 @@ def _hair_texture(identity: Identity, p: np.ndarray) -> np.ndarray:
     return np.asarray(identity.hair_color) * strands[:, None]
 
 
-def render_frame(identity: Identity, pose: Pose, size: int, scene: Scene) -> np.ndarray:
-    """Ray cast `identity` in `pose` in `scene`: an RGB frame `(size, size, 3)` uint8, same inputs giving the same
-    bytes."""
+def render_frame(identity: Identity, pose: Pose, size: int, scene: Scene, smile: Smile = SMILE) -> np.ndarray:
+    """Ray cast `identity` in `pose` in `scene`, smiling as `smile` shapes it: an RGB frame `(size, size, 3)` uint8,
+    same inputs giving the same bytes."""
     framing = _framing(scene)
     rays = _camera_rays(size, framing)  # (3, N) world
     rot = head_rotation(pose)
@@ -361,7 +379,7 @@ def render_frame(identity: Identity, pose: Pose, size: int, scene: Scene) -> np.
         p = (origin[:, None] + depth[idx] * local[:, idx]).T  # (M, 3) head-local hit points
         if kind == FACE:
             normal = _union_normal(p, (cranium_c, cranium_r), (jaw_c, jaw_r))
-            albedo = _face_texture(identity, pose, p, pixel)
+            albedo = _face_texture(identity, pose, p, pixel, smile)
         elif kind == NOSE:
             normal = (p - nose_c) / nose_r**2
             albedo = np.broadcast_to(identity.skin, p.shape) * (1.0 - _nostrils(p, nose_c, nose_r))[:, None]

@@ -6,13 +6,14 @@ Paper sec. 4.1 and Table 1 (VoxCeleb1): vanilla (single-frame F, single-scale P,
 model in the same cumulative way, adding this project's departures from the paper one at a time (issue 11; each
 a config switch, off in configs/paper.yaml): the full-resolution warp, the pyramid L1 with a lower lambda_S, the
 residual budget with the warp-only warm-up, P's input augmentation, G refining P's rendering with lambda_R 10,
-P learning from eq. 5 alone in stage 2, and the within-video contrastive term on the pose code. `ROWS` says each
+P learning from eq. 5 alone in stage 2, the within-video contrastive term on the pose code, and SynthVox's labels
+supervising the code. `ROWS` says each
 row as data: the config fields it switches on (with the values they had in the row before) and the fields it sets
 on the preset, whose own values are the last row's.
 `run_ablation` trains every row into ``out/runs/<row>/`` with `model.train.train`, evaluates it with
 `evaluate` (no pictures) and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
 
-Notable choices (the paper is silent on how its rows were budgeted; rows 7-13 are ours):
+Notable choices (the paper is silent on how its rows were budgeted; rows 7-14 are ours):
 - One budget: every row takes the same number of steps over the same batches, seed and config otherwise. Rows
   without the adversarial stage fold stage 2's epochs into stage 1 (`row_config`); a stage-2 step costs about four
   stage-1 steps, so rows 5-13 take longer in wall time.
@@ -26,7 +27,7 @@ Notable choices (the paper is silent on how its rows were budgeted; rows 7-13 ar
   warm-up (two halves of one idea: the warp, not the residuals, carries the pose), G's refining and lambda_R 10
   (with lambda_R 1 the adversarial terms pulled G off its targets: configs/small.yaml). Stopping G's gradient into
   P is a row of its own: the content gradient it stops is ten times larger once lambda_R is 10. The contrastive
-  term comes last: it was added after the others, on the model they make.
+  term and then the synthetic labels come last: they were added after the others, on the model they make.
 - Rows without the adversarial stage reenact with the pose embedder's decoder (G is untrained), rows with it with
   G: the model's own default renderer, which the table states.
 - Resume: a row with ``metrics.json`` in its folder is finished and skipped (its config must match; evaluated with
@@ -148,6 +149,13 @@ ROWS: tuple[AblationRow, ...] = _cumulative(
             "13_contrast",
             "+ within-video contrast on the pose code, λ_C {c.loss.contrast_weight:g}",
             {"loss.contrast_weight": 0.0},
+            None,
+            None,
+        ),
+        (
+            "14_labels",
+            "+ SynthVox labels on the pose code, λ_Y {c.loss.label_weight:g}",
+            {"loss.label_weight": 0.0},
             None,
             None,
         ),
@@ -300,6 +308,7 @@ SWITCH_COLUMNS = (
     "content_weight",
     "gen_trains_pose_embedder",
     "contrast_weight",
+    "label_weight",
 )
 CSV_COLUMNS = (
     "row",
@@ -357,6 +366,7 @@ def _switches(c: Config) -> dict[str, Any]:
         "content_weight": c.loss.content_weight if adversarial else 0.0,
         "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder,
         "contrast_weight": c.loss.contrast_weight,
+        "label_weight": c.loss.label_weight,
     }
 
 

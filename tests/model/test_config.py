@@ -32,6 +32,11 @@ def test_bad_value_and_missing_file(tmp_path: Path) -> None:
         load_config("nonexistent-preset")
     with pytest.raises(DataError, match=r"loss\.pyramid_levels"):  # at load, not at the first training step
         load_config("tiny", {"data.size": 40, "loss.pyramid_levels": 5})
+    with pytest.raises(DataError, match=r"model\.pose_dim must be at least 7"):  # L_Y needs a coordinate per label
+        load_config("tiny", {"loss.label_weight": 0.3, "model.pose_dim": 4})
+    for bad in ({"loss.label_weight": -0.1}, {"loss.label_scale": 0.0}):
+        with pytest.raises(DataError, match=r"loss\.label_"):
+            load_config("tiny", bad)
 
 
 def test_overrides_and_round_trip(tmp_path: Path) -> None:

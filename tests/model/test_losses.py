@@ -15,6 +15,7 @@ from model.losses import (
     feature_matching,
     generator_loss,
     l1,
+    label_loss,
     stage1_loss,
     within_video_contrast,
 )
@@ -70,6 +71,23 @@ def test_within_video_contrast_hand_computed() -> None:
     assert loss.contrast.item() == pytest.approx(math.log(3.0))
     assert loss.total.item() == pytest.approx(0.2 * math.log(3.0))
     assert stage1_loss(target, target, *flows, smooth_weight=0.0).contrast.item() == 0.0  # the paper: no term
+
+
+def test_label_loss_pulls_the_first_coordinates_of_labelled_codes_only() -> None:
+    """L_Y: squared error of p's first L coordinates against scale x the labels, averaged over labelled entries;
+    an unlabelled (NaN) row adds nothing and a batch without labels scores 0 but keeps the code in the graph."""
+    code = torch.tensor([[1.0, 2.0, 9.0], [5.0, 5.0, 5.0]], requires_grad=True)
+    labels = torch.tensor([[0.5, 0.0], [float("nan"), float("nan")]])
+    loss = label_loss(code, labels, scale=2.0)  # (1 - 1)^2 and (2 - 0)^2 over 2 labelled entries
+    assert loss.item() == pytest.approx(2.0)
+    loss.backward()
+    assert code.grad[0].tolist() == [0.0, 2.0, 0.0] and code.grad[1].abs().sum() == 0  # third coordinate free
+    unlabelled = label_loss(code, torch.full((2, 2), float("nan")), scale=2.0)
+    assert unlabelled.item() == 0.0 and unlabelled.requires_grad
+    target, flows = torch.zeros(1, 3, 4, 4), (torch.zeros(1, 1, 2, 4, 4), torch.zeros(1, 2, 2, 2))
+    weighted = stage1_loss(target, target, *flows, smooth_weight=0.0, labels=loss.detach(), label_weight=0.1)
+    assert weighted.labels.item() == pytest.approx(2.0) and weighted.total.item() == pytest.approx(0.2)
+    assert stage1_loss(target, target, *flows, smooth_weight=0.0).labels.item() == 0.0  # the paper: no term
 
 
 def test_hinge_discriminator_loss_hand_computed() -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pytest
 import torch
 
 from model.data.collection import read_collection
-from model.data.dataset import EpochSampler, VideoFramesDataset, make_loader, to_square
+from model.data.dataset import EpochSampler, VideoFramesDataset, make_loader, standardised_labels, to_square
+from model.data.synthvox import POSE_COLUMNS
 
 
 def _dataset(root: Path, num_frames: int = 2) -> VideoFramesDataset:
@@ -31,6 +34,19 @@ def test_sample_holds_k_frames_of_the_targets_video(frames_tree: Path) -> None:
     assert target.name not in sources.index  # the target itself is never a source while others exist
     assert _level(sample.target) == 10 * 1 + 3 * 0 + 1  # row 9 is p1/v0/00001.png
     assert dataset.identities[sample.identity] == target["identity"]
+
+
+def test_labels_are_standardised_over_labelled_frames_and_nan_elsewhere() -> None:
+    """SynthVox rows beside real ones (no label columns after the concat): the labelled rows come out with mean 0 and
+    standard deviation 1 per parameter, a constant parameter centred at 0, real rows all NaN."""
+    synth = pd.DataFrame({c: [1.0, 3.0] for c in POSE_COLUMNS}).assign(smile=[0.4, 0.4])
+    frames = pd.concat([synth, pd.DataFrame({"identity": ["real"]})], ignore_index=True)
+    labels = standardised_labels(frames)
+    assert labels.shape == (3, len(POSE_COLUMNS))
+    assert labels[0, 0].item() == pytest.approx(-1.0) and labels[1, 0].item() == pytest.approx(1.0)
+    assert labels[:2, POSE_COLUMNS.index("smile")].tolist() == [0.0, 0.0]
+    assert labels[2].isnan().all()
+    assert standardised_labels(pd.DataFrame({"identity": ["a", "b"]})).isnan().all()  # no labelled frame at all
 
 
 def test_short_videos_repeat_frames_and_one_frame_videos_use_the_target(tmp_path: Path) -> None:

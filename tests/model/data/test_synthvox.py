@@ -35,6 +35,7 @@ from model.data.synthvox import (
     video_rng,
 )
 from model.data.synthvox_motion import DEFAULT_FPS, PITCH_MAX, ROLL_MAX, YAW_MAX
+from model.data.synthvox_render import SMILE, SMILE_V2
 
 TINY = dict(identities=2, videos_per_identity=2, frames=3, size=32)
 MAX_YAW_STEP = 6.0  # degrees per frame at 25 fps: a head turns at most 150 degrees a second
@@ -85,7 +86,7 @@ def test_layout_and_labels(tmp_path: Path) -> None:
         "image_format": "jpg",
         "head_range_deg": [YAW_MAX, PITCH_MAX, ROLL_MAX],
     }
-    assert Recipe.read(out / "synthvox.json") == Recipe(seed=0, fps=2.0, version=2)
+    assert Recipe.read(out / "synthvox.json") == Recipe(seed=0, fps=2.0, version=RECIPE_VERSION)
     assert sorted(p.name for p in (out / "sv0001").iterdir()) == ["v00", "v01", "v02"]
     assert sorted(p.name for p in (out / "sv0001" / "v02").iterdir()) == [f"0000{i}.jpg" for i in range(4)]
     assert read_image(out / "sv0001" / "v02" / "00003.jpg").shape == (32, 32, 3)
@@ -276,7 +277,7 @@ def test_recipe_versions_and_bad_recipes(tmp_path: Path) -> None:
         (None, "no such file"),
         ("{", "cannot read"),
         ("[3]", "not a SynthVox recipe"),
-        ('{"version": 3, "seed": 1, "fps": 1.5}', "version 3"),
+        ('{"version": 4, "seed": 1, "fps": 1.5}', "version 4"),
         ('{"version": 2, "seed": 1}', "fps must be a positive number"),
         ('{"version": 2, "seed": -1, "fps": 1.5}', "seed must be"),
     ):
@@ -288,6 +289,24 @@ def test_recipe_versions_and_bad_recipes(tmp_path: Path) -> None:
         with pytest.raises(DataError, match=reason) as raised:
             Recipe.read(bad)
         assert raised.value.path == bad
+
+
+def test_smiles_of_version_3_widen_the_mouth_and_older_recipes_render_as_written() -> None:
+    """A v3 smile changes half again as many pixels as a v2 smile at 64 px, and more than half as many as a blink; a
+    v2 recipe re-renders with the v2 smile, so the ground truth of old collections stays what was written."""
+    identity, scene = Identity.from_seed(5, 1), Scene.for_video(5, 1, 0)
+
+    def changed(pose: Pose, recipe_smile) -> int:
+        still = render(identity, Pose(), 64, scene, recipe_smile).astype(int)
+        return int((np.abs(render(identity, pose, 64, scene, recipe_smile).astype(int) - still).max(-1) > 20).sum())
+
+    smile = changed(Pose(smile=1.0), SMILE)
+    assert smile > 1.5 * changed(Pose(smile=1.0), SMILE_V2) and smile > changed(Pose(blink=1.0), SMILE) / 2
+    smiling = Pose(smile=0.8)
+    assert np.array_equal(
+        Recipe(5, version=2).render(1, 0, smiling, 32), render(identity, smiling, 32, scene, SMILE_V2)
+    )
+    assert not np.array_equal(Recipe(5).render(1, 0, smiling, 32), Recipe(5, version=2).render(1, 0, smiling, 32))
 
 
 def test_within_video_share_of_variance() -> None:

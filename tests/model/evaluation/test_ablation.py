@@ -47,6 +47,7 @@ DEPARTURES = {
     "loss.content_weight": 10.0,
     "train.gen_trains_pose_embedder": False,
     "loss.contrast_weight": 0.2,
+    "loss.label_weight": 0.3,
 }
 OVERRIDES = {
     "data.test_fraction": 0.0,
@@ -119,6 +120,7 @@ def test_each_row_is_the_one_before_plus_its_switches_and_the_last_is_the_preset
         "+ G refines P's rendering, λ_R 10",
         "+ P not trained through G",
         "+ within-video contrast on the pose code, λ_C 0.2",
+        "+ SynthVox labels on the pose code, λ_Y 0.3",
     ]
     # the preset's departures, as configs/small.yaml means them
     assert (
@@ -209,7 +211,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
     assert [r.metrics["renderer"] for r in results] == ["decoder", "decoder", "generator"]
     with open(out / "ablation.csv") as handle:
         records = list(csv.DictReader(handle))
-    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "13_contrast"]
+    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "14_labels"]
     assert [
         (
             r["num_frames"],
@@ -219,12 +221,13 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
             r["augment"],
             r["gen_trains_pose_embedder"],
             r["contrast_weight"],
+            r["label_weight"],
         )
         for r in records
     ] == [
-        ("1", "False", "0.0", "False", "False", "True", "0.0"),
-        ("2", "True", "1.0", "False", "False", "True", "0.0"),
-        ("2", "True", "0.1", "True", "True", "False", "0.2"),
+        ("1", "False", "0.0", "False", "False", "True", "0.0", "0.0"),
+        ("2", "True", "1.0", "False", "False", "True", "0.0", "0.0"),
+        ("2", "True", "0.1", "True", "True", "False", "0.2", "0.3"),
     ]
     assert all(0.0 < float(r["ssim"]) <= 1.0 and r["fid"] == "" for r in records)
     assert all(r["cross_ssim"] and r["retrieval_error"] and r["leakage"] for r in records)
@@ -234,7 +237,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
     assert set(records[0]) == set(CSV_COLUMNS)
     table = (out / "ablation.md").read_text()
     ours = table.split("## The paper's figures")[0]
-    labels = [row.label_for(load_config("tiny")) for row in rows]
+    labels = [row.label_for(load_config("tiny", OVERRIDES)) for row in rows]
     assert sum(line.startswith(f"| {label} |") for label in labels for line in ours.splitlines()) == 3
     assert (
         "| leakage ↓ | leakage / chance ↓ | head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |"
