@@ -240,6 +240,13 @@ def train(
     help="Show the renderer's whole frame; by default the result is pasted over the first source photo's crop, "
     "whose own pixels show outside the head.",
 )
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Pixels a side of the crops and results [default: 128, or the model's size if larger]. The decoder draws "
+    "from the source photo's own pixels at this size.",
+)
 def reenact(
     checkpoint: Path,
     sources: tuple[Path, ...],
@@ -251,6 +258,7 @@ def reenact(
     strip: Path | None,
     strip_columns: int,
     whole_frame: bool,
+    size: int | None,
 ) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
@@ -272,6 +280,7 @@ def reenact(
         strip=strip,
         strip_columns=strip_columns,
         keep_background=not whole_frame,
+        size=size,
     )
     click.echo(
         f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "

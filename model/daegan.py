@@ -18,6 +18,9 @@ Choices:
 - Reenactment keeps the source's background: each rendering is pasted over the first source frame through a head
   mask (`model.composite`), so outside the head the output shows the source's own pixels; `keep_background=False`
   returns the renderer's whole frame (what training compares and what the decoder draws).
+- Reenactment by the decoder draws from the source frames' own pixels (`draw`, `model.sharp_render`): F's and P's
+  warps composed into one field sample the source frames once, at the size asked for (their own crops' detail),
+  instead of enlarging an S-pixel rendering of an S-pixel embedded face. G draws at S, enlarged to that size.
 - Loading is strict: F and P must be in the checkpoint and every state dict must fit the config exactly. G is
   required when the checkpoint says it is trained; a stage-1 checkpoint without G gets a freshly built one (never
   used to reenact). D is loaded only on request (`with_discriminator`): inference does not need it. Networks the
@@ -54,7 +57,8 @@ from model.discriminator import Discriminator
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.pose_embedder import PoseEmbedder
-from model.warp import flow_to_colour
+from model.sharp_render import render_from_sources
+from model.warp import flow_to_colour, resize
 
 STAGE_KEY = "stage"  # checkpoint metadata key the trainer sets: how far training went
 GENERATOR_STAGES = frozenset({"2", "adversarial"})  # values of STAGE_KEY meaning G was trained (stage 2 of sec. 3.3)
@@ -82,7 +86,7 @@ class Reconstruction(NamedTuple):
 class Reenactment(NamedTuple):
     """The source face in each driving frame's pose."""
 
-    image: torch.Tensor  # (N, 3, S, S) in [-1, 1]: one rendered frame per driving frame
+    image: torch.Tensor  # (N, 3, H, H) in [-1, 1]: one rendered frame per driving frame, H the size asked for
     face: torch.Tensor  # (3, S, S) in [-1, 1]: the source's embedded face f
     pose_code: torch.Tensor  # (N, pose_dim): raw pose code of each driving frame
     renderer: Renderer  # "generator": G(f, p); "decoder": P's decoder, eq. 2 (stage-1 checkpoints)
@@ -397,21 +401,69 @@ class DAEGAN(nn.Module):
         *,
         renderer: Renderer | None = None,
         keep_background: bool = True,
+        size: int | None = None,
     ) -> Reenactment:
         """The face of the K source frames (one person) in the pose of each of the N driving frames (anyone).
 
-        Returns images `(N, 3, S, S)`; `Reenactment.renderer` says whether G or P's decoder drew them.
-        `keep_background`: each image is pasted over the first source frame, which shows outside the head
-        (`model.composite`); False: the renderer's whole frame.
+        Returns images `(N, 3, size, size)` (`size` None: the model's S) drawn as `draw` draws;
+        `Reenactment.renderer` says whether G or P's decoder drew them. `keep_background`: each image is pasted over
+        the first source frame, which shows outside the head (`model.composite`); False: the renderer's whole frame.
         """
-        sources = self.to_frames(source_frames)  # (K, 3, S, S)
-        face = self.embed_face(sources).face  # (3, S, S)
         pose_code = self.encode_pose(driving_frames, normalize=False)  # (N, pose_dim)
         renderer = renderer or self.default_renderer
-        background = sources[0] if keep_background else None
-        return Reenactment(
-            self.render(face, pose_code, renderer=renderer, background=background), face, pose_code, renderer
+        embedding = self.embed_face(self.to_frames(source_frames))
+        image = self.draw(
+            source_frames, pose_code, renderer=renderer, keep_background=keep_background, size=size, embedding=embedding
         )
+        return Reenactment(image, embedding.face, pose_code, renderer)
+
+    @torch.inference_mode()
+    def draw(
+        self,
+        source_frames: Images | torch.Tensor,
+        pose_code: torch.Tensor,
+        *,
+        renderer: Renderer | None = None,
+        keep_background: bool = True,
+        size: int | None = None,
+        embedding: FaceEmbedding | None = None,
+    ) -> torch.Tensor:
+        """The person of the K source frames in each raw pose code `pose_code` (N, pose_dim): `(N, 3, size, size)`
+        in [-1, 1] on the CPU (`size` None: S).
+
+        P's decoder draws from the source frames' own pixels (`model.sharp_render`): uint8 images are cropped as
+        `to_frames` crops them but to `size`, so a photo larger than S gives its own detail; float frames at S are
+        enlarged. A decoder without the full-resolution warp, and G, draw at S (`render`), enlarged. `embedding`:
+        F's embedding of these frames when the caller has it (a video renders one embedding in many batches).
+        `keep_background` as `reenact`.
+        """
+        size = size or self.size
+        renderer = renderer or self.default_renderer
+        sources = self.to_frames(source_frames)  # (K, 3, S, S): what F sees
+        embedding = embedding if embedding is not None else self.embed_face(sources)
+        if isinstance(source_frames, torch.Tensor) and source_frames.is_floating_point():
+            pixels = sources if size == self.size else resize(sources, size)  # at S: nothing finer to draw from
+        else:
+            pixels = images_to_frames(source_frames, size)  # (K, 3, size, size): the photos' own detail
+        pixels = pixels.cpu().float()
+        pose_embedder = self.pose_embedder
+        composes = renderer == "decoder" and pose_embedder.multi_scale and pose_embedder.warp_full_resolution
+        if composes:
+            images = []
+            with self._evaluating():
+                face = self._on_device(embedding.face).unsqueeze(0)  # (1, 3, S, S)
+                fields = FaceEmbedding(*(self._on_device(t) for t in embedding))
+                for chunk in _chunks(len(pose_code), self.batch_size):
+                    codes = self._on_device(pose_code[chunk])
+                    rec = pose_embedder.decode(codes, face.expand(len(codes), -1, -1, -1))
+                    images.append(_cpu(render_from_sources(self._on_device(pixels), fields, rec)).clamp(-1, 1))
+            rendered = torch.cat(images)
+        else:
+            rendered = self.render(embedding.face, pose_code, renderer=renderer)
+            rendered = rendered if size == self.size else resize(rendered, size).clamp(-1, 1)
+        if not keep_background:
+            return rendered
+        return paste_over_source(rendered, pixels[:1].expand(len(rendered), -1, -1, -1)).image
 
     @torch.inference_mode()
     def reconstruct(self, source_frames: Images | torch.Tensor, target_frames: Images | torch.Tensor) -> Reconstruction:

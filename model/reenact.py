@@ -6,8 +6,10 @@ sees what it was trained on; then `DAEGAN.reenact` (G once trained, else P's dec
 the first source crop so that outside the head the source's own pixels show (`model.composite`).
 
 Choices:
-- Photo driver: the output is one row, source crops | driving crop | result, each S x S (the model's size; a
-  picture of what the model saw and made, not upscaled), written as PNG (or JPEG by suffix).
+- Crops and results are `size` pixels a side (`OUTPUT_SIZE` by default, or the model's S if larger): the model
+  sees the crops at S, and P's decoder draws the result from the source crops' own pixels at `size`
+  (`DAEGAN.draw`, `model.sharp_render`), so the output keeps the source photo's detail; G draws at S, enlarged.
+- Photo driver: the output is one row, source crops | driving crop | result, written as PNG (or JPEG by suffix).
 - Video driver: every frame is used. The face is followed as `prepare` follows it (`prepare.follow_face`: one
   person, gaps up to a second interpolated, box smoothed); frames where it is still lost take the box of the
   nearest frame that has one, so the output keeps every frame and the input's timing. No face in any frame is an
@@ -61,11 +63,12 @@ from model.device import pick_device
 VIDEO_CODEC = "mp4v"  # OpenCV's built-in MPEG-4 encoder: present in every opencv-python wheel, no ffmpeg needed
 VIDEO_OUT_SUFFIXES = (".mp4",)  # what the mp4v stream is written into
 STRIP_MIN_CELL = 128  # pixels: a 64-px model's crops are too small to look at in a strip
+OUTPUT_SIZE = 128  # pixels a side of crops and results unless asked: twice the small model's S, from the photos
 
 
 @dataclass(frozen=True)
 class PhotoReenactment:
-    """A photo reenacted in memory: the crops the model saw and what it made, RGB uint8 `(S, S, 3)` each."""
+    """A photo reenacted in memory: the crops the model saw and what it made, RGB uint8 `(size, size, 3)` each."""
 
     sources: list[np.ndarray]  # the source face crops, in the order given
     driving: np.ndarray  # the driving face crop
@@ -74,7 +77,7 @@ class PhotoReenactment:
     num_faces: tuple[int, ...]  # faces found in each source photo, then in the driving photo (the largest is used)
 
     def grid(self) -> np.ndarray:
-        """One row: sources | driving | result, `(S, (K + 2) * S, 3)` uint8."""
+        """One row: sources | driving | result, `(size, (K + 2) * size, 3)` uint8."""
         return np.concatenate([*self.sources, self.driving, self.result], axis=1)
 
 
@@ -110,17 +113,20 @@ def reenact_photo(
     driving_name: str | Path = "driving",
     renderer: Renderer | None = None,
     keep_background: bool = True,
+    size: int | None = None,
 ) -> PhotoReenactment:
     """Reenact in memory: RGB uint8 photos in (whole pictures; faces are found and cropped here), crops and the
-    result out. The names label the `DataError` raised when a photo has no face; `renderer` None is the model's
-    default (see `DAEGAN.default_renderer`); `keep_background` as `DAEGAN.reenact` takes it."""
+    result out, `size` a side (`output_size`). The names label the `DataError` raised when a photo has no face;
+    `renderer` None is the model's default (see `DAEGAN.default_renderer`); `keep_background` as `DAEGAN.reenact`
+    takes it."""
     if not sources:
         raise ValueError("give at least one source photo")
+    size = output_size(model, size)
     names = list(source_names) if source_names is not None else [f"source {i}" for i in range(len(sources))]
-    faces = [crop_largest_face(img, model.size, source=name) for img, name in zip(sources, names, strict=True)]
-    driving_face = crop_largest_face(driving, model.size, source=driving_name)
+    faces = [crop_largest_face(img, size, source=name) for img, name in zip(sources, names, strict=True)]
+    driving_face = crop_largest_face(driving, size, source=driving_name)
     crops = [face.crop for face in faces]
-    out = model.reenact(crops, driving_face.crop, renderer=renderer, keep_background=keep_background)
+    out = model.reenact(crops, driving_face.crop, renderer=renderer, keep_background=keep_background, size=size)
     return PhotoReenactment(
         crops,
         driving_face.crop,
@@ -128,6 +134,13 @@ def reenact_photo(
         out.renderer,
         tuple(face.num_faces for face in [*faces, driving_face]),
     )
+
+
+def output_size(model: DAEGAN, size: int | None) -> int:
+    """The side of crops and results: `size` when given, else `OUTPUT_SIZE` or the model's own size if larger."""
+    if size is not None and size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size}")
+    return size or max(model.size, OUTPUT_SIZE)
 
 
 def reenact_files(
@@ -142,6 +155,7 @@ def reenact_files(
     strip: Path | None = None,
     strip_columns: int = 8,
     keep_background: bool = True,
+    size: int | None = None,
 ) -> ReenactResult:
     """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
 
@@ -149,8 +163,8 @@ def reenact_files(
     `strip` a picture of `strip_columns` of its frames (module docstring). `checkpoint` is a checkpoint file or an
     already loaded model (then `device` is ignored). `renderer` picks G ("generator") or P's decoder ("decoder");
     None is the checkpoint's default. `keep_background`: results are pasted over the first source crop, which shows
-    outside the head (`model.composite`); False: the renderer's whole frame. Bad input raises `DataError` naming
-    the file, and `out` is then left as it was.
+    outside the head (`model.composite`); False: the renderer's whole frame. `size`: pixels a side of crops and
+    results (`output_size`). Bad input raises `DataError` naming the file, and `out` is then left as it was.
     """
     sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
     if not sources:
@@ -174,8 +188,9 @@ def reenact_files(
         model = checkpoint
     else:
         model = DAEGAN.from_checkpoint(checkpoint, pick_device(device) if isinstance(device, str) else device)
+    size = output_size(model, size)
     if is_video:
-        faces = load_sources(sources, model.size)
+        faces = load_sources(sources, size)
         several = tuple((path, face.num_faces) for path, face in zip(sources, faces) if face.num_faces > 1)
         return _reenact_video(
             model,
@@ -187,6 +202,7 @@ def reenact_files(
             several_faces=several,
             strip=(strip, strip_columns) if strip is not None else None,
             keep_background=keep_background,
+            size=size,
         )
     images = [read_image(path) for path in sources]
     photo = reenact_photo(
@@ -197,6 +213,7 @@ def reenact_files(
         driving_name=driving,
         renderer=renderer,
         keep_background=keep_background,
+        size=size,
     )
     grid = photo.grid()
     with atomic_file(out) as tmp:
@@ -256,10 +273,10 @@ def _reenact_video(
     several_faces: tuple[tuple[Path, int], ...],
     strip: tuple[Path, int] | None = None,
     keep_background: bool = True,
+    size: int,
 ) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch;
-    `strip` (path, columns) also writes the strip picture."""
-    size = model.size
+    `strip` (path, columns) also writes the strip picture. Crops and results are `size` a side."""
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
     with tqdm(total=2 * num_frames, unit="frame", disable=not progress, leave=False) as bar:
         bar.set_postfix_str(f"{driving.name}: track")
@@ -267,8 +284,8 @@ def _reenact_video(
         repeats = Counter(track.schedule)  # how many output frames show each decoded frame
         bar.total = len(track.squares) + len(repeats)  # the container's frame count can be off; the decoded one not
         bar.set_postfix_str(f"{driving.name}: reenact")
-        face = model.embed_face(crops).face  # (3, S, S): embedded once, rendered in every pose
-        shown: dict[int, np.ndarray] = {}  # the strip's decoded frames -> their (S, 2S, 3) driving | result pair
+        embedding = model.embed_face(crops)  # embedded once, drawn in every pose
+        shown: dict[int, np.ndarray] = {}  # the strip's decoded frames -> their (size, 2 size, 3) driving | result
         if strip is not None:
             positions = np.linspace(0, len(track.schedule) - 1, min(strip[1], len(track.schedule)))
             shown = {track.schedule[int(round(p))]: None for p in positions}
@@ -281,10 +298,17 @@ def _reenact_video(
                 frames = decode_frames(driving, sorted(repeats), variable_rate=True)  # timing checked by the track
                 for batch in _batches(frames, model.batch_size):
                     driving_crops = np.stack([crop_square(img, track.squares[i], size) for i, img in batch])
-                    pose_code = model.encode_pose(driving_crops, normalize=False)  # driving_crops: (n, S, S, 3)
-                    background = crops[0] if keep_background else None  # the first source crop shows outside the head
-                    results = model.to_images(model.render(face, pose_code, renderer=renderer, background=background))
-                    pairs = np.concatenate([driving_crops, results], axis=2)  # (n, S, 2S, 3): driving | result
+                    pose_code = model.encode_pose(driving_crops, normalize=False)  # P sees them at S
+                    drawn = model.draw(
+                        crops,
+                        pose_code,
+                        renderer=renderer,
+                        keep_background=keep_background,
+                        size=size,
+                        embedding=embedding,
+                    )
+                    results = model.to_images(drawn)  # (n, size, size, 3)
+                    pairs = np.concatenate([driving_crops, results], axis=2)  # (n, size, 2 size, 3): driving | result
                     for (index, _), pair in zip(batch, pairs):
                         if index in shown:
                             shown[index] = pair

@@ -8,7 +8,8 @@ Endpoints (the OpenAPI page at /docs and /openapi.json documents each, with its 
   answer is exactly the JSON array `index query --json` prints for the same photo.
 - `GET /frames/{frame_id}`: the indexed frame as PNG.
 - `POST /reenact` (multipart form): a `source` photo and a `driving` photo or `frame_id`; the source face in the
-  driver's pose as a PNG of the model's size (S x S); the `X-Renderer` header says which network drew it.
+  driver's pose as a PNG (`model.reenact.output_size` a side: 128 px for the small model, drawn from the source
+  photo's own pixels); the `X-Renderer` header says which network drew it.
 
 Choices (the issue leaves them open):
 - Bad input is a JSON `{"detail": "<one line>"}`, never a traceback: an upload that is not an image, is cut short

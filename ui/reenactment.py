@@ -7,6 +7,10 @@ embedded face f, rendered with a driver's pose code p, is the source in the driv
 and the index already knows every source frame's pose. So, per driver, the source video's frame whose stored pose
 code is nearest (cosine) to the driver's becomes that driver's single source frame (K = 1), instead of the same
 K frames for every driver.
+
+Results, drivers and source frames are `model.reenact.output_size` pixels a side (128 for the small model): P's
+decoder draws from the source frames' own pixels at that size (`DAEGAN.draw`), so stored crops larger than the
+model's S keep their detail.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ import torch
 
 from model.daegan import DAEGAN, Renderer
 from model.data.dataset import to_square
+from model.reenact import output_size
 
 
 @dataclass(frozen=True)
 class ReenactResult:
     """Per driver: the driving crop, the source frame used (best-source only) and the rendered face."""
 
-    drivers: list[np.ndarray]  # (S, S, 3) uint8 each
-    results: list[np.ndarray]  # (S, S, 3) uint8 each: the source face in that driver's pose
+    drivers: list[np.ndarray]  # (H, H, 3) uint8 each, H = output_size
+    results: list[np.ndarray]  # (H, H, 3) uint8 each: the source face in that driver's pose
     chosen: list[int] | None  # best-source: for each driver, the position of its source frame; else None
-    chosen_frames: list[np.ndarray] | None  # best-source: that frame, (S, S, 3) uint8, per driver; else None
+    chosen_frames: list[np.ndarray] | None  # best-source: that frame, (H, H, 3) uint8, per driver; else None
     renderer: Renderer  # "generator" (G) or "decoder" (P's decoder, eq. 2)
 
     def strips(self) -> list[np.ndarray]:
-        """One picture per driver, side by side: driver | (its chosen source frame) | result, `(S, 2-3 S, 3)`."""
+        """One picture per driver, side by side: driver | (its chosen source frame) | result, `(H, 2-3 H, 3)`."""
         used = self.chosen_frames or [None] * len(self.drivers)
         return [
             np.concatenate([part for part in (driver, source, result) if part is not None], axis=1)
@@ -54,7 +59,7 @@ def nearest_sources(source_codes: np.ndarray, driver_codes: np.ndarray) -> np.nd
 
 def reenact(model: DAEGAN, sources: Sequence[np.ndarray], drivers: Sequence[np.ndarray]) -> ReenactResult:
     """The face of the K `sources` (frames of one person) in the pose of each driver (RGB uint8 crops)."""
-    out = model.reenact(list(sources), list(drivers))
+    out = model.reenact(list(sources), list(drivers), size=output_size(model, None))
     return ReenactResult(_crops(model, drivers), list(model.to_images(out.image)), None, None, out.renderer)
 
 
@@ -72,11 +77,12 @@ def reenact_best_source(
     raw = model.encode_pose(list(drivers), normalize=False)  # (N, pose_dim): what the renderer takes
     chosen = nearest_sources(source_codes, torch.nn.functional.normalize(raw, dim=1).numpy())
     used, which = np.unique(chosen, return_inverse=True)  # each chosen frame once
-    frames = model.to_frames(load(used.tolist()))  # (U, 3, S, S)
-    faces = model.embed_face(frames.unsqueeze(1)).face  # U sets of K = 1 frame -> (U, 3, S, S)
-    chosen_frames = frames[torch.as_tensor(which)]  # (N, 3, S, S): each driver's source frame
-    images = model.render(faces[torch.as_tensor(which)], raw, background=chosen_frames)  # pasted over it
-    crops = model.to_images(frames)  # (U, S, S, 3)
+    size = output_size(model, None)
+    crops = [to_square(frame, size) for frame in load(used.tolist())]  # (size, size, 3) each
+    images = torch.empty(len(raw), 3, size, size)
+    for position, crop in enumerate(crops):  # each chosen frame embedded once, drawn for its drivers
+        mine = torch.as_tensor(which == position)
+        images[mine] = model.draw([crop], raw[mine], size=size)  # pasted over that frame
     return ReenactResult(
         _crops(model, drivers),
         list(model.to_images(images)),
@@ -87,5 +93,5 @@ def reenact_best_source(
 
 
 def _crops(model: DAEGAN, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Images as the model saw them: square, `model.size` pixels (so strips line up)."""
-    return [to_square(img, model.size) for img in images]
+    """Images as the results are drawn: square, `output_size` pixels (so strips line up)."""
+    return [to_square(img, output_size(model, None)) for img in images]

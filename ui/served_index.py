@@ -27,6 +27,7 @@ import pandas as pd
 from model.daegan import Renderer
 from model.data.errors import DataError
 from model.data.face_crop import crop_largest_face
+from model.reenact import output_size
 from retrieval.hit_rules import HitRules
 from retrieval.search import Retriever, hit_records
 
@@ -123,13 +124,14 @@ class ServedIndex:
             raise ValueError("give a driving photo or a frame_id, not both")
         with self.exclusive() as retriever:
             model = retriever.model
-            crop = crop_largest_face(source, model.size, source=source_name).crop
+            size = output_size(model, None)
+            crop = crop_largest_face(source, size, source=source_name).crop
             if frame_id is not None:
                 driver = _frame_image(retriever, frame_id)  # a stored crop: used as it is
             else:
-                driver = crop_largest_face(driving, model.size, source=driving_name).crop
-            out = model.reenact([crop], driver)
-        return Reenacted(model.to_images(out.image[0]), out.renderer)  # (S, S, 3)
+                driver = crop_largest_face(driving, size, source=driving_name).crop
+            out = model.reenact([crop], driver, size=size)  # drawn from the source photo's own pixels
+        return Reenacted(model.to_images(out.image[0]), out.renderer)  # (size, size, 3)
 
 
 def _frame_code(retriever: Retriever, frame_id: int) -> tuple[np.ndarray, str]:

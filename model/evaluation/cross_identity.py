@@ -68,15 +68,19 @@ def reenact_cross(
     *,
     renderer: str,
     keep_background: bool = True,
+    size: int | None = None,
     progress: bool = True,
 ) -> ReenactedSet:
     """Reenact every cross draw (`keep_background` as `DAEGAN.reenact` takes it). `target` is the SynthVox ground
-    truth for a labelled collection, else the driving frame (a placeholder: real frames have no target)."""
+    truth for a labelled collection, else the driving frame (a placeholder: real frames have no target). `size`:
+    draw the reenactments at that size from the source frames as on disk (`DAEGAN.draw`), not at the model's."""
     parts, targets = [], []
     for draw in tqdm(draws, unit="video", desc=f"cross-identity {collection.name}", disable=not progress, leave=False):
         driving = draw.driver.images[draw.driving]
-        sources = collection.images[draw.source.sources]
-        parts.append(model.reenact(sources, driving, renderer=renderer, keep_background=keep_background).image)
+        rows = draw.source.sources
+        sources = [collection.raw[row] for row in rows] if size else collection.images[rows]
+        out = model.reenact(sources, driving, renderer=renderer, keep_background=keep_background, size=size)
+        parts.append(out.image)
         if collection.labelled:
             source = collection.frames.loc[draw.source.sources[0]]
             truth = collection.render_truth(

@@ -195,6 +195,7 @@ def evaluate(
                 cross_draws,
                 renderer=renderer,
                 keep_background=settings.keep_background,
+                size=collection.frame_size if settings.real_at_frame_size and not collection.labelled else None,
                 progress=progress,
             )
             if cross_draws

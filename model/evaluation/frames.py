@@ -17,7 +17,7 @@ Choices:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class EvalCollection:
     synth_seed: int | None  # SynthVox seed of a labelled collection, None for real frames
     frame_size: int  # side of the frames on disk (renders of the ground truth are made at it)
     left_out: tuple[str, ...] = ()  # identities on disk left out because the checkpoint trained on them
+    raw: list[np.ndarray] = field(default_factory=list)  # every row's frame as on disk, RGB uint8 (frame_size a side)
 
     @property
     def labelled(self) -> bool:
@@ -130,6 +131,7 @@ def load_collection(
         )
     ]
     collection.images = images_to_frames(raw, size)  # (N, 3, S, S)
+    collection.raw = raw
     return collection
 
 

@@ -124,6 +124,11 @@ def render_markdown(document: MetricsFile) -> str:
         f"Checkpoint `{ck.path}` (sha256 `{ck.sha256[:16]}`, {ck.size} px, pose code of {ck.pose_dim}, trained "
         f"to step {ck.step}), reenacting with the **{m.renderer}**, {m.num_sources} source frames per video, "
         + ("pasted over the first source frame outside the head" if settings.keep_background else "whole frames")
+        + (
+            "; real collections' cross-identity reenactments drawn at their frames' size from the source frames"
+            if settings.real_at_frame_size
+            else ""
+        )
         + f". posedex {document.header.posedex_version}.",
         "",
         *([f"Trained with: `{ck.trained_with}`", ""] if ck.trained_with else []),

@@ -23,6 +23,10 @@ class EvaluationSettings:
     num_sources: int | None = None  # source frames for F, from the rest of the video; None: the checkpoint's K
     keep_background: bool = True  # reenactments pasted over the first source frame, as the product shows them
     # (model.composite); false: the renderer's whole frame
+    # cross-identity reenactments of a real collection drawn at its frames' size from the source frames as on disk
+    # (DAEGAN.draw), as `daegan reenact` draws a photo; false: at the model's size. The frames they are judged
+    # beside stay at the model's size either way.
+    real_at_frame_size: bool = True
     seed: int = 0  # every random draw of the evaluation (videos, frames, queries, probe splits)
     max_frames: int = 4000  # frames read per collection (whole videos drawn at random beyond it): ~1 GB at 256 px
     held_out_only: bool = True  # a collection the checkpoint partly trained on is evaluated on its held-out identities
@@ -69,7 +73,7 @@ class EvaluationSettings:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_sources is not None and (not isinstance(self.num_sources, int) or self.num_sources < 1):
             raise ValueError(f"num_sources must be a positive integer or null, got {self.num_sources!r}")
-        for name in ("held_out_only", "keep_background"):
+        for name in ("held_out_only", "keep_background", "real_at_frame_size"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not 0.0 < self.probe_test_fraction < 1.0:

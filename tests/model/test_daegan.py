@@ -16,6 +16,7 @@ from model.composite import paste_over_source
 from model.config import load_config
 from model.daegan import DAEGAN, to_images
 from model.data.errors import DataError
+from model.sharp_render import render_from_sources
 
 SIZE = 32  # the tiny preset's frame side
 DEVICES = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]  # every device this machine has
@@ -169,10 +170,10 @@ def test_reconstruct_returns_fig7_pictures(model: DAEGAN) -> None:
     assert rec.flow.abs().max() > 0  # jittered: a real warp, drawn in colour, not a blank white
     torch.testing.assert_close(rec.face, model.embed_face(src).face)
     torch.testing.assert_close(rec.pose_code, model.encode_pose(tgt, normalize=False))
-    # the decoder renderer of reenact is this same reconstruction (eq. 2 with the source's face)
-    torch.testing.assert_close(
-        model.reenact(src, tgt, renderer="decoder", keep_background=False).image, rec.reconstruction
-    )
+    # the decoder renderer of reenact is this same reconstruction (eq. 2 with the source's face), its two warps
+    # composed into one sampling of the source frames (model.sharp_render): equal but for the second interpolation
+    drawn = model.reenact(src, tgt, renderer="decoder", keep_background=False).image
+    assert (drawn - rec.reconstruction).abs().mean() < 0.04  # 0.021 here, with the jittered large warps
 
 
 def test_reenact_pastes_the_rendering_over_the_first_source_frame(model: DAEGAN) -> None:
@@ -181,7 +182,7 @@ def test_reenact_pastes_the_rendering_over_the_first_source_frame(model: DAEGAN)
     first = model.to_frames(src)[0]  # (3, S, S): the frame whose background the output keeps
     torch.testing.assert_close(pasted.image, paste_over_source(whole.image, first).image)
     assert not torch.equal(pasted.image, whole.image)  # outside the head: the source's pixels, not the decoder's
-    torch.testing.assert_close(model.render(whole.face, whole.pose_code, background=src[0]), pasted.image)
+    torch.testing.assert_close(model.draw(src, whole.pose_code), pasted.image)
     with pytest.raises(ValueError, match="one background frame or one per pose code"):
         model.render(whole.face, whole.pose_code, background=images(2, seed=11))
 
@@ -202,9 +203,11 @@ def test_reenact_renderer_follows_the_checkpoint_stage(
     face, pose = model.embed_face(src).face, model.encode_pose(drv, normalize=False)
     faces = face.expand(3, -1, -1, -1)
     with torch.no_grad():
-        expected = model.pose_embedder.decode(pose, faces).reconstruction  # eq. 2
+        expected = model.pose_embedder.decode(pose, faces)  # eq. 2
         if renderer == "generator":  # the tiny preset's G refines P's rendering (model.generator)
-            expected = model.generator(faces, pose, expected)
+            expected = model.generator(faces, pose, expected.reconstruction)
+        else:  # the decoder draws from the source frames (model.sharp_render)
+            expected = render_from_sources(model.to_frames(src), model.embed_face(src), expected)
     torch.testing.assert_close(out.image, expected.clamp(-1, 1))
     assert DAEGAN.from_checkpoint(path, generator_trained=False).reenact(src, drv).renderer == "decoder"
 

@@ -19,7 +19,7 @@ from model.data.errors import DataError
 from model.data.face_crop import Box, crop_face, crop_square
 from model.data.images import read_image, write_image
 from model.data.prepare import carphone_path
-from model.reenact import STRIP_MIN_CELL, reenact_files, track_driving_face
+from model.reenact import OUTPUT_SIZE, STRIP_MIN_CELL, reenact_files, track_driving_face
 from tests.conftest import decode_video
 from tests.model.test_daegan import SIZE, make_model
 
@@ -67,14 +67,15 @@ def test_photo_driver_writes_a_grid(files: dict[str, Path], tmp_path: Path) -> N
         files["model"], [files["astronaut"], files["carphone7"]], files["carphone"], out, device="cpu", progress=False
     )
     grid = read_image(out)
-    assert grid.shape == (SIZE, 4 * SIZE, 3) and (result.width, result.height) == (4 * SIZE, SIZE)
+    side = OUTPUT_SIZE  # by default crops and result are drawn larger than the model's SIZE, from the photos
+    assert grid.shape == (side, 4 * side, 3) and (result.width, result.height) == (4 * side, side)
     assert (result.kind, result.renderer, result.num_frames, result.out) == ("image", "decoder", 1, out)
-    sources = [crop_face(read_image(files[name]), SIZE, source=name) for name in ("astronaut", "carphone7")]
-    driving = crop_face(read_image(files["carphone"]), SIZE, source="carphone")
+    sources = [crop_face(read_image(files[name]), side, source=name) for name in ("astronaut", "carphone7")]
+    driving = crop_face(read_image(files["carphone"]), side, source="carphone")
     tiles = np.split(grid, 4, axis=1)  # sources | driving | result, lossless PNG
     assert np.array_equal(tiles[0], sources[0]) and np.array_equal(tiles[1], sources[1])
     assert np.array_equal(tiles[2], driving)
-    expected = DAEGAN.from_checkpoint(files["model"]).reenact(sources, driving)
+    expected = DAEGAN.from_checkpoint(files["model"]).reenact(sources, driving, size=side)
     assert np.array_equal(tiles[3], DAEGAN.to_images(expected.image[0]))
     assert leftovers(tmp_path) == []
 
@@ -83,7 +84,7 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
     out = tmp_path / "nested" / "reenacted.mp4"
     strip = tmp_path / "nested" / "strip.png"
     result = reenact_files(
-        model, [files["astronaut"]], files["clip"], out, progress=False, strip=strip, strip_columns=3
+        model, [files["astronaut"]], files["clip"], out, progress=False, strip=strip, strip_columns=3, size=SIZE
     )
     assert (result.kind, result.num_frames, result.filled, result.renderer) == ("video", CLIP_FRAMES, 0, "decoder")
     assert result.strip == strip
@@ -100,9 +101,8 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
         assert np.abs(frame[:, :SIZE].astype(float) - crop).mean() < 12
     # the right half follows the driver: frames with different poses give different results
     source = crop_face(data.astronaut(), SIZE, source="astronaut")
-    face = model.embed_face([source]).face
     poses = model.encode_pose([crop_square(img, sq, SIZE) for img, sq in zip(driving, squares)], normalize=False)
-    rendered = DAEGAN.to_images(model.render(face, poses, background=source)).astype(float)  # over the source
+    rendered = DAEGAN.to_images(model.draw([source], poses, size=SIZE)).astype(float)  # over the source
     assert np.abs(np.stack(frames)[:, :, SIZE:].astype(float) - rendered).mean() < 12
     # the strip: the first, middle and last frames (lossless PNG), driving crops above, results below
     factor = -(-STRIP_MIN_CELL // SIZE)  # enlarged by a whole factor to at least STRIP_MIN_CELL pixels
@@ -134,7 +134,7 @@ def test_failure_mid_video_keeps_the_old_output(
     def broken(*args: object, **kwargs: object) -> torch.Tensor:
         raise KeyboardInterrupt  # Ctrl-C while frames are being written
 
-    monkeypatch.setattr(model, "render", broken)
+    monkeypatch.setattr(model, "draw", broken)
     with pytest.raises(KeyboardInterrupt):
         reenact_files(model, [files["astronaut"]], files["clip"], out, progress=False)
     assert out.read_bytes() == b"previous result" and leftovers(tmp_path) == []

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from model.data.errors import DataError
+from model.reenact import OUTPUT_SIZE
 from retrieval.search import Retriever
 from tests.ui.conftest import png_bytes
 from ui import uploads
@@ -103,7 +104,8 @@ def test_best_source_uses_each_drivers_nearest_frame(retriever: Retriever) -> No
     for driver, chosen, image in zip(drivers, result.chosen, result.results):
         alone = reenact(retriever.model, [images[chosen]], [driver]).results[0]
         assert np.abs(alone.astype(int) - image.astype(int)).max() <= 1  # the same as reenacting from it alone
-    assert [s.shape for s in result.strips()] == [(32, 96, 3)] * 3
+    side = OUTPUT_SIZE  # drawn from the stored crops at the product's output size, not the model's 32 px
+    assert [s.shape for s in result.strips()] == [(side, 3 * side, 3)] * 3
 
 
 def test_a_frame_query_equals_the_bare_search_and_draws_its_grid(retriever: Retriever) -> None:

@@ -14,6 +14,7 @@ import pytest
 from model.data.errors import DataError
 from model.data.images import read_image, write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, Pose, render, synthesize, version1_scene
+from model.data.synthvox_render import SMILE_V2
 from model.evaluation.frames import load_collection
 
 SIZE, SEED = 32, 5
@@ -54,7 +55,7 @@ def test_frames_of_another_video_are_refused(tmp_path: Path) -> None:
 
 
 def test_version1_collections_still_evaluate(tmp_path: Path) -> None:
-    """A v1 collection (no version in synthvox.json): each identity in the one scene v1 tied to it."""
+    """A v1 collection (no version in synthvox.json): each identity in the scene v1 tied to it, smiling as v1 did."""
     root = tmp_path / "v1"
     rows = []
     for index in range(2):
@@ -62,7 +63,9 @@ def test_version1_collections_still_evaluate(tmp_path: Path) -> None:
         (root / f"sv{index:04d}" / "v00").mkdir(parents=True)
         for frame, yaw in enumerate((-10.0, 15.0)):
             pose = Pose(yaw=yaw, smile=0.5)
-            write_image(root / f"sv{index:04d}" / "v00" / f"{frame:05d}.png", render(identity, pose, SIZE, scene))
+            write_image(
+                root / f"sv{index:04d}" / "v00" / f"{frame:05d}.png", render(identity, pose, SIZE, scene, SMILE_V2)
+            )
             rows.append(
                 {
                     "identity": f"sv{index:04d}",
