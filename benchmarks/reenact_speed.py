@@ -1,7 +1,8 @@
 """Frames per second of video reenactment (`daegan reenact` on a video driver) beside the decode-only floor (issue 12).
 
-Ours: `model.reenact.reenact_files` with the shipped checkpoint at its size: the driving video decoded twice
-(follow the face, then crop, encode, render and write the mp4), the source photo embedded once. Floor: the same
+Ours: `model.reenact.reenact_files` with the shipped checkpoint at the default output size (`OUTPUT_SIZE`, 128 px:
+the decoder draws from the source photo's own pixels): the driving video decoded twice (follow the face, then crop,
+encode, draw and write the mp4), the source photo embedded once. Floor: the same
 video only decoded (`model.data.video.decode_frames`), the least any reenactment of it must spend; beside it, the
 face-following pass alone (decode + Haar detection), where most of the time goes on a CPU.
 
@@ -28,7 +29,7 @@ from model.data.images import write_image
 from model.data.prepare import carphone_path
 from model.data.video import decode_frames, probe_video
 from model.device import pick_device
-from model.reenact import reenact_files, track_driving_face
+from model.reenact import output_size, reenact_files, track_driving_face
 from model.resources import default_checkpoint
 
 
@@ -60,14 +61,14 @@ def main() -> None:
     follow = median_s(lambda: track_driving_face(video), args.repeats)
     print(torch_machine(device))
     print(
-        f"driver: carphone, {num_frames} frames of {width}x{height}; model {model.size} px; renderer "
-        f"{model.default_renderer}; median of {args.repeats}"
+        f"driver: carphone, {num_frames} frames of {width}x{height}; model {model.size} px, drawn at "
+        f"{output_size(model, None)} px; renderer {model.default_renderer}; median of {args.repeats}"
     )
     print(f"reenactment, end to end (ours):   {written / ours:7.1f} frames/s  ({ours:.2f} s)")
     print(f"following the face (decode+detect): {num_frames / follow:7.1f} frames/s  ({follow:.2f} s)")
     print(f"decode only (the floor):           {num_frames / floor:7.1f} frames/s  ({floor:.2f} s)")
     print(
-        f"of ours: following the face {follow / ours:.0%}, the second pass (decode, crop, encode, render, write) "
+        f"of ours: following the face {follow / ours:.0%}, the second pass (decode, crop, encode, draw, write) "
         f"{(ours - follow) / ours:.0%}, i.e. {written / max(ours - follow, 1e-9):.0f} frames/s on its own"
     )
 

@@ -126,8 +126,10 @@ class _Judge:
             out.append(self._cache[key])
         return out
 
-    def images(self, images: torch.Tensor, *, descriptor: bool = False) -> list[lm.FaceMeasure | None]:
-        return lm.measure_images(self.model, to_images(images), descriptor=descriptor)
+    def images(
+        self, images: torch.Tensor, *, descriptor: bool = False, side: int | None = None
+    ) -> list[lm.FaceMeasure | None]:
+        return lm.measure_images(self.model, to_images(images), descriptor=descriptor, side=side)
 
 
 def evaluate(
@@ -287,7 +289,8 @@ def _landmark_cross(
     two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM)."""
     driving = judge.images(cross.driving, descriptor=True)
     source = judge.frames(collection, cross.source_rows, descriptor=True)
-    reenacted = judge.images(cross.reenacted, descriptor=True)
+    # reenactments drawn at the frames' size on disk: landmarks in pixels of the driving frame, for AKD
+    reenacted = judge.images(cross.reenacted, descriptor=True, side=cross.driving.shape[-1])
     scores = lm.reenactment_scores(driving, source, reenacted, same_person=same_person)
     driving_csim, driving_pairs = lm.csim(source, driving)
     return replace(scores, csim=replace(scores.csim, driving=driving_csim, driving_pairs=driving_pairs))

@@ -104,8 +104,10 @@ class LandmarkModel:
         self.predictor = dlib.shape_predictor(str(folder / PREDICTOR_FILE))
         self.recogniser = dlib.face_recognition_model_v1(str(folder / RECOGNITION_FILE))
 
-    def measure(self, img: np.ndarray, *, descriptor: bool = False) -> FaceMeasure | None:
-        """Measure the largest face of an RGB uint8 image `(H, W, 3)`; None when dlib finds no face."""
+    def measure(self, img: np.ndarray, *, descriptor: bool = False, side: int | None = None) -> FaceMeasure | None:
+        """Measure the largest face of an RGB uint8 image `(H, W, 3)`; None when dlib finds no face. `side`: give
+        the landmarks in pixels of the same picture `side` pixels on its longer side (a reenactment drawn larger
+        than the frames it is compared with), not of this one."""
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8, (img.shape, img.dtype)
         up = self.size / max(img.shape[:2])
         big = cv2.resize(img, (round(img.shape[1] * up), round(img.shape[0] * up)), interpolation=cv2.INTER_CUBIC)
@@ -118,6 +120,8 @@ class LandmarkModel:
         points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64) / up  # (68, 2) in frame pixels
         code = np.array(self.recogniser.compute_face_descriptor(big, shape)) if descriptor else None
         yaw, pitch, roll = head_pose(points, img.shape[1], img.shape[0])
+        if side is not None:
+            points = points * (side / max(img.shape[:2]))  # the angles and ratios above do not depend on it
         return FaceMeasure(points, yaw, pitch, roll, mouth_openness(points), eye_openness(points), code)
 
 
@@ -172,9 +176,11 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
 
 
-def measure_images(model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False) -> list[FaceMeasure | None]:
-    """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)`."""
-    return [model.measure(np.ascontiguousarray(img), descriptor=descriptor) for img in images]
+def measure_images(
+    model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False, side: int | None = None
+) -> list[FaceMeasure | None]:
+    """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)` (`side` as it takes it)."""
+    return [model.measure(np.ascontiguousarray(img), descriptor=descriptor, side=side) for img in images]
 
 
 def detected_share(measures: list[FaceMeasure | None]) -> float:

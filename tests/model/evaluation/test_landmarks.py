@@ -51,6 +51,15 @@ def test_akd_and_csim_definitions(judge: LandmarkModel) -> None:
     assert np.isnan(akd([None], [b])[0])
 
 
+def test_landmarks_of_a_larger_picture_can_be_given_in_the_smaller_ones_pixels(judge: LandmarkModel) -> None:
+    """A reenactment drawn at twice the frames' size is compared with them in their pixels: AKD between the two
+    renderings of one face is under a pixel with `side`, about the face's size without it."""
+    small = judge.measure(render(Identity.from_seed(1, 0), Pose(), SIZE))
+    big = render(Identity.from_seed(1, 0), Pose(), 2 * SIZE)
+    assert akd([small], [judge.measure(big, side=SIZE)])[0] < 1.0
+    assert akd([small], [judge.measure(big)])[0] > 10.0
+
+
 def test_a_blank_image_has_no_face(judge: LandmarkModel) -> None:
     assert judge.measure(np.full((SIZE, SIZE, 3), 128, np.uint8)) is None
 
