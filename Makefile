@@ -105,10 +105,10 @@ $(DEMO)/franck/franck/franck: | $(STAMP)
 $(DEMO)/cap/cap/cap13: | $(STAMP)
 	$(BIN)/daegan prepare --sample cap --out $(DEMO)/cap --fps 2 --size 128
 
-# The shipped checkpoint's training run (checkpoints/README.md): SynthVox v2 seed 0 at 64 px and the real ORL (less
+# The shipped checkpoint's training run (checkpoints/README.md): SynthVox v3 seed 0 at 64 px and the real ORL (less
 # s31-s40: configs/small.yaml holds them out), franck and carphone frames; stage 1 only (the shipped checkpoint
-# reenacts with P's decoder: a short stage 2 made G worse than it). 38 minutes on 2 CPU cores; the checkpoint lands
-# in runs/small/checkpoint.safetensors (copy it to $(CHECKPOINT) to ship it).
+# reenacts with P's decoder: a short stage 2 made G worse than it). About 30 minutes on 2 CPU cores; the checkpoint
+# lands in runs/small/checkpoint.safetensors (copy it to $(CHECKPOINT) to ship it).
 TRAIN_SYNTHVOX := $(DEMO)/train_synthvox
 TRAIN_DATA := $(TRAIN_SYNTHVOX) $(DEMO)/orl $(DEMO)/franck $(DEMO)/carphone
 train: $(TRAIN_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/franck/franck/franck \
@@ -118,7 +118,7 @@ train: $(TRAIN_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/franck/fr
 $(TRAIN_SYNTHVOX)/labels.csv: | $(STAMP)
 	$(BIN)/daegan synth --out $(TRAIN_SYNTHVOX) --identities 80 --videos-per-identity 3 --frames 20 --size 64 --seed 0
 
-# The committed evaluation of the shipped checkpoint (docs/evaluation/), on people it never saw: SynthVox v2
+# The committed evaluation of the shipped checkpoint (docs/evaluation/), on people it never saw: SynthVox v3
 # identities of another seed (1; it trained on seed 0) at its training size, ORL's s31-s40 (the rest of ORL is
 # marked seen and left out) and the cap videos. Minutes on a CPU.
 EVAL_SYNTHVOX := $(DEMO)/synthvox_seed1

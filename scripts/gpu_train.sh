@@ -11,7 +11,7 @@
 # A dry run on this CPU, minutes: OUT=/tmp/gpu_dry PYTHON=.venv/bin/python DEVICE=cpu IDENTITIES=4 MINUTES=0.5 \
 #   WORKERS=2 BATCH=4 CHECKPOINT_EVERY=20 bash scripts/gpu_train.sh
 #
-# What it does: renders SynthVox v2 with seed 0's recipe at IDENTITIES identities (make train's collection is 80 of
+# What it does: renders SynthVox v3 with seed 0's recipe at IDENTITIES identities (make train's collection is 80 of
 # them: the same people and more, never seed 1's, which `make evaluate` holds out), trains the small preset on it
 # plus the carried real frames (ORL s31-s40 stay held out, as the preset says) for at most MINUTES, writing a
 # checkpoint every CHECKPOINT_EVERY steps so that the time limit loses little, and copies the last checkpoint, the
