@@ -251,14 +251,17 @@ def test_reenact_a_photo_with_several_source_frames(runner: CliRunner, tmp_path:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert f"wrote {out} (image, 1 frames, 128x32" in result.output  # 2 sources | driving | result at 32 px
+    assert f"wrote {out} (image, 1 frames, 512x128" in result.output  # 2 sources | driving | result at 128 px
     whole = tmp_path / "whole.png"
     args = ["reenact", "--checkpoint", str(checkpoint), "--source", str(tmp_path / "a.png"), str(tmp_path / "b.png")]
     args += ["--driving", str(tmp_path / "b.png"), "--out", str(whole), "--device", "cpu", "--whole-frame"]
     assert runner.invoke(daegan_main, args).exit_code == 0
+    small = tmp_path / "small.png"  # --size: crops and result drawn at 48 px
+    sized = runner.invoke(daegan_main, [*args[:-5], "--out", str(small), "--device", "cpu", "--size", "48"])
+    assert sized.exit_code == 0 and f"wrote {small} (image, 1 frames, 192x48" in sized.output, sized.output
     pasted_grid, whole_grid = read_image(out), read_image(whole)
-    assert np.array_equal(pasted_grid[:, :96], whole_grid[:, :96])  # the same crops ...
-    assert not np.array_equal(pasted_grid[:, 96:], whole_grid[:, 96:])  # ... and the decoder's frame, not pasted
+    assert np.array_equal(pasted_grid[:, :384], whole_grid[:, :384])  # the same crops ...
+    assert not np.array_equal(pasted_grid[:, 384:], whole_grid[:, 384:])  # ... and the decoder's frame, not pasted
     faceless = tmp_path / "blank.png"
     write_image(faceless, np.full((64, 64, 3), 90, np.uint8))
     bad = runner.invoke(

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from model.reenact import OUTPUT_SIZE
 from tests.test_bad_faces import face
 from tests.ui.conftest import APP_TIMEOUT, png_bytes
 from tests.video_corpus import write_mp4
@@ -113,7 +114,8 @@ def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: b
     assert not at.exception and not at.error, [e.value for e in at.error]
     sources, result = memo(at, "reenact")
     assert len(sources) == 4 and result.chosen is None  # K = 4 frames of the first video
-    assert [s.shape for s in result.strips()] == [(SIZE, 2 * SIZE, 3)] * 4  # driver | result, per driver
+    side = OUTPUT_SIZE  # drawn from the stored crops at the product's output size, not the model's SIZE
+    assert [s.shape for s in result.strips()] == [(side, 2 * side, 3)] * 4  # driver | result, per driver
     assert captions(at)[-4:] == ["query"] + [
         f"#{r.rank}  {r.identity}  ·  {r.video}/{r.frame}" for r in query.hits.itertuples()
     ]
@@ -122,7 +124,7 @@ def test_reenact_renders_the_source_in_every_drivers_pose(app: AppTest, photo: b
     sources, result = memo(at, "reenact")
     assert not at.error and sources == [] and len(result.chosen) == 4
     assert all(0 <= c < 4 for c in result.chosen)
-    assert [s.shape for s in result.strips()] == [(SIZE, 3 * SIZE, 3)] * 4
+    assert [s.shape for s in result.strips()] == [(side, 3 * side, 3)] * 4
     assert at.slider(key="reenact:k").disabled
 
     at = at.radio(key="reenact:source").set_value(SOURCE_UPLOAD).run()
