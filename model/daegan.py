@@ -328,14 +328,12 @@ class DAEGAN(nn.Module):
         pose_code: torch.Tensor,
         *,
         renderer: Renderer | None = None,
-        background: Images | torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Draw the embedded face `face` (3, S, S) (or one per code, (N, 3, S, S)) in each raw pose code
         `pose_code` (N, pose_dim): `(N, 3, S, S)` in [-1, 1] on the CPU.
 
-        `renderer` None picks G when it is trained, else P's decoder (module docstring). `background`: the source
-        frame (one, or one per code) to paste each rendering over, keeping its pixels outside the head
-        (`model.composite`); None returns the renderer's whole frame.
+        `renderer` None picks G when it is trained, else P's decoder (module docstring). The renderer's whole frame,
+        at S, drawn from the embedded face: `draw` is what reenactment uses (the source's own pixels, any size, pasted).
         """
         renderer = renderer or self.default_renderer
         if renderer not in ("generator", "decoder"):
@@ -353,13 +351,7 @@ class DAEGAN(nn.Module):
                 # G (sec. 3.2), or P's decoder alone: R^H + U{R^L + U[T^-1(f)]} (eq. 2)
                 out = self.generate(f, p) if renderer == "generator" else self.pose_embedder.decode(p, f).reconstruction
                 images.append(_cpu(out).clamp(-1, 1))
-        rendered = torch.cat(images)
-        if background is None:
-            return rendered
-        backgrounds = self.to_frames(background)  # (1 or N, 3, S, S)
-        if len(backgrounds) not in (1, n):
-            raise ValueError(f"give one background frame or one per pose code ({n}), got {len(backgrounds)}")
-        return paste_over_source(rendered, backgrounds.cpu().float().expand(n, -1, -1, -1)).image
+        return torch.cat(images)
 
     def generate(
         self,
@@ -439,6 +431,10 @@ class DAEGAN(nn.Module):
         """
         size = size or self.size
         renderer = renderer or self.default_renderer
+        if renderer not in ("generator", "decoder"):
+            raise ValueError(f"renderer must be 'generator' or 'decoder', got {renderer!r}")
+        if pose_code.dim() != 2 or pose_code.shape[1] != self.pose_dim:
+            raise ValueError(f"pose_code must be (N, {self.pose_dim}), got {tuple(pose_code.shape)}")
         sources = self.to_frames(source_frames)  # (K, 3, S, S): what F sees
         embedding = embedding if embedding is not None else self.embed_face(sources)
         if isinstance(source_frames, torch.Tensor) and source_frames.is_floating_point():

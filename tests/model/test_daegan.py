@@ -183,8 +183,10 @@ def test_reenact_pastes_the_rendering_over_the_first_source_frame(model: DAEGAN)
     torch.testing.assert_close(pasted.image, paste_over_source(whole.image, first).image)
     assert not torch.equal(pasted.image, whole.image)  # outside the head: the source's pixels, not the decoder's
     torch.testing.assert_close(model.draw(src, whole.pose_code), pasted.image)
-    with pytest.raises(ValueError, match="one background frame or one per pose code"):
-        model.render(whole.face, whole.pose_code, background=images(2, seed=11))
+    with pytest.raises(ValueError, match="pose_code must be"):
+        model.draw(src, whole.pose_code[:, :3])
+    with pytest.raises(ValueError, match="renderer must be"):
+        model.draw(src, whole.pose_code, renderer="painter")
 
 
 # --- which renderer reenacts ----------------------------------------------------------------------------------------
