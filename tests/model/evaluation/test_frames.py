@@ -16,6 +16,7 @@ from model.data.images import read_image, write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, Pose, render, synthesize, version1_scene
 from model.data.synthvox_render import SMILE_V2
 from model.evaluation.frames import load_collection
+from model.evaluation.protocol import draw_videos
 
 SIZE, SEED = 32, 5
 READ = dict(size=SIZE, fps=1.0, max_frames=1000, seed=0, progress=False)
@@ -81,3 +82,20 @@ def test_version1_collections_still_evaluate(tmp_path: Path) -> None:
     assert collection.synth_seed == SEED
     truth = collection.render_truth("sv0001", "v00", _poses(collection.frames))
     assert np.array_equal(truth[2:], np.stack([read_image(p) for p in collection.frames["path"].iloc[2:]]))
+
+
+def test_short_videos_keep_the_embedders_sources_before_driving_frames(tmp_path: Path) -> None:
+    """The protocol gives F its K source frames and drives with the rest (at least one): a 6-frame video with K = 4
+    gives 2 driving frames, not 5 with one source; a video shorter than K + 1 still drives one frame."""
+    synthesize(
+        tmp_path / "sv", identities=2, videos_per_identity=1, frames=6, size=SIZE, seed=SEED, workers=1, progress=False
+    )
+    collection = load_collection(tmp_path / "sv", **READ)
+    for num_sources, driving, sources in ((4, 2, 4), (1, 5, 1), (6, 1, 5)):
+        draws = draw_videos(
+            collection, num_videos=2, num_driving=32, num_sources=num_sources, rng=np.random.default_rng(0)
+        )
+        assert [(len(d.driving), len(d.sources)) for d in draws] == [(driving, sources)] * 2
+        for d in draws:
+            assert not set(d.driving) & set(d.sources)
+            assert set(d.driving) | set(d.sources) <= set(np.flatnonzero(collection.videos == d.video))
