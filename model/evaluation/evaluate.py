@@ -335,9 +335,11 @@ def _disentanglement(
     }
     faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
     face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
+    # the frames themselves, pooled alike: what this probe can read from pixels at all (the face's is beside it)
+    frame_features = F.adaptive_avg_pool2d(collection.images, settings.face_probe_size).flatten(1).numpy()
     out["probes"] = ProbeResult(
         **disentanglement.probes(
-            {"pose_code": codes, "face": face_features},
+            {"pose_code": codes, "face": face_features, "frame": frame_features},
             poses,
             POSE_COLUMNS,
             identities,

@@ -217,6 +217,11 @@ def _bars(section: CollectionResult) -> list[tuple[str, list[tuple[str, float]]]
                 [
                     ("from pose code", probes.identity_accuracy_from_pose_code),
                     ("from face", probes.identity_accuracy_from_face),
+                    *(
+                        []
+                        if probes.identity_accuracy_from_frame is None
+                        else [("from frame", probes.identity_accuracy_from_frame)]
+                    ),
                     ("chance", probes.identity_chance),
                 ],
             )

@@ -295,20 +295,23 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
         lines += ["### Linear probes", ""]
         if probes.pose_r2_from_pose_code is not None and probes.pose_identities is not None:
             ids, from_face = probes.pose_identities, probes.pose_r2_from_face or {}
+            from_frame = probes.pose_r2_from_frame or {}
             lines += [
                 f"Pose R² on {ids['test']} identities held out of the fit ({ids['train']} fitted):",
                 "",
-                "| pose parameter | R² from pose code ↑ | R² from embedded face |",
-                "|---|---|---|",
+                "| pose parameter | R² from pose code ↑ | R² from embedded face | R² from the frame |",
+                "|---|---|---|---|",
             ]
             for col, value in probes.pose_r2_from_pose_code.items():
-                lines.append(f"| {col} | {_f(value)} | {_f(from_face[col])} |")
+                lines.append(f"| {col} | {_f(value)} | {_f(from_face[col])} | {_f(from_frame.get(col))} |")
             lines.append("")
         if probes.identity_accuracy_from_pose_code is not None:
             lines += [
                 f"Identity accuracy on held-out videos ({probes.identity_classes} identities): from the pose "
                 f"code **{_f(probes.identity_accuracy_from_pose_code)}**, from the embedded face "
-                f"{_f(probes.identity_accuracy_from_face)}, chance {_f(probes.identity_chance)}.",
+                f"{_f(probes.identity_accuracy_from_face)}, from the frames themselves "
+                f"{_f(probes.identity_accuracy_from_frame)} (what a linear probe of pooled pixels reads across "
+                f"these scenes), chance {_f(probes.identity_chance)}.",
                 "",
             ]
     shown = [f for f in pictures if f.startswith(f"{name}_")]

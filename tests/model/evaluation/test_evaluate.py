@@ -133,6 +133,11 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     # the embedded face knows who it is; the pose code, less so; both beat chance
     assert probes["identity_accuracy_from_face"] > probes["identity_accuracy_from_pose_code"]
     assert probes["identity_accuracy_from_face"] > probes["identity_chance"]
+    # the frames' own probe is beside them (the pixel probe's reach), and the report's summary takes it as the baseline
+    assert 0.0 <= probes["identity_accuracy_from_frame"] <= 1.0 and set(probes["pose_r2_from_frame"]) == set(
+        POSE_COLUMNS
+    )
+    assert f"{probes['identity_accuracy_from_frame']:.3f} (the frames themselves)" in report
     assert leakage["chance"] < leakage["model"] <= 1.0
     # each parameter's gap closed is the formula on its errors
     assert list(retrieval["gap_closed"]) == list(POSE_COLUMNS)
