@@ -107,7 +107,7 @@ $(DEMO)/cap/cap/cap13: | $(STAMP)
 
 # The shipped checkpoint's training run (checkpoints/README.md): SynthVox v3 seed 0 at 64 px and the real ORL (less
 # s31-s40: configs/small.yaml holds them out), franck and carphone frames; stage 1 only (the shipped checkpoint
-# reenacts with P's decoder: a short stage 2 made G worse than it). About 30 minutes on 2 CPU cores; the checkpoint
+# reenacts with P's decoder: a short stage 2 made G worse than it). About 47 minutes on 2 CPU cores; the checkpoint
 # lands in runs/small/checkpoint.safetensors (copy it to $(CHECKPOINT) to ship it).
 TRAIN_SYNTHVOX := $(DEMO)/train_synthvox
 TRAIN_DATA := $(TRAIN_SYNTHVOX) $(DEMO)/orl $(DEMO)/franck $(DEMO)/carphone
