@@ -120,11 +120,13 @@ $(TRAIN_SYNTHVOX)/labels.csv: | $(STAMP)
 
 # The committed evaluation of the shipped checkpoint (docs/evaluation/), on people it never saw: SynthVox v3
 # identities of another seed (1; it trained on seed 0) at its training size, ORL's s31-s40 (the rest of ORL is
-# marked seen and left out) and the cap videos. Minutes on a CPU.
+# marked seen and left out) and the cap videos. Minutes on a CPU. The H200-trained checkpoint's report:
+# make evaluate CHECKPOINT=checkpoints/daegan-small-gpu.safetensors EVAL_OUT=docs/evaluation/gpu
 EVAL_SYNTHVOX := $(DEMO)/synthvox_seed1
+EVAL_OUT := docs/evaluation
 evaluate: $(EVAL_SYNTHVOX)/labels.csv $(DEMO)/orl/orl_s40/photos $(DEMO)/cap/cap/cap13 $(CHECKPOINT)
 	$(BIN)/daegan evaluate --checkpoint $(CHECKPOINT) --data $(EVAL_SYNTHVOX) --data $(DEMO)/orl --data $(DEMO)/cap \
-		--out docs/evaluation --seed 0
+		--out $(EVAL_OUT) --seed 0
 
 # The README's reenactment strips, drawn by the shipped checkpoint: the astronaut photo following carphone, and a
 # held-out real person (ORL s35's first photo; s31-s40 never trained on) following the cap man's cap12 clip
