@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 FORMAT = "posedex.daegan/1"
 TRAINED_ON_KEY = "trained_on"  # metadata key of the `TrainingRecord` (JSON)
+TRAINED_WITH_KEY = "trained_with"  # metadata key of the commands that trained the weights (`training_commands`)
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,17 @@ def training_record(
         collections += list(earlier.collections) if earlier else []
         complete = earlier is not None and earlier.complete
     return TrainingRecord(tuple(collections), complete).to_json()
+
+
+def training_commands(command: str, earlier: Path | None, *, verb: str = "then") -> str:
+    """The ``trained_with`` metadata of a run started by `command`: the commands that trained the weights it
+    starts from (`earlier`: the --init checkpoint, or the checkpoint a --resume continues) first, when it names
+    them. Written by training itself, so a report's "Trained with" line cannot go stale at shipping time."""
+    if earlier is None:
+        return command
+    with safe_open(earlier, framework="pt") as file:
+        before = (file.metadata() or {}).get(TRAINED_WITH_KEY)
+    return f"{before}; {verb}: {command}" if before else command
 
 
 def _synthvox_seed(root: Path) -> int | None:

@@ -5,6 +5,7 @@ Bad input (`DataError`) becomes one line on stderr and exit code 2, never a trac
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -197,7 +198,23 @@ def train(
     from model.train import train as train_model
 
     config = load_config(out / "config.yaml" if resume else preset, _parse_overrides(overrides))
-    result = train_model(config, list(data_roots), out, device=device, resume=resume, init=init)
+    command = shlex.join(  # recorded as the checkpoint's trained_with: the options as parsed, paths as given
+        [
+            "daegan",
+            "train",
+            "--config",
+            preset,
+            *[a for root in data_roots for a in ("--data", str(root))],
+            "--out",
+            str(out),
+            *(["--init", str(init)] if init else []),
+            "--device",
+            str(device),
+            *[a for o in overrides for a in ("--set", o)],
+            *(["--resume"] if resume else []),
+        ]
+    )
+    result = train_model(config, list(data_roots), out, device=device, resume=resume, init=init, command=command)
     click.echo(f"trained to step {result.step}; checkpoint: {result.checkpoint}")
 
 

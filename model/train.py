@@ -44,7 +44,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.checkpoint import TRAINED_ON_KEY, load_checkpoint, training_record
+from model.checkpoint import TRAINED_ON_KEY, TRAINED_WITH_KEY, load_checkpoint, training_commands, training_record
 from model.config import Config
 from model.daegan import DAEGAN
 from model.data.collection import read_collection
@@ -85,6 +85,7 @@ def train(
     resume: bool = False,
     init: Path | None = None,
     progress: bool = True,
+    command: str | None = None,
 ) -> TrainResult:
     """Train DAE-GAN on the frame collections `data_roots` (concatenated), writing the run into `out`.
 
@@ -92,6 +93,8 @@ def train(
     samples/step_NNNNNNN.png. With `resume`, continue the run in `out` exactly where its last state left it.
     With `init`, a new run starts from that checkpoint's weights (`init_networks`); steps, optimisers and schedules
     start from zero, so `train.stage1_epochs: 0` fine-tunes a trained model's stage 2 alone.
+    `command` (the CLI passes its command line) is recorded in each checkpoint as ``trained_with``, after the
+    commands of the weights `init` or the resumed checkpoint came from.
     Launched by torchrun (RANK, WORLD_SIZE set), each process trains one replica on its shard of the data.
     """
     tc = config.train
@@ -178,6 +181,11 @@ def train(
         say(f"resuming at step {step}")
     if record is None:  # made once per run; a resumed checkpoint without a record is merged in (so: incomplete)
         record = training_record(data_roots, frames, train_frames, init=run.checkpoint if resume else init)
+    commands = (
+        training_commands(command, run.checkpoint if resume else init, verb="resumed" if resume else "then")
+        if command
+        else None
+    )
     log = LossLog(run.losses_csv)
     if main_process:
         log.start(resume_step=step if resume else None)
@@ -193,6 +201,7 @@ def train(
             "epoch": str(epoch),
             "losses": json.dumps(losses.present() if losses else {}),
             TRAINED_ON_KEY: record,
+            **({TRAINED_WITH_KEY: commands} if commands else {}),
         }  # and "stage", from model.generator_trained (`DAEGAN.save`)
         run.write(
             model, optimizers, schedulers, progress=TrainProgress(step, epoch, steps_per_epoch), metadata=metadata

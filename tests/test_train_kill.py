@@ -6,6 +6,7 @@ checkpoint write (`checkpoint_every=1`), so the kill lands exactly there every r
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -69,5 +70,11 @@ def test_resume_after_a_kill_in_a_checkpoint_write_finishes_the_run(frames, tmp_
     result = CliRunner().invoke(main, [*args, "--resume"])
     assert result.exit_code == 0, result.output
     assert "resuming at step" in result.output
-    assert load_checkpoint(out / "checkpoint.safetensors", "cpu").metadata["step"] == str(STEPS)
+    metadata = load_checkpoint(out / "checkpoint.safetensors", "cpu").metadata
+    assert metadata["step"] == str(STEPS)
+    # the command lines, as daegan train parsed them, in the checkpoint (the report's "Trained with")
+    assert (
+        metadata["trained_with"]
+        == f"{shlex.join(['daegan', *args])}; resumed: {shlex.join(['daegan', *args, '--resume'])}"
+    )
     assert not (out / "checkpoint.pending.safetensors").exists()

@@ -172,16 +172,18 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
 
 def test_a_resumed_run_keeps_what_its_init_weights_saw(synthvox: Path, tmp_path: Path) -> None:
     """The trained_on record of a run started with --init holds the init's collections, and still does once the
-    run is resumed (--resume cannot repeat --init)."""
+    run is resumed (--resume cannot repeat --init); trained_with chains the commands of all three runs."""
     other = tmp_path / "seed1"
     synthesize(other, identities=4, videos_per_identity=2, frames=8, size=32, seed=1, workers=1, progress=False)
-    init = train(tiny(max_steps=1), [other], tmp_path / "a", device=CPU, progress=False).checkpoint
+    init = train(tiny(max_steps=1), [other], tmp_path / "a", device=CPU, progress=False, command="A").checkpoint
     out = tmp_path / "b"
-    train(tiny(max_steps=1), [synthvox], out, device=CPU, init=init, progress=False)
-    train(tiny(max_steps=2), [synthvox], out, device=CPU, resume=True, progress=False)
-    record = trained_on(load_checkpoint(out / "checkpoint.safetensors").metadata)
+    train(tiny(max_steps=1), [synthvox], out, device=CPU, init=init, progress=False, command="B")
+    train(tiny(max_steps=2), [synthvox], out, device=CPU, resume=True, progress=False, command="C")
+    metadata = load_checkpoint(out / "checkpoint.safetensors").metadata
+    record = trained_on(metadata)
     assert record is not None and record.complete
     assert sorted(c.synthvox_seed for c in record.collections) == [0, 1]
+    assert metadata["trained_with"] == "A; then: B; resumed: C"
 
 
 def test_without_adversarial_stage_g_and_d_never_train(
