@@ -223,11 +223,10 @@ def evaluate(
             judged = _landmark_scores(judge, collection, same)
             if cross is not None:
                 reference = (judged.csim.same_person, judged.csim.same_person_pairs)
+                driver_names = np.concatenate([[d.driver.name] * len(d.driving) for d in cross_draws])
+                scores, by_driver = _landmark_cross(judge, collection, cross, reference, driver_names)
                 cross_result = CrossIdentityJudged(
-                    len(cross_draws),
-                    len(cross.reenacted),
-                    sorted({d.driver.name for d in cross_draws}),
-                    _landmark_cross(judge, collection, cross, reference),
+                    len(cross_draws), len(cross.reenacted), sorted(by_driver), scores, by_driver
                 )
             analyses["retrieval"], retrieval = _real_retrieval(judge, collection, collections, codes, settings)
         fid_value, fid_note = _fid(inception, same)
@@ -283,17 +282,26 @@ def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.R
 
 
 def _landmark_cross(
-    judge: _Judge, collection: EvalCollection, cross: protocol.ReenactedSet, same_person: tuple[float, int]
-) -> LandmarkScores:
+    judge: _Judge,
+    collection: EvalCollection,
+    cross: protocol.ReenactedSet,
+    same_person: tuple[float, int],
+    driver_names: np.ndarray,
+) -> tuple[LandmarkScores, dict[str, float]]:
     """AKD to the driver and CSIM to the source of cross-identity reenactments, beside the unchanged source (AKD),
-    two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM)."""
+    two frames of the source person (`same_person`, the protocol's) and the driving frame (CSIM); and the faces
+    found among the reenactments by the collection their driving frame came from (`driver_names`, row-aligned)."""
     driving = judge.images(cross.driving, descriptor=True)
     source = judge.frames(collection, cross.source_rows, descriptor=True)
     # reenactments drawn at the frames' size on disk: landmarks in pixels of the driving frame, for AKD
     reenacted = judge.images(cross.reenacted, descriptor=True, side=cross.driving.shape[-1])
     scores = lm.reenactment_scores(driving, source, reenacted, same_person=same_person)
     driving_csim, driving_pairs = lm.csim(source, driving)
-    return replace(scores, csim=replace(scores.csim, driving=driving_csim, driving_pairs=driving_pairs))
+    by_driver = {
+        str(name): lm.detected_share([m for m, n in zip(reenacted, driver_names, strict=True) if n == name])
+        for name in sorted(set(driver_names))
+    }
+    return replace(scores, csim=replace(scores.csim, driving=driving_csim, driving_pairs=driving_pairs)), by_driver
 
 
 def _queries(n: int, settings: EvaluationSettings, rng: np.random.Generator) -> np.ndarray:

@@ -248,6 +248,9 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
             *_judged_rows(c.judged),
             "",
         ]
+        if c.faces_detected_by_driver:
+            found = ", ".join(f"{name} {share:.0%}" for name, share in c.faces_detected_by_driver.items())
+            lines += [f"Faces found in the reenactments by the driving frames' collection: {found}.", ""]
     r = s.retrieval
     if r is not None and r.error:
         judge = "dlib's measures of query and hits" if r.judge else "the SynthVox labels"

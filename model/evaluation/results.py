@@ -234,20 +234,33 @@ class CrossIdentityJudged(JSONResult):
     frames: int
     drivers_from: list[str]  # the collections the driving frames came from
     judged: LandmarkScores
+    # share of the reenactments in which dlib finds a face, by the collection of their driving frames: whose motion
+    # costs the face (reports written before it have none)
+    faces_detected_by_driver: dict[str, float] | None = None
 
     TOLD_BY = "drivers_from"
 
     def to_json(self) -> dict[str, object]:
+        by_driver = (
+            {} if self.faces_detected_by_driver is None else {"faces_detected_by_driver": self.faces_detected_by_driver}
+        )
         return {
             "videos": self.videos,
             "frames": self.frames,
             "drivers_from": self.drivers_from,
             **self.judged.to_json(),
+            **by_driver,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Self:
-        return cls(data["videos"], data["frames"], data["drivers_from"], LandmarkScores.from_json(data))
+        return cls(
+            data["videos"],
+            data["frames"],
+            data["drivers_from"],
+            LandmarkScores.from_json(data),
+            data.get("faces_detected_by_driver"),
+        )
 
 
 @dataclass(frozen=True)

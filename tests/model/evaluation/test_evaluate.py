@@ -172,6 +172,12 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert real["kind"] == "real" and "akd" in real["protocol"] and "csim" in real["cross_identity"]
     assert {"model", "source"} == set(real["cross_identity"]["missing_face_rate"])
     assert real["cross_identity"]["csim"]["same_person"] == real["protocol"]["csim"]["same_person"]
+    # faces found by the driving frames' collection: every driving collection, and the overall share among them
+    by_driver = real["cross_identity"]["faces_detected_by_driver"]
+    assert list(by_driver) == real["cross_identity"]["drivers_from"]
+    found = real["cross_identity"]["faces_detected"]["reenacted"]
+    assert min(by_driver.values()) <= found <= max(by_driver.values())
+    assert "Faces found in the reenactments by the driving frames' collection: " in report
     assert "gap_closed_pose_and_mouth" in real["retrieval"]
     assert real["retrieval"]["judge"] == "dlib" and real["retrieval"]["candidates_from"] == ["held_out", "real"]
     for name in metrics["pictures"]:

@@ -36,9 +36,10 @@ def test_a_figure_that_is_not_a_number_reads_back_as_one() -> None:
         AKDScores(3.0, 4.0, 2, 4.5, 3),
         CSIMScores(0.9, 2, 0.95, 3, 0.9 / 0.95, driving=math.nan, driving_pairs=0),
     )
-    stored = clean(CrossIdentityJudged(2, 4, ["other"], judged).to_json())
+    stored = clean(CrossIdentityJudged(2, 4, ["other"], judged, {"other": 0.5}).to_json())
     assert stored["csim"]["driving"] is None
     read = CrossIdentityJudged.from_json(stored)
+    assert read.faces_detected_by_driver == {"other": 0.5}
     assert read.judged.csim.driving is not None and math.isnan(read.judged.csim.driving)
     assert clean(read.to_json()) == stored
     assert "n/a (driving frame, another person, 0 pairs)" in _judged_rows(read.judged)[-1]
