@@ -37,6 +37,9 @@ class DataConfig:
     seed: int = 0  # source-frame draws and the seeded split
     # identities (shell-style patterns) never trained on, whatever the split draws: whole people kept for evaluation
     hold_out: tuple[str, ...] = ()
+    # least share of an epoch's targets that are real (unlabelled) frames; paper silent (VoxCeleb is all real). Where
+    # synthetic frames outnumber them, real frames repeat within the epoch (model.data.dataset); 0: no repeats
+    real_share: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hold_out", tuple(str(p) for p in self.hold_out))  # YAML gives a list
@@ -46,6 +49,8 @@ class DataConfig:
             )
         if self.num_frames < 1:
             raise ValueError(f"data.num_frames must be >= 1, got {self.num_frames}")
+        if not 0 <= self.real_share < 1:
+            raise ValueError(f"data.real_share must be in [0, 1), got {self.real_share}")
         if self.batch_size < 1 or self.workers < 0 or self.fps < 0:
             raise ValueError("data.batch_size must be >= 1, data.workers >= 0 and data.fps >= 0")
 

@@ -126,7 +126,11 @@ def train(
         )
         train_frames = frames
     dataset = VideoFramesDataset(
-        train_frames, num_frames=config.data.num_frames, size=config.data.size, seed=config.data.seed
+        train_frames,
+        num_frames=config.data.num_frames,
+        size=config.data.size,
+        seed=config.data.seed,
+        real_share=config.data.real_share,
     )
     loader = make_loader(
         dataset,
@@ -136,16 +140,19 @@ def train(
         num_replicas=world,
         rank=rank,
     )
-    steps_per_epoch = len(dataset) // world // config.data.batch_size  # the same on every rank
+    targets = loader.sampler.total  # an epoch's targets: every frame, real ones repeated (`data.real_share`)
+    steps_per_epoch = targets // world // config.data.batch_size  # the same on every rank
     if steps_per_epoch == 0:
         raise DataError(
             data_roots[0],
-            f"{len(dataset)} training frames make no batch of {config.data.batch_size}"
+            f"{targets} training frames make no batch of {config.data.batch_size}"
             f"{f' per process ({world} processes)' if distributed else ''}",
         )
     plan = Plan.from_config(tc, steps_per_epoch=steps_per_epoch)
+    repeats = f" ({len(dataset.real_rows)} real, each {dataset.real_copies:.2f} times an epoch)"
     say(
-        f"training on {len(dataset)} frames of {dataset.frames['identity'].nunique()} identities: "
+        f"training on {len(dataset)} frames of {dataset.frames['identity'].nunique()} identities"
+        f"{repeats if dataset.real_copies > 1 else ''}: "
         f"{steps_per_epoch} steps/epoch, stage 1 {plan.stage1_steps} steps, stage 2 {plan.stage2_steps} steps"
         f"{f', stopping at {plan.last_step}' if plan.last_step < plan.planned_steps else ''}; {device}"
         f"{', bf16' if use_bf16 else ''}{f', {world} processes' if distributed else ''}"

@@ -6,6 +6,9 @@ target from it (eq. 2). Choices where the paper is silent:
   (without replacement while there are enough, then with), so the target cannot simply be copied through.
 - The draw is seeded by (seed, epoch, index), carried with the index by `EpochSampler`: a batch is the same
   whatever the number of workers, and a resumed run sees the same batches it would have seen.
+- Real frames keep a share of each epoch (`data.real_share`): where labelled synthetic frames outnumber them, the
+  real (unlabelled) frames are targets more than once per epoch, each time with a fresh draw of source frames (the
+  copy's number joins the seed), so that a larger synthetic set does not dilute the faces the product is used on.
 - Frames are centre-cropped to a square, then resized with area interpolation; tensors are `(3, S, S)` in [-1, 1].
 - A target's labels (SynthVox's head pose and expression, `POSE_COLUMNS`) come standardised by the mean and
   standard deviation of the labelled frames of this table (for `loss.label_weight`); a frame without them (a real
@@ -54,7 +57,9 @@ def to_tensor(img: np.ndarray) -> torch.Tensor:
 class VideoFramesDataset(Dataset):
     """K source frames and one target frame of a video, for every frame of a frame table."""
 
-    def __init__(self, frames: pd.DataFrame, *, num_frames: int, size: int, seed: int = 0) -> None:
+    def __init__(
+        self, frames: pd.DataFrame, *, num_frames: int, size: int, seed: int = 0, real_share: float = 0.0
+    ) -> None:
         if frames.empty:
             raise ValueError("the frame table is empty")
         self.frames = frames.reset_index(drop=True)
@@ -70,13 +75,15 @@ class VideoFramesDataset(Dataset):
             for row in rows:
                 self._video_rows[row] = rows
         self._labels = standardised_labels(self.frames)
+        self.real_rows = np.flatnonzero(self._labels.isnan().all(dim=1).numpy())  # frames without labels
+        self.real_copies = real_copies(len(self.real_rows), len(self.frames) - len(self.real_rows), real_share)
 
     def __len__(self) -> int:
         return len(self.frames)
 
-    def source_rows(self, row: int, epoch: int = 0) -> np.ndarray:
-        """The K rows drawn as source frames for target `row` in `epoch`."""
-        rng = np.random.default_rng([self.seed, epoch, row])
+    def source_rows(self, row: int, epoch: int = 0, copy: int = 0) -> np.ndarray:
+        """The K rows drawn as source frames for target `row` in `epoch` (its `copy`-th time in that epoch)."""
+        rng = np.random.default_rng([self.seed, epoch, row, copy] if copy else [self.seed, epoch, row])
         others = self._video_rows[row][self._video_rows[row] != row]
         if others.size == 0:  # a one-frame video: the target is all there is
             return np.full(self.num_frames, row)
@@ -87,9 +94,10 @@ class VideoFramesDataset(Dataset):
         record = self.frames.iloc[row]
         return to_tensor(to_square(load_frame(record["path"], int(record["frame"])), self.size))
 
-    def __getitem__(self, key: int | tuple[int, int]) -> VideoSample:
-        row, epoch = key if isinstance(key, tuple) else (key, 0)
-        sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch)])  # (K, 3, S, S)
+    def __getitem__(self, key: int | tuple[int, ...]) -> VideoSample:
+        """`key`: a row, or `EpochSampler`'s (row, epoch, copy) (a missing epoch or copy is 0)."""
+        row, epoch, copy = (*(key if isinstance(key, tuple) else (key,)), 0, 0)[:3]
+        sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch, copy)])  # (K, 3, S, S)
         return VideoSample(sources, self._load(row), int(self._identity[row]), int(row), self._labels[row])
 
 
@@ -105,12 +113,39 @@ def standardised_labels(frames: pd.DataFrame) -> torch.Tensor:
     return torch.from_numpy(((labels - labels[labelled].mean()) / spread).to_numpy(np.float32))
 
 
-class EpochSampler(Sampler):
-    """Yields (row, epoch) keys: a seeded permutation per epoch, sharded across `num_replicas` processes."""
+def real_copies(num_real: int, num_labelled: int, share: float) -> float:
+    """Times per epoch each real frame is a target so that real frames make at least `share` of the epoch's targets
+    beside `num_labelled` synthetic ones: 1 where they already do, or where either kind is missing."""
+    if share <= 0 or num_real == 0 or num_labelled == 0:
+        return 1.0
+    return max(1.0, share * num_labelled / ((1 - share) * num_real))
 
-    def __init__(self, length: int, *, seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
+
+class EpochSampler(Sampler):
+    """Yields (row, epoch, copy) keys: a seeded permutation per epoch, sharded across `num_replicas` processes.
+
+    Every row comes once (copy 0); the `repeated` rows come `copies` times in all (a float >= 1): each whole extra
+    copy for all of them, and the fraction as one more copy of a seeded draw of them, so an epoch has a fixed length
+    (`total`). Without repeats the order is the permutation of the rows alone.
+    """
+
+    def __init__(
+        self,
+        length: int,
+        *,
+        seed: int = 0,
+        shuffle: bool = True,
+        num_replicas: int = 1,
+        rank: int = 0,
+        repeated: np.ndarray | None = None,
+        copies: float = 1.0,
+    ):
         self.length, self.seed, self.shuffle = length, seed, shuffle
         self.num_replicas, self.rank = num_replicas, rank
+        self.repeated = np.zeros(0, np.int64) if repeated is None else np.asarray(repeated, np.int64)
+        self.whole_copies = int(copies)  # copies >= 1
+        self.fraction_rows = round((copies - self.whole_copies) * len(self.repeated))  # rows given one more copy
+        self.total = length + (self.whole_copies - 1) * len(self.repeated) + self.fraction_rows
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -118,14 +153,28 @@ class EpochSampler(Sampler):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.length, self.num_replicas))
+        return len(range(self.rank, self.total, self.num_replicas))
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        order = np.arange(self.length)
+    def _keys(self) -> tuple[np.ndarray, np.ndarray]:
+        """This epoch's rows and copy numbers, in order."""
+        rows, copy = [np.arange(self.length)], [np.zeros(self.length, np.int64)]
+        for number in range(1, self.whole_copies):
+            rows.append(self.repeated)
+            copy.append(np.full(len(self.repeated), number))
+        if self.fraction_rows:
+            drawn = np.random.default_rng([self.seed, self.epoch, 1]).choice(self.repeated, self.fraction_rows, False)
+            rows.append(np.sort(drawn))
+            copy.append(np.full(self.fraction_rows, self.whole_copies))
+        rows_all, copy_all = np.concatenate(rows), np.concatenate(copy)
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.length)
-        for row in order[self.rank :: self.num_replicas]:
-            yield int(row), self.epoch
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.total)
+            rows_all, copy_all = rows_all[order], copy_all[order]
+        return rows_all, copy_all
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        rows, copy = self._keys()
+        for row, number in zip(rows[self.rank :: self.num_replicas], copy[self.rank :: self.num_replicas]):
+            yield int(row), self.epoch, int(number)
 
 
 def make_loader(
@@ -143,7 +192,15 @@ def make_loader(
 
     Call ``loader.sampler.set_epoch(epoch)`` before each epoch.
     """
-    sampler = EpochSampler(len(dataset), seed=dataset.seed, shuffle=shuffle, num_replicas=num_replicas, rank=rank)
+    sampler = EpochSampler(
+        len(dataset),
+        seed=dataset.seed,
+        shuffle=shuffle,
+        num_replicas=num_replicas,
+        rank=rank,
+        repeated=dataset.real_rows,
+        copies=dataset.real_copies,
+    )
     return DataLoader(
         dataset,
         batch_size=batch_size,

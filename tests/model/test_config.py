@@ -37,6 +37,9 @@ def test_bad_value_and_missing_file(tmp_path: Path) -> None:
     for bad in ({"loss.label_weight": -0.1}, {"loss.label_scale": 0.0}):
         with pytest.raises(DataError, match=r"loss\.label_"):
             load_config("tiny", bad)
+    for share in (1.0, -0.1):  # all-real targets would leave no room for the synthetic frames
+        with pytest.raises(DataError, match=r"data\.real_share must be in \[0, 1\)"):
+            load_config("tiny", {"data.real_share": share})
 
 
 def test_overrides_and_round_trip(tmp_path: Path) -> None:

@@ -170,6 +170,23 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
         init_networks(DAEGAN.from_config(other), checkpoint, CPU)
 
 
+def test_real_frames_fill_their_share_of_each_epoch(synthvox: Path, tmp_path: Path) -> None:
+    """64 labelled SynthVox frames beside 16 real ones at data.real_share 0.5: the real frames come 4 times an epoch,
+    so an epoch is 128 targets (32 steps of 4) and the learning rate decays over 2 x 32 planned steps, not 2 x 20."""
+    from tests.conftest import write_frame
+
+    real = tmp_path / "real"
+    for person in range(4):
+        for frame in range(4):
+            write_frame(real / f"r{person}" / "v0" / f"{frame:05d}.png", 40 * person + frame, size=32)
+    overrides = {"data.test_fraction": 0.0, "train.stage2_epochs": 0, "train.max_steps": 2}
+    for share, planned in ((0.5, 64), (0.0, 40)):
+        config = load_config("tiny", {**overrides, "data.real_share": share})
+        train(config, [synthvox, real], tmp_path / f"run{share}", device=CPU, progress=False)
+        lr = pd.read_csv(tmp_path / f"run{share}" / "losses.csv")["lr"].iloc[-1]  # step 2
+        assert lr == pytest.approx(config.train.lr * (1 - 1 / planned), rel=1e-5)
+
+
 def test_a_resumed_run_keeps_what_its_init_weights_saw(synthvox: Path, tmp_path: Path) -> None:
     """The trained_on record of a run started with --init holds the init's collections, and still does once the
     run is resumed (--resume cannot repeat --init); trained_with chains the commands of all three runs."""

@@ -86,7 +86,7 @@ def test_loader_batches_do_not_depend_on_workers(frames_tree: Path) -> None:
 
 def test_sampler_shards_cover_every_row_once() -> None:
     shards = [list(EpochSampler(23, seed=1, num_replicas=3, rank=r)) for r in range(3)]
-    rows = sorted(row for shard in shards for row, _ in shard)
+    rows = sorted(row for shard in shards for row, _, _ in shard)
     assert rows == list(range(23)) and [len(s) for s in shards] == [8, 8, 7]
 
 
@@ -107,3 +107,61 @@ def test_a_corrupt_frame_is_reported_by_path(frames_tree: Path) -> None:
     with pytest.raises(DataError, match="not an image|corrupt") as err:
         dataset[(5, 0)]
     assert err.value.path == bad
+
+
+def _mixed_table(num_synthetic: int, num_real: int) -> pd.DataFrame:
+    """A frame table of labelled (synthetic) videos of 10 frames and unlabelled (real) ones; no files behind it."""
+    synthetic = pd.DataFrame(
+        {
+            "identity": [f"s{i // 20}" for i in range(num_synthetic)],
+            "video": [f"v{i // 10}" for i in range(num_synthetic)],
+        }
+    ).assign(**{c: np.linspace(-1, 1, num_synthetic) for c in POSE_COLUMNS})
+    real = pd.DataFrame({"identity": [f"r{i // 10}" for i in range(num_real)], "video": "v0"})
+    table = pd.concat([synthetic, real], ignore_index=True)
+    return table.assign(path="unused.png", frame=0)
+
+
+def test_real_frames_repeat_to_their_share_of_each_epoch() -> None:
+    """90 synthetic frames beside 10 real ones at real_share 0.25: real frames are 30 of the epoch's 120 targets
+    (3 copies each, no fraction), every row comes at least once, and each (row, copy) key once."""
+    dataset = VideoFramesDataset(_mixed_table(90, 10), num_frames=2, size=16, real_share=0.25)
+    assert dataset.real_rows.tolist() == list(range(90, 100)) and dataset.real_copies == pytest.approx(3.0)
+    sampler = EpochSampler(len(dataset), seed=2, repeated=dataset.real_rows, copies=dataset.real_copies)
+    keys = list(sampler)
+    assert len(keys) == sampler.total == 120 and len(set(keys)) == 120
+    rows = np.array([row for row, _, _ in keys])
+    assert set(rows) == set(range(100)) and (rows >= 90).sum() == 30
+    assert not np.array_equal(rows[:20], np.sort(rows[:20]))  # shuffled together, not appended
+
+
+def test_a_fractional_share_draws_which_real_frames_come_once_more() -> None:
+    """copies 2.5 over 10 real rows: 5 of them a third time, a seeded draw that changes with the epoch; the epoch's
+    length stays fixed."""
+    sampler = EpochSampler(20, seed=0, repeated=np.arange(10, 20), copies=2.5)
+    third_copies = []
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        keys = list(sampler)
+        assert len(keys) == sampler.total == 20 + 10 + 5
+        third_copies.append(sorted(row for row, _, copy in keys if copy == 2))
+        assert all(len(c) == 5 and set(c) <= set(range(10, 20)) for c in third_copies)
+    assert len({tuple(c) for c in third_copies}) > 1
+
+
+def test_real_share_already_met_or_one_kind_missing_repeats_nothing() -> None:
+    from model.data.dataset import real_copies
+
+    assert real_copies(620, 4800, 0.1) == 1.0  # make train's data: 11% real already
+    assert real_copies(620, 18000, 0.1) == pytest.approx(0.1 * 18000 / (0.9 * 620))  # 300 identities: 3.23 copies
+    assert real_copies(0, 100, 0.5) == real_copies(100, 0, 0.5) == real_copies(10, 100, 0.0) == 1.0
+    sampler = EpochSampler(23, seed=1, repeated=np.arange(5), copies=1.0)
+    sampler.set_epoch(3)  # without repeats: the permutation of the rows alone, as before the share existed
+    assert [row for row, _, _ in sampler] == np.random.default_rng([1, 3]).permutation(23).tolist()
+
+
+def test_a_repeated_frame_draws_other_source_frames(frames_tree: Path) -> None:
+    dataset = _dataset(frames_tree, num_frames=3)
+    assert dataset.source_rows(4, 1, 0).tolist() == dataset.source_rows(4, 1).tolist()  # copy 0: the usual draw
+    draws = {tuple(dataset.source_rows(row, 1, copy)) for row in range(4) for copy in range(3)}
+    assert len(draws) > 4
