@@ -26,12 +26,13 @@ DEVICE=${DEVICE:-cuda}
 IDENTITIES=${IDENTITIES:-300}  # x 3 videos x 20 frames
 SIZE=${SIZE:-64}  # the shipped size; 96 or 128 if the figures pay for it (issue 11)
 # Measured on an H200 (2026-11-30): 8 steps/s at batch 128 and 64 px (not profiled: networks this small are most
-# likely bound by Python's dispatch or the loader, not the GPU, so a larger batch would cost little more per step). 22 epochs of 300 identities (145 steps each)
+# likely bound by Python's dispatch or the loader, not the GPU, so a larger batch would cost little more per step).
+# 20 epochs of 300 identities (156 steps each: the real frames repeat to a tenth of the targets, `data.real_share`)
 # fit the 7 minutes, so the learning rate decays to its end (at 34 epochs the limit cut the run at step 3,184)
 BATCH=${BATCH:-128}
 WORKERS=${WORKERS:-12}
 MINUTES=${MINUTES:-7}  # training's share of the 10-minute command: rendering 300 identities took 10 s, copying seconds
-STAGE1_EPOCHS=${STAGE1_EPOCHS:-22}
+STAGE1_EPOCHS=${STAGE1_EPOCHS:-20}
 STAGE2_EPOCHS=${STAGE2_EPOCHS:-0}  # the shipped model reenacts with P's decoder, not G (checkpoints/README.md)
 MAX_STEPS=${MAX_STEPS:-}  # empty: the epochs above, cut by MINUTES
 CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-250}  # steps between checkpoints: what the time limit can lose
