@@ -135,6 +135,10 @@ class TrainingRecord:
     collections: tuple[TrainedCollection, ...]
     complete: bool  # False: the run started (--init) from weights whose checkpoint does not say what they saw
 
+    def __post_init__(self) -> None:
+        # a run --init from weights that trained on the same collection (the real frames of both runs) says it once
+        object.__setattr__(self, "collections", tuple(dict.fromkeys(self.collections)))
+
     def trained_as(self, identity: str, synthvox_seed: int | None) -> list[str]:
         """Names of the training collections that trained on `identity` of a collection of `synthvox_seed` (None:
         not SynthVox, or not known); empty when none did (module docstring: how names and seeds match)."""

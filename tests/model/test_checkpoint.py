@@ -45,3 +45,19 @@ def test_bad_checkpoints(tmp_path: Path, make, reason: str) -> None:
     with pytest.raises(DataError, match=reason) as err:
         load_checkpoint(path)
     assert err.value.path == path
+
+
+def test_a_collection_trained_on_in_two_chained_runs_is_recorded_once() -> None:
+    """A run --init from weights that saw the same real collection (make train's second run) lists it once, in the
+    order first seen; the same name at another path, or with other identities, is another collection."""
+    from model.checkpoint import TRAINED_ON_KEY, TrainedCollection, TrainingRecord, trained_on
+
+    orl = TrainedCollection("orl", "/data/orl", None, ("orl_s01",), ("orl_s31",))
+    synth = TrainedCollection("synthvox", "/data/sv", 0, ("sv0000",), ())
+    moved = TrainedCollection("orl", "/elsewhere/orl", None, ("orl_s01",), ("orl_s31",))
+    record = TrainingRecord((synth, orl, moved, synth, orl), complete=True)
+    assert record.collections == (synth, orl, moved)
+    assert trained_on({TRAINED_ON_KEY: record.to_json()}) == record
+    assert trained_on({TRAINED_ON_KEY: json.dumps({"collections": [vars(orl)] * 2, "complete": True})}).collections == (
+        orl,
+    )
