@@ -63,7 +63,8 @@ from model.evaluation.settings import EvaluationSettings
 from model.evaluation.summary import summarise
 
 FID_MISSING = "FID: not computed, no Inception weights"
-ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures")  # spawn keys of the seeded generators
+# spawn keys of the seeded generators (new analyses go last: the others' draws stay as they were)
+ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures", "real retrieval")
 POSE_AND_MOUTH = ("yaw", "pitch", "roll", "mouth_open")  # the parameters of the combined retrieval figure
 
 
@@ -389,13 +390,42 @@ def _real_retrieval(
         values[offset : offset + len(c.frames)] = lm.pose_values(judge.frames(c, np.arange(len(c.frames))))
         offset += len(c.frames)
     found = disentanglement.retrieval(all_codes, values, identities, queries, k=settings.k, rng=rng)
+    names = np.concatenate([np.full(own, collection.name), *(np.full(len(c.frames), c.name) for c in others)])
+    real = np.concatenate([np.ones(own, bool), *(np.full(len(c.frames), not c.labelled) for c in others)])
+    faced = ~np.isnan(values[:, 0])
+    if not several:
+        faced[:own] = False  # the query's own identity: never a candidate
+    real_only = None
+    if (faced & ~real).any() and (faced & real).any():  # SynthVox frames among the candidates: the real ones alone
+        real_found = disentanglement.retrieval(
+            all_codes,
+            values,
+            identities,
+            queries,
+            k=settings.k,
+            rng=analysis_rng(settings, "real retrieval", collection.name),
+            candidates=real,
+        )
+        real_only = _retrieval_section(
+            real_found,
+            lm.MEASURE_COLUMNS,
+            settings.k,
+            judge="dlib",
+            candidates=int((faced & real).sum()),
+            candidates_from=sorted(set(names[faced & real])),
+        )
     section = _retrieval_section(
         found,
         lm.MEASURE_COLUMNS,
         settings.k,
         judge="dlib",
         faces_found_queries=float(np.mean(~np.isnan(values[queries, 0]))),
-        candidates=int((~np.isnan(values[own if not several else 0 :, 0])).sum()),
+        candidates=int(faced.sum()),
         candidates_from=sorted({c.name for c in others} | ({collection.name} if several else set())),
+        hits_from={name: float(np.mean(names[found.hits] == name)) for name in sorted(set(names[faced]))}
+        if len(found.hits)
+        else None,
+        candidates_by={name: int((names[faced] == name).sum()) for name in sorted(set(names[faced]))},
+        real_only=real_only,
     )
     return section, RetrievalDraw([collection.name, *(c.name for c in others)], found, values, judge="dlib")

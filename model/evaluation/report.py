@@ -28,6 +28,7 @@ from model.evaluation.results import (
     LandmarkScores,
     Metrics,
     ProtocolSkipped,
+    RetrievalSection,
     Summary,
     TrainedOn,
 )
@@ -113,6 +114,31 @@ def write_report(
     # rendered from the file's own figures (cleaned, read back): report.md says what metrics.json says
     path.write_text(render_markdown(MetricsFile.from_json(stored)) + "\n")
     return path
+
+
+def _hits_domain(r: RetrievalSection) -> list[str]:
+    """Where a real collection's hits came from, and its retrieval among real candidates only (when SynthVox frames
+    were candidates too)."""
+    lines = []
+    if r.hits_from and r.candidates_by:
+        shares = ", ".join(
+            f"{name} {share:.0%} ({r.candidates_by.get(name, 0):,} of the {r.candidates:,} candidates)"
+            for name, share in r.hits_from.items()
+        )
+        lines += [f"The model's hits came from: {shares}.", ""]
+    real = r.real_only
+    if real is not None and real.gap_closed:
+        per = ", ".join(f"{col} {_f(value, 2)}" for col, value in real.gap_closed.items())
+        lines += [
+            f"Among real faces only ({real.candidates:,} candidates, from {', '.join(real.candidates_from or [])}; "
+            f"SynthVox's cartoon heads left out): head pose and mouth gap closed "
+            f"**{_f(real.gap_closed_pose_and_mouth, 2)}**, normalised {_f(real.gap_closed_normalised, 2)}; "
+            f"per parameter {per}.",
+            "",
+        ]
+    elif real is not None and real.note:
+        lines += [f"Among real faces only: {real.note}.", ""]
+    return lines
 
 
 def render_markdown(document: MetricsFile) -> str:
@@ -279,6 +305,7 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
             f"{_f(r.gap_closed_pose_and_mouth, 2)} |",
             "",
         ]
+        lines += _hits_domain(r)
     elif r is not None and r.note:
         lines += ["### Pose retrieval across identities", "", r.note, ""]
     leak = s.leakage

@@ -282,6 +282,13 @@ class RetrievalSection(JSONResult):
     faces_found_queries: float | None = optional()
     candidates: int | None = optional()
     candidates_from: list[str] | None = optional()
+    # real queries: the collections the model's hits came from (share of all hits) beside the candidates' counts,
+    # and the same retrieval among real candidates only, where SynthVox frames were candidates too: a real face's
+    # judged pose and mouth lie nearer other real faces' than cartoon heads', so the hits' domain alone closes part
+    # of the gap (`real_only` says how much is left when every candidate is a real face)
+    hits_from: dict[str, float] | None = optional()
+    candidates_by: dict[str, int] | None = optional()
+    real_only: RetrievalSection | None = optional()
 
 
 @dataclass(frozen=True)

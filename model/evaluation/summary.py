@@ -217,6 +217,15 @@ def _real(s: CollectionResult) -> list[Row]:
                 _at_least(r.gap_closed_pose_and_mouth, REAL_GAP),
             )
         )
+    if r is not None and r.real_only is not None and r.real_only.gap_closed_pose_and_mouth is not None:
+        rows.append(  # how much of the line above is left when no cartoon head is a candidate (no target of its own)
+            _row(
+                "the same among real faces only (SynthVox candidates left out)",
+                r.real_only.gap_closed_pose_and_mouth,
+                "random hits",
+                0.0,
+            )
+        )
     return rows
 
 

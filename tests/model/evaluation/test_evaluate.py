@@ -180,6 +180,21 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert "Faces found in the reenactments by the driving frames' collection: " in report
     assert "gap_closed_pose_and_mouth" in real["retrieval"]
     assert real["retrieval"]["judge"] == "dlib" and real["retrieval"]["candidates_from"] == ["held_out", "real"]
+    # where the hits came from, and the same retrieval among the real candidates alone (the other real person)
+    hits_from, candidates_by = real["retrieval"]["hits_from"], real["retrieval"]["candidates_by"]
+    assert list(hits_from) == list(candidates_by) == ["held_out", "real"]
+    assert (
+        sum(hits_from.values()) == pytest.approx(1.0) and sum(candidates_by.values()) == real["retrieval"]["candidates"]
+    )
+    real_only = real["retrieval"]["real_only"]
+    assert real_only["candidates_from"] == ["real"] and real_only["candidates"] == candidates_by["real"]
+    assert 0 < real_only["queries"] <= real["retrieval"]["queries"]  # those with k real candidates of another person
+    o = real_only["error"]
+    assert real_only["gap_closed"]["yaw"] == pytest.approx(
+        (o["random"]["yaw"] - o["model"]["yaw"]) / (o["random"]["yaw"] - o["oracle"]["yaw"])
+    )
+    assert "The model's hits came from: held_out " in report and "Among real faces only (" in report
+    assert "the same among real faces only (SynthVox candidates left out)" in report
     for name in metrics["pictures"]:
         assert (out / name).stat().st_size > 0 and f"]({name})" in report
     assert {
