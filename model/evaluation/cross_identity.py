@@ -7,8 +7,12 @@ On real frames there is no target; the landmark model judges the same reenactmen
 against the source; `landmarks`).
 
 Choices:
-- Each protocol video (its sources drawn as in `protocol.draw_videos`) is driven by one video of another identity
-  drawn at random, `num_driving` of its frames at random (fewer when shorter).
+- Each protocol video (its sources drawn as in `protocol.draw_videos`) is driven by `per_source` videos of other
+  identities drawn at random without repeats, `num_driving` frames in all split evenly among them, each share drawn
+  at random (fewer when a video is shorter). One video per source, the paper's "driven by another identity", when
+  the collection has enough source videos; a collection with few (ORL s31-s40: 10) would otherwise rest its
+  judged figures on as few driver videos, and one driver that loses faces would move its faces-found line by a tenth
+  (`EvaluationSettings.min_driver_videos` sets `per_source`).
 - SynthVox drivers come from the same collection (their poses are labels of the same renderer); real sources may
   be driven by any other identity of any collection evaluated with them.
 - The ground truth is rendered at the collection's own frame size and resized like the frames, so target and
@@ -45,8 +49,10 @@ def draw_drivers(
     *,
     num_driving: int,
     rng: np.random.Generator,
+    per_source: int = 1,
 ) -> list[CrossDraw]:
-    """For each source video, a random video of another identity from `pool` and its driving frames."""
+    """For each source video, `per_source` random videos of other identities from `pool` (fewer when fewer exist),
+    one `CrossDraw` each, with `num_driving` driving frames split among them."""
     videos = [(c, name, np.flatnonzero(c.videos == name)) for c in pool for name in sorted(set(c.videos))]
     identities = {id(c): c.identities for c in pool}
     result = []
@@ -55,9 +61,15 @@ def draw_drivers(
         others = [v for v in videos if identities[id(v[0])][v[2][0]] != own]
         if not others:
             continue
-        driver, _, rows = others[rng.integers(len(others))]
-        chosen = np.sort(rng.choice(rows, size=min(num_driving, len(rows)), replace=False))
-        result.append(CrossDraw(draw, driver, chosen))
+        if per_source == 1:  # the draw as it was before several drivers: collections with many sources keep theirs
+            picked = [others[rng.integers(len(others))]]
+        else:
+            picked = [others[i] for i in rng.choice(len(others), size=min(per_source, len(others)), replace=False)]
+        shares = np.diff(np.linspace(0, num_driving, len(picked) + 1).round().astype(int))  # even, summing to M
+        for (driver, _, rows), share in zip(picked, shares):
+            if share > 0:
+                chosen = np.sort(rng.choice(rows, size=min(int(share), len(rows)), replace=False))
+                result.append(CrossDraw(draw, driver, chosen))
     return result
 
 

@@ -30,6 +30,7 @@ Choices:
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -190,7 +191,9 @@ def evaluate(
             pool,
             num_driving=settings.num_driving,
             rng=analysis_rng(settings, "cross", collection.name),
+            per_source=math.ceil(settings.min_driver_videos / len(draws)),
         )
+        sources_driven = len({d.source.sources[0] for d in cross_draws})  # source videos (each one's first row)
         cross = (
             cross_identity.reenact_cross(
                 model,
@@ -213,7 +216,7 @@ def evaluate(
                 boxes = expression.region_boxes(collection, cross_draws, model.size)
                 truth = cross_identity.compare_with_truth(cross)
                 cross_result = CrossIdentityResult(
-                    len(cross_draws),
+                    sources_driven,
                     len(cross.reenacted),
                     Baselines(**truth["ssim"]),
                     Baselines(**truth["l1"]),
@@ -227,7 +230,7 @@ def evaluate(
                 driver_names = np.concatenate([[d.driver.name] * len(d.driving) for d in cross_draws])
                 scores, by_driver = _landmark_cross(judge, collection, cross, reference, driver_names)
                 cross_result = CrossIdentityJudged(
-                    len(cross_draws), len(cross.reenacted), sorted(by_driver), scores, by_driver
+                    sources_driven, len(cross.reenacted), sorted(by_driver), scores, by_driver, len(cross_draws)
                 )
             analyses["retrieval"], retrieval = _real_retrieval(judge, collection, collections, codes, settings)
         fid_value, fid_note = _fid(inception, same)

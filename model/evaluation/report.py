@@ -267,7 +267,8 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
             "### Cross-identity reenactment (no ground truth: judged by dlib)",
             "",
             f"{_n(c.videos, 'source video')}, {c.frames} driving frames of other identities "
-            f"(from {', '.join(c.drivers_from)}).",
+            + (f"in {c.driver_videos} videos " if c.driver_videos is not None else "")
+            + f"(from {', '.join(c.drivers_from)}).",
             "",
             "| metric | model | baseline |",
             "|---|---|---|",

@@ -237,6 +237,7 @@ class CrossIdentityJudged(JSONResult):
     # share of the reenactments in which dlib finds a face, by the collection of their driving frames: whose motion
     # costs the face (reports written before it have none)
     faces_detected_by_driver: dict[str, float] | None = None
+    driver_videos: int | None = optional()  # driving videos in all (`cross_identity.draw_drivers`; older: = videos)
 
     TOLD_BY = "drivers_from"
 
@@ -247,6 +248,7 @@ class CrossIdentityJudged(JSONResult):
         return {
             "videos": self.videos,
             "frames": self.frames,
+            **({} if self.driver_videos is None else {"driver_videos": self.driver_videos}),
             "drivers_from": self.drivers_from,
             **self.judged.to_json(),
             **by_driver,
@@ -260,6 +262,7 @@ class CrossIdentityJudged(JSONResult):
             data["drivers_from"],
             LandmarkScores.from_json(data),
             data.get("faces_detected_by_driver"),
+            data.get("driver_videos"),
         )
 
 

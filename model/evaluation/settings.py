@@ -20,6 +20,11 @@ class EvaluationSettings:
     # paper protocol (sec. 4) and cross-identity reenactment
     num_videos: int = 50  # test videos drawn at random; paper: 50 (fewer when the collection has fewer)
     num_driving: int = 32  # hold-out driving frames per video; paper: 32 (fewer when a video is shorter)
+    # cross-identity reenactment: each source video is driven by ceil(this / source videos) videos of other
+    # identities, its num_driving frames split among them, so that a collection's figures rest on at least this many
+    # driver videos; paper silent (one each). 40 leaves SynthVox's 50 sources at one driver each and gives ORL
+    # s31-s40's 10 sources four each (`cross_identity`)
+    min_driver_videos: int = 40
     num_sources: int | None = None  # source frames for F, from the rest of the video; None: the checkpoint's K
     keep_background: bool = True  # reenactments pasted over the first source frame, as the product shows them
     # (model.composite); false: the renderer's whole frame
@@ -54,6 +59,7 @@ class EvaluationSettings:
         counts = (
             "num_videos",
             "num_driving",
+            "min_driver_videos",
             "max_frames",
             "k",
             "probe_folds",

@@ -45,6 +45,7 @@ SIZE = 32
 SMALL = {
     "num_videos": 4,
     "num_driving": 8,
+    "min_driver_videos": 8,  # 4 labelled sources: 2 drivers each; 2 real sources: 4 each
     "max_queries": 100,
     "picture_cell": 32,
     "picture_queries": 3,
@@ -172,6 +173,12 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert real["kind"] == "real" and "akd" in real["protocol"] and "csim" in real["cross_identity"]
     assert {"model", "source"} == set(real["cross_identity"]["missing_face_rate"])
     assert real["cross_identity"]["csim"]["same_person"] == real["protocol"]["csim"]["same_person"]
+    # several driver videos per real source (settings.min_driver_videos), the driving frames split among them
+    assert real["cross_identity"]["videos"] == 2 and real["cross_identity"]["driver_videos"] == 8
+    assert (
+        real["cross_identity"]["frames"] == 16 and "16 driving frames of other identities in 8 videos (from " in report
+    )
+    assert cross["videos"] == 4 and cross["frames"] == 32  # 2 drivers x 4 frames for each labelled source
     # faces found by the driving frames' collection: every driving collection, and the overall share among them
     by_driver = real["cross_identity"]["faces_detected_by_driver"]
     assert list(by_driver) == real["cross_identity"]["drivers_from"]

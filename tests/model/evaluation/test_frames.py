@@ -1,5 +1,6 @@
 """The ground truth of a labelled collection: a SynthVox identity re-rendered in the scene of one of its videos (v2),
-or in the scene v1 tied to the identity; frames that the recipe does not re-render are refused."""
+or in the scene v1 tied to the identity; frames that the recipe does not re-render are refused; and the driving
+videos each protocol video is reenacted by."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from model.data.errors import DataError
 from model.data.images import read_image, write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, Pose, render, synthesize, version1_scene
 from model.data.synthvox_render import SMILE_V2
+from model.evaluation.cross_identity import draw_drivers
 from model.evaluation.frames import load_collection
 from model.evaluation.protocol import draw_videos
 
@@ -99,3 +101,31 @@ def test_short_videos_keep_the_embedders_sources_before_driving_frames(tmp_path:
         for d in draws:
             assert not set(d.driving) & set(d.sources)
             assert set(d.driving) | set(d.sources) <= set(np.flatnonzero(collection.videos == d.video))
+
+
+def test_each_source_is_driven_by_several_videos_of_other_people_when_asked(tmp_path: Path) -> None:
+    """`cross_identity.draw_drivers`: `per_source` distinct videos of other identities per source video, the driving
+    frames split evenly among them; one per source draws exactly as a single driver always did."""
+    synthesize(
+        tmp_path / "sv", identities=4, videos_per_identity=2, frames=12, size=SIZE, seed=SEED, workers=1, progress=False
+    )
+    collection = load_collection(tmp_path / "sv", **READ)
+    draws = draw_videos(collection, num_videos=8, num_driving=8, num_sources=2, rng=np.random.default_rng(0))
+    several = draw_drivers(collection, draws, [collection], num_driving=9, rng=np.random.default_rng(1), per_source=4)
+    assert len(several) == 4 * len(draws)
+    for draw in draws:
+        mine = [c for c in several if c.source is draw]
+        own = collection.identities[draw.sources[0]]
+        videos = {collection.videos[c.driving[0]] for c in mine}
+        assert len(videos) == 4  # four different videos, none of the source's identity
+        assert all((collection.identities[c.driving] != own).all() for c in mine)
+        assert all(len(set(collection.videos[c.driving])) == 1 for c in mine)  # each share from its own video
+        assert sorted(len(c.driving) for c in mine) == [2, 2, 2, 3]  # 9 frames split evenly
+    one = draw_drivers(collection, draws, [collection], num_driving=9, rng=np.random.default_rng(1))
+    rng = np.random.default_rng(1)  # the single-driver draw, call for call
+    videos = [(name, np.flatnonzero(collection.videos == name)) for name in sorted(set(collection.videos))]
+    for draw, crossed in zip(draws, one, strict=True):
+        own = collection.identities[draw.sources[0]]
+        others = [rows for _, rows in videos if collection.identities[rows[0]] != own]
+        rows = others[rng.integers(len(others))]
+        assert np.array_equal(crossed.driving, np.sort(rng.choice(rows, size=9, replace=False)))
