@@ -264,6 +264,14 @@ def train(
     help="Pixels a side of the crops and results [default: 128, or the model's size if larger]. The decoder draws "
     "from the source photo's own pixels at this size.",
 )
+@click.option(
+    "--motion",
+    type=click.Choice(["absolute", "relative"]),
+    default="absolute",
+    show_default=True,
+    help="Video driver: absolute takes each driving frame's pose as it is (the paper's); relative keeps the source's "
+    "own face shape and resting pose and follows the driver's motion about its mean pose.",
+)
 def reenact(
     checkpoint: Path,
     sources: tuple[Path, ...],
@@ -276,6 +284,7 @@ def reenact(
     strip_columns: int,
     whole_frame: bool,
     size: int | None,
+    motion: str,
 ) -> None:
     """Make the source face take the driving face's pose: a picture for a photo, a video for a video.
 
@@ -285,8 +294,11 @@ def reenact(
     --driving talk.mp4 --out me_talking.mp4
     """
     from model.data.face_crop import several_faces_note
+    from model.data.video import VIDEO_SUFFIXES
     from model.reenact import reenact_files
 
+    if motion == "relative" and driving.suffix.lower() not in VIDEO_SUFFIXES:
+        raise click.BadParameter("relative motion follows a driving video; a photo has none", param_hint="--motion")
     result = reenact_files(
         checkpoint,
         [*sources, *more_sources],
@@ -298,6 +310,7 @@ def reenact(
         strip_columns=strip_columns,
         keep_background=not whole_frame,
         size=size,
+        motion=motion,
     )
     click.echo(
         f"wrote {result.out} ({result.kind}, {result.num_frames} frames, {result.width}x{result.height}, "

@@ -67,6 +67,7 @@ REQUIRED_NETWORKS = ("face_embedder", "pose_embedder")  # what every checkpoint 
 BATCH_SIZE = 64  # frames per forward pass at inference: no gradients, so larger than training's batch
 
 Renderer = Literal["generator", "decoder"]
+Motion = Literal["absolute", "relative"]  # how a driving code becomes the code drawn (`relative_pose`)
 Images = Union[np.ndarray, torch.Tensor, Sequence[np.ndarray]]  # see `DAEGAN.to_frames`
 
 
@@ -90,6 +91,16 @@ class Reenactment(NamedTuple):
     face: torch.Tensor  # (3, S, S) in [-1, 1]: the source's embedded face f
     pose_code: torch.Tensor  # (N, pose_dim): raw pose code of each driving frame
     renderer: Renderer  # "generator": G(f, p); "decoder": P's decoder, eq. 2 (stage-1 checkpoints)
+
+
+def relative_pose(pose_code: torch.Tensor, driving_mean: torch.Tensor, source_mean: torch.Tensor) -> torch.Tensor:
+    """Relative motion: each raw driving code's departure from its video's mean code `driving_mean`, added to the
+    source frames' mean code `source_mean`: (N, D) - (D,) + (D,). FOMM's relative animation (Siarohin et al. 2019,
+    keypoints moved by the driver's displacement from its first frame), in code space and from the mean rather than
+    one frame. Why: an absolute code also carries the driver's face shape, which P's warp imposes on the source (a
+    real face squashed to a cartoon's round proportions is the face dlib then misses); the driver's own mean holds
+    that shape, and the difference keeps the motion."""
+    return pose_code - driving_mean + source_mean
 
 
 def to_images(img: torch.Tensor) -> np.ndarray:
@@ -394,14 +405,24 @@ class DAEGAN(nn.Module):
         renderer: Renderer | None = None,
         keep_background: bool = True,
         size: int | None = None,
+        motion: Motion = "absolute",
+        driving_mean: torch.Tensor | None = None,
     ) -> Reenactment:
         """The face of the K source frames (one person) in the pose of each of the N driving frames (anyone).
 
         Returns images `(N, 3, size, size)` (`size` None: the model's S) drawn as `draw` draws;
         `Reenactment.renderer` says whether G or P's decoder drew them. `keep_background`: each image is pasted over
         the first source frame, which shows outside the head (`model.composite`); False: the renderer's whole frame.
+        `motion` "relative" draws `relative_pose` codes: the driving frames' motion about `driving_mean` (the mean raw
+        code of their whole video; None: of these frames) on the source frames' own mean code.
         """
         pose_code = self.encode_pose(driving_frames, normalize=False)  # (N, pose_dim)
+        if motion == "relative":
+            source_mean = self.encode_pose(source_frames, normalize=False).mean(dim=0)
+            reference = pose_code.mean(dim=0) if driving_mean is None else driving_mean
+            pose_code = relative_pose(pose_code, reference, source_mean)
+        elif motion != "absolute":
+            raise ValueError(f"motion must be 'absolute' or 'relative', got {motion!r}")
         renderer = renderer or self.default_renderer
         embedding = self.embed_face(self.to_frames(source_frames))
         image = self.draw(

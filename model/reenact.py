@@ -20,6 +20,9 @@ Choices:
 - Video driver, `strip`: also a picture of `strip_columns` output frames evenly spaced over the video (the first
   and the last among them), driving crops in the top row and results below: what a person looks at before playing
   the video, and what the README shows. Written atomically with the video.
+- Video driver, relative `motion`: one more pass (decode, crop, encode) gives the driving face's mean code over
+  every frame; each frame is then drawn in the source photos' mean code plus its departure from that mean
+  (`daegan.relative_pose`). A photo driver has no motion of its own: relative motion with one is refused.
 - A photo of several faces gives its largest (`data.face_crop.crop_largest_face`); the result lists each such
   photo with its count, which `daegan reenact` prints.
 - Every output is written through `model.atomic_write.atomic_file` (a hidden temporary beside it, moved into place
@@ -43,7 +46,7 @@ import torch
 from tqdm import tqdm
 
 from model.atomic_write import atomic_file
-from model.daegan import DAEGAN, Renderer
+from model.daegan import DAEGAN, Motion, Renderer, relative_pose
 from model.data.errors import DataError
 from model.data.face_crop import Box, FaceCrop, crop_largest_face, crop_square, detect_faces, face_square
 from model.data.images import IMAGE_SUFFIXES, read_image, write_image
@@ -156,6 +159,7 @@ def reenact_files(
     strip_columns: int = 8,
     keep_background: bool = True,
     size: int | None = None,
+    motion: Motion = "absolute",
 ) -> ReenactResult:
     """Make the face of the `sources` photos (one person, K >= 1) follow `driving` (a photo or a video) into `out`.
 
@@ -164,12 +168,18 @@ def reenact_files(
     already loaded model (then `device` is ignored). `renderer` picks G ("generator") or P's decoder ("decoder");
     None is the checkpoint's default. `keep_background`: results are pasted over the first source crop, which shows
     outside the head (`model.composite`); False: the renderer's whole frame. `size`: pixels a side of crops and
-    results (`output_size`). Bad input raises `DataError` naming the file, and `out` is then left as it was.
+    results (`output_size`). `motion` "relative" (a video driver only): the source keeps its own face and resting
+    pose and takes on the driver's motion about the driving video's mean code (`daegan.relative_pose`). Bad input
+    raises `DataError` naming the file, and `out` is then left as it was.
     """
     sources, driving, out = [Path(s) for s in sources], Path(driving), Path(out)
     if not sources:
         raise ValueError("give at least one source photo")
     is_video = driving.suffix.lower() in VIDEO_SUFFIXES
+    if motion not in ("absolute", "relative"):
+        raise ValueError(f"motion must be 'absolute' or 'relative', got {motion!r}")
+    if motion == "relative" and not is_video:
+        raise ValueError("relative motion follows a driving video; a photo has no motion to follow")
     wanted = VIDEO_OUT_SUFFIXES if is_video else IMAGE_SUFFIXES
     if out.suffix.lower() not in wanted:
         driver = "a video" if is_video else "a photo"
@@ -203,6 +213,7 @@ def reenact_files(
             strip=(strip, strip_columns) if strip is not None else None,
             keep_background=keep_background,
             size=size,
+            motion=motion,
         )
     images = [read_image(path) for path in sources]
     photo = reenact_photo(
@@ -274,15 +285,26 @@ def _reenact_video(
     strip: tuple[Path, int] | None = None,
     keep_background: bool = True,
     size: int,
+    motion: Motion = "absolute",
 ) -> ReenactResult:
     """The video half of `reenact_files`: track, then crop, reenact and write in chunks of the model's batch;
-    `strip` (path, columns) also writes the strip picture. Crops and results are `size` a side."""
+    `strip` (path, columns) also writes the strip picture. Crops and results are `size` a side. Relative `motion`
+    takes one more pass over the video first: the driving face's mean code."""
     _, num_frames, _ = probe_video(driving)  # a DataError for a missing or unreadable video, before any work
-    with tqdm(total=2 * num_frames, unit="frame", disable=not progress, leave=False) as bar:
+    passes = 3 if motion == "relative" else 2
+    with tqdm(total=passes * num_frames, unit="frame", disable=not progress, leave=False) as bar:
         bar.set_postfix_str(f"{driving.name}: track")
         track = track_driving_face(driving, progress=bar)
         repeats = Counter(track.schedule)  # how many output frames show each decoded frame
-        bar.total = len(track.squares) + len(repeats)  # the container's frame count can be off; the decoded one not
+        # the container's frame count can be off; the decoded one not
+        bar.total = (passes - 1) * len(track.squares) + len(repeats)
+        motion_about = None  # relative motion: (the driving video's mean code, the sources' mean code)
+        if motion == "relative":
+            bar.set_postfix_str(f"{driving.name}: mean pose")
+            motion_about = (
+                _driving_mean(model, driving, track, size, bar),
+                model.encode_pose(crops, normalize=False).mean(dim=0),
+            )
         bar.set_postfix_str(f"{driving.name}: reenact")
         embedding = model.embed_face(crops)  # embedded once, drawn in every pose
         shown: dict[int, np.ndarray] = {}  # the strip's decoded frames -> their (size, 2 size, 3) driving | result
@@ -299,6 +321,8 @@ def _reenact_video(
                 for batch in _batches(frames, model.batch_size):
                     driving_crops = np.stack([crop_square(img, track.squares[i], size) for i, img in batch])
                     pose_code = model.encode_pose(driving_crops, normalize=False)  # P sees them at S
+                    if motion_about is not None:
+                        pose_code = relative_pose(pose_code, *motion_about)
                     drawn = model.draw(
                         crops,
                         pose_code,
@@ -332,6 +356,18 @@ def _reenact_video(
         several_faces,
         strip[0] if strip is not None else None,
     )
+
+
+def _driving_mean(model: DAEGAN, driving: Path, track: DrivingTrack, size: int, bar: tqdm) -> torch.Tensor:
+    """The mean raw pose code of the driving face over every decoded frame of `driving`, cropped as it is drawn."""
+    total, count = torch.zeros(model.pose_dim, dtype=torch.float64), 0
+    frames = decode_frames(driving, range(len(track.squares)), variable_rate=True)
+    for batch in _batches(frames, model.batch_size):
+        crops = np.stack([crop_square(img, track.squares[i], size) for i, img in batch])
+        total += model.encode_pose(crops, normalize=False).double().sum(dim=0)
+        count += len(batch)
+        bar.update(len(batch))
+    return (total / count).float()
 
 
 def strip_picture(pairs: Sequence[np.ndarray], size: int) -> np.ndarray:

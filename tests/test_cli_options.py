@@ -1,6 +1,7 @@
 """Bad options, run as a user runs them through `daegan` and `index`: a `--device` this machine lacks, `-k` below 1,
-an `--index` (or `--out`) folder that holds no index. Each is one line on stderr naming the option or folder and the
-reason, exit code 2, no traceback, and nothing written (issue 14, "options")."""
+an `--index` (or `--out`) folder that holds no index, relative motion without a driving video. Each is one line on
+stderr naming the option or folder and the reason, exit code 2, no traceback, and nothing written (issue 14,
+"options")."""
 
 from __future__ import annotations
 
@@ -158,3 +159,11 @@ def test_a_folder_that_is_not_an_index_is_one_line(
         ["build", str(photos), "--out", image, "--checkpoint", str(checkpoint), *fast],
     ):  # a file where a folder belongs
         assert one_line(runner.invoke(index_main, args)) == f"Error: {image}: not a folder", args
+
+
+def test_relative_motion_with_a_photo_driver_is_one_line(runner: CliRunner, photos: Path, checkpoint: Path) -> None:
+    image, out = str(photos / "face.png"), photos.parent / "out.png"
+    args = ["reenact", "--checkpoint", str(checkpoint), "--source", image, "--driving", image, "--out", str(out)]
+    line = one_line(runner.invoke(daegan_main, [*args, "--motion", "relative"]))
+    assert line == "Error: Invalid value for --motion: relative motion follows a driving video; a photo has none"
+    assert not out.exists()

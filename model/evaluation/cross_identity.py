@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from model.daegan import DAEGAN, images_to_frames
+from model.daegan import DAEGAN, Motion, images_to_frames
 from model.evaluation.frames import EvalCollection
 from model.evaluation.protocol import ReenactedSet, VideoDraw
 from model.evaluation.similarity import l1, ssim
@@ -81,17 +81,32 @@ def reenact_cross(
     renderer: str,
     keep_background: bool = True,
     size: int | None = None,
+    motion: Motion = "absolute",
     progress: bool = True,
 ) -> ReenactedSet:
     """Reenact every cross draw (`keep_background` as `DAEGAN.reenact` takes it). `target` is the SynthVox ground
     truth for a labelled collection, else the driving frame (a placeholder: real frames have no target). `size`:
-    draw the reenactments at that size from the source frames as on disk (`DAEGAN.draw`), not at the model's."""
+    draw the reenactments at that size from the source frames as on disk (`DAEGAN.draw`), not at the model's.
+    `motion` "relative": each driving code's departure from the mean code of its whole video, on the source frames'
+    mean code (`daegan.relative_pose`); the SynthVox target stays the driver's absolute pose."""
     parts, targets = [], []
     for draw in tqdm(draws, unit="video", desc=f"cross-identity {collection.name}", disable=not progress, leave=False):
         driving = draw.driver.images[draw.driving]
         rows = draw.source.sources
         sources = [collection.raw[row] for row in rows] if size else collection.images[rows]
-        out = model.reenact(sources, driving, renderer=renderer, keep_background=keep_background, size=size)
+        driving_mean = None
+        if motion == "relative":  # the mean code of the driver's whole video, not only of the frames drawn
+            video = np.flatnonzero(draw.driver.videos == draw.driver.videos[draw.driving[0]])
+            driving_mean = model.encode_pose(draw.driver.images[video], normalize=False).mean(dim=0)
+        out = model.reenact(
+            sources,
+            driving,
+            renderer=renderer,
+            keep_background=keep_background,
+            size=size,
+            motion=motion,
+            driving_mean=driving_mean,
+        )
         parts.append(out.image)
         if collection.labelled:
             source = collection.frames.loc[draw.source.sources[0]]

@@ -202,6 +202,7 @@ def evaluate(
                 renderer=renderer,
                 keep_background=settings.keep_background,
                 size=collection.frame_size if settings.real_at_frame_size and not collection.labelled else None,
+                motion=settings.motion,
                 progress=progress,
             )
             if cross_draws

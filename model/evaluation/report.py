@@ -155,6 +155,12 @@ def render_markdown(document: MetricsFile) -> str:
             if settings.real_at_frame_size
             else ""
         )
+        + (
+            "; cross-identity reenactments driven by **relative motion** (each driving code's departure from its "
+            "video's mean, on the source's mean code)"
+            if settings.motion == "relative"
+            else ""
+        )
         + f". posedex {document.header.posedex_version}.",
         "",
         *([f"Trained with: `{ck.trained_with}`", ""] if ck.trained_with else []),

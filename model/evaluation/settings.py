@@ -25,6 +25,9 @@ class EvaluationSettings:
     # driver videos; paper silent (one each). 40 leaves SynthVox's 50 sources at one driver each and gives ORL
     # s31-s40's 10 sources four each (`cross_identity`)
     min_driver_videos: int = 40
+    # cross-identity reenactment draws the driving codes as they are ("absolute", the paper's) or their motion about
+    # their video's mean on the source's own mean code ("relative": `model.daegan.relative_pose`)
+    motion: str = "absolute"
     num_sources: int | None = None  # source frames for F, from the rest of the video; None: the checkpoint's K
     keep_background: bool = True  # reenactments pasted over the first source frame, as the product shows them
     # (model.composite); false: the renderer's whole frame
@@ -79,6 +82,8 @@ class EvaluationSettings:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.num_sources is not None and (not isinstance(self.num_sources, int) or self.num_sources < 1):
             raise ValueError(f"num_sources must be a positive integer or null, got {self.num_sources!r}")
+        if self.motion not in ("absolute", "relative"):
+            raise ValueError(f"motion must be absolute or relative, got {self.motion!r}")
         for name in ("held_out_only", "keep_background", "real_at_frame_size"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from skimage import data
 
 from model import reenact as reenact_module
-from model.daegan import DAEGAN
+from model.daegan import DAEGAN, relative_pose
 from model.data.errors import DataError
 from model.data.face_crop import Box, crop_face, crop_square
 from model.data.images import read_image, write_image
@@ -113,6 +113,38 @@ def test_video_driver_writes_a_video_frame_for_frame(files: dict[str, Path], mod
         assert np.array_equal(tile[:SIZE], crop_square(driving[i], squares[i], SIZE))
         assert np.abs(tile[SIZE:] - rendered[i]).max() <= 2  # rendered in other batches: float rounding only
     assert sorted(p.name for p in out.parent.iterdir()) == ["reenacted.mp4", "strip.png"]
+
+
+def test_relative_motion_draws_the_drivers_motion_on_the_sources_mean_code(
+    files: dict[str, Path], model: DAEGAN, tmp_path: Path
+) -> None:
+    # each frame's code minus the whole driving video's mean code, plus the source's mean code (`relative_pose`)
+    out = tmp_path / "relative.mp4"
+    result = reenact_files(
+        model, [files["astronaut"]], files["clip"], out, progress=False, size=SIZE, motion="relative"
+    )
+    assert (result.kind, result.num_frames) == ("video", CLIP_FRAMES)
+    frames = decode_video(out)
+    squares, driving = track_driving_face(files["clip"]).squares, decode_video(files["clip"])
+    source = crop_face(data.astronaut(), SIZE, source="astronaut")
+    poses = model.encode_pose([crop_square(img, sq, SIZE) for img, sq in zip(driving, squares)], normalize=False)
+    relative = relative_pose(poses, poses.mean(dim=0), model.encode_pose([source], normalize=False)[0])
+    assert torch.allclose(relative.mean(dim=0), model.encode_pose([source], normalize=False)[0], atol=1e-5)
+    assert torch.allclose(relative[1:] - relative[:-1], poses[1:] - poses[:-1], atol=1e-5)  # the driver's motion
+    rendered = DAEGAN.to_images(model.draw([source], relative, size=SIZE)).astype(float)
+    absolute = DAEGAN.to_images(model.draw([source], poses, size=SIZE)).astype(float)
+    got = np.stack(frames)[:, :, SIZE:].astype(float)
+    assert np.abs(got - rendered).mean() < 12 and np.abs(got - rendered).mean() < np.abs(got - absolute).mean()
+    # the same through the library call on frames: a driving video's mean given, or these frames' own
+    crops = [crop_square(img, sq, SIZE) for img, sq in zip(driving, squares)]
+    assert torch.equal(
+        model.reenact([source], crops, motion="relative").pose_code,
+        model.reenact([source], crops, motion="relative", driving_mean=poses.mean(dim=0)).pose_code,
+    )
+    # a photo has no motion to follow
+    with pytest.raises(ValueError, match="relative motion follows a driving video"):
+        reenact_files(model, [files["astronaut"]], files["carphone"], tmp_path / "x.png", motion="relative")
+    assert not (tmp_path / "x.png").exists()
 
 
 def test_lost_face_frames_take_the_nearest_box(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

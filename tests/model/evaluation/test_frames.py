@@ -11,14 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
+from model.daegan import relative_pose
 from model.data.errors import DataError
 from model.data.images import read_image, write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, Pose, render, synthesize, version1_scene
 from model.data.synthvox_render import SMILE_V2
-from model.evaluation.cross_identity import draw_drivers
+from model.evaluation.cross_identity import draw_drivers, reenact_cross
 from model.evaluation.frames import load_collection
 from model.evaluation.protocol import draw_videos
+from tests.model.test_daegan import make_model
 
 SIZE, SEED = 32, 5
 READ = dict(size=SIZE, fps=1.0, max_frames=1000, seed=0, progress=False)
@@ -129,3 +132,26 @@ def test_each_source_is_driven_by_several_videos_of_other_people_when_asked(tmp_
         others = [rows for _, rows in videos if collection.identities[rows[0]] != own]
         rows = others[rng.integers(len(others))]
         assert np.array_equal(crossed.driving, np.sort(rng.choice(rows, size=9, replace=False)))
+
+
+def test_relative_motion_reenacts_each_drivers_motion_about_its_whole_videos_mean(tmp_path: Path) -> None:
+    """`cross_identity.reenact_cross(motion="relative")`: the driving codes' departure from the mean code of the
+    driver's whole video (not only the frames drawn), on the source frames' mean code; the SynthVox target stays the
+    driver's absolute pose."""
+    synthesize(
+        tmp_path / "sv", identities=3, videos_per_identity=1, frames=12, size=SIZE, seed=SEED, workers=1, progress=False
+    )
+    collection = load_collection(tmp_path / "sv", **READ)
+    model = make_model()
+    draws = draw_videos(collection, num_videos=3, num_driving=4, num_sources=2, rng=np.random.default_rng(0))
+    crossed = draw_drivers(collection, draws, [collection], num_driving=4, rng=np.random.default_rng(1))
+    absolute = reenact_cross(model, collection, crossed, renderer="decoder", progress=False)
+    relative = reenact_cross(model, collection, crossed, renderer="decoder", motion="relative", progress=False)
+    assert torch.equal(absolute.target, relative.target)
+    first = crossed[0]
+    video = np.flatnonzero(collection.videos == collection.videos[first.driving[0]])
+    codes = model.encode_pose(collection.images, normalize=False)
+    expected = relative_pose(codes[first.driving], codes[video].mean(dim=0), codes[first.source.sources].mean(dim=0))
+    drawn = model.draw(collection.images[first.source.sources], expected)
+    assert torch.allclose(relative.reenacted[: len(first.driving)], drawn, atol=1e-4)  # codes encoded in other batches
+    assert not torch.allclose(absolute.reenacted, relative.reenacted)
