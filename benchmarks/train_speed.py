@@ -67,7 +67,7 @@ def throughput(
     (frames_k (B, K, 3, S, S), target (B, 3, S, S)) on the device."""
     model, optimizers = build(config, device, channels_last)
     ctx = torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-    trainee = Trainee(model, Networks(*model.networks().values()), optimizers, ctx, config)
+    trainee = Trainee(model, Networks(**model.networks()), optimizers, ctx, config)
     examples = 0
     for i in range(warmup + steps):
         if i == warmup:

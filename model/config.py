@@ -88,6 +88,8 @@ class ModelConfig:
     disc_hidden_dim: int = 64  # first-layer width of the patch discriminator; Pix2PixHD's ndf
     num_disc_layers: int = 4  # stride-2 layers; 256 -> 16x16 patches of logits; paper silent
     disc_conditional: bool = False  # True: D also sees the embedded face, channel-concatenated; the paper's is not
+    # the domain critic (loss.domain_weight; model.domain_critic): width of its two hidden layers; not the paper's
+    critic_hidden_dim: int = 64
 
     def __post_init__(self) -> None:
         from model.warp import ALIGN_CORNERS  # the one constant the code uses; the config records it
@@ -110,6 +112,7 @@ class ModelConfig:
                 "adain_hidden_dim",
                 "disc_hidden_dim",
                 "num_disc_layers",
+                "critic_hidden_dim",
             )
         }
         for name, value in sizes.items():
@@ -152,6 +155,10 @@ class LossConfig:
     # reward; paper: none (0, self-supervised only)
     label_weight: float = 0.0
     label_scale: float = 2.0  # those coordinates hold the labels at this many standard deviations
+    # lambda_A on domain confusion (model.losses, model.domain_critic): a critic tells real frames from SynthVox's
+    # by the coordinates L_Y supervises, and P, through its reversed gradient, learns to leave it unable, so that
+    # those coordinates mean the same on a real face; paper: none (0, real video only)
+    domain_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -161,6 +168,7 @@ class LossConfig:
             "residual_weight",
             "contrast_weight",
             "label_weight",
+            "domain_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")
@@ -213,6 +221,10 @@ class TrainConfig:
     lr: float = 1e-4  # F, P and G; paper sec. 4: 1e-4
     disc_lr: float = 4e-4  # D; paper sec. 4: 4e-4
     betas: tuple[float, float] = (0.0, 0.9)  # Adam's; paper sec. 4: beta1 = 0, beta2 = 0.9
+    # the domain critic's Adam (loss.domain_weight; model.domain_critic), at a constant rate faster than P's, so it
+    # keeps up with the code it judges, and DCGAN's beta1 0.5; not the paper's
+    critic_lr: float = 1e-3
+    critic_betas: tuple[float, float] = (0.5, 0.9)
     embedder_lr_factor_stage2: float = 0.1  # paper sec. 3.3: embedders' lr "decreased by a factor of 10" in stage 2
     # Departure: the first epochs of stage 1 render with P's warp alone (residuals off), so the warp learns to move
     # the face before the residuals can paint it; paper: none (0). Fractional epochs allowed.
@@ -231,13 +243,17 @@ class TrainConfig:
     num_samples: int = 4  # examples (rows) in a sample grid
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))  # YAML gives a list
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"train.betas must be two numbers in [0, 1), got {list(self.betas)}")
+        for name in ("betas", "critic_betas"):
+            betas = tuple(float(b) for b in getattr(self, name))  # YAML gives a list
+            object.__setattr__(self, name, betas)
+            if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+                raise ValueError(f"train.{name} must be two numbers in [0, 1), got {list(betas)}")
         if self.stage1_epochs < 0 or self.stage2_epochs < 0 or self.stage1_epochs + self.stage2_epochs < 1:
             raise ValueError("train.stage1_epochs and train.stage2_epochs must be >= 0, and not both 0")
-        if min(self.lr, self.disc_lr) <= 0 or not 0 < self.embedder_lr_factor_stage2 <= 1:
-            raise ValueError("train.lr and train.disc_lr must be > 0, train.embedder_lr_factor_stage2 in (0, 1]")
+        if min(self.lr, self.disc_lr, self.critic_lr) <= 0 or not 0 < self.embedder_lr_factor_stage2 <= 1:
+            raise ValueError(
+                "train.lr, train.disc_lr and train.critic_lr must be > 0, train.embedder_lr_factor_stage2 in (0, 1]"
+            )
         if self.warp_warmup_epochs < 0:  # beyond stage 1 it is all of stage 1 (`--init` stage-2-only runs keep it)
             raise ValueError(f"train.warp_warmup_epochs must be >= 0, got {self.warp_warmup_epochs}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -263,11 +279,12 @@ class Config:
         factor = 2 ** (self.loss.pyramid_levels - 1)  # the pyramid L1's coarsest downsampling (model.losses)
         if self.data.size % factor:
             raise ValueError(f"data.size {self.data.size} must be divisible by 2**(loss.pyramid_levels - 1) = {factor}")
-        if self.loss.label_weight > 0 and self.model.pose_dim < len(POSE_COLUMNS):
-            raise ValueError(
-                f"loss.label_weight pulls the pose code's first {len(POSE_COLUMNS)} coordinates (one per SynthVox "
-                f"label): model.pose_dim must be at least {len(POSE_COLUMNS)}, got {self.model.pose_dim}"
-            )
+        for name in ("label_weight", "domain_weight"):
+            if getattr(self.loss, name) > 0 and self.model.pose_dim < len(POSE_COLUMNS):
+                raise ValueError(
+                    f"loss.{name} works on the pose code's first {len(POSE_COLUMNS)} coordinates (one per SynthVox "
+                    f"label): model.pose_dim must be at least {len(POSE_COLUMNS)}, got {self.model.pose_dim}"
+                )
 
 
 def _build(cls: type, values: dict[str, Any], where: str, source: Path) -> Any:
@@ -327,6 +344,7 @@ def load_config(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
 def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML (what a run actually used)."""
     values = dataclasses.asdict(config)
-    values["train"]["betas"] = list(values["train"]["betas"])  # safe_dump writes lists, not tuples
+    for name in ("betas", "critic_betas"):
+        values["train"][name] = list(values["train"][name])  # safe_dump writes lists, not tuples
     values["data"]["hold_out"] = list(values["data"]["hold_out"])
     Path(path).write_text(yaml.safe_dump(values, sort_keys=False))

@@ -23,8 +23,9 @@ Choices:
   instead of enlarging an S-pixel rendering of an S-pixel embedded face. G draws at S, enlarged to that size.
 - Loading is strict: F and P must be in the checkpoint and every state dict must fit the config exactly. G is
   required when the checkpoint says it is trained; a stage-1 checkpoint without G gets a freshly built one (never
-  used to reenact). D is loaded only on request (`with_discriminator`): inference does not need it. Networks the
-  checkpoint holds beyond these four are ignored.
+  used to reenact). D, and the domain critic of a run with `loss.domain_weight` (`model.domain_critic`), are
+  loaded only on request (`with_discriminator`): inference needs neither. Networks the checkpoint holds beyond
+  these are ignored.
 - Pose codes for search are L2-normalised (cosine = inner product, as the index stores them); the renderers take
   the raw code, which is what P's decoder and G were trained on.
 - Inputs are RGB uint8 images (any size: centre-cropped to a square and resized as the training set does,
@@ -53,7 +54,9 @@ from model.composite import paste_over_source
 from model.config import Config
 from model.data.dataset import to_square, to_tensor
 from model.data.errors import DataError
+from model.data.synthvox_motion import POSE_COLUMNS
 from model.discriminator import Discriminator
+from model.domain_critic import DomainCritic
 from model.face_embedder import FaceEmbedder, FaceEmbedding
 from model.generator import Generator
 from model.pose_embedder import PoseEmbedder
@@ -146,6 +149,7 @@ class DAEGAN(nn.Module):
         pose_embedder: PoseEmbedder,  # P: frame -> pose code -> warp + residuals (eq. 2)
         generator: Generator,  # G: (embedded face, pose code) -> frame (sec. 3.2)
         discriminator: Discriminator | None = None,  # D: only training needs it
+        domain_critic: DomainCritic | None = None,  # P's adversary under loss.domain_weight: only training needs it
         *,
         config: Config,  # the config the networks were built from (sizes, saved with the weights)
         generator_trained: bool = False,  # G has been through stage 2: reenact with G, not P's decoder
@@ -159,6 +163,7 @@ class DAEGAN(nn.Module):
         self.pose_embedder = pose_embedder
         self.generator = generator
         self.discriminator = discriminator
+        self.domain_critic = domain_critic
         self.config = config
         self.generator_trained = generator_trained
         self.metadata = dict(metadata or {})
@@ -182,6 +187,9 @@ class DAEGAN(nn.Module):
             PoseEmbedder.from_config(config.model, size=size),
             Generator.from_config(config.model, size=size),
             Discriminator.from_config(config.model, size=size) if with_discriminator else None,
+            DomainCritic(len(POSE_COLUMNS), config.model.critic_hidden_dim)
+            if with_discriminator and config.loss.domain_weight > 0
+            else None,
             config=config,
             generator_trained=generator_trained,
             batch_size=batch_size,
@@ -240,7 +248,8 @@ class DAEGAN(nn.Module):
         return model.to(device).eval()
 
     def networks(self) -> dict[str, nn.Module]:
-        """The networks by their checkpoint names: face_embedder, pose_embedder, generator[, discriminator]."""
+        """The networks by their checkpoint names: face_embedder, pose_embedder, generator[, discriminator][,
+        domain_critic]."""
         nets: dict[str, nn.Module] = {
             "face_embedder": self.face_embedder,
             "pose_embedder": self.pose_embedder,
@@ -248,6 +257,8 @@ class DAEGAN(nn.Module):
         }
         if self.discriminator is not None:
             nets["discriminator"] = self.discriminator
+        if self.domain_critic is not None:
+            nets["domain_critic"] = self.domain_critic
         return nets
 
     def save(self, path: str | Path, metadata: Mapping[str, str] | None = None) -> None:

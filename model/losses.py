@@ -27,6 +27,10 @@ Choices made where the paper is silent:
   reads mouth, eyes and brows at 64 px (benchmarks/label_ceiling.py). Fixed coordinates rather than a learnt head:
   a head could read a parameter from a direction of tiny variance that cosine retrieval never sees; a coordinate of
   the code at that scale holds as much of p's variance as a head-turn does.
+- Departure (``loss.domain_weight``; 0 is the paper): L_A, domain confusion on the coordinates L_Y supervises
+  (`model.domain_critic`). A critic learns to tell real frames (those without labels) from SynthVox's by those
+  coordinates; through its reversed gradient P learns to leave it unable, so the labels' meaning reaches real
+  faces. One loss serves both (`domain_loss`): the critic descends it, P ascends it.
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -52,7 +56,8 @@ class Stage1Loss(NamedTuple):
     residual: torch.Tensor  # L_B, the residuals' budget (unweighted; 0 when P has no residuals)
     contrast: torch.Tensor  # L_C, the within-video contrastive term (unweighted; 0 when not computed)
     labels: torch.Tensor  # L_Y, the synthetic-label term (unweighted; 0 when not computed)
-    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C + lambda_Y L_Y
+    domain: torch.Tensor  # L_A, the domain critic's loss (unweighted; ln 2 when it cannot tell; 0 when not computed)
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -104,13 +109,16 @@ def stage1_loss(
     contrast_weight: float = 0.0,
     labels: torch.Tensor | None = None,
     label_weight: float = 0.0,
+    domain: torch.Tensor | None = None,
+    domain_weight: float = 0.0,
 ) -> Stage1Loss:
-    """Eq. 5 for a batch, plus the residual budget, the contrastive term and the synthetic-label term.
+    """Eq. 5 for a batch, plus the residual budget, the contrastive, synthetic-label and domain terms.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
     P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P);
     contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0); labels: L_Y
-    (`label_loss`), or None (then 0).
+    (`label_loss`), or None (then 0); domain: L_A (`domain_loss`, through the critic's reversed gradient), or None
+    (then 0).
     """
     reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     smoothness = total_variation(face_flow) + total_variation(pose_flow)
@@ -118,14 +126,16 @@ def stage1_loss(
     zero = torch.zeros((), device=target.device)
     contrast = zero if contrast is None else contrast.float()
     labels = zero if labels is None else labels.float()
+    domain = zero if domain is None else domain.float()
     total = (
         reconstruction_term
         + smooth_weight * smoothness
         + residual_weight * residual
         + contrast_weight * contrast
         + label_weight * labels
+        + domain_weight * domain
     )
-    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, total)
+    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, domain, total)
 
 
 def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -> torch.Tensor:
@@ -138,6 +148,18 @@ def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -
     known = ~labels.isnan()  # (B, L)
     error = (pose_code[:, : labels.shape[1]].float() - scale * labels.nan_to_num()) ** 2 * known
     return error.sum() / known.sum().clamp(min=1)
+
+
+def domain_loss(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """L_A (module docstring): the domain critic's binary cross-entropy of `logits` (B,) against `real` (B,) bool,
+    averaged within each domain and then over the two, so that a batch's few real frames weigh as much as its many
+    synthetic ones; ln 2 when it cannot tell. A batch of one domain gives 0, still through the logits (every
+    process's backward pass sees the same graph)."""
+    if real.all() or not real.any():
+        return logits.sum() * 0.0
+    target = real.float()
+    bce = F.binary_cross_entropy_with_logits
+    return 0.5 * (bce(logits[real], target[real]) + bce(logits[~real], target[~real]))
 
 
 def within_video_contrast(

@@ -164,11 +164,13 @@ def train(
     if init is not None:  # before DDP wraps the networks: every rank loads the same weights
         loaded = init_networks(model, Path(init), device)
         say(f"initialised from {init}: {', '.join(loaded)} (the rest start fresh)")
-    nets = Networks(*model.networks().values())
+    nets = Networks(**model.networks())
     wrapped = (
         Networks(
             *(
                 DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+                if net is not None
+                else None
                 for net in nets
             )
         )

@@ -40,7 +40,8 @@ class StepLosses:
     residual: float  # L_B, P's residual budget (model.losses)
     contrast: float  # L_C, the within-video contrastive term (model.losses; 0 when off)
     labels: float  # L_Y, the synthetic-label term (model.losses; 0 when off)
-    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C + lambda_Y L_Y
+    domain: float  # L_A, the domain critic's loss (model.losses; 0 when off; ln 2 = 0.69 when it cannot tell)
+    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A
     disc_real: float | None = None  # eq. 7, D's real branch
     disc_fake: float | None = None  # eq. 7, D's fake branch
     disc_total: float | None = None
@@ -99,13 +100,24 @@ class LossLog:
 PLOT_SIZE = (960, 640)
 PLOT_MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel's axes box
 PANELS = (
-    ("stage 1: embedders (eq. 5)", ("reconstruction", "smoothness", "residual", "contrast", "labels", "stage1_total")),
+    (
+        "stage 1: embedders (eq. 5)",
+        ("reconstruction", "smoothness", "residual", "contrast", "labels", "domain", "stage1_total"),
+    ),
     (
         "stage 2: generator and discriminator (eqs. 6-7)",
         ("disc_total", "gen_adversarial", "gen_content", "gen_feature_matching", "gen_total"),
     ),
 )
-COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))
+COLOURS = (
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+)
 
 
 def plot_losses(table: pd.DataFrame, path: Path) -> None:

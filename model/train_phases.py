@@ -24,6 +24,8 @@ Choices (the paper is silent):
   its K source frames (`Batch.views`) for the within-video contrastive term L_C, in every phase that trains P.
   With `loss.label_weight`, the targets' SynthVox labels pull p's first coordinates (L_Y) wherever eq. 5 is
   computed, so P's phase in stage 2 too.
+- With `loss.domain_weight`, the domain critic (`model.domain_critic`) trains in every phase that trains P, on the
+  same backward pass: it descends L_A, P ascends it through the reversed gradient. A frame without labels is real.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from model.losses import (
     GeneratorLoss,
     Stage1Loss,
     discriminator_loss,
+    domain_loss,
     generator_loss,
     label_loss,
     stage1_loss,
@@ -58,6 +61,7 @@ class Networks(NamedTuple):
     pose_embedder: torch.nn.Module  # P, eq. 2
     generator: torch.nn.Module  # G, sec. 3.2
     discriminator: torch.nn.Module  # D, sec. 3.2
+    domain_critic: torch.nn.Module | None = None  # P's adversary under loss.domain_weight (model.domain_critic)
 
 
 class Trainee(NamedTuple):
@@ -77,7 +81,7 @@ class Batch(NamedTuple):
     target: torch.Tensor  # (B, 3, S, S): the frame to rebuild (eq. 5) or to imitate (eq. 6)
     pose_input: torch.Tensor  # (B, 3, S, S): the augmented target, P's encoder's input (`model.augment`)
     views: torch.Tensor | None  # (B + B*K, 3, S, S): what P also encodes for L_C (`contrast_views`), or None
-    labels: torch.Tensor | None  # (B, L): the targets' standardised labels for L_Y (NaN rows: none), or None
+    labels: torch.Tensor | None  # (B, L): the targets' standardised labels for L_Y and L_A (NaN rows: real), or None
 
 
 class StepTerms(NamedTuple):
@@ -100,13 +104,14 @@ def make_batch(
 ) -> Batch:
     """The loader's batch moved to `device`, with P's augmented input and L_C's views drawn from the generators of
     (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew. `labels`
-    (the loader's, `VideoSample.labels`) are kept only when `loss.label_weight` asks for L_Y."""
+    (the loader's, `VideoSample.labels`) are kept only when L_Y or L_A asks for them (`loss.label_weight`,
+    `loss.domain_weight`)."""
     frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
     target = target.to(device, non_blocking=True)  # (B, 3, S, S)
     seed = config.train.seed
     pose_input = augment_pose_input(target, config.augment, generator=step_generator(seed, step, rank))
     views = contrast_views(frames_k, target, config, step_generator(seed, step, rank, STREAM_CONTRAST))
-    if config.loss.label_weight == 0 or labels is None:
+    if (config.loss.label_weight == 0 and config.loss.domain_weight == 0) or labels is None:
         labels = None
     else:
         labels = labels.to(device, non_blocking=True)
@@ -187,8 +192,12 @@ def embedder_phase(
     t: Trainee, batch: Batch, names: tuple[str, ...], *, adversarial: bool, residuals: bool = True
 ) -> Stage1Loss:
     """Train the embedders `names` (F, P or both) on eq. 5, plus eq. 6 through the frozen G and D when
-    `adversarial`; the other embedder runs frozen. P encodes L_C's views when it trains (L_C moves P alone);
-    `residuals` as `PoseEmbedder.forward`. Returns eq. 5's terms."""
+    `adversarial`; the other embedder runs frozen. P encodes L_C's views when it trains (L_C moves P alone), and
+    the domain critic, when there is one, trains with P on L_A; `residuals` as `PoseEmbedder.forward`. Returns eq.
+    5's terms."""
+    critic = t.wrapped.domain_critic if "pose_embedder" in names else None
+    if critic is not None:
+        names = (*names, "domain_critic")
     set_trainable(t.model, *names)
     face_embedder = t.wrapped.face_embedder if "face_embedder" in names else t.model.face_embedder
     pose_embedder = t.wrapped.pose_embedder if "pose_embedder" in names else t.model.pose_embedder
@@ -200,7 +209,7 @@ def embedder_phase(
             residuals=residuals,
             views=batch.views if "pose_embedder" in names else None,
         )
-        s1 = embedders_loss(batch.target, embedding, rec, t.config, labels=batch.labels)
+        s1 = embedders_loss(batch.target, embedding, rec, t.config, labels=batch.labels, critic=critic)
         objective = s1.total
         if adversarial:
             objective = objective + adversarial_objective(t, t.model.generator, embedding.face, rec, batch.target).total
@@ -215,11 +224,14 @@ def embedders_loss(
     config: Config,
     *,
     labels: torch.Tensor | None = None,
+    critic: torch.nn.Module | None = None,
 ) -> Stage1Loss:
     """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
     encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
-    source frames of each item), plus L_Y when the targets' `labels` are given."""
+    source frames of each item), plus L_Y when the targets' `labels` are given and `loss.label_weight` asks, plus
+    L_A when the domain `critic` is given (the frames without labels are the real ones)."""
     residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
+    real = None if critic is None or labels is None else labels.isnan().all(dim=1)  # (B,): frames without labels
     contrast = None
     if rec.view_codes is not None:
         b, dim = rec.pose_code.shape
@@ -240,8 +252,12 @@ def embedders_loss(
         pyramid_levels=config.loss.pyramid_levels,
         contrast=contrast,
         contrast_weight=config.loss.contrast_weight,
-        labels=None if labels is None else label_loss(rec.pose_code, labels, scale=config.loss.label_scale),
+        labels=None
+        if labels is None or config.loss.label_weight == 0
+        else label_loss(rec.pose_code, labels, scale=config.loss.label_scale),
         label_weight=config.loss.label_weight,
+        domain=None if real is None else domain_loss(critic(rec.pose_code), real),
+        domain_weight=config.loss.domain_weight,
     )
 
 

@@ -7,6 +7,8 @@ Choices (the paper is silent):
   (x0.1 from stage 2 on), G and D from the start of stage 2 to its end. `train.max_steps` only stops early: the
   stages and schedules do not change, so a capped run continues exactly with `resume` and a higher cap.
 - G and D's schedules count stage-2 steps only: they step with the stage-2 steps (`step_schedulers`).
+- The domain critic (`loss.domain_weight`) learns at a constant `train.critic_lr`: an adversary whose rate decayed
+  with P's would fall behind the code it judges.
 - The schedules are `LambdaLR`s over plain functions, whose state (step counts, rates) `model.train_state` saves
   and whose functions it leaves out: the functions are code, rebuilt from the plan on resume.
 """
@@ -22,6 +24,7 @@ from model.config import TrainConfig
 from model.daegan import DAEGAN
 
 EMBEDDERS = ("face_embedder", "pose_embedder")  # F and P: stages 1 and 2
+CRITIC = "domain_critic"  # P's adversary under loss.domain_weight: trains wherever P does, at a constant rate
 ADVERSARIAL = ("generator", "discriminator")  # G and D: stage 2 only
 
 
@@ -69,10 +72,12 @@ class Plan:
 
 
 def build_optimizers(model: DAEGAN, config: TrainConfig) -> dict[str, torch.optim.Adam]:
-    """Adam for each network of `model` by its name (sec. 4): `train.disc_lr` for D, `train.lr` for the others."""
+    """Adam for each network of `model` by its name (sec. 4): `train.disc_lr` for D, `train.lr` for F, P and G;
+    the domain critic's at `train.critic_lr` with `train.critic_betas`."""
+    lrs = {"discriminator": config.disc_lr, CRITIC: config.critic_lr}
     return {
         name: torch.optim.Adam(
-            net.parameters(), lr=config.disc_lr if name == "discriminator" else config.lr, betas=config.betas
+            net.parameters(), lr=lrs.get(name, config.lr), betas=config.critic_betas if name == CRITIC else config.betas
         )
         for name, net in model.networks().items()
     }
@@ -89,13 +94,16 @@ def build_schedulers(
     def adversarial(stage2_step: int) -> float:
         return plan.adversarial_lr(stage2_step)
 
-    return {
-        name: LambdaLR(optimizer, embedders if name in EMBEDDERS else adversarial)
-        for name, optimizer in optimizers.items()
-    }
+    def constant(step: int) -> float:
+        return 1.0
+
+    schedules = {CRITIC: constant, **{name: embedders for name in EMBEDDERS}}
+    return {name: LambdaLR(optimizer, schedules.get(name, adversarial)) for name, optimizer in optimizers.items()}
 
 
 def step_schedulers(schedulers: dict[str, LambdaLR], stage: int) -> None:
-    """Advance the schedules after a step of `stage`: F and P's always, G and D's in stage 2 only."""
-    for name in (*ADVERSARIAL, *EMBEDDERS) if stage == 2 else EMBEDDERS:
+    """Advance the schedules after a step of `stage`: F and P's (and the domain critic's constant one) always, G
+    and D's in stage 2 only."""
+    names = (*ADVERSARIAL, *EMBEDDERS) if stage == 2 else EMBEDDERS
+    for name in (*names, CRITIC) if CRITIC in schedulers else names:
         schedulers[name].step()
