@@ -28,9 +28,24 @@ from model.evaluation.settings import EvaluationSettings
 CHECKPOINT_KEYS = ("step", "stage", "trained_with")  # checkpoint metadata the report repeats
 
 
-def checkpoint_header(path: Path, model: DAEGAN) -> CheckpointInfo:
-    """Who was evaluated: file, hash, sizes and the training provenance the checkpoint carries."""
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+def load_model(path: Path, device: torch.device) -> tuple[DAEGAN, str]:
+    """The checkpoint at `path` loaded, with the sha256 of the very bytes loaded. The file is hashed before and after
+    the load; a file replaced in between (a training run writing its checkpoint there) is a `DataError`. The digest
+    is taken now, not when the report is written minutes later, by which time the file may hold other weights."""
+    before = _sha256(path) if path.is_file() else None  # a missing file: from_checkpoint names the error
+    model = DAEGAN.from_checkpoint(path, device)
+    if _sha256(path) != before:
+        raise DataError(path, "the checkpoint changed while it was read (is a run writing it?): evaluate a copy")
+    return model, before
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def checkpoint_header(path: Path, model: DAEGAN, digest: str) -> CheckpointInfo:
+    """Who was evaluated: file, the hash of the bytes loaded (`load_model`), sizes and the training provenance the
+    checkpoint carries."""
     return CheckpointInfo(
         str(path),
         digest,
@@ -58,7 +73,7 @@ def evaluate_files(
     checkpoint = Path(checkpoint)
     if not data_roots:
         raise DataError(Path("."), "no collection given (--data)")
-    model = DAEGAN.from_checkpoint(checkpoint, device)
+    model, digest = load_model(checkpoint, device)
     record = trained_on(model.metadata, source=checkpoint)
     inception = load_inception(inception_weights, device) if inception_weights is not None else None
     names = unique_names([Path(r) for r in data_roots])
@@ -80,7 +95,7 @@ def evaluate_files(
     pictures = make_pictures(model, collections, evaluation, settings)
     header = EvaluationHeader(
         __version__,
-        checkpoint_header(checkpoint, model),
+        checkpoint_header(checkpoint, model, digest),
         settings,
         str(inception_weights) if inception_weights is not None else None,
         command,

@@ -12,6 +12,7 @@ units against random 1.00 and the oracle 0.45; cross-identity L1 0.109 against t
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from model.evaluation.frames import load_collection
 from model.evaluation.metrics_file import EvaluationHeader, MetricsFile
 from model.evaluation.picture_pass import make_pictures
 from model.evaluation.report import render_markdown, write_report
-from model.evaluation.run import checkpoint_header
+from model.evaluation.run import checkpoint_header, load_model
 from model.evaluation.settings import evaluation_settings
 from model.reenact import reenact_photo
 from model.train import train
@@ -220,7 +221,7 @@ def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(
     setup: dict[str, Path], tmp_path: Path
 ) -> None:
     # what an ablation runner calls per trained row; this model claims to have trained on every held_out identity
-    model = DAEGAN.from_checkpoint(setup["untrained"])
+    model, digest = load_model(setup["untrained"], torch.device("cpu"))
     seen = tuple(f"sv{i:04d}" for i in range(6))
     model.metadata[TRAINED_ON_KEY] = TrainingRecord((TrainedCollection("held_out", "/x", 1, seen, ()),), True).to_json()
     settings = evaluation_settings({**SMALL, "num_videos": 2})
@@ -250,7 +251,9 @@ def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(
     assert sorted(pictures) == [
         f"held_out_{kind}.png" for kind in ("disentangling", "metrics", "reenactment", "retrieval")
     ]
-    header = EvaluationHeader("0", checkpoint_header(setup["untrained"], model), settings, None, "daegan evaluate")
+    header = EvaluationHeader(
+        "0", checkpoint_header(setup["untrained"], model, digest), settings, None, "daegan evaluate"
+    )
     report = write_report(found.metrics, pictures, tmp_path, header=header)
     stored = json.loads((tmp_path / "metrics.json").read_text())
     # the typed document reads metrics.json back whole, and report.md renders from it alone
@@ -300,6 +303,15 @@ def test_bad_input_is_one_line_and_exit_2(setup: dict[str, Path], runner: CliRun
     )
     assert "w.pth" in line and "Inception" in line
     assert not (tmp_path / "out").exists()  # nothing written before the input is known good
+
+
+def test_the_report_hashes_the_bytes_it_loaded(setup: dict[str, Path], tmp_path: Path) -> None:
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(setup["untrained"].read_bytes())
+    model, digest = load_model(path, torch.device("cpu"))
+    assert digest == hashlib.sha256(setup["untrained"].read_bytes()).hexdigest()
+    path.write_bytes(b"other weights, written by a run while the evaluation went on")
+    assert checkpoint_header(path, model, digest).sha256 == digest  # not the file as it is when the report is written
 
 
 def test_unknown_setting_is_a_usage_error(setup: dict[str, Path], runner: CliRunner, tmp_path: Path) -> None:
