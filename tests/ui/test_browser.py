@@ -135,7 +135,9 @@ def test_upload_query_reenact_and_a_corrupt_upload(served: str, photo_file: Path
 
             page.locator("input[type=file]").set_input_files(photo_file)  # the app keeps working
             wait_for_images(page, "query_results", K + 1)
-            assert page.get_by_text("Could not use").count() == 0
+            # Streamlit draws a rerun's new elements before it drops the last run's stale ones at the run's end, so
+            # the error leaves after the hits appear (asserted at once, this failed a loaded CI)
+            page.get_by_text("Could not use").wait_for(state="detached")
 
             page.get_by_text("Motion", exact=True).click()  # query by motion: a clip in, segments out
             page.get_by_role("heading", name="Motion: other faces that move like this clip").wait_for()
