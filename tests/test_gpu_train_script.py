@@ -1,6 +1,7 @@
 """scripts/gpu_train.sh, the one prepared command a session lent a GPU runs (issue 11), works here on the CPU in
 miniature: it renders its own SynthVox, trains, trains on with the domain term as `make train`'s last run does, and
-leaves a loadable checkpoint and its records in $OUT, within the device tool's limit of 8 files brought back. A broken script would cost a lucky session its only GPU run."""
+leaves a loadable checkpoint and its records in $OUT, within the device tool's limit of 8 files brought back. A
+broken script would cost a lucky session its only GPU run."""
 
 from __future__ import annotations
 
