@@ -348,11 +348,13 @@ def _disentanglement(
     }
     faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
     face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
-    # the frames themselves, pooled alike: what this probe can read from pixels at all (the face's is beside it)
+    # beside it, pooled alike: the frames themselves (what this probe reads from pixels at all) and the ideal
+    # embedded face (the most any face embedder could give it: `EvalCollection.ideal_faces`)
     frame_features = F.adaptive_avg_pool2d(collection.images, settings.face_probe_size).flatten(1).numpy()
+    ideal_features = F.adaptive_avg_pool2d(collection.ideal_faces(), settings.face_probe_size).flatten(1).numpy()
     out["probes"] = ProbeResult(
         **disentanglement.probes(
-            {"pose_code": codes, "face": face_features, "frame": frame_features},
+            {"pose_code": codes, "face": face_features, "frame": frame_features, "ideal_face": ideal_features},
             poses,
             POSE_COLUMNS,
             identities,

@@ -92,6 +92,19 @@ class EvalCollection:
             ]
         )
 
+    def ideal_faces(self) -> torch.Tensor:
+        """Each row's person rendered frontal and neutral in its own video's scene, `(N, 3, S, S)` as `images`: the
+        embedded face eq. 1 asks F for. It keeps the video's scene, light and framing, since warped by P it rebuilds
+        that video's frames (eq. 2); so no face embedder gives a probe more identity than these do."""
+        neutral = np.zeros((1, len(POSE_COLUMNS)))
+        videos = self.frames[["identity", "video"]].astype(str)
+        rendered = {
+            (identity, video): self.render_truth(identity, video, neutral)[0]
+            for identity, video in videos.drop_duplicates().itertuples(index=False, name=None)
+        }
+        rows = [rendered[key] for key in videos.itertuples(index=False, name=None)]
+        return images_to_frames(np.stack(rows), self.images.shape[-1])
+
 
 def load_collection(
     root: str | Path,

@@ -222,6 +222,11 @@ def _bars(section: CollectionResult) -> list[tuple[str, list[tuple[str, float]]]
                         if probes.identity_accuracy_from_frame is None
                         else [("from frame", probes.identity_accuracy_from_frame)]
                     ),
+                    *(
+                        []
+                        if probes.identity_accuracy_from_ideal_face is None
+                        else [("from ideal face", probes.identity_accuracy_from_ideal_face)]
+                    ),
                     ("chance", probes.identity_chance),
                 ],
             )

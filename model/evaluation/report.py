@@ -65,7 +65,9 @@ METRIC_DEFINITIONS = {
     "more pose information in the features.",
     "identity probe accuracy": "share of the frames of held-out videos (one per identity) whose identity a "
     "multinomial logistic regression on standardised features names correctly; chance "
-    "is the majority class's share; higher means more identity information.",
+    "is the majority class's share; higher means more identity information. The embedded face's stands beside "
+    "the ideal embedded face's: SynthVox's render of the person frontal and neutral in the video's scene, light "
+    "and framing, the face eq. 1 asks F for (P's warp rebuilds that video's frames from it, eq. 2).",
     "AKD": "average keypoint distance: mean Euclidean distance in pixels, at the model's resolution, between the "
     "68 corresponding dlib landmarks of the driving frame and of the reenactment (or of the unchanged "
     "source frame, its baseline), over the pairs where dlib finds the face in the driving frame, the source "
@@ -332,15 +334,19 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
         lines += ["### Linear probes", ""]
         if probes.pose_r2_from_pose_code is not None and probes.pose_identities is not None:
             ids, from_face = probes.pose_identities, probes.pose_r2_from_face or {}
-            from_frame = probes.pose_r2_from_frame or {}
+            from_frame, from_ideal = probes.pose_r2_from_frame or {}, probes.pose_r2_from_ideal_face or {}
             lines += [
                 f"Pose R² on {ids['test']} identities held out of the fit ({ids['train']} fitted):",
                 "",
-                "| pose parameter | R² from pose code ↑ | R² from embedded face | R² from the frame |",
-                "|---|---|---|---|",
+                "| pose parameter | R² from pose code ↑ | R² from embedded face | R² from the frame | "
+                "R² from the ideal embedded face |",
+                "|---|---|---|---|---|",
             ]
             for col, value in probes.pose_r2_from_pose_code.items():
-                lines.append(f"| {col} | {_f(value)} | {_f(from_face[col])} | {_f(from_frame.get(col))} |")
+                lines.append(
+                    f"| {col} | {_f(value)} | {_f(from_face[col])} | {_f(from_frame.get(col))} "
+                    f"| {_f(from_ideal.get(col))} |"
+                )
             lines.append("")
         if probes.identity_accuracy_from_pose_code is not None:
             lines += [
@@ -348,7 +354,10 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
                 f"code **{_f(probes.identity_accuracy_from_pose_code)}**, from the embedded face "
                 f"{_f(probes.identity_accuracy_from_face)}, from the frames themselves "
                 f"{_f(probes.identity_accuracy_from_frame)} (what a linear probe of pooled pixels reads across "
-                f"these scenes), chance {_f(probes.identity_chance)}.",
+                f"these scenes), from the ideal embedded face {_f(probes.identity_accuracy_from_ideal_face)} "
+                "(SynthVox's own render of the person frontal and neutral in the video's scene, light and framing, "
+                "which P's warp would rebuild the video's frames from, eq. 2: the most a face embedder could give "
+                f"this probe), chance {_f(probes.identity_chance)}.",
                 "",
             ]
     shown = [f for f in pictures if f.startswith(f"{name}_")]

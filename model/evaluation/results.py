@@ -306,19 +306,23 @@ class LeakageResult(JSONResult):
 
 @dataclass(frozen=True)
 class ProbeResult(JSONResult):
-    """Linear probes of pose and identity from the pose code, the embedded face and the frames themselves
-    (`disentanglement.probes`); a probe that could not run (one identity, no identity with two videos) is None. The
-    frames' figures (None in reports written before them) are the pixel probe's own reach on these scenes."""
+    """Linear probes of pose and identity from the pose code, the embedded face, the frames themselves and the
+    ideal embedded face (`disentanglement.probes`); a probe that could not run (one identity, no identity with two
+    videos) is None. The frames' figures are the pixel probe's own reach on these scenes; the ideal face's
+    (SynthVox's render of the person frontal and neutral in the video's scene) the most any face embedder could
+    give it. None in reports written before them."""
 
     pose_identities: dict[str, int] | None = optional()  # identities fitted ("train") and held out ("test")
     pose_r2_from_pose_code: dict[str, float] | None = optional()
     pose_r2_from_face: dict[str, float] | None = optional()
     pose_r2_from_frame: dict[str, float] | None = optional()
+    pose_r2_from_ideal_face: dict[str, float] | None = optional()
     identity_chance: float | None = optional()
     identity_classes: int | None = optional()
     identity_accuracy_from_pose_code: float | None = optional()
     identity_accuracy_from_face: float | None = optional()
     identity_accuracy_from_frame: float | None = optional()
+    identity_accuracy_from_ideal_face: float | None = optional()
 
 
 @dataclass(frozen=True)

@@ -155,13 +155,22 @@ def _synthvox(s: CollectionResult) -> list[Row]:
                 _at_most(code, chance + PROBE_ABOVE_CHANCE),
             )
         )
-        frame = probes.identity_accuracy_from_frame  # the pixel probe's reach on these scenes; chance before it
+        # beside it the most a face embedder could give this probe (`ProbeResult`), in reports before that the
+        # pixel probe's reach on the frames, and before that chance
+        frame, ideal = probes.identity_accuracy_from_frame, probes.identity_accuracy_from_ideal_face
+        baseline, baseline_value = (
+            ("the ideal embedded face", ideal)
+            if ideal is not None
+            else ("chance", chance)
+            if frame is None
+            else ("the frames themselves", frame)
+        )
         rows.append(
             _row(
                 "identity probe from the embedded face",
                 face,
-                "chance" if frame is None else "the frames themselves",
-                chance if frame is None else frame,
+                baseline,
+                baseline_value,
                 f">= {FACE_PROBE_AT_LEAST} (issue 11)",
                 _at_least(face, FACE_PROBE_AT_LEAST),
             )

@@ -50,6 +50,25 @@ def test_truth_is_the_identity_in_its_videos_scene(tmp_path: Path) -> None:
         collection.render_truth("sv0000", "clip", driver)
 
 
+def test_ideal_faces_are_the_person_frontal_and_neutral_in_each_videos_scene(tmp_path: Path) -> None:
+    synthesize(
+        tmp_path / "sv", identities=2, videos_per_identity=2, frames=3, size=SIZE, seed=SEED, workers=1, progress=False
+    )
+    collection = load_collection(tmp_path / "sv", **READ)
+    ideal = collection.ideal_faces()
+    assert ideal.shape == collection.images.shape
+    table = collection.frames
+    for (identity, video), rows in table.groupby(["identity", "video"]):
+        truth = collection.render_truth(identity, video, np.zeros((1, len(POSE_COLUMNS))))
+        expected = torch.from_numpy(truth).permute(0, 3, 1, 2).float() / 127.5 - 1  # model input, [-1, 1]
+        assert torch.allclose(ideal[list(rows.index)], expected.expand(len(rows), -1, -1, -1), atol=1e-6)
+    # one person's two videos: the same head in two scenes, so two ideal faces (what a probe across scenes meets)
+    first, second = (table.index[(table.identity == "sv0000") & (table.video == v)][0] for v in ("v00", "v01"))
+    assert not torch.equal(ideal[first], ideal[second])
+    # frontal and neutral, whatever the frame's own pose
+    assert not torch.equal(ideal[first], collection.images[first])
+
+
 def test_frames_of_another_video_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "sv"
     synthesize(root, identities=1, videos_per_identity=2, frames=2, size=SIZE, seed=SEED, workers=1, progress=False)
