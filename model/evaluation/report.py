@@ -33,6 +33,8 @@ from model.evaluation.results import (
     TrainedOn,
 )
 
+# the images the identity probe reads (`ProbeResult.identity_readable`'s keys), as the report names them
+IMAGE_KINDS = (("face", "embedded faces"), ("frame", "frames"), ("ideal_face", "ideal embedded faces"))
 METRIC_DEFINITIONS = {
     "SSIM": "structural similarity (Wang et al. 2004; 11-pixel Gaussian window, sigma 1.5) between an image and its "
     "target, on RGB in [0, 1] at the model's resolution, averaged over pixels, channels and frames; in "
@@ -64,8 +66,10 @@ METRIC_DEFINITIONS = {
     "and scored on held-out identities; 1 = perfect, 0 = no better than the mean, higher means "
     "more pose information in the features.",
     "identity probe accuracy": "share of the frames of held-out videos (one per identity) whose identity a "
-    "multinomial logistic regression on standardised features names correctly; chance "
-    "is the majority class's share; higher means more identity information. The embedded face's stands beside "
+    "multinomial logistic regression on standardised features names correctly: the pose code itself, or an "
+    "image's 128-d dlib face-recognition descriptor (an image in which dlib finds no face counts as a miss; "
+    "reports before it read an image's 16x16 pooled pixels, which on scenes drawn per video read the scene); "
+    "chance is the majority class's share; higher means more identity information. The embedded face's stands beside "
     "the ideal embedded face's: SynthVox's render of the person frontal and neutral in the video's scene, light "
     "and framing, the face eq. 1 asks F for (P's warp rebuilds that video's frames from it, eq. 2).",
     "AKD": "average keypoint distance: mean Euclidean distance in pixels, at the model's resolution, between the "
@@ -349,15 +353,22 @@ def _collection(name: str, s: CollectionResult, pictures: list[str]) -> list[str
                 )
             lines.append("")
         if probes.identity_accuracy_from_pose_code is not None:
+            readable = probes.identity_readable or {}
+            reader = (
+                f"images read by the {probes.identity_reader}, which found a face in "
+                + ", ".join(f"{_f(readable.get(kind))} of the {label}" for kind, label in IMAGE_KINDS)
+                if probes.identity_reader
+                else "images read as pooled pixels"
+            )
             lines += [
-                f"Identity accuracy on held-out videos ({probes.identity_classes} identities): from the pose "
-                f"code **{_f(probes.identity_accuracy_from_pose_code)}**, from the embedded face "
+                f"Identity accuracy on held-out videos ({probes.identity_classes} identities; {reader}): from the "
+                f"pose code **{_f(probes.identity_accuracy_from_pose_code)}**, from the embedded face "
                 f"{_f(probes.identity_accuracy_from_face)}, from the frames themselves "
-                f"{_f(probes.identity_accuracy_from_frame)} (what a linear probe of pooled pixels reads across "
-                f"these scenes), from the ideal embedded face {_f(probes.identity_accuracy_from_ideal_face)} "
-                "(SynthVox's own render of the person frontal and neutral in the video's scene, light and framing, "
-                "which P's warp would rebuild the video's frames from, eq. 2: the most a face embedder could give "
-                f"this probe), chance {_f(probes.identity_chance)}.",
+                f"{_f(probes.identity_accuracy_from_frame)} (the person as the video shows them), from the ideal "
+                f"embedded face {_f(probes.identity_accuracy_from_ideal_face)} (SynthVox's own render of the "
+                "person frontal and neutral in the video's scene, light and framing, which P's warp would rebuild "
+                "the video's frames from, eq. 2: what a face embedder should give this probe), chance "
+                f"{_f(probes.identity_chance)}.",
                 "",
             ]
     shown = [f for f in pictures if f.startswith(f"{name}_")]

@@ -308,9 +308,9 @@ class LeakageResult(JSONResult):
 class ProbeResult(JSONResult):
     """Linear probes of pose and identity from the pose code, the embedded face, the frames themselves and the
     ideal embedded face (`disentanglement.probes`); a probe that could not run (one identity, no identity with two
-    videos) is None. The frames' figures are the pixel probe's own reach on these scenes; the ideal face's
-    (SynthVox's render of the person frontal and neutral in the video's scene) the most any face embedder could
-    give it. None in reports written before them."""
+    videos) is None. The frames' figures are what a probe reads from the frames themselves; the ideal face's
+    (SynthVox's render of the person frontal and neutral in the video's scene) what a face embedder should give
+    it. None in reports written before them."""
 
     pose_identities: dict[str, int] | None = optional()  # identities fitted ("train") and held out ("test")
     pose_r2_from_pose_code: dict[str, float] | None = optional()
@@ -323,6 +323,12 @@ class ProbeResult(JSONResult):
     identity_accuracy_from_face: float | None = optional()
     identity_accuracy_from_frame: float | None = optional()
     identity_accuracy_from_ideal_face: float | None = optional()
+    # what the identity probe read from the images (face, frame, ideal face): None in reports written when it read
+    # their pooled pixels (`face_probe_size`), as the pose probes still do
+    identity_reader: str | None = optional()
+    identity_readable: dict[str, float] | None = (
+        optional()
+    )  # per image kind, the share in which the reader found a face
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ class EvaluationSettings:
     probe_test_fraction: float = 0.25  # identities held out of the pose probe: it must generalise to new people
     probe_c: float = 1.0  # inverse L2 penalty of the identity classifier (scikit-learn's default)
     probe_max_iter: int = 5000  # L-BFGS iterations of the identity classifier; standardised features converge early
-    face_probe_size: int = 16  # embedded faces are area-pooled to this side before the probe (16x16x3 features)
+    face_probe_size: int = 16  # images are area-pooled to this side before the pose probes (16x16x3 features)
     # pictures
     picture_queries: int = 5  # query rows of the retrieval grid (Fig. 8)
     picture_frames: int = 8  # frames of the one video of the disentangling picture (Fig. 7)

@@ -155,8 +155,8 @@ def _synthvox(s: CollectionResult) -> list[Row]:
                 _at_most(code, chance + PROBE_ABOVE_CHANCE),
             )
         )
-        # beside it the most a face embedder could give this probe (`ProbeResult`), in reports before that the
-        # pixel probe's reach on the frames, and before that chance
+        # beside it the most a face embedder could give this probe (`ProbeResult`), in reports before that what
+        # it read from the frames, and before that chance
         frame, ideal = probes.identity_accuracy_from_frame, probes.identity_accuracy_from_ideal_face
         baseline, baseline_value = (
             ("the ideal embedded face", ideal)

@@ -66,8 +66,12 @@ def test_probes_read_pose_from_a_pose_code_and_identity_from_a_face(table) -> No
     poses, identities, videos = table
     rng = np.random.default_rng(3)
     face = np.eye(IDENTITIES)[identities] + 0.05 * rng.normal(size=(len(poses), IDENTITIES))
+    code = poses + 0.01 * rng.normal(size=poses.shape)
+    unreadable = face.copy()
+    unreadable[::2] = np.nan  # a reader that found no face in every other image
     result = probes(
-        {"pose_code": poses + 0.01 * rng.normal(size=poses.shape), "face": face},
+        {"pose_code": code, "face": face},
+        {"pose_code": code, "face": face, "half_read": unreadable},
         poses,
         ("a", "b", "c"),
         identities,
@@ -82,6 +86,8 @@ def test_probes_read_pose_from_a_pose_code_and_identity_from_a_face(table) -> No
     assert min(result["pose_r2_from_pose_code"].values()) > 0.95
     assert max(result["pose_r2_from_face"].values()) < 0.2
     assert result["identity_accuracy_from_face"] == 1.0
+    assert result["identity_accuracy_from_half_read"] == pytest.approx(0.5, abs=0.1)  # the unread count as misses
+    assert "pose_r2_from_half_read" not in result
     assert result["identity_accuracy_from_pose_code"] < 0.5
     assert result["identity_chance"] == pytest.approx(1 / IDENTITIES)
 

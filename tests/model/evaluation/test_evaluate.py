@@ -32,7 +32,7 @@ from model.data.face_crop import detect_faces
 from model.data.images import write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, render, synthesize, talking_trajectory, video_rng
 from model.evaluation import protocol
-from model.evaluation.evaluate import FID_MISSING, evaluate
+from model.evaluation.evaluate import FID_MISSING, IDENTITY_READER, evaluate
 from model.evaluation.frames import load_collection
 from model.evaluation.metrics_file import EvaluationHeader, MetricsFile
 from model.evaluation.picture_pass import make_pictures
@@ -143,7 +143,12 @@ def test_a_trained_model_beats_the_baselines_and_the_report_says_so(setup: dict[
     assert normalised["oracle"] < normalised["model"] < normalised["random"]
     # reenacting keeps the source's identity better than copying the driver does
     assert cross["l1"]["model"] < cross["l1"]["driving"]
-    # the embedded face knows who it is; the pose code, less so; both beat chance
+    # the embedded face knows who it is; the pose code, less so; both beat chance. Images are read by dlib's
+    # identity descriptor (a pixel probe reads each video's scene), with the share it found a face in beside them
+    assert probes["identity_reader"] == IDENTITY_READER
+    assert set(probes["identity_readable"]) == {"face", "frame", "ideal_face"}
+    assert all(0.5 < share <= 1.0 for share in probes["identity_readable"].values())
+    assert f"images read by the {IDENTITY_READER}, which found a face in " in report
     assert probes["identity_accuracy_from_face"] > probes["identity_accuracy_from_pose_code"]
     assert probes["identity_accuracy_from_face"] > probes["identity_chance"]
     # beside them the frames' own probe (the pixel probe's reach) and the ideal embedded face's (SynthVox's frontal,
