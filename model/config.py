@@ -159,9 +159,9 @@ class LossConfig:
     # by the coordinates L_Y supervises, and P, through its reversed gradient, learns to leave it unable, so that
     # those coordinates mean the same on a real face; paper: none (0, real video only)
     domain_weight: float = 0.0
-    # lambda_I on synthetic supervision of the embedded face (model.losses): where a frame is SynthVox's, F's warp
-    # of it is pulled towards its person in its scene with the frame's expression and the head frontal; paper: none
-    # (0, the embedded face is learnt from eq. 3 alone)
+    # lambda_I on synthetic supervision of the embedded face (model.losses): where a video is SynthVox's, each
+    # source frame's warp is pulled towards the person frontal and neutral in that video's scene, the face eq. 1
+    # asks F for; paper: none (0, the embedded face is learnt from eq. 3 alone)
     ideal_face_weight: float = 0.0
 
     def __post_init__(self) -> None:

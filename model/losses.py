@@ -32,13 +32,13 @@ Choices made where the paper is silent:
   coordinates; through its reversed gradient P learns to leave it unable, so the labels' meaning reaches real
   faces. One loss serves both (`domain_loss`): the critic descends it, P ascends it.
 - Departure (``loss.ideal_face_weight``; 0 is the paper): L_I, synthetic supervision of the embedded face. Where a
-  frame is SynthVox's, the recipe renders its person in its video's scene with the head frontal and the frame's own
-  expression: where F's warp of that frame should take it (a warp moves pixels; it can turn a head, but cannot
-  close a mouth or open an eye without smearing them). Each source frame's warp T_k(x_k) is pulled towards its own
-  ideal face (the pyramid L1 of L_REC, over SynthVox frames only), so that F's face of one frame alone keeps the
-  person's features sharp: eq. 3 asks only for a face that P's warp and residuals can rebuild the target from, which
-  a distorted face serves as well. Each warp rather than the fused face: a single frame (K = 1, the index's query)
-  gets the pull too.
+  video is SynthVox's, the face eq. 1 asks F for is known for free: the person frontal and neutral in that video's
+  scene, light and framing (the recipe renders it). Each source frame's warp T_k(x_k) is pulled towards it (the
+  pyramid L1 of L_REC, over the SynthVox items of the batch only), so that F's face of one frame alone is the
+  person, not that frame's pose with its features smeared: eq. 3 asks only for a face that P's warp and residuals
+  can rebuild the target from, which a posed face serves as well. Each warp rather than the fused face: L1 is
+  convex, so the fused face is at least as near the ideal as its frames' warps are, and a single frame (K = 1, the
+  index's query) gets the pull too.
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -164,18 +164,19 @@ def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -
 
 
 def ideal_face_loss(warped: torch.Tensor, ideal: torch.Tensor, *, levels: int) -> torch.Tensor:
-    """L_I (module docstring): the pyramid L1 (`levels` resolutions) between each source frame's warp and its own
-    ideal face, over the frames that have one. warped: (B, K, 3, H, W), F's T_k(x_k); ideal: the same shape, NaN for
-    a frame without one (a real video's). A batch without any gives 0, still through the warps (so every process's
-    backward pass sees the same graph)."""
-    assert warped.dim() == 5 and warped.shape == ideal.shape, (
+    """L_I (module docstring): the pyramid L1 (`levels` resolutions) between each source frame's warp and its
+    video's ideal face, over the items that have one. warped: (B, K, 3, H, W), F's T_k(x_k); ideal: (B, 3, H, W),
+    NaN for an item without one (a real video). A batch without any gives 0, still through the warps (so every
+    process's backward pass sees the same graph)."""
+    assert warped.dim() == 5 and warped.shape[:1] + warped.shape[2:] == ideal.shape, (
         f"{tuple(warped.shape)} warps for ideal faces {tuple(ideal.shape)}"
     )
-    warps, targets = warped.flatten(0, 1), ideal.flatten(0, 1)  # (B*K, 3, H, W)
-    known = ~targets.flatten(1).isnan().any(dim=1)  # (B*K,)
+    known = ~ideal.flatten(1).isnan().any(dim=1)  # (B,)
     if not known.any():
         return warped.sum() * 0.0
-    return pyramid_l1(warps[known].float(), targets[known], levels)
+    warps = warped[known].float()  # (B', K, 3, H, W)
+    targets = ideal[known].unsqueeze(1).expand_as(warps)
+    return pyramid_l1(warps.flatten(0, 1), targets.flatten(0, 1), levels)
 
 
 def domain_loss(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ class Batch(NamedTuple):
     pose_input: torch.Tensor  # (B, 3, S, S): the augmented target, P's encoder's input (`model.augment`)
     views: torch.Tensor | None  # (B + B*K, 3, S, S): what P also encodes for L_C (`contrast_views`), or None
     labels: torch.Tensor | None  # (B, L): the targets' standardised labels for L_Y and L_A (NaN rows: real), or None
-    ideal_faces: torch.Tensor | None = None  # (B, K, 3, S, S): source frames' ideal faces for L_I (NaN: none), or None
+    ideal_faces: torch.Tensor | None = None  # (B, 3, S, S): the videos' ideal faces for L_I (NaN: none), or None
 
 
 class StepTerms(NamedTuple):
@@ -108,7 +108,7 @@ def make_batch(
     """The loader's batch moved to `device`, with P's augmented input and L_C's views drawn from the generators of
     (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew. `labels`
     (the loader's, `VideoSample.labels`) are kept only when L_Y or L_A asks for them (`loss.label_weight`,
-    `loss.domain_weight`); the source frames' `ideal_faces` (`VideoSample.ideal_faces`) only when L_I asks
+    `loss.domain_weight`); the videos' `ideal_faces` (`VideoSample.ideal_face`) only when L_I asks
     (`loss.ideal_face_weight`)."""
     frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
     target = target.to(device, non_blocking=True)  # (B, 3, S, S)
@@ -240,8 +240,8 @@ def embedders_loss(
     """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
     encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
     source frames of each item), plus L_Y when the targets' `labels` are given and `loss.label_weight` asks, plus
-    L_A when the domain `critic` is given (the frames without labels are the real ones), plus L_I when the source
-    frames' `ideal_faces` are given."""
+    L_A when the domain `critic` is given (the frames without labels are the real ones), plus L_I when the videos'
+    `ideal_faces` are given."""
     residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
     real = None if critic is None or labels is None else labels.isnan().all(dim=1)  # (B,): frames without labels
     contrast = None

@@ -13,10 +13,9 @@ target from it (eq. 2). Choices where the paper is silent:
 - A target's labels (SynthVox's head pose and expression, `POSE_COLUMNS`) come standardised by the mean and
   standard deviation of the labelled frames of this table (for `loss.label_weight`); a frame without them (a real
   one) has NaN labels.
-- Each source frame's ideal face (for `loss.ideal_face_weight`): where its identity's collection has a SynthVox
-  recipe, the person in its video's scene with the frame's own expression and the head frontal (yaw, pitch and
-  roll 0), rendered at the training size once per frame (per worker): what F's warp of that frame can reach; NaN
-  elsewhere (a real video, or when no recipes are given).
+- A target's ideal face (for `loss.ideal_face_weight`): where its identity's collection has a SynthVox recipe, the
+  person frontal and neutral in its video's scene, rendered at the training size once per video (the face eq. 1
+  asks F for); NaN elsewhere (a real video, or when no recipes are given).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class VideoSample(NamedTuple):
     identity: int  # index into `VideoFramesDataset.identities`
     row: int  # row of the frame table the target came from
     labels: torch.Tensor  # (len(POSE_COLUMNS),): the target's standardised labels, NaN where it has none
-    ideal_faces: torch.Tensor  # (K, 3, S, S) in [-1, 1]: each source frame's ideal face, NaN where there is none
+    ideal_face: torch.Tensor  # (3, S, S) in [-1, 1]: its video's ideal embedded face, NaN where there is none
 
 
 def to_square(img: np.ndarray, size: int) -> np.ndarray:
@@ -90,7 +89,7 @@ class VideoFramesDataset(Dataset):
         self.real_rows = np.flatnonzero(self._labels.isnan().all(dim=1).numpy())  # frames without labels
         self.real_copies = real_copies(len(self.real_rows), len(self.frames) - len(self.real_rows), real_share)
         self.recipes = dict(recipes or {})
-        self._ideal_faces: dict[int, torch.Tensor] = {}  # row -> its ideal face, uint8, rendered once (per worker)
+        self._ideal_faces: dict[tuple[str, str], torch.Tensor] = {}  # rendered once per video (per worker)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -109,26 +108,21 @@ class VideoFramesDataset(Dataset):
         return to_tensor(to_square(load_frame(record["path"], int(record["frame"])), self.size))
 
     def ideal_face(self, row: int) -> torch.Tensor:
-        """(3, S, S): `row`'s ideal face (module docstring): its person, scene and expression, the head frontal; NaN
-        where there is none."""
+        """(3, S, S): the ideal embedded face of `row`'s video (module docstring), NaN where there is none."""
         identity, video = str(self.frames.at[row, "identity"]), str(self.frames.at[row, "video"])
         recipe, number, video_number = self.recipes.get(identity), identity_index(identity), video_index(video)
-        labels = self.frames.loc[row, list(POSE_COLUMNS)] if set(POSE_COLUMNS) <= set(self.frames) else None
-        if recipe is None or number is None or video_number is None or labels is None or labels.isna().any():
+        if recipe is None or number is None or video_number is None:
             return torch.full((3, self.size, self.size), float("nan"))
-        if row not in self._ideal_faces:
-            frontal = Pose(**{**labels.astype(float).to_dict(), "yaw": 0.0, "pitch": 0.0, "roll": 0.0})
-            image = recipe.render(number, video_number, frontal, self.size)
-            self._ideal_faces[row] = torch.from_numpy(image)
-        return to_tensor(self._ideal_faces[row].numpy())
+        if (identity, video) not in self._ideal_faces:
+            self._ideal_faces[identity, video] = to_tensor(recipe.render(number, video_number, Pose(), self.size))
+        return self._ideal_faces[identity, video]
 
     def __getitem__(self, key: int | tuple[int, ...]) -> VideoSample:
         """`key`: a row, or `EpochSampler`'s (row, epoch, copy) (a missing epoch or copy is 0)."""
         row, epoch, copy = (*(key if isinstance(key, tuple) else (key,)), 0, 0)[:3]
-        source_rows = self.source_rows(row, epoch, copy)
-        sources = torch.stack([self._load(int(r)) for r in source_rows])  # (K, 3, S, S)
-        ideal_faces = torch.stack([self.ideal_face(int(r)) for r in source_rows])  # (K, 3, S, S)
-        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row), self._labels[row], ideal_faces)
+        sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch, copy)])  # (K, 3, S, S)
+        target = self._load(row)
+        return VideoSample(sources, target, int(self._identity[row]), int(row), self._labels[row], self.ideal_face(row))
 
 
 def standardised_labels(frames: pd.DataFrame) -> torch.Tensor:
