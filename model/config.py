@@ -159,10 +159,6 @@ class LossConfig:
     # by the coordinates L_Y supervises, and P, through its reversed gradient, learns to leave it unable, so that
     # those coordinates mean the same on a real face; paper: none (0, real video only)
     domain_weight: float = 0.0
-    # lambda_I on synthetic supervision of the embedded face (model.losses): where a video is SynthVox's, each
-    # source frame's warp is pulled towards the person frontal and neutral in that video's scene, the face eq. 1
-    # asks F for; paper: none (0, the embedded face is learnt from eq. 3 alone)
-    ideal_face_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -173,7 +169,6 @@ class LossConfig:
             "contrast_weight",
             "label_weight",
             "domain_weight",
-            "ideal_face_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")

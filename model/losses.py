@@ -31,14 +31,6 @@ Choices made where the paper is silent:
   (`model.domain_critic`). A critic learns to tell real frames (those without labels) from SynthVox's by those
   coordinates; through its reversed gradient P learns to leave it unable, so the labels' meaning reaches real
   faces. One loss serves both (`domain_loss`): the critic descends it, P ascends it.
-- Departure (``loss.ideal_face_weight``; 0 is the paper): L_I, synthetic supervision of the embedded face. Where a
-  video is SynthVox's, the face eq. 1 asks F for is known for free: the person frontal and neutral in that video's
-  scene, light and framing (the recipe renders it). Each source frame's warp T_k(x_k) is pulled towards it (the
-  pyramid L1 of L_REC, over the SynthVox items of the batch only), so that F's face of one frame alone is the
-  person, not that frame's pose with its features smeared: eq. 3 asks only for a face that P's warp and residuals
-  can rebuild the target from, which a posed face serves as well. Each warp rather than the fused face: L1 is
-  convex, so the fused face is at least as near the ideal as its frames' warps are, and a single frame (K = 1, the
-  index's query) gets the pull too.
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -65,8 +57,7 @@ class Stage1Loss(NamedTuple):
     contrast: torch.Tensor  # L_C, the within-video contrastive term (unweighted; 0 when not computed)
     labels: torch.Tensor  # L_Y, the synthetic-label term (unweighted; 0 when not computed)
     domain: torch.Tensor  # L_A, the domain critic's loss (unweighted; ln 2 when it cannot tell; 0 when not computed)
-    ideal_face: torch.Tensor  # L_I, the embedded face against SynthVox's ideal one (unweighted; 0 when not computed)
-    total: torch.Tensor  # L_REC + lambda_S L_S + the departures' weighted terms: lambda_B L_B ... lambda_I L_I
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -120,16 +111,14 @@ def stage1_loss(
     label_weight: float = 0.0,
     domain: torch.Tensor | None = None,
     domain_weight: float = 0.0,
-    ideal_face: torch.Tensor | None = None,
-    ideal_face_weight: float = 0.0,
 ) -> Stage1Loss:
-    """Eq. 5 for a batch, plus the residual budget, the contrastive, synthetic-label, domain and ideal-face terms.
+    """Eq. 5 for a batch, plus the residual budget, the contrastive, synthetic-label and domain terms.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
     P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P);
     contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0); labels: L_Y
     (`label_loss`), or None (then 0); domain: L_A (`domain_loss`, through the critic's reversed gradient), or None
-    (then 0); ideal_face: L_I (`ideal_face_loss`), or None (then 0).
+    (then 0).
     """
     reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     smoothness = total_variation(face_flow) + total_variation(pose_flow)
@@ -138,7 +127,6 @@ def stage1_loss(
     contrast = zero if contrast is None else contrast.float()
     labels = zero if labels is None else labels.float()
     domain = zero if domain is None else domain.float()
-    ideal_face = zero if ideal_face is None else ideal_face.float()
     total = (
         reconstruction_term
         + smooth_weight * smoothness
@@ -146,9 +134,8 @@ def stage1_loss(
         + contrast_weight * contrast
         + label_weight * labels
         + domain_weight * domain
-        + ideal_face_weight * ideal_face
     )
-    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, domain, ideal_face, total)
+    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, domain, total)
 
 
 def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -> torch.Tensor:
@@ -161,22 +148,6 @@ def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -
     known = ~labels.isnan()  # (B, L)
     error = (pose_code[:, : labels.shape[1]].float() - scale * labels.nan_to_num()) ** 2 * known
     return error.sum() / known.sum().clamp(min=1)
-
-
-def ideal_face_loss(warped: torch.Tensor, ideal: torch.Tensor, *, levels: int) -> torch.Tensor:
-    """L_I (module docstring): the pyramid L1 (`levels` resolutions) between each source frame's warp and its
-    video's ideal face, over the items that have one. warped: (B, K, 3, H, W), F's T_k(x_k); ideal: (B, 3, H, W),
-    NaN for an item without one (a real video). A batch without any gives 0, still through the warps (so every
-    process's backward pass sees the same graph)."""
-    assert warped.dim() == 5 and warped.shape[:1] + warped.shape[2:] == ideal.shape, (
-        f"{tuple(warped.shape)} warps for ideal faces {tuple(ideal.shape)}"
-    )
-    known = ~ideal.flatten(1).isnan().any(dim=1)  # (B,)
-    if not known.any():
-        return warped.sum() * 0.0
-    warps = warped[known].float()  # (B', K, 3, H, W)
-    targets = ideal[known].unsqueeze(1).expand_as(warps)
-    return pyramid_l1(warps.flatten(0, 1), targets.flatten(0, 1), levels)
 
 
 def domain_loss(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
