@@ -42,6 +42,17 @@ def test_stage1_loss_terms() -> None:
     assert loss.residual.item() == 0.0  # no residuals given (single-scale P): no budget
 
 
+def test_face_smooth_weight_weighs_only_the_face_embedders_warps() -> None:
+    target = reconstruction = torch.zeros(1, 3, 2, 2)
+    face_flow = torch.tensor([[0.0, 1.0], [2.0, 4.0]]).expand(1, 1, 2, 2, 2)  # TV 4
+    pose_flow = torch.tensor([[0.0, 0.0], [1.0, 1.0]]).expand(1, 2, 2, 2)  # TV 1
+    as_eq5 = stage1_loss(target, reconstruction, face_flow, pose_flow, smooth_weight=0.1)
+    assert as_eq5.total.item() == pytest.approx(0.1 * (4.0 + 1.0))  # None: one lambda_S for both, as in eq. 5
+    split = stage1_loss(target, reconstruction, face_flow, pose_flow, smooth_weight=0.1, face_smooth_weight=2.0)
+    assert split.total.item() == pytest.approx(2.0 * 4.0 + 0.1 * 1.0)
+    assert split.smoothness.item() == pytest.approx(5.0)  # logged unweighted, as before
+
+
 def test_residual_budget_is_the_mean_absolute_residual_per_scale() -> None:
     target, reconstruction = torch.zeros(1, 3, 4, 4), torch.zeros(1, 3, 4, 4)
     flows = torch.zeros(1, 1, 2, 4, 4), torch.zeros(1, 2, 2, 2)
