@@ -68,9 +68,6 @@ class ModelConfig:
     # face embedder F (eq. 1)
     face_hidden_dim: int = 32  # first-level width of F's U-Net, doubled per level; paper silent
     num_face_levels: int = 5  # U-Net downsamplings; paper silent: 256 -> 8 px, wide enough to see a head turn
-    # True: F adds a residual to each warped frame, f = sum_k A'_k (T_k(x_k) + R_k), so that it can draw what a warp
-    # cannot (open an eye, close a mouth; model.face_embedder); False: eq. 1, a warp only
-    face_residual: bool = False
     # pose embedder P (eq. 2)
     pose_dim: int = 128  # length of the pose code p (what gets indexed); paper silent: room for pose + expression
     pose_hidden_dim: int = 32  # first-level width of P's encoder, doubled per level; paper silent
@@ -141,7 +138,9 @@ class LossConfig:
     """Weights of the training objectives (paper eqs. 5 and 6). A weight of 0 is Table 1's "without" row."""
 
     smooth_weight: float = 1.0  # lambda_S on the total variation of both warps, eq. 5; paper: 1
-    # lambda_S on F's warps alone, where it differs from P's (model.losses); None: smooth_weight, as in eq. 5
+    # lambda_S on F's warps alone, where it differs from P's (model.losses); None: smooth_weight, as in eq. 5. F's
+    # warp at small's lambda_S 0.1 squeezes eyes and mouths out of shape; one epoch at 1 raised the embedded face's
+    # identity probe from 0.585 to 0.873 but cost same-person SSIM 0.786 -> 0.775 (checkpoints/README.md)
     face_smooth_weight: float | None = None
     content_weight: float = 1.0  # lambda_R on the generator's L1 content loss, eq. 6; paper: 1
     feature_matching_weight: float = 1.0  # lambda_FM on the L1 discriminator-feature loss, eq. 6; paper: 1
@@ -164,10 +163,6 @@ class LossConfig:
     # by the coordinates L_Y supervises, and P, through its reversed gradient, learns to leave it unable, so that
     # those coordinates mean the same on a real face; paper: none (0, real video only)
     domain_weight: float = 0.0
-    # lambda_I on synthetic supervision of the embedded face (model.losses): where a frame is SynthVox's, F's
-    # embedding of it is pulled towards its person frontal and at rest in its scene; paper: none (0, the embedded
-    # face is learnt from eq. 3 alone)
-    ideal_face_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -178,7 +173,6 @@ class LossConfig:
             "contrast_weight",
             "label_weight",
             "domain_weight",
-            "ideal_face_weight",
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"loss.{name} must be >= 0, got {getattr(self, name)}")

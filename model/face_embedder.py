@@ -11,12 +11,6 @@ Choices made where the paper is silent:
   cannot divide by a near-zero sum the way softplus or ReLU weights can. With K = 1, A' = 1.
 - The flow and attention head is zero-initialised: training starts from the identity warp and an even average,
   which the reconstruction loss can improve on from step one. Flow units are `model.warp`'s (normalised).
-
-Departure (``model.face_residual``; False is the paper): a second zero-initialised head adds a residual R_k to each
-warped frame, f = sum_k A'_k (T_k(x_k) + R_k). A warp only moves pixels: asked for one person's face with the head
-frontal and the face at rest (`loss.ideal_face_weight`), it can turn the head but closes a mouth or opens an eye
-only by squeezing or smearing it, which loses who it is. The residual draws that, as P's residuals do for eq. 2;
-it starts at 0, so a warp-only F's weights load as they are (`model.train.init_networks`).
 """
 
 from __future__ import annotations
@@ -37,7 +31,7 @@ class FaceEmbedding(NamedTuple):
     face: torch.Tensor  # (B, 3, H, W): the embedded face f of eq. 1
     flow: torch.Tensor  # (B, K, 2, H, W): each frame's displacement field T_k, normalised units
     attention: torch.Tensor  # (B, K, 1, H, W): normalised weights A'_k, positive, summing to 1 over k
-    warped: torch.Tensor  # (B, K, 3, H, W): each frame warped, T_k(x_k), plus its residual R_k where F has one
+    warped: torch.Tensor  # (B, K, 3, H, W): each frame warped, T_k(x_k)
 
 
 class FaceEmbedder(nn.Module):
@@ -48,7 +42,6 @@ class FaceEmbedder(nn.Module):
         hidden_dim: int,  # width of the first U-Net level, doubled per level
         num_levels: int,  # U-Net downsamplings; input size must be divisible by 2**num_levels
         max_hidden_dim: int,  # cap on the width of any level
-        residual: bool = False,  # add a residual R_k to each warped frame (module docstring)
     ) -> None:
         super().__init__()
         self.num_levels = num_levels
@@ -58,13 +51,12 @@ class FaceEmbedder(nn.Module):
         # up[i] brings level i+1 back to level i, concatenated with level i's skip
         self.up = nn.ModuleList(ConvNormAct(widths[i + 1] + widths[i], widths[i]) for i in range(num_levels))
         self.head = zero_init(nn.Conv2d(widths[0], 3, 3, padding=1))  # 2 flow channels + 1 attention logit
-        self.residual_head = zero_init(nn.Conv2d(widths[0], 3, 3, padding=1)) if residual else None  # R_k
 
     @classmethod
     def from_config(cls, config: ModelConfig, *, size: int) -> FaceEmbedder:
         """Build from the `model` section for `size`-pixel frames."""
         config.check_size(size)
-        return cls(config.face_hidden_dim, config.num_face_levels, config.max_hidden_dim, config.face_residual)
+        return cls(config.face_hidden_dim, config.num_face_levels, config.max_hidden_dim)
 
     def forward(self, frames: torch.Tensor) -> FaceEmbedding:
         """frames: (B, K, 3, H, W) in [-1, 1], K frames of one video per item."""
@@ -83,10 +75,7 @@ class FaceEmbedder(nn.Module):
         flow = out[:, :2]  # (B*K, 2, H, W)
         logits = out[:, 2:].reshape(b, k, 1, h, w)  # (B, K, 1, H, W)
         attention = torch.softmax(logits, dim=1)  # A' = exp(l_k) / sum_k exp(l_k)
-        warped = warp(x, flow)  # (B*K, 3, H, W): T_k(x_k)
-        if self.residual_head is not None:
-            warped = warped + self.residual_head(y)  # T_k(x_k) + R_k
-        warped = warped.reshape(b, k, 3, h, w)  # (B, K, 3, H, W)
+        warped = warp(x, flow).reshape(b, k, 3, h, w)  # (B, K, 3, H, W): T_k(x_k)
         face = (attention * warped).sum(dim=1)  # (B, 3, H, W): eq. 1
         flow = flow.reshape(b, k, 2, h, w)  # (B, K, 2, H, W): back to one row per video
         return FaceEmbedding(face, flow, attention, warped)

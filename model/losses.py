@@ -31,14 +31,6 @@ Choices made where the paper is silent:
   (`model.domain_critic`). A critic learns to tell real frames (those without labels) from SynthVox's by those
   coordinates; through its reversed gradient P learns to leave it unable, so the labels' meaning reaches real
   faces. One loss serves both (`domain_loss`): the critic descends it, P ascends it.
-- Departure (``loss.ideal_face_weight``; 0 is the paper): L_I, synthetic supervision of the embedded face. Where a
-  frame is SynthVox's, the recipe renders its person frontal and at rest in its video's scene: the embedded face
-  eq. 1 asks F for. Each source frame's embedding T_k(x_k) + R_k is pulled towards it (the pyramid L1 of L_REC, over
-  SynthVox frames only), so that F's face of one frame alone keeps who the person is: eq. 3 asks only for a face
-  that P's warp and residuals can rebuild the target from, which a face with its eyes and mouth squeezed out of
-  shape serves as well. Each frame's embedding rather than the fused face: a single frame (K = 1) gets the pull
-  too. It needs F's residual (``model.face_residual``): a warp alone, pulled this way, squeezes the features to
-  match at coarse scale (checkpoints/README.md).
 - L_B is the mean absolute value of R^L plus that of R^H (an L1 budget: sparse, so residuals stay where a warp
   fails, such as the inside of an opening mouth, instead of a thin wash over the whole face).
 - L_FM averages the per-layer mean absolute errors over D's layers; the real features are detached (they are a
@@ -65,8 +57,7 @@ class Stage1Loss(NamedTuple):
     contrast: torch.Tensor  # L_C, the within-video contrastive term (unweighted; 0 when not computed)
     labels: torch.Tensor  # L_Y, the synthetic-label term (unweighted; 0 when not computed)
     domain: torch.Tensor  # L_A, the domain critic's loss (unweighted; ln 2 when it cannot tell; 0 when not computed)
-    ideal_face: torch.Tensor  # L_I, the embedded face against SynthVox's ideal one (unweighted; 0 when not computed)
-    total: torch.Tensor  # L_REC + lambda_S L_S + the departures' weighted terms: lambda_B L_B ... lambda_I L_I
+    total: torch.Tensor  # L_REC + lambda_S L_S + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A
 
 
 class DiscriminatorLoss(NamedTuple):
@@ -121,17 +112,14 @@ def stage1_loss(
     label_weight: float = 0.0,
     domain: torch.Tensor | None = None,
     domain_weight: float = 0.0,
-    ideal_face: torch.Tensor | None = None,
-    ideal_face_weight: float = 0.0,
 ) -> Stage1Loss:
-    """Eq. 5 for a batch, plus the residual budget, the contrastive, synthetic-label, domain and ideal-face terms.
+    """Eq. 5 for a batch, plus the residual budget, the contrastive, synthetic-label and domain terms.
 
     target, reconstruction: (B, 3, H, W); face_flow: (B, K, 2, H, W), F's fields T; pose_flow: (B, 2, h, w),
     P's field T^-1; residuals: P's R^L (B, 3, H/2, W/2) and R^H (B, 3, H, W), or none (single-scale P);
     contrast: L_C (`within_video_contrast`), or None when it was not computed (then 0); labels: L_Y
     (`label_loss`), or None (then 0); domain: L_A (`domain_loss`, through the critic's reversed gradient), or None
-    (then 0); ideal_face: L_I (`ideal_face_loss`), or None (then 0). `face_smooth_weight` weighs F's part of L_S
-    where it differs from P's (None: `smooth_weight`).
+    (then 0). `face_smooth_weight` weighs F's part of L_S where it differs from P's (None: `smooth_weight`).
     """
     reconstruction_term = pyramid_l1(reconstruction, target, pyramid_levels)
     face_smoothness, pose_smoothness = total_variation(face_flow), total_variation(pose_flow)
@@ -142,7 +130,6 @@ def stage1_loss(
     contrast = zero if contrast is None else contrast.float()
     labels = zero if labels is None else labels.float()
     domain = zero if domain is None else domain.float()
-    ideal_face = zero if ideal_face is None else ideal_face.float()
     total = (
         reconstruction_term
         + face_weight * face_smoothness
@@ -151,9 +138,8 @@ def stage1_loss(
         + contrast_weight * contrast
         + label_weight * labels
         + domain_weight * domain
-        + ideal_face_weight * ideal_face
     )
-    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, domain, ideal_face, total)
+    return Stage1Loss(reconstruction_term, smoothness, residual, contrast, labels, domain, total)
 
 
 def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -> torch.Tensor:
@@ -166,21 +152,6 @@ def label_loss(pose_code: torch.Tensor, labels: torch.Tensor, *, scale: float) -
     known = ~labels.isnan()  # (B, L)
     error = (pose_code[:, : labels.shape[1]].float() - scale * labels.nan_to_num()) ** 2 * known
     return error.sum() / known.sum().clamp(min=1)
-
-
-def ideal_face_loss(warped: torch.Tensor, ideal: torch.Tensor, *, levels: int) -> torch.Tensor:
-    """L_I (module docstring): the pyramid L1 (`levels` resolutions) between each source frame's embedding and its
-    ideal face, over the frames that have one. warped: (B, K, 3, H, W), F's T_k(x_k) + R_k; ideal: the same shape,
-    NaN for a frame without one (a real video's). A batch without any gives 0, still through the embeddings (so
-    every process's backward pass sees the same graph)."""
-    assert warped.dim() == 5 and warped.shape == ideal.shape, (
-        f"{tuple(warped.shape)} warps for ideal faces {tuple(ideal.shape)}"
-    )
-    warps, targets = warped.flatten(0, 1), ideal.flatten(0, 1)  # (B*K, 3, H, W)
-    known = ~targets.flatten(1).isnan().any(dim=1)  # (B*K,)
-    if not known.any():
-        return warped.sum() * 0.0
-    return pyramid_l1(warps[known].float(), targets[known], levels)
 
 
 def domain_loss(logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

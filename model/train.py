@@ -51,7 +51,6 @@ from model.data.collection import read_collection
 from model.data.dataset import VideoFramesDataset, make_loader
 from model.data.errors import DataError
 from model.data.split import TRAIN, split_by_identity
-from model.data.synthvox import RECIPE_FILE, Recipe
 from model.device import pick_device  # noqa: F401  (re-exported: `from model.train import pick_device`)
 from model.train_log import LossLog, StepLosses, plot_losses, sample_examples, write_samples
 from model.train_phases import Networks, Trainee, make_batch, set_trainable, stage1_step, stage2_step
@@ -115,7 +114,7 @@ def train(
     run.open(config, resume=resume, init=init, main_process=main_process, distributed=distributed)
 
     # -- data: the training identities of every collection, K source frames + one target per item ---------------
-    frames, recipes = read_collections(data_roots, fps=config.data.fps)
+    frames = read_collections(data_roots, fps=config.data.fps)
     split = split_by_identity(
         frames, test_fraction=config.data.test_fraction, seed=config.data.seed, hold_out=config.data.hold_out
     )
@@ -132,7 +131,6 @@ def train(
         size=config.data.size,
         seed=config.data.seed,
         real_share=config.data.real_share,
-        recipes=recipes if config.loss.ideal_face_weight > 0 else None,
     )
     loader = make_loader(
         dataset,
@@ -232,12 +230,10 @@ def train(
     stage = plan.stage_of(step)
     while step < plan.last_step:
         epoch, skip = divmod(step, steps_per_epoch)
-        for frames_k, target, _, _, labels, ideal_faces in epoch_batches(
+        for frames_k, target, _, _, labels in epoch_batches(
             loader, epoch, skip * config.data.batch_size, steps_per_epoch - skip
         ):
-            batch = make_batch(
-                frames_k, target, config, step=step, rank=rank, device=device, labels=labels, ideal_faces=ideal_faces
-            )
+            batch = make_batch(frames_k, target, config, step=step, rank=rank, device=device, labels=labels)
             stage = plan.stage_of(step)
             model.generator_trained = stage == 2  # from here on, samples show G and checkpoints say stage 2
             if stage == 1:
@@ -296,39 +292,33 @@ def join_processes(device: torch.device) -> tuple[int, int, torch.device]:
 
 
 def init_networks(model: DAEGAN, path: Path, device: torch.device) -> list[str]:
-    """Load each network of the checkpoint at `path` whose tensors match `nets`' names and shapes; a network the
-    config gave new modules (`model.face_residual`'s head) loads what it shares, the new ones keep their fresh
-    weights; the others start fresh (e.g. a G whose design the config changed). Returns the loaded networks' names."""
+    """Load each network of the checkpoint at `path` whose tensors match `nets`' names and shapes exactly; the
+    others keep their fresh weights (e.g. a G whose design the config changed). Returns the loaded networks' names."""
     checkpoint = load_checkpoint(path, device)
     loaded = []
     for name, net in model.networks().items():
         state = checkpoint.states.get(name, {})
         expected = net.state_dict()
-        if state and all(k in expected and state[k].shape == expected[k].shape for k in state):
-            net.load_state_dict(state, strict=False)
+        if state.keys() == expected.keys() and all(state[k].shape == v.shape for k, v in expected.items()):
+            net.load_state_dict(state)
             loaded.append(name)
     if not loaded:
         raise DataError(path, "no network of this checkpoint matches the config's shapes")
     return loaded
 
 
-def read_collections(roots: list[Path], *, fps: float) -> tuple[pd.DataFrame, dict[str, Recipe]]:
-    """One frame table from several collections (an identity may appear in one collection only), and the SynthVox
-    recipe of every identity whose collection has one (`RECIPE_FILE`: it renders the identity's ideal faces)."""
+def read_collections(roots: list[Path], *, fps: float) -> pd.DataFrame:
+    """One frame table from several collections; an identity may appear in one collection only."""
     if not roots:
         raise ValueError("give at least one data root")
     tables = [read_collection(root, fps=fps) for root in roots]
     seen: dict[str, Path] = {}
-    recipes: dict[str, Recipe] = {}
     for root, table in zip(roots, tables):
-        recipe = Recipe.read(Path(root) / RECIPE_FILE) if (Path(root) / RECIPE_FILE).is_file() else None
         for identity in table["identity"].unique():
             if identity in seen:
                 raise DataError(root, f"identity {identity!r} is also in {seen[identity]}: rename one of them")
             seen[identity] = Path(root)
-            if recipe is not None:
-                recipes[identity] = recipe
-    return pd.concat(tables, ignore_index=True), recipes
+    return pd.concat(tables, ignore_index=True)
 
 
 def epoch_batches(loader: torch.utils.data.DataLoader, epoch: int, skip_items: int, num_batches: int):

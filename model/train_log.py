@@ -41,8 +41,7 @@ class StepLosses:
     contrast: float  # L_C, the within-video contrastive term (model.losses; 0 when off)
     labels: float  # L_Y, the synthetic-label term (model.losses; 0 when off)
     domain: float  # L_A, the domain critic's loss (model.losses; 0 when off; ln 2 = 0.69 when it cannot tell)
-    ideal_face: float  # L_I, the embedded face against SynthVox's ideal one (model.losses; 0 when off)
-    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A + lambda_I L_I
+    stage1_total: float  # eq. 5 + lambda_B L_B + lambda_C L_C + lambda_Y L_Y + lambda_A L_A
     disc_real: float | None = None  # eq. 7, D's real branch
     disc_fake: float | None = None  # eq. 7, D's fake branch
     disc_total: float | None = None
@@ -103,7 +102,7 @@ PLOT_MARGIN = (70, 30, 20, 40)  # left, top, right, bottom of each panel's axes 
 PANELS = (
     (
         "stage 1: embedders (eq. 5)",
-        ("reconstruction", "smoothness", "residual", "contrast", "labels", "domain", "ideal_face", "stage1_total"),
+        ("reconstruction", "smoothness", "residual", "contrast", "labels", "domain", "stage1_total"),
     ),
     (
         "stage 2: generator and discriminator (eqs. 6-7)",
@@ -118,7 +117,6 @@ COLOURS = (
     (148, 103, 189),
     (140, 86, 75),
     (227, 119, 194),
-    (127, 127, 127),
 )
 
 
@@ -164,7 +162,7 @@ def plot_losses(table: pd.DataFrame, path: Path) -> None:
                 draw.line(points, fill=colour, width=2)
             else:
                 draw.ellipse((points[0][0] - 2, points[0][1] - 2, points[0][0] + 2, points[0][1] + 2), fill=colour)
-            draw.text((left + 8 + 105 * i, bottom + 6), term, fill=colour, font=font)
+            draw.text((left + 8 + 150 * i, bottom + 6), term, fill=colour, font=font)
         draw.text((right - 150, bottom + 22), f"steps {x_range[0]:.0f}-{x_range[1]:.0f}", fill="black", font=font)
     image.save(path)
 

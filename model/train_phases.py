@@ -46,7 +46,6 @@ from model.losses import (
     discriminator_loss,
     domain_loss,
     generator_loss,
-    ideal_face_loss,
     label_loss,
     stage1_loss,
     within_video_contrast,
@@ -83,7 +82,6 @@ class Batch(NamedTuple):
     pose_input: torch.Tensor  # (B, 3, S, S): the augmented target, P's encoder's input (`model.augment`)
     views: torch.Tensor | None  # (B + B*K, 3, S, S): what P also encodes for L_C (`contrast_views`), or None
     labels: torch.Tensor | None  # (B, L): the targets' standardised labels for L_Y and L_A (NaN rows: real), or None
-    ideal_faces: torch.Tensor | None = None  # (B, K, 3, S, S): source frames' ideal faces for L_I (NaN: none), or None
 
 
 class StepTerms(NamedTuple):
@@ -103,13 +101,11 @@ def make_batch(
     rank: int,
     device: torch.device,
     labels: torch.Tensor | None = None,
-    ideal_faces: torch.Tensor | None = None,
 ) -> Batch:
     """The loader's batch moved to `device`, with P's augmented input and L_C's views drawn from the generators of
     (seed, step, rank) (`model.augment.step_generator`): the same on a resume, whatever the loader drew. `labels`
     (the loader's, `VideoSample.labels`) are kept only when L_Y or L_A asks for them (`loss.label_weight`,
-    `loss.domain_weight`); the source frames' `ideal_faces` (`VideoSample.ideal_faces`) only when L_I asks
-    (`loss.ideal_face_weight`)."""
+    `loss.domain_weight`)."""
     frames_k = frames_k.to(device, non_blocking=True)  # (B, K, 3, S, S)
     target = target.to(device, non_blocking=True)  # (B, 3, S, S)
     seed = config.train.seed
@@ -119,11 +115,7 @@ def make_batch(
         labels = None
     else:
         labels = labels.to(device, non_blocking=True)
-    if config.loss.ideal_face_weight == 0 or ideal_faces is None:
-        ideal_faces = None
-    else:
-        ideal_faces = ideal_faces.to(device, non_blocking=True)
-    return Batch(frames_k, target, pose_input, views, labels, ideal_faces)
+    return Batch(frames_k, target, pose_input, views, labels)
 
 
 def contrast_views(
@@ -217,9 +209,7 @@ def embedder_phase(
             residuals=residuals,
             views=batch.views if "pose_embedder" in names else None,
         )
-        s1 = embedders_loss(
-            batch.target, embedding, rec, t.config, labels=batch.labels, critic=critic, ideal_faces=batch.ideal_faces
-        )
+        s1 = embedders_loss(batch.target, embedding, rec, t.config, labels=batch.labels, critic=critic)
         objective = s1.total
         if adversarial:
             objective = objective + adversarial_objective(t, t.model.generator, embedding.face, rec, batch.target).total
@@ -235,13 +225,11 @@ def embedders_loss(
     *,
     labels: torch.Tensor | None = None,
     critic: torch.nn.Module | None = None,
-    ideal_faces: torch.Tensor | None = None,
 ) -> Stage1Loss:
     """Eq. 5 (plus the residual budget) for F's embedding and P's reconstruction of `target`, plus L_C when P
     encoded the contrastive views (`contrast_views`: its `view_codes` hold the target's second view, then the K
     source frames of each item), plus L_Y when the targets' `labels` are given and `loss.label_weight` asks, plus
-    L_A when the domain `critic` is given (the frames without labels are the real ones), plus L_I when the source
-    frames' `ideal_faces` are given."""
+    L_A when the domain `critic` is given (the frames without labels are the real ones)."""
     residuals = [r for r in (rec.residual_low, rec.residual_high) if r is not None]
     real = None if critic is None or labels is None else labels.isnan().all(dim=1)  # (B,): frames without labels
     contrast = None
@@ -271,10 +259,6 @@ def embedders_loss(
         label_weight=config.loss.label_weight,
         domain=None if real is None else domain_loss(critic(rec.pose_code), real),
         domain_weight=config.loss.domain_weight,
-        ideal_face=None
-        if ideal_faces is None
-        else ideal_face_loss(embedding.warped, ideal_faces, levels=config.loss.pyramid_levels),
-        ideal_face_weight=config.loss.ideal_face_weight,
     )
 
 

@@ -13,14 +13,11 @@ target from it (eq. 2). Choices where the paper is silent:
 - A target's labels (SynthVox's head pose and expression, `POSE_COLUMNS`) come standardised by the mean and
   standard deviation of the labelled frames of this table (for `loss.label_weight`); a frame without them (a real
   one) has NaN labels.
-- Each source frame's ideal face (for `loss.ideal_face_weight`): where its identity's collection has a SynthVox
-  recipe, the person frontal and at rest (`Pose()`) in its video's scene, rendered at the training size once per
-  video (per worker): the embedded face eq. 1 asks F for; NaN elsewhere (a real video, or when no recipes are given).
 """
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping, NamedTuple
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
@@ -29,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from model.data.collection import load_frame
-from model.data.synthvox import POSE_COLUMNS, Pose, Recipe, identity_index, video_index
+from model.data.synthvox import POSE_COLUMNS
 
 
 class VideoSample(NamedTuple):
@@ -40,7 +37,6 @@ class VideoSample(NamedTuple):
     identity: int  # index into `VideoFramesDataset.identities`
     row: int  # row of the frame table the target came from
     labels: torch.Tensor  # (len(POSE_COLUMNS),): the target's standardised labels, NaN where it has none
-    ideal_faces: torch.Tensor  # (K, 3, S, S) in [-1, 1]: each source frame's ideal face, NaN where there is none
 
 
 def to_square(img: np.ndarray, size: int) -> np.ndarray:
@@ -62,14 +58,7 @@ class VideoFramesDataset(Dataset):
     """K source frames and one target frame of a video, for every frame of a frame table."""
 
     def __init__(
-        self,
-        frames: pd.DataFrame,
-        *,
-        num_frames: int,
-        size: int,
-        seed: int = 0,
-        real_share: float = 0.0,
-        recipes: Mapping[str, Recipe] | None = None,  # identity -> its SynthVox collection's recipe (ideal faces)
+        self, frames: pd.DataFrame, *, num_frames: int, size: int, seed: int = 0, real_share: float = 0.0
     ) -> None:
         if frames.empty:
             raise ValueError("the frame table is empty")
@@ -88,8 +77,6 @@ class VideoFramesDataset(Dataset):
         self._labels = standardised_labels(self.frames)
         self.real_rows = np.flatnonzero(self._labels.isnan().all(dim=1).numpy())  # frames without labels
         self.real_copies = real_copies(len(self.real_rows), len(self.frames) - len(self.real_rows), real_share)
-        self.recipes = dict(recipes or {})
-        self._ideal_faces: dict[tuple[str, str], np.ndarray] = {}  # (identity, video) -> ideal face, uint8 (per worker)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -107,24 +94,11 @@ class VideoFramesDataset(Dataset):
         record = self.frames.iloc[row]
         return to_tensor(to_square(load_frame(record["path"], int(record["frame"])), self.size))
 
-    def ideal_face(self, row: int) -> torch.Tensor:
-        """(3, S, S): `row`'s ideal face (module docstring): its person frontal and at rest in its video's scene; NaN
-        where there is none."""
-        identity, video = str(self.frames.at[row, "identity"]), str(self.frames.at[row, "video"])
-        recipe, number, video_number = self.recipes.get(identity), identity_index(identity), video_index(video)
-        if recipe is None or number is None or video_number is None:
-            return torch.full((3, self.size, self.size), float("nan"))
-        if (identity, video) not in self._ideal_faces:
-            self._ideal_faces[identity, video] = recipe.render(number, video_number, Pose(), self.size)
-        return to_tensor(self._ideal_faces[identity, video])
-
     def __getitem__(self, key: int | tuple[int, ...]) -> VideoSample:
         """`key`: a row, or `EpochSampler`'s (row, epoch, copy) (a missing epoch or copy is 0)."""
         row, epoch, copy = (*(key if isinstance(key, tuple) else (key,)), 0, 0)[:3]
-        source_rows = self.source_rows(row, epoch, copy)
-        sources = torch.stack([self._load(int(r)) for r in source_rows])  # (K, 3, S, S)
-        ideal_faces = torch.stack([self.ideal_face(int(r)) for r in source_rows])  # (K, 3, S, S)
-        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row), self._labels[row], ideal_faces)
+        sources = torch.stack([self._load(int(r)) for r in self.source_rows(row, epoch, copy)])  # (K, 3, S, S)
+        return VideoSample(sources, self._load(row), int(self._identity[row]), int(row), self._labels[row])
 
 
 def standardised_labels(frames: pd.DataFrame) -> torch.Tensor:

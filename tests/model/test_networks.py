@@ -88,24 +88,6 @@ def test_face_embedder_single_frame_ablation(config: Config) -> None:
     assert net(_images(2, 3, 3, 32, 32)).face.shape == (2, 3, 32, 32)
 
 
-def test_face_embedder_residual_starts_as_the_warp_and_then_draws(config: Config) -> None:
-    """model.face_residual: each frame's embedding is its warp plus a residual that starts at 0, so a warp-only F's
-    weights give the same face; once trained it changes pixels a warp cannot (here: any nonzero R_k)."""
-    warp_only = FaceEmbedder.from_config(config.model, size=32)
-    _jitter(warp_only)
-    with_residual = FaceEmbedder.from_config(dataclasses.replace(config.model, face_residual=True), size=32)
-    missing = with_residual.load_state_dict(warp_only.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["residual_head.bias", "residual_head.weight"]
-    frames = _images(2, 2, 3, 32, 32)
-    torch.testing.assert_close(with_residual(frames).face, warp_only(frames).face)  # R_k = 0 at first
-    _jitter(with_residual)
-    out = with_residual(frames)
-    residual = out.warped - torch.stack([warp(frames[:, i], out.flow[:, i]) for i in range(2)], dim=1)
-    assert residual.abs().mean() > 1e-3  # T_k(x_k) + R_k
-    torch.testing.assert_close(out.face, (out.attention * out.warped).sum(dim=1))  # eq. 1 over the embeddings
-    _assert_every_parameter_gets_gradient(with_residual, [out.face, out.flow, out.attention])
-
-
 def test_face_embedder_gradients_and_batch_independence(config: Config) -> None:
     net = FaceEmbedder.from_config(config.model, size=32)
     _jitter(net)
