@@ -238,6 +238,10 @@ class TrainConfig:
     # Paper sec. 3.3: in stage 2, P is also trained through G on eq. 6. False: P learns from eq. 5 alone, so G's
     # content and adversarial gradients cannot push appearance into the pose code.
     gen_trains_pose_embedder: bool = True
+    # Departure, for a run that goes on from trained weights (`--init`): P's encoder (frame -> p, the code the index
+    # stores) keeps its weights, and F, P's decoder and G train as usual. The shipped last run refines the embedded
+    # face (`loss.face_smooth_weight`) this way without moving a stored pose code. Paper: every weight trains.
+    freeze_pose_encoder: bool = False
     # Learning rates decay linearly to 0 (paper sec. 4) over the planned run: F and P over both stages, G and D over
     # stage 2, which they start "from the initial learning rate" (sec. 3.3).
     max_steps: int | None = None  # stop after this many steps (a budget); the schedule stays the planned run's

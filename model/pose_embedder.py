@@ -102,6 +102,10 @@ class PoseEmbedder(nn.Module):
             warp_full_resolution=config.warp_full_resolution,
         )
 
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """The weights of the encoder (frame -> p), those `train.freeze_pose_encoder` keeps."""
+        return [*self.encoder.parameters(), *self.to_code.parameters()]
+
     def encode(self, frame: torch.Tensor) -> torch.Tensor:
         """frame: (B, 3, H, W) in [-1, 1] -> pose code (B, pose_dim)."""
         assert frame.shape[1:] == (3, self.size, self.size), f"frame must be (B, 3, {self.size}, {self.size})"

@@ -73,11 +73,15 @@ class Plan:
 
 def build_optimizers(model: DAEGAN, config: TrainConfig) -> dict[str, torch.optim.Adam]:
     """Adam for each network of `model` by its name (sec. 4): `train.disc_lr` for D, `train.lr` for F, P and G;
-    the domain critic's at `train.critic_lr` with `train.critic_betas`."""
+    the domain critic's at `train.critic_lr` with `train.critic_betas`. With `train.freeze_pose_encoder`, P's
+    optimiser holds its decoder's weights alone, so the encoder's never move."""
     lrs = {"discriminator": config.disc_lr, CRITIC: config.critic_lr}
+    frozen = {id(p) for p in model.pose_embedder.encoder_parameters()} if config.freeze_pose_encoder else set()
     return {
         name: torch.optim.Adam(
-            net.parameters(), lr=lrs.get(name, config.lr), betas=config.critic_betas if name == CRITIC else config.betas
+            [p for p in net.parameters() if id(p) not in frozen],
+            lr=lrs.get(name, config.lr),
+            betas=config.critic_betas if name == CRITIC else config.betas,
         )
         for name, net in model.networks().items()
     }

@@ -170,6 +170,26 @@ def test_init_starts_a_new_run_from_a_checkpoints_matching_networks(synthvox: Pa
         init_networks(DAEGAN.from_config(other), checkpoint, CPU)
 
 
+def test_a_frozen_pose_encoder_keeps_every_stored_code_while_the_rest_trains(synthvox: Path, tmp_path: Path) -> None:
+    """train.freeze_pose_encoder on a run from --init: P's encoder (frame -> p) ends with its init weights, so a
+    frame's pose code is the same before and after, while F and P's decoder move, and reconstruction improves."""
+    init = train(tiny(max_steps=2), [synthvox], tmp_path / "a", device=CPU, progress=False).checkpoint
+    before = DAEGAN.from_config(tiny())
+    init_networks(before, init, CPU)
+    config = tiny(stage2_epochs=0, freeze_pose_encoder=True)
+    after = train(config, [synthvox], tmp_path / "b", device=CPU, init=init, progress=False).model
+    frames = torch.rand(3, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(before.pose_embedder.encode(frames), after.pose_embedder.encode(frames))
+    moved = {
+        name: not all(torch.equal(a, b) for a, b in zip(getattr(before, name).parameters(), net.parameters()))
+        for name, net in (("face_embedder", after.face_embedder), ("pose_embedder", after.pose_embedder))
+    }
+    assert moved == {"face_embedder": True, "pose_embedder": True}  # P's decoder trained
+    losses = pd.read_csv(tmp_path / "b/losses.csv")["reconstruction"]
+    assert losses.iloc[-3:].mean() < losses.iloc[:3].mean()
+
+
 def test_real_frames_fill_their_share_of_each_epoch(synthvox: Path, tmp_path: Path) -> None:
     """64 labelled SynthVox frames beside 16 real ones at data.real_share 0.5: the real frames come 4 times an epoch,
     so an epoch is 128 targets (32 steps of 4) and the learning rate decays over 2 x 32 planned steps, not 2 x 20."""
