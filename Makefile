@@ -105,13 +105,15 @@ $(DEMO)/franck/franck/franck: | $(STAMP)
 $(DEMO)/cap/cap/cap13: | $(STAMP)
 	$(BIN)/daegan prepare --sample cap --out $(DEMO)/cap --fps 2 --size 128
 
-# The shipped checkpoint's training run (checkpoints/README.md), three runs on 2 CPU cores, stage 1 only (the shipped
+# The shipped checkpoint's training run (checkpoints/README.md), four runs on 2 CPU cores, stage 1 only (the shipped
 # checkpoint reenacts with P's decoder: a short stage 2 made G worse than it): 10 epochs of SynthVox v3 seed 0 (80
 # identities) at 64 px and the real ORL (less s31-s40: configs/small.yaml holds them out), franck and carphone frames
 # (47 minutes), then 4 more epochs from those weights on 300 identities of the same seed, the real frames repeated to
 # a tenth of the targets (`data.real_share`), at half the peak learning rate (56 minutes), then one more with the
-# domain adversarial term (`loss.domain_weight`, 17 minutes). The checkpoint lands in
-# runs/small_domain/checkpoint.safetensors (copy it to $(CHECKPOINT) to ship it).
+# domain adversarial term (`loss.domain_weight`, 17 minutes), then one more with F's own smoothness weight at 0.7
+# (`loss.face_smooth_weight`; P's stays 0.1) and P's encoder frozen (`train.freeze_pose_encoder`: no pose code
+# moves), 25 minutes. The checkpoint lands in runs/small_face/checkpoint.safetensors (copy it to $(CHECKPOINT) to
+# ship it).
 TRAIN_SYNTHVOX := $(DEMO)/train_synthvox
 TRAIN_SYNTHVOX300 := $(DEMO)/train_synthvox300
 REAL_DATA := $(DEMO)/orl $(DEMO)/franck $(DEMO)/carphone
@@ -126,6 +128,10 @@ train: $(TRAIN_SYNTHVOX)/labels.csv $(TRAIN_SYNTHVOX300)/labels.csv $(DEMO)/orl/
 		$(addprefix --data ,$(TRAIN_SYNTHVOX300) $(REAL_DATA)) --out runs/small_domain --set train.stage2_epochs=0 \
 		--set train.stage1_epochs=1 --set train.lr=2.5e-4 --set train.warp_warmup_epochs=0 \
 		--set loss.domain_weight=0.075
+	$(BIN)/daegan train --config small --init runs/small_domain/checkpoint.safetensors \
+		$(addprefix --data ,$(TRAIN_SYNTHVOX300) $(REAL_DATA)) --out runs/small_face --set train.stage2_epochs=0 \
+		--set train.stage1_epochs=1 --set train.lr=2.5e-4 --set train.warp_warmup_epochs=0 \
+		--set loss.domain_weight=0.075 --set loss.face_smooth_weight=0.7 --set train.freeze_pose_encoder=true
 
 $(TRAIN_SYNTHVOX)/labels.csv: | $(STAMP)
 	$(BIN)/daegan synth --out $(TRAIN_SYNTHVOX) --identities 80 --videos-per-identity 3 --frames 20 --size 64 --seed 0

@@ -4,8 +4,8 @@
 #
 # On a lent GPU machine (the device tool; its python3 holds torch, pandas, OpenCV, click, safetensors; nothing can be
 # downloaded there, so the real collections travel, prepared here by `make train`):
-#   run(command="OUT=$OUT bash scripts/gpu_train.sh", timeout_s=600,  (432 s on 2026-11-30 without the domain run,
-#       which adds at most DOMAIN_MINUTES and the model's load; the start took ~50 s)
+#   run(command="OUT=$OUT bash scripts/gpu_train.sh", timeout_s=600,  (432 s on 2026-11-30 without the domain and
+#       face runs, which add at most DOMAIN_MINUTES and FACE_MINUTES and the model's load each; the start took ~50 s)
 #       carry=["demo/orl", "demo/franck", "demo/carphone"])
 # Back here: `make evaluate CHECKPOINT=<files_at>/checkpoint.safetensors` judges it on held-out identities (and
 # rewrites docs/evaluation: for a checkpoint about to ship; otherwise run that target's command with another --out).
@@ -17,9 +17,11 @@
 # plus the carried real frames (ORL s31-s40 stay held out, as the preset says) for at most MINUTES, writing a
 # checkpoint every CHECKPOINT_EVERY steps so that the time limit loses little; then, as `make train`'s last run,
 # DOMAIN_EPOCHS more from those weights with the domain adversarial term (loss.domain_weight DOMAIN_WEIGHT, half the
-# peak learning rate, no warp-only epoch) for at most DOMAIN_MINUTES. It copies the last checkpoint and its resume
-# state, the loss logs (the domain run's as domain_losses.csv) and the main run's curves, the config, the last
-# sample grid and the log into $OUT (at most 8 files come back).
+# peak learning rate, no warp-only epoch) for at most DOMAIN_MINUTES, then, as `make train`'s fourth run, FACE_EPOCHS
+# more with F's own smoothness weight (loss.face_smooth_weight FACE_SMOOTH_WEIGHT) and P's encoder frozen
+# (train.freeze_pose_encoder) for at most FACE_MINUTES. It copies the last checkpoint, the loss logs (the domain and
+# face runs' as domain_losses.csv and face_losses.csv) and the main run's curves, the config, the last sample grid
+# and the log into $OUT (at most 8 files come back, so not the resume state: a GPU run is continued with --init).
 set -euo pipefail
 cd "$(dirname "$0")/.."  # the repository root: the code and the carried demo/ collections
 
@@ -42,6 +44,10 @@ MAX_STEPS=${MAX_STEPS:-}  # empty: the epochs above, cut by MINUTES (each run's 
 DOMAIN_EPOCHS=${DOMAIN_EPOCHS:-1}
 DOMAIN_WEIGHT=${DOMAIN_WEIGHT:-0.075}
 DOMAIN_MINUTES=${DOMAIN_MINUTES:-1}
+# make train's fourth run: F's own lambda_S, on the embedded face alone; 0 epochs skips it
+FACE_EPOCHS=${FACE_EPOCHS:-1}
+FACE_SMOOTH_WEIGHT=${FACE_SMOOTH_WEIGHT:-0.7}
+FACE_MINUTES=${FACE_MINUTES:-1}
 CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-250}  # steps between checkpoints: what the time limit can lose
 # TRAIN_ARGS: more `daegan train` options, split on spaces, e.g. "--set loss.contrast_weight=0.2"
 WORK=${WORK:-/tmp/posedex_gpu}
@@ -89,14 +95,22 @@ if [ "$DOMAIN_EPOCHS" -gt 0 ] && [ -f "$run/checkpoint.safetensors" ]; then
         --set loss.domain_weight="$DOMAIN_WEIGHT"
     [ ! -f "$WORK/run_domain/checkpoint.safetensors" ] || run="$WORK/run_domain"
 fi
+if [ "$FACE_EPOCHS" -gt 0 ] && [ "$run" = "$WORK/run_domain" ]; then
+    train "$FACE_MINUTES" --out "$WORK/run_face" --init "$run/checkpoint.safetensors" \
+        --set train.stage1_epochs="$FACE_EPOCHS" --set train.lr=2.5e-4 --set train.warp_warmup_epochs=0 \
+        --set loss.domain_weight="$DOMAIN_WEIGHT" --set loss.face_smooth_weight="$FACE_SMOOTH_WEIGHT" \
+        --set train.freeze_pose_encoder=true
+    [ ! -f "$WORK/run_face/checkpoint.safetensors" ] || run="$WORK/run_face"
+fi
 
-for name in checkpoint.safetensors train_state.safetensors config.yaml; do
+for name in checkpoint.safetensors config.yaml; do
     [ ! -f "$run/$name" ] || cp "$run/$name" "$OUT/"
 done
 for name in losses.csv losses.png; do
     [ ! -f "$WORK/run/$name" ] || cp "$WORK/run/$name" "$OUT/"
 done
-[ "$run" = "$WORK/run" ] || cp "$run/losses.csv" "$OUT/domain_losses.csv"
+[ ! -f "$WORK/run_domain/losses.csv" ] || cp "$WORK/run_domain/losses.csv" "$OUT/domain_losses.csv"
+[ ! -f "$WORK/run_face/losses.csv" ] || cp "$WORK/run_face/losses.csv" "$OUT/face_losses.csv"
 last_sample=$(ls "$run/samples" 2>/dev/null | sort | tail -n 1)
 [ -z "$last_sample" ] || cp "$run/samples/$last_sample" "$OUT/samples_last.png"
 ls -la "$OUT"

@@ -1,7 +1,8 @@
 """scripts/gpu_train.sh, the one prepared command a session lent a GPU runs (issue 11), works here on the CPU in
-miniature: it renders its own SynthVox, trains, trains on with the domain term as `make train`'s last run does, and
-leaves a loadable checkpoint and its records in $OUT, within the device tool's limit of 8 files brought back. A
-broken script would cost a lucky session its only GPU run."""
+miniature: it renders its own SynthVox, trains, trains on with the domain term and then with F's own smoothness
+weight and P's encoder frozen, as `make train`'s third and fourth runs do, and leaves a loadable checkpoint and its
+records in $OUT, within the device tool's limit of 8 files brought back. A broken script would cost a lucky session
+its only GPU run."""
 
 from __future__ import annotations
 
@@ -60,12 +61,15 @@ def test_gpu_train_script_leaves_a_checkpoint_in_out(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     files = sorted(p.name for p in out.iterdir())
-    assert {"checkpoint.safetensors", "losses.csv", "domain_losses.csv", "config.yaml", "gpu_train.log"} <= set(files)
+    assert {"checkpoint.safetensors", "losses.csv", "domain_losses.csv", "face_losses.csv", "config.yaml"} <= set(files)
+    assert "gpu_train.log" in files
     assert len(files) <= MAX_FILES_BACK
     model = DAEGAN.from_checkpoint(out / "checkpoint.safetensors")
     assert model.size == 64 and model.metadata["step"] == "3"
-    assert model.config.loss.contrast_weight == 0.2  # TRAIN_ARGS reached both runs
-    assert model.config.loss.domain_weight == 0.075  # the checkpoint is the domain run's, started from the first's
-    assert "--init" in model.metadata["trained_with"]
+    assert model.config.loss.contrast_weight == 0.2  # TRAIN_ARGS reached every run
+    # the checkpoint is the face run's, started from the domain run's, started from the first's
+    assert model.config.loss.domain_weight == 0.075 and model.config.loss.face_smooth_weight == 0.7
+    assert model.config.train.freeze_pose_encoder
+    assert model.metadata["trained_with"].count("--init") == 2
     assert "domain" in (out / "domain_losses.csv").read_text().splitlines()[0].split(",")
     assert "training on" in (out / "gpu_train.log").read_text()

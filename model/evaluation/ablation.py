@@ -13,7 +13,7 @@ on the preset, whose own values are the last row's.
 `run_ablation` trains every row into ``out/runs/<row>/`` with `model.train.train`, evaluates it with
 `evaluate` (no pictures) and writes ``ablation.md`` and ``ablation.csv`` beside the paper's figures.
 
-Notable choices (the paper is silent on how its rows were budgeted; rows 7-14 are ours):
+Notable choices (the paper is silent on how its rows were budgeted; rows 7-15 are ours):
 - One budget: every row takes the same number of steps over the same batches, seed and config otherwise. Rows
   without the adversarial stage fold stage 2's epochs into stage 1 (`row_config`); a stage-2 step costs about four
   stage-1 steps, so rows 5-13 take longer in wall time.
@@ -27,7 +27,9 @@ Notable choices (the paper is silent on how its rows were budgeted; rows 7-14 ar
   warm-up (two halves of one idea: the warp, not the residuals, carries the pose), G's refining and lambda_R 10
   (with lambda_R 1 the adversarial terms pulled G off its targets: configs/small.yaml). Stopping G's gradient into
   P is a row of its own: the content gradient it stops is ten times larger once lambda_R is 10. The contrastive
-  term and then the synthetic labels come last: they were added after the others, on the model they make.
+  term and then the synthetic labels come next: they were added after the others, on the model they make; F's own
+  lambda_S last, the latest. The shipped checkpoint learns it in a last epoch with P's encoder frozen
+  (`train.freeze_pose_encoder`); a row trains from scratch, so here it is F's weight alone.
 - Rows without the adversarial stage reenact with the pose embedder's decoder (G is untrained), rows with it with
   G: the model's own default renderer, which the table states.
 - Resume: a row with ``metrics.json`` in its folder is finished and skipped (its config must match; evaluated with
@@ -156,6 +158,13 @@ ROWS: tuple[AblationRow, ...] = _cumulative(
             "14_labels",
             "+ SynthVox labels on the pose code, λ_Y {c.loss.label_weight:g}",
             {"loss.label_weight": 0.0},
+            None,
+            None,
+        ),
+        (
+            "15_face_smooth",
+            "+ F's own λ_S {c.loss.face_smooth_weight}",
+            {"loss.face_smooth_weight": None},
             None,
             None,
         ),

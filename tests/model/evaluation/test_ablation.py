@@ -48,6 +48,7 @@ DEPARTURES = {
     "train.gen_trains_pose_embedder": False,
     "loss.contrast_weight": 0.2,
     "loss.label_weight": 0.3,
+    "loss.face_smooth_weight": 0.7,
 }
 OVERRIDES = {
     "data.test_fraction": 0.0,
@@ -121,6 +122,7 @@ def test_each_row_is_the_one_before_plus_its_switches_and_the_last_is_the_preset
         "+ P not trained through G",
         "+ within-video contrast on the pose code, λ_C 0.2",
         "+ SynthVox labels on the pose code, λ_Y 0.3",
+        "+ F's own λ_S 0.7",
     ]
     # the preset's departures, as configs/small.yaml means them
     assert (
@@ -211,7 +213,7 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
     assert [r.metrics["renderer"] for r in results] == ["decoder", "decoder", "generator"]
     with open(out / "ablation.csv") as handle:
         records = list(csv.DictReader(handle))
-    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "14_labels"]
+    assert [r["row"] for r in records] == ["1_vanilla", "4_multi_scale", "15_face_smooth"]
     assert [
         (
             r["num_frames"],
