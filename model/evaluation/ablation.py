@@ -32,6 +32,8 @@ Notable choices (the paper is silent on how its rows were budgeted; rows 7-15 ar
   (`train.freeze_pose_encoder`); a row trains from scratch, so here it is F's weight alone.
 - Rows without the adversarial stage reenact with the pose embedder's decoder (G is untrained), rows with it with
   G: the model's own default renderer, which the table states.
+- One dlib judge serves every row (`make_judge`): the held-out collections' own images (frames, ideal faces) are
+  read once for the table; each row's embedded faces and reenactments are read for that row.
 - Resume: a row with ``metrics.json`` in its folder is finished and skipped (its config must match; evaluated with
   other settings or collections, it is evaluated again, not trained); a row with a training state resumes from its
   last checkpoint (its ``train_seconds`` then count the resumed part only); a folder with neither is started over.
@@ -56,7 +58,7 @@ from model import __version__
 from model.config import AugmentConfig, Config, load_config
 from model.daegan import DAEGAN
 from model.data.errors import DataError
-from model.evaluation.evaluate import FID_MISSING, evaluate
+from model.evaluation.evaluate import FID_MISSING, evaluate, make_judge
 from model.evaluation.fid import load_inception
 from model.evaluation.frames import load_collection
 from model.evaluation.report import METRIC_DEFINITIONS
@@ -254,6 +256,7 @@ def run_ablation(
         "fid_weights": str(inception_weights) if inception_weights is not None else None,
     }
     results = []
+    judge, _ = make_judge(settings, progress=progress)  # one for all rows: it reads the collections' images once
     for row, config in zip(tqdm(rows, unit="row", desc="ablation", disable=not progress), configs):
         run_dir = out / RUNS_DIR / row.name
         done = _finished(run_dir, config)
@@ -271,7 +274,7 @@ def run_ablation(
             checkpoint = result.checkpoint
             trained = {"steps": result.step, "train_seconds": time.perf_counter() - started, "resumed": resume}
         model = DAEGAN.from_checkpoint(checkpoint, device)
-        found = evaluate(model, collections, settings, inception=inception, progress=progress)
+        found = evaluate(model, collections, settings, inception=inception, judge=judge, progress=progress)
         metrics = {**found.metrics.to_json(), **trained, "evaluated_with": evaluated_with}
         (run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=1, default=float))
         results.append(RowResult(row, config, metrics, skipped=False))

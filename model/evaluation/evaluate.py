@@ -104,13 +104,16 @@ def analysis_rng(settings: EvaluationSettings, analysis: str, collection: str) -
     return np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(ANALYSES.index(analysis), name_key)))
 
 
-class _Judge:
-    """The landmark model with a cache of the measures of collection frames (they recur across analyses)."""
+class Judge:
+    """The landmark model with a cache of the measures of collection frames (they recur across analyses) and of the
+    identity descriptors of a collection's own images (frames, ideal faces), which recur across evaluations of
+    several checkpoints on one collection (the ablation's rows share one judge)."""
 
     def __init__(self, model: lm.LandmarkModel, *, progress: bool = True) -> None:
         self.model = model
         self.progress = progress
         self._cache: dict[tuple[str, int, bool], lm.FaceMeasure | None] = {}
+        self._descriptors: dict[tuple[str, str], np.ndarray] = {}
 
     def frames(
         self, collection: EvalCollection, rows: np.ndarray, *, descriptor: bool = False
@@ -137,10 +140,24 @@ class _Judge:
         )
         return lm.measure_images(self.model, shown, descriptor=descriptor, side=side)
 
-    def descriptors(self, images: torch.Tensor, *, desc: str) -> np.ndarray:
-        """dlib's identity descriptor of each image, `(N, 128)`; NaN rows where it finds no face."""
+    def descriptors(self, images: torch.Tensor, *, desc: str, key: tuple[str, str] | None = None) -> np.ndarray:
+        """dlib's identity descriptor of each image, `(N, 128)`; NaN rows where it finds no face. `key` (collection,
+        what): the images are the collection's own, not a model's, and are read once per judge."""
+        if key is not None and key in self._descriptors:
+            return self._descriptors[key]
         measures = self.images(images, descriptor=True, desc=desc)
-        return np.stack([np.full(lm.DESCRIPTOR_SIZE, np.nan) if m is None else m.descriptor for m in measures])
+        found = np.stack([np.full(lm.DESCRIPTOR_SIZE, np.nan) if m is None else m.descriptor for m in measures])
+        if key is not None:
+            self._descriptors[key] = found
+        return found
+
+
+def make_judge(settings: EvaluationSettings, *, progress: bool = True) -> tuple[Judge | None, str | None]:
+    """dlib's judge at `settings.landmark_size`, or None and the reason it cannot load."""
+    try:
+        return Judge(lm.LandmarkModel(size=settings.landmark_size), progress=progress), None
+    except lm.LandmarksUnavailable as err:
+        return None, f"landmark metrics not computed: {err}"
 
 
 def evaluate(
@@ -149,20 +166,17 @@ def evaluate(
     settings: EvaluationSettings,
     *,
     inception: FIDInception | None = None,
-    landmarks: lm.LandmarkModel | None = None,
+    judge: Judge | None = None,
     renderer: str | None = None,
     progress: bool = True,
 ) -> Evaluation:
-    """Evaluate `model` on `collections` (module docstring). `landmarks` None loads dlib when a real collection
-    needs it (and notes why not when it cannot); `inception` None leaves FID out, saying so."""
+    """Evaluate `model` on `collections` (module docstring). `judge` None loads dlib (`make_judge`; noting why not
+    when it cannot); `inception` None leaves FID out, saying so."""
     renderer = renderer or model.default_renderer
     num_sources = settings.num_sources or model.config.data.num_frames
-    judge, judge_note = None, None
-    if collections:  # real collections are judged by it; labelled ones read identity through it (`_disentanglement`)
-        try:
-            judge = _Judge(landmarks or lm.LandmarkModel(size=settings.landmark_size), progress=progress)
-        except lm.LandmarksUnavailable as err:
-            judge_note = f"landmark metrics not computed: {err}"
+    judge_note = None
+    if judge is None and collections:  # real collections are judged by it; labelled ones read identity through it
+        judge, judge_note = make_judge(settings, progress=progress)
     codes = {c.name: model.encode_pose(c.images).numpy() for c in collections}  # unit rows
     record = trained_on(model.metadata)
     results: dict[str, CollectionResult] = {}
@@ -285,7 +299,7 @@ def _fid(inception: FIDInception | None, same: protocol.ReenactedSet) -> tuple[f
     return fid(inception, same.driving, same.reenacted), None
 
 
-def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> LandmarkScores:
+def _landmark_scores(judge: Judge, collection: EvalCollection, same: protocol.ReenactedSet) -> LandmarkScores:
     """AKD and CSIM of the protocol's (same-person) reenactments, beside the unchanged source frame (AKD) and two
     frames of the source person (CSIM: the source frame against its driving frame, another frame of its video)."""
     driving = judge.frames(collection, same.driving_rows, descriptor=True)
@@ -295,7 +309,7 @@ def _landmark_scores(judge: _Judge, collection: EvalCollection, same: protocol.R
 
 
 def _landmark_cross(
-    judge: _Judge,
+    judge: Judge,
     collection: EvalCollection,
     cross: protocol.ReenactedSet,
     same_person: tuple[float, int],
@@ -342,7 +356,7 @@ def _retrieval_section(
 
 
 def _disentanglement(
-    model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings, judge: _Judge | None
+    model: DAEGAN, collection: EvalCollection, codes: np.ndarray, settings: EvaluationSettings, judge: Judge | None
 ) -> tuple[dict[str, object], RetrievalDraw]:
     """Retrieval against the labels, leakage and probes of a labelled collection, by `CollectionResult` field, and
     the retrieval's draw. The identity probe reads images through the `judge`'s identity descriptor: a pixel probe
@@ -367,8 +381,11 @@ def _disentanglement(
     pixels = {name: F.adaptive_avg_pool2d(x, settings.face_probe_size).flatten(1).numpy() for name, x in images.items()}
     identity: dict[str, np.ndarray] = {"pose_code": codes}
     if judge is not None:
-        identity |= {
-            name: judge.descriptors(x, desc=f"identity {name} {collection.name}") for name, x in images.items()
+        identity |= {  # the frames and ideal faces are the collection's own: read once per judge
+            name: judge.descriptors(
+                x, desc=f"identity {name} {collection.name}", key=None if name == "face" else (collection.name, name)
+            )
+            for name, x in images.items()
         }
     readable = {name: float(np.isfinite(x).all(axis=1).mean()) for name, x in identity.items() if name != "pose_code"}
     out["probes"] = ProbeResult(
@@ -393,7 +410,7 @@ def _disentanglement(
 
 
 def _real_retrieval(
-    judge: _Judge,
+    judge: Judge,
     collection: EvalCollection,
     collections: list[EvalCollection],
     codes: dict[str, np.ndarray],

@@ -32,8 +32,9 @@ from model.data.face_crop import detect_faces
 from model.data.images import write_image
 from model.data.synthvox import POSE_COLUMNS, Identity, render, synthesize, talking_trajectory, video_rng
 from model.evaluation import protocol
-from model.evaluation.evaluate import FID_MISSING, IDENTITY_READER, evaluate
+from model.evaluation.evaluate import FID_MISSING, IDENTITY_READER, Judge, evaluate
 from model.evaluation.frames import load_collection
+from model.evaluation.landmarks import FaceMeasure, LandmarkModel
 from model.evaluation.metrics_file import EvaluationHeader, MetricsFile
 from model.evaluation.picture_pass import make_pictures
 from model.evaluation.report import render_markdown, write_report
@@ -270,6 +271,31 @@ def test_evaluate_returns_typed_metrics_and_pictures_are_a_pass_of_their_own(
     text = report.read_text()
     assert "## held_out (SynthVox, seed 1, labelled): seen in training (all 6 identities): not held-out figures" in text
     assert "No held-out collection was evaluated" in text
+
+
+class CountingLandmarks(LandmarkModel):
+    """dlib's own landmark model, counting the images it measures."""
+
+    measured = 0
+
+    def measure(self, img: np.ndarray, **kwargs: object) -> FaceMeasure | None:
+        self.measured += 1
+        return super().measure(img, **kwargs)
+
+
+def test_a_shared_judge_reads_a_collections_own_images_once(setup: dict[str, Path]) -> None:
+    """The ablation's rows share one judge: a collection's own images (frames, ideal faces), keyed by collection,
+    are read by dlib once, and the same descriptors come back; a model's images (no key) are read every time."""
+    collection = load_collection(setup["real"], size=SIZE, fps=1.0, max_frames=8, seed=0, progress=False)
+    images = collection.images[:4]
+    landmarks = CountingLandmarks(size=evaluation_settings().landmark_size)
+    judge = Judge(landmarks, progress=False)
+    first = judge.descriptors(images, desc="frames", key=(collection.name, "frame"))
+    assert landmarks.measured == 4 and np.isfinite(first).all()  # dlib finds each rendered face
+    again = judge.descriptors(images, desc="frames", key=(collection.name, "frame"))
+    assert landmarks.measured == 4 and np.array_equal(first, again)
+    judge.descriptors(images, desc="faces")
+    assert landmarks.measured == 8
 
 
 def _one_line_exit_2(result) -> str:
