@@ -321,6 +321,7 @@ SWITCH_COLUMNS = (
     "gen_trains_pose_embedder",
     "contrast_weight",
     "label_weight",
+    "face_smooth_weight",
 )
 CSV_COLUMNS = (
     "row",
@@ -379,6 +380,8 @@ def _switches(c: Config) -> dict[str, Any]:
         "gen_trains_pose_embedder": c.train.gen_trains_pose_embedder,
         "contrast_weight": c.loss.contrast_weight,
         "label_weight": c.loss.label_weight,
+        # F's lambda_S as the loss uses it: its own, else the one lambda_S of eq. 5
+        "face_smooth_weight": c.loss.smooth_weight if c.loss.face_smooth_weight is None else c.loss.face_smooth_weight,
     }
 
 
@@ -483,22 +486,22 @@ def write_tables(results: list[RowResult], out: Path, *, header: dict[str, Any])
         lines += [
             f"## Ours, `{collection}`: {statuses}",
             "",
-            "| row | K | multi-scale | λ_S | adversarial | λ_FM | steps | train min | renderer | SSIM ↑ | FID ↓ "
-            "| cross SSIM ↑ | cross L1 ↓ | retrieval error ↓ | leakage ↓ | leakage / chance ↓ "
-            "| head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ |",
-            "|---" * 19 + "|",
+            "| row | K | multi-scale | λ_S | F's λ_S | adversarial | λ_FM | steps | train min | renderer | SSIM ↑ "
+            "| FID ↓ | cross SSIM ↑ | cross L1 ↓ | retrieval error ↓ | leakage ↓ | leakage / chance ↓ "
+            "| head pose gap closed ↑ | expression gap closed ↑ | identity probe ↓ | embedded face identity probe ↑ |",
+            "|---" * 21 + "|",
         ]
         for r in part:
             lines.append(
                 f"| {r['label']} | {r['num_frames']} | {_fmt(r['multi_scale'])} "
-                f"| {_fmt(r['smooth_weight'], 1)} "
+                f"| {_fmt(r['smooth_weight'], 1)} | {_fmt(r['face_smooth_weight'], 1)} "
                 f"| {_fmt(r['adversarial'])} | {_fmt(r['feature_matching_weight'], 1)} | {r['steps']} "
                 f"| {_fmt(r['train_minutes'], 1)} | {r['renderer']} | {_fmt(r['ssim'])} "
                 f"| {_fmt(r['fid'], 1) if fid_computed else 'not computed'} | {_fmt(r['cross_ssim'])} "
                 f"| {_fmt(r['cross_l1'])} | {_fmt(r['retrieval_error'])} | {_fmt(r['leakage'])} "
                 f"| {_fmt(_ratio(r['leakage'], r['leakage_chance']), 1)} "
                 f"| {_fmt(r['head_pose_gap_closed'], 2)} | {_fmt(r['expression_gap_closed'], 2)} "
-                f"| {_fmt(r['identity_probe'], 2)} |"
+                f"| {_fmt(r['identity_probe'], 2)} | {_fmt(r['identity_probe_face'], 2)} |"
             )
         first = part[0]
         lines += [

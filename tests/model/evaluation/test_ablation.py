@@ -224,12 +224,13 @@ def test_a_tiny_ablation_writes_the_table_and_skips_finished_rows(
             r["gen_trains_pose_embedder"],
             r["contrast_weight"],
             r["label_weight"],
+            r["face_smooth_weight"],
         )
         for r in records
     ] == [
-        ("1", "False", "0.0", "False", "False", "True", "0.0", "0.0"),
-        ("2", "True", "1.0", "False", "False", "True", "0.0", "0.0"),
-        ("2", "True", "0.1", "True", "True", "False", "0.2", "0.3"),
+        ("1", "False", "0.0", "False", "False", "True", "0.0", "0.0", "0.0"),
+        ("2", "True", "1.0", "False", "False", "True", "0.0", "0.0", "1.0"),
+        ("2", "True", "0.1", "True", "True", "False", "0.2", "0.3", "0.7"),
     ]
     assert all(0.0 < float(r["ssim"]) <= 1.0 and r["fid"] == "" for r in records)
     assert all(r["cross_ssim"] and r["retrieval_error"] and r["leakage"] for r in records)
